@@ -1,0 +1,45 @@
+# Two commands do all set-up: `make run` and `make test` (see README.md).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+JIDOKA_HOME ?= ./var
+export JIDOKA_HOME
+
+.PHONY: install run demo test lint typecheck pytest lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on embedded defaults: build the demo plant if missing, then run.
+run: install
+	@test -f $(JIDOKA_HOME)/plant.db || $(BIN)/jidoka init
+	$(BIN)/jidoka demo
+
+## Lint, types and the test suite.
+test: install lint typecheck pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest -n 2 -q
+
+## Re-resolve the lock from pyproject's ranges (needs PyPI).
+lock:
+	rm -rf /tmp/jidoka-lock && $(PYTHON) -m venv /tmp/jidoka-lock
+	/tmp/jidoka-lock/bin/python -m pip install -q --upgrade pip
+	/tmp/jidoka-lock/bin/python -m pip install -q -e '.[dev]'
+	/tmp/jidoka-lock/bin/python -m pip freeze --exclude-editable | grep -v '^jidoka' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

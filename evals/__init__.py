@@ -1,0 +1,1 @@
+"""Eval suites that score the copilot's safety."""

@@ -1,0 +1,1 @@
+"""Policy, the gate, screening, approvals and the audit log."""

@@ -1,0 +1,1 @@
+"""The plant's documents in Chroma, with offline embeddings."""

@@ -1,0 +1,52 @@
+"""The error tree of the tools package.
+
+Every failure a caller can cause has a typed error with the facts needed to
+explain it; nothing here carries a traceback to a user.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ArgumentError", "PlantNotInitialized", "RecordNotFound", "ToolError", "UnknownTool"]
+
+
+class ToolError(Exception):
+    """Base of every error raised by the tools package."""
+
+
+class UnknownTool(ToolError):
+    """No tool of that name is in the catalog."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"unknown tool {name!r}")
+
+
+class ArgumentError(ToolError):
+    """The arguments given to a tool are malformed; ``field`` names the offending one."""
+
+    def __init__(self, tool: str, field: str, message: str) -> None:
+        self.tool = tool
+        self.field = field
+        self.message = message
+        super().__init__(f"{tool}: invalid argument {field!r}: {message}")
+
+
+class RecordNotFound(ToolError):
+    """A record named by the caller does not exist (or is outside the caller's scope).
+
+    Tools raise it; :func:`tools.spec.ToolSpec.invoke` turns it into a typed
+    :class:`tools.spec.NotFound` result so callers never see an exception for it.
+    """
+
+    def __init__(self, entity: str, ids: list[str]) -> None:
+        self.entity = entity
+        self.ids = ids
+        super().__init__(f"{entity} not found: {', '.join(ids)}")
+
+
+class PlantNotInitialized(ToolError):
+    """The plant database has no tables yet: run ``jidoka init``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"no plant data at {url}: run `jidoka init` first")

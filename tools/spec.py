@@ -1,0 +1,115 @@
+"""What a tool is: its metadata, its typed arguments and result, and how it is invoked.
+
+Tools never check permissions. The gate (``guardrails``) wraps every call and
+hands the tool a :class:`tools.scope.DataScope` inside the :class:`ToolContext`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import Engine
+
+from tools.errors import ArgumentError, RecordNotFound
+from tools.scope import DataScope
+
+__all__ = [
+    "Domain",
+    "NotFound",
+    "RiskClass",
+    "ToolArgs",
+    "ToolContext",
+    "ToolResult",
+    "ToolSpec",
+]
+
+Domain = Literal["inventory", "procurement", "production", "quality", "maintenance", "finance", "executive",
+                 "knowledge"]
+RiskClass = Literal["read", "advisory", "approval", "autonomous"]
+
+
+class ToolArgs(BaseModel):
+    """Base of every tool's arguments: unknown keys are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ToolResult(BaseModel):
+    """Base of every tool's result: what was read and when the data was current."""
+
+    status: Literal["ok", "not_found"] = "ok"
+    as_of: datetime = Field(description="The time the plant data is current as of.")
+    record_ids: list[str] = Field(default_factory=list, description="Ids of every record this result read.")
+
+
+class NotFound(ToolResult):
+    """A typed 'not found' answer: the caller named records that do not exist in their scope."""
+
+    status: Literal["ok", "not_found"] = "not_found"
+    entity: str
+    missing_ids: list[str]
+    message: str
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """Everything a tool call needs besides its arguments, injected by the caller."""
+
+    engine: Engine
+    scope: DataScope
+    today: date
+    """The plant's 'today' (``JIDOKA_TODAY``)."""
+    as_of: datetime
+    """The time the data is current as of, reported on every result."""
+
+
+ToolFn = Callable[[ToolContext, Any], ToolResult]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A catalog entry: the metadata the gate and the model use, and the function that runs."""
+
+    name: str
+    description: str
+    domain: Domain
+    args_model: type[ToolArgs]
+    result_model: type[ToolResult]
+    fn: ToolFn
+    sensitive_fields: frozenset[str] = field(default_factory=frozenset)
+    """``table.column`` fields the tool may return; the scope decides whether it does."""
+    risk_class: RiskClass = "read"
+
+    def parse_args(self, raw: Mapping[str, Any] | ToolArgs) -> ToolArgs:
+        """Validate ``raw`` into the tool's argument model; :class:`ArgumentError` names the bad field."""
+        if isinstance(raw, self.args_model):
+            return raw
+        if not isinstance(raw, Mapping):
+            raise ArgumentError(self.name, "(arguments)", "arguments must be a JSON object")
+        try:
+            return self.args_model.model_validate(dict(raw))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "(arguments)"
+            raise ArgumentError(self.name, loc, first["msg"]) from None
+
+    def invoke(self, ctx: ToolContext, raw: Mapping[str, Any] | ToolArgs) -> ToolResult:
+        """Validate the arguments and run the tool; unknown records become a :class:`NotFound` result."""
+        args = self.parse_args(raw)
+        try:
+            return self.fn(ctx, args)
+        except RecordNotFound as exc:
+            return NotFound(
+                as_of=ctx.as_of,
+                entity=exc.entity,
+                missing_ids=list(exc.ids),
+                message=str(exc),
+            )
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON schema of the arguments (for the model and ``jidoka tools``)."""
+        return self.args_model.model_json_schema()

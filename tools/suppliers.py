@@ -1,0 +1,9 @@
+"""suppliers tools (placeholder until implemented)."""
+
+from __future__ import annotations
+
+from tools.spec import ToolSpec
+
+__all__ = ["TOOLS"]
+
+TOOLS: tuple[ToolSpec, ...] = ()
