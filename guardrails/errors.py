@@ -1,0 +1,70 @@
+"""The error tree of the guardrail layer, and its control-flow signals.
+
+Errors mean something is wrong (bad policy, unknown user, broken audit chain).
+Signals (:class:`ApprovalRequired`) mean the run must pause for a person; they
+are kept apart so nobody catches one as the other.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditChainConflict",
+    "AuditError",
+    "AuditEventInvalid",
+    "AuditSchemaMissing",
+    "GuardrailError",
+    "PolicyError",
+    "PolicyLoosening",
+    "UnknownUser",
+]
+
+
+class GuardrailError(Exception):
+    """Base of every error raised by the guardrail layer."""
+
+
+class PolicyError(GuardrailError):
+    """A policy file cannot be loaded or is invalid; names the file and key."""
+
+    def __init__(self, file: str, key: str, message: str) -> None:
+        self.file = file
+        self.key = key
+        self.message = message
+        super().__init__(f"{file}: {key}: {message}")
+
+
+class PolicyLoosening(PolicyError):
+    """A lower policy layer tries to loosen what a higher layer set."""
+
+
+class UnknownUser(GuardrailError):
+    """The user id is not in the policy's users."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        super().__init__(f"unknown user {user_id!r}: not in the policy's users")
+
+
+class AuditError(GuardrailError):
+    """The audit log could not be written or read."""
+
+
+class AuditEventInvalid(AuditError):
+    """An audit event cannot be recorded as given (unknown kind, empty id, payload not JSON)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"invalid audit event: {field}: {message}")
+
+
+class AuditSchemaMissing(AuditError):
+    """The state database has no audit tables (or no chain head row); ``create_schema()`` was never run."""
+
+
+class AuditChainConflict(AuditError):
+    """An append could not extend the chain: the stored head is out of step with the rows.
+
+    The unique ``seq`` backstop fired, which only happens when rows were written
+    outside :class:`guardrails.audit.AuditLog` (tampering); run ``jidoka audit verify``.
+    """

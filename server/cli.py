@@ -1,0 +1,81 @@
+"""The ``jidoka`` command: settings are read here, at the edge, and passed down.
+
+Every command module adds its commands to the app built by :func:`build_app`.
+Known failures print one clear line; anything unexpected is logged with its
+traceback under ``$JIDOKA_HOME/logs`` and the user sees a short message.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+import click
+import typer
+from rich.console import Console
+
+from guardrails.errors import GuardrailError
+from server import cli_plant
+from server.settings import Settings, SettingsError
+from tools.errors import ToolError
+
+__all__ = ["build_app", "main"]
+
+_err = Console(stderr=True)
+
+
+def build_app() -> typer.Typer:
+    """The Typer application with every command group mounted."""
+    app = typer.Typer(
+        name="jidoka",
+        help="jidoka — a governed AI copilot runtime for manufacturers.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+    @app.callback()
+    def _root(ctx: typer.Context) -> None:
+        ctx.obj = Settings.from_env()
+
+    cli_plant.register(app)
+    return app
+
+
+def _log_crash(exc: BaseException) -> Path | None:
+    try:
+        home = Settings.from_env().home
+        log_dir = home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / "jidoka-errors.log"
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write("".join(traceback.format_exception(exc)))
+        return path
+    except Exception:  # logging must never mask the original failure
+        return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.WARNING)
+    app = build_app()
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except (ToolError, GuardrailError, SettingsError) as exc:
+        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        _err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:
+        where = _log_crash(exc)
+        _err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}")
+        if where:
+            _err.print(f"details were written to {where}")
+        sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,77 @@
+"""Rendering typed results for a person at a terminal (rich tables, not JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["render_model"]
+
+_MAX_ROWS = 40
+_SKIP = {"record_ids"}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value[:6]) + (" …" if len(value) > 6 else "")
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in list(value.items())[:6])
+    return str(value)
+
+
+def _table(title: str, rows: Sequence[Mapping[str, Any]]) -> Table:
+    columns = [c for c in rows[0] if c not in _SKIP]
+    table = Table(title=f"{title} ({len(rows)})", title_justify="left", show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold", max_width=48)
+    for row in rows[:_MAX_ROWS]:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    if len(rows) > _MAX_ROWS:
+        table.caption = f"… {len(rows) - _MAX_ROWS} more rows (use --json for all)"
+    return table
+
+
+def _render(console: Console, title: str, data: Mapping[str, Any]) -> None:
+    scalars = {k: v for k, v in data.items() if k not in _SKIP and not isinstance(v, (list, dict))}
+    if scalars:
+        summary = Table(title=title, title_justify="left", show_header=False)
+        summary.add_column("field", style="bold")
+        summary.add_column("value", overflow="fold")
+        for key, value in scalars.items():
+            summary.add_row(key, _cell(value))
+        console.print(summary)
+    for key, value in data.items():
+        if key in _SKIP:
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            console.print(_table(key, value))
+        elif isinstance(value, list) and value:
+            console.print(f"[bold]{key}[/bold]: {_cell(value)}")
+        elif isinstance(value, dict) and value:
+            if all(isinstance(v, dict) for v in value.values()):
+                for sub_key, sub_value in value.items():
+                    _render(console, f"{key}: {sub_key}", sub_value)
+            elif all(isinstance(v, list) for v in value.values()):
+                for sub_key, sub_value in value.items():
+                    if sub_value and all(isinstance(v, dict) for v in sub_value):
+                        console.print(_table(f"{key}: {sub_key}", sub_value))
+                    else:
+                        console.print(f"[bold]{key}: {sub_key}[/bold]: {_cell(sub_value) or 'none'}")
+            else:
+                console.print(f"[bold]{key}[/bold]: {_cell(value)}")
+    ids = data.get("record_ids") or []
+    if ids:
+        console.print(f"[dim]records read: {len(ids)} — {_cell(ids)}[/dim]")
+
+
+def render_model(console: Console, title: str, model: BaseModel) -> None:
+    """Print ``model`` as a summary table plus one table per list of records."""
+    _render(console, title, model.model_dump(mode="json"))
