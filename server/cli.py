@@ -18,6 +18,8 @@ from rich.console import Console
 
 from guardrails.errors import GuardrailError
 from server import cli_plant
+from server.cli_audit import audit_app
+from server.cli_policy import policy_app
 from server.settings import Settings, SettingsError
 from tools.errors import ToolError
 
@@ -41,6 +43,8 @@ def build_app() -> typer.Typer:
         ctx.obj = Settings.from_env()
 
     cli_plant.register(app)
+    app.add_typer(policy_app, name="policy")
+    app.add_typer(audit_app, name="audit")
     return app
 
 

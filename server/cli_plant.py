@@ -11,9 +11,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from server.render import render_model
+from server.runtime import build_runtime
 from server.settings import Settings
-from tools import DataScope, default_catalog, make_engine, tool_context
-from tools.errors import ArgumentError
+from tools import default_catalog, make_engine
 
 __all__ = ["register"]
 
@@ -98,28 +98,42 @@ def _parse_args(raw: str) -> dict[str, Any]:
 def tools_run(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Tool name (see `jidoka tools`)."),
+    as_user: str = typer.Option(..., "--as", help="Run as this user: the gate decides and scopes the call."),
     args: str = typer.Option("{}", "--args", help="Arguments as a JSON object."),
     as_json: bool = typer.Option(False, "--json", help="Print the typed result as JSON."),
 ) -> None:
-    """Run one tool on the plant data (unscoped: every site and field)."""
-    settings = _settings(ctx)
-    spec = default_catalog().get(name)
+    """Run one tool through the gate, as the agent would; the call is written to the audit log."""
     parsed = _parse_args(args)
-    engine = make_engine(settings.data_url)
-    context = tool_context(engine, DataScope.unrestricted(), settings.today)
+    runtime = build_runtime(_settings(ctx))
     try:
-        result = spec.invoke(context, parsed)
-    except ArgumentError as exc:
-        raise typer.BadParameter(f"{exc.field}: {exc.message}", param_hint="--args") from None
+        trace = runtime.trace(as_user)
+        with runtime.audit.buffer() as audit:
+            user = runtime.tools.identify(as_user, trace, audit)
+            outcome = runtime.tools.call(user, name, parsed, trace=trace, audit=audit)
+    finally:
+        runtime.close()
+    decision = outcome.decision
     if as_json:
-        typer.echo(result.model_dump_json(indent=2))
+        typer.echo(json.dumps({"decision": {"effect": decision.effect.value, "rule_id": decision.rule_id,
+                                            "reason": decision.reason},
+                               "trace_id": trace.trace_id, "result": outcome.for_model()}, indent=2))
+    elif outcome.result is not None:
+        _out.print(f"[green]allowed[/green] by {decision.rule_id} — trace {trace.trace_id}", highlight=False)
+        render_model(_out, name, outcome.result)
     else:
-        render_model(_out, spec.name, result)
-    if result.status == "not_found":
+        assert outcome.refusal is not None
+        _out.print(f"[red]{outcome.refusal.status}[/red] by {outcome.refusal.rule_id}: {outcome.refusal.reason}",
+                   highlight=False)
+    if outcome.refusal is not None and outcome.refusal.status == "invalid_arguments":
+        raise typer.Exit(2)
+    if outcome.result is None or outcome.result.status == "not_found":
         raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
     """Mount the plant commands on ``app``."""
+    from server.cli_demo import demo
+
     app.command("init")(init)
+    app.command("demo")(demo)
     app.add_typer(tools_app, name="tools")

@@ -33,6 +33,8 @@ class Settings:
     """``JIDOKA_STATE_URL``: SQLAlchemy URL of audit, approvals and checkpoints."""
     today: date
     """``JIDOKA_TODAY``: the plant's 'today' (ISO date)."""
+    policy_dir: Path | None = None
+    """``JIDOKA_POLICY_DIR``: the policy folder; ``None`` uses the policy shipped with jidoka."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,4 +53,6 @@ class Settings:
             data_url=source.get("JIDOKA_DATA_URL") or f"sqlite:///{home / 'plant.db'}",
             state_url=source.get("JIDOKA_STATE_URL") or f"sqlite:///{home / 'state.db'}",
             today=today,
+            policy_dir=Path(source["JIDOKA_POLICY_DIR"]).expanduser().resolve()
+            if source.get("JIDOKA_POLICY_DIR") else None,
         )

@@ -1,0 +1,138 @@
+"""Permissions wrap tools: every call — agent, CLI or API — goes gate → scoped tool → audit.
+
+Tools never check permissions; this wrapper asks the gate, runs the tool with
+the scope the decision built, and records the decision and a summary of the
+result (ids read and counts, never bulk data) in the audit buffer of the turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from guardrails.audit import AuditEvent, AuditKind
+from guardrails.errors import UnknownUser
+from guardrails.gate import Decision, Effect, Gate
+from guardrails.identity import User
+from tools.catalog import Catalog
+from tools.context import plant_as_of
+from tools.errors import ArgumentError
+from tools.spec import ToolContext, ToolResult
+
+__all__ = ["AuditSink", "GovernedTools", "Refusal", "ToolOutcome", "Trace"]
+
+MAX_AUDITED_IDS = 200
+
+
+class AuditSink(Protocol):
+    """Where a turn's audit events go (an :class:`guardrails.audit.AuditBuffer`, usually)."""
+
+    def add(self, event: AuditEvent) -> None:
+        """Record ``event``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Who is asking and which turn an event belongs to."""
+
+    trace_id: str
+    thread_id: str | None
+    user_id: str
+    policy_hash: str
+
+    def event(self, kind: AuditKind, payload: Mapping[str, Any]) -> AuditEvent:
+        """An audit event of ``kind`` for this trace."""
+        return AuditEvent(trace_id=self.trace_id, thread_id=self.thread_id, user_id=self.user_id, kind=kind,
+                          payload=payload, policy_hash=self.policy_hash)
+
+
+class Refusal(BaseModel):
+    """What the caller (and the model) receives instead of data when a call is not allowed."""
+
+    status: Literal["denied", "needs_approval", "invalid_arguments"]
+    tool: str
+    rule_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """The result of one governed call: the decision and either data or a refusal."""
+
+    decision: Decision
+    result: ToolResult | None
+    refusal: Refusal | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the tool ran and returned data."""
+        return self.result is not None
+
+    def for_model(self) -> dict[str, Any]:
+        """The JSON the model sees: the typed result, or the refusal it can explain."""
+        body = self.result if self.result is not None else self.refusal
+        assert body is not None
+        return body.model_dump(mode="json")
+
+
+class GovernedTools:
+    """The only way to run a tool: decide, scope, run, audit."""
+
+    def __init__(self, *, gate: Gate, catalog: Catalog, engine: Engine, today: date) -> None:
+        self.gate = gate
+        self.catalog = catalog
+        self.engine = engine
+        self.today = today
+        self._as_of: datetime | None = None
+
+    @property
+    def policy_hash(self) -> str:
+        """Hash of the policy every decision is made under."""
+        return self.gate.policy.hash
+
+    def identify(self, user_id: str, trace: Trace, audit: AuditSink) -> User:
+        """The policy's user for ``user_id``; an unknown id is refused and only that refusal is logged."""
+        try:
+            return self.gate.policy.user(user_id)
+        except UnknownUser:
+            audit.add(trace.event(AuditKind.ERROR, {"error": "unknown_user", "user_id": user_id,
+                                                    "rule_id": "gate.unknown_user"}))
+            raise
+
+    def call(self, user: User, tool: str, args: Mapping[str, Any], *, trace: Trace, audit: AuditSink) -> ToolOutcome:
+        """Decide and (if allowed) run ``tool`` for ``user``; every step is added to ``audit``."""
+        args = dict(args)
+        decision = self.gate.decide(user, tool, args)
+        audit.add(trace.event(AuditKind.GATE_DECISION, {
+            "tool": tool, "args": args, "effect": decision.effect.value, "rule_id": decision.rule_id,
+            "reason": decision.reason, "scope": decision.scope.describe(),
+        }))
+        if decision.effect is not Effect.ALLOW:
+            status: Literal["denied", "needs_approval"] = (
+                "needs_approval" if decision.effect is Effect.NEEDS_APPROVAL else "denied")
+            return ToolOutcome(decision, None, Refusal(status=status, tool=tool, rule_id=decision.rule_id,
+                                                       reason=decision.reason))
+        spec = self.catalog.get(tool)
+        if self._as_of is None:  # read lazily: the plant may be built after the runtime
+            self._as_of = plant_as_of(self.engine, self.today)
+        context = ToolContext(engine=self.engine, scope=decision.scope, today=self.today, as_of=self._as_of)
+        try:
+            result = spec.invoke(context, args)
+        except ArgumentError as exc:
+            audit.add(trace.event(AuditKind.ERROR, {"tool": tool, "error": "invalid_arguments",
+                                                    "field": exc.field, "message": exc.message}))
+            return ToolOutcome(decision, None, Refusal(status="invalid_arguments", tool=tool,
+                                                       rule_id="tool.arguments", reason=str(exc)))
+        ids = result.record_ids
+        audit.add(trace.event(AuditKind.TOOL_RESULT, {
+            "tool": tool, "status": result.status, "record_count": len(ids),
+            "record_ids": ids[:MAX_AUDITED_IDS], "record_ids_truncated": len(ids) > MAX_AUDITED_IDS,
+            "as_of": result.as_of.isoformat(),
+        }))
+        return ToolOutcome(decision, result, None)

@@ -1,0 +1,59 @@
+"""The runtime: every long-lived resource, built once at the edge from settings.
+
+The CLI entry and the FastAPI lifespan build a :class:`Runtime`; nothing below
+them creates engines or reads the environment.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from guardrails.audit import AuditLog
+from guardrails.gate import Gate
+from guardrails.governed import GovernedTools, Trace
+from guardrails.locator import SqlSiteResolver
+from guardrails.policy import Policy, load_policy
+from server.settings import Settings
+from tools import Catalog, default_catalog, make_engine
+
+__all__ = ["Runtime", "build_runtime"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Resources shared by every request of one process."""
+
+    settings: Settings
+    policy: Policy
+    catalog: Catalog
+    data_engine: Engine
+    state_engine: Engine
+    audit: AuditLog
+    tools: GovernedTools
+
+    def trace(self, user_id: str, thread_id: str | None = None) -> Trace:
+        """A new trace (one turn or one CLI call) for ``user_id``."""
+        return Trace(trace_id=uuid.uuid4().hex, thread_id=thread_id, user_id=user_id,
+                     policy_hash=self.policy.hash)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.data_engine.dispose()
+        self.state_engine.dispose()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Load the policy, open the databases and wire the gate (fails clearly if the plant is missing)."""
+    catalog = default_catalog()
+    policy = load_policy(settings.policy_dir, known_tools={s.name: s.domain for s in catalog})
+    data_engine = make_engine(settings.data_url)
+    state_engine = make_engine(settings.state_url)
+    audit = AuditLog(state_engine)
+    audit.create_schema()
+    gate = Gate(policy, catalog, SqlSiteResolver(data_engine))
+    tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today)
+    return Runtime(settings=settings, policy=policy, catalog=catalog, data_engine=data_engine,
+                   state_engine=state_engine, audit=audit, tools=tools)
