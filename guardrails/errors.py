@@ -15,6 +15,7 @@ __all__ = [
     "GuardrailError",
     "PolicyError",
     "PolicyLoosening",
+    "ScreeningInputError",
     "UnknownUser",
 ]
 
@@ -68,3 +69,12 @@ class AuditChainConflict(AuditError):
     The unique ``seq`` backstop fired, which only happens when rows were written
     outside :class:`guardrails.audit.AuditLog` (tampering); run ``jidoka audit verify``.
     """
+
+
+class ScreeningInputError(GuardrailError, TypeError):
+    """Screening or spotlighting was called with a malformed argument; ``argument`` names it."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        self.argument = argument
+        self.message = message
+        super().__init__(f"screening: invalid argument {argument!r}: {message}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import typer
 from rich.console import Console
+from typer._click import exceptions as _typer_click
 
 from guardrails.errors import GuardrailError
 from server import cli_plant
@@ -26,6 +27,8 @@ from tools.errors import ToolError
 __all__ = ["build_app", "main"]
 
 _err = Console(stderr=True)
+# Typer vendors its own click; usage errors may come from either copy.
+_USAGE_ERRORS = (click.ClickException, _typer_click.ClickException)
 
 
 def build_app() -> typer.Typer:
@@ -70,10 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     except (ToolError, GuardrailError, SettingsError) as exc:
         _err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)
-    except click.ClickException as exc:
+    except _USAGE_ERRORS as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except (click.Abort, typer.Abort):
         _err.print("aborted")
         sys.exit(130)
     except Exception as exc:

@@ -136,6 +136,11 @@ def _events(n: int) -> str:
     return f"{n} event" if n == 1 else f"{n} events"
 
 
+def _short_ts(ts: str) -> str:
+    """``2026-03-02 06:00:00.123`` from the stored UTC stamp (the full text is in --json and export)."""
+    return f"{ts[:10]} {ts[11:23]}" if len(ts) == 32 and ts.endswith("+00:00") else ts
+
+
 def _payload_preview(payload: Any, width: int = 60) -> str:
     text = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -160,11 +165,12 @@ def show(
     if as_json:
         return
     table = Table(title=f"trace {trace}", title_justify="left")
-    for column in ("seq", "ts", "kind", "user", "thread"):
+    for column in ("seq", "time (UTC)", "kind", "user", "thread"):
         table.add_column(column, no_wrap=True)
-    table.add_column("payload", overflow="fold")
+    table.add_column("payload", overflow="fold", min_width=24, ratio=1)
     for r in records:
-        table.add_row(str(r.seq), r.ts, r.kind, r.user_id, r.thread_id or "—", _payload_preview(r.payload))
+        table.add_row(str(r.seq), _short_ts(r.ts), r.kind, r.user_id, r.thread_id or "—",
+                      _payload_preview(r.payload))
     _out().print(table)
 
 

@@ -1,0 +1,178 @@
+"""The governed call path on the demo plant: gate → scoped tool → audit, and the boundaries it keeps."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from guardrails.audit import AuditKind, AuditLog
+from guardrails.errors import UnknownUser
+from guardrails.gate import Effect, Gate
+from guardrails.governed import GovernedTools, Trace
+from guardrails.locator import SqlSiteResolver
+from guardrails.policy import Policy, load_policy
+from tests.factories import TODAY
+from tools import default_catalog, make_engine
+from tools.schema import table
+
+# Keys under which a price, cost or money value would appear; any numeric value there is a leak.
+PRICE_KEYS = re.compile(r'"(unit_price|standard_cost|bank_account|\w*_price|\w*_cost|\w*_value|\w*value_usd)"'
+                        r'\s*:\s*("?-?\d[\d.eE+-]*)')
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return load_policy()
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> Iterator[AuditLog]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    log = AuditLog(engine)
+    log.create_schema()
+    yield log
+    engine.dispose()
+
+
+@pytest.fixture
+def governed(demo_plant: Engine, policy: Policy) -> GovernedTools:
+    catalog = default_catalog()
+    return GovernedTools(gate=Gate(policy, catalog, SqlSiteResolver(demo_plant)), catalog=catalog,
+                         engine=demo_plant, today=TODAY)
+
+
+@pytest.fixture(scope="module")
+def p200_ids(demo_plant: Engine) -> dict[str, list[str]]:
+    """Every site-bound record id of P200, by kind."""
+    specs = {
+        "po": ("purchase_orders", "po_id"), "lot": ("lots", "lot_id"), "wo": ("work_orders", "wo_id"),
+        "line": ("production_lines", "line_id"), "asset": ("assets", "asset_id"), "so": ("sales_orders", "so_id"),
+        "qe": ("quality_events", "qe_id"), "scrap": ("scrap_records", "scrap_id"),
+    }
+    out: dict[str, list[str]] = {}
+    with demo_plant.connect() as conn:
+        for kind, (name, column) in specs.items():
+            t = table(name)
+            out[kind] = sorted(conn.execute(select(t.c[column]).where(t.c.site_id == "P200")).scalars())
+        lines, machines = table("production_lines"), table("machines")
+        out["machine"] = sorted(conn.execute(
+            select(machines.c.machine_id).join(lines, machines.c.line_id == lines.c.line_id)
+            .where(lines.c.site_id == "P200")).scalars())
+    return out
+
+
+def _trace(user: str) -> Trace:
+    return Trace(trace_id=f"t-{user}", thread_id=None, user_id=user, policy_hash="test")
+
+
+def _call(governed: GovernedTools, audit: AuditLog, user_id: str, tool: str,
+          args: dict[str, Any]) -> tuple[Any, list[Any]]:
+    trace = _trace(user_id)
+    with audit.buffer() as buffer:
+        user = governed.identify(user_id, trace, buffer)
+        outcome = governed.call(user, tool, args, trace=trace, audit=buffer)
+    return outcome, audit.by_trace(trace.trace_id)
+
+
+def test_allowed_call_is_scoped_and_audited(governed: GovernedTools, audit: AuditLog,
+                                            p200_ids: dict[str, list[str]]) -> None:
+    outcome, events = _call(governed, audit, "pat.planner", "inventory_lookup", {})
+    assert outcome.ok and outcome.result is not None
+    dumped = outcome.result.model_dump_json()
+    assert "P100" in dumped and "P200" not in dumped
+    assert [e.kind for e in events] == [AuditKind.GATE_DECISION, AuditKind.TOOL_RESULT]
+    decision = events[0].payload
+    assert decision["effect"] == "allow" and decision["rule_id"].startswith("enterprise.yaml#")
+    assert decision["scope"]["sites"] == ["P100"]
+    assert events[1].payload["record_count"] == len(outcome.result.record_ids) > 0
+
+
+def test_denied_call_returns_a_refusal_and_no_data(governed: GovernedTools, audit: AuditLog) -> None:
+    outcome, events = _call(governed, audit, "pat.planner", "inventory_lookup", {"site_id": "P200"})
+    assert not outcome.ok and outcome.refusal is not None
+    assert outcome.refusal.status == "denied" and "P200" in outcome.refusal.reason
+    assert outcome.for_model()["rule_id"] == "gate.scope.site"
+    assert [e.kind for e in events] == [AuditKind.GATE_DECISION]
+
+
+def test_unknown_user_is_refused_and_only_the_refusal_is_logged(governed: GovernedTools, audit: AuditLog) -> None:
+    trace = _trace("mallory")
+    with pytest.raises(UnknownUser), audit.buffer() as buffer:
+        governed.identify("mallory", trace, buffer)
+    events = audit.by_trace(trace.trace_id)
+    assert [(e.kind, e.payload["error"]) for e in events] == [(AuditKind.ERROR, "unknown_user")]
+
+
+def test_malformed_arguments_name_the_field(governed: GovernedTools, audit: AuditLog) -> None:
+    outcome, events = _call(governed, audit, "pat.planner", "inventory_lookup", {"limit": "many"})
+    assert outcome.refusal is not None and outcome.refusal.status == "invalid_arguments"
+    assert "limit" in outcome.refusal.reason
+    assert events[-1].kind == AuditKind.ERROR and events[-1].payload["field"] == "limit"
+
+
+def _planner_tools(policy: Policy) -> list[str]:
+    catalog = default_catalog()
+    gate = Gate(policy, catalog)
+    return [s.name for s in catalog if gate.decide(policy.user("pat.planner"), s.name).allowed]
+
+
+def _variants(tool: str, item_id: str) -> list[dict[str, Any]]:
+    """Argument variants that exercise filters, top-N and sorting without naming foreign records."""
+    schema = default_catalog().get(tool).json_schema()
+    props = schema.get("properties", {})
+    base: dict[str, Any] = {"item_id": item_id} if "item_id" in schema.get("required", []) else {}
+    variants = [dict(base)]
+    if "limit" in props:
+        variants += [{**base, "limit": 1}, {**base, "limit": 500}]
+    if "top" in props:
+        variants.append({**base, "top": 1})
+    if "site_id" in props:
+        variants.append({**base, "site_id": "P100"})
+    if "days" in props:
+        variants.append({**base, "days": 60})
+    return variants
+
+
+def test_p100_planner_never_receives_p200_records_or_prices(
+    governed: GovernedTools, audit: AuditLog, policy: Policy, p200_ids: dict[str, list[str]],
+    demo_plant: Engine,
+) -> None:
+    foreign = {i for ids in p200_ids.values() for i in ids}
+    with demo_plant.connect() as conn:  # an item stocked at both sites: the filter must still cut P200 rows
+        item_id = conn.execute(select(table("inventory").c.item_id).where(
+            table("inventory").c.site_id == "P200")).scalars().first()
+    tools = _planner_tools(policy)
+    assert {"inventory_lookup", "open_po_lines", "work_orders", "buyer_exception_triage"} <= set(tools)
+    checked = 0
+    for tool in tools:
+        for args in _variants(tool, item_id):
+            outcome, _ = _call(governed, audit, "pat.planner", tool, args)
+            body = json.dumps(outcome.for_model())
+            leaked = sorted(i for i in foreign if re.search(rf"\b{re.escape(i)}\b", body))
+            assert not leaked, f"{tool} {args} leaked P200 records {leaked[:5]}"
+            prices = PRICE_KEYS.findall(body)
+            assert not prices, f"{tool} {args} returned price fields {prices[:3]}"
+            checked += 1
+    assert checked >= 2 * len(tools)
+
+
+@pytest.mark.parametrize("kind", ["po", "lot", "wo", "line", "machine", "asset"])
+def test_naming_a_p200_record_is_refused(governed: GovernedTools, audit: AuditLog,
+                                         p200_ids: dict[str, list[str]], kind: str) -> None:
+    arg = {"po": "po_id", "lot": "lot_id", "wo": "wo_id", "line": "line_id", "machine": "machine_id",
+           "asset": "asset_id"}[kind]
+    catalog = default_catalog()
+    tools = [s.name for s in catalog if arg in s.json_schema().get("properties", {})]
+    assert tools, f"no tool takes {arg}"
+    record = p200_ids[kind][0]
+    for tool in tools:
+        outcome, events = _call(governed, audit, "pat.planner", tool, {arg: record})
+        assert outcome.decision.effect is Effect.DENY, f"{tool} answered {record}"
+        assert record not in json.dumps(outcome.for_model()).replace(outcome.decision.reason, "")
+        assert [e.kind for e in events] == [AuditKind.GATE_DECISION]
