@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 JIDOKA_HOME ?= ./var
 export JIDOKA_HOME
 
-.PHONY: install run demo test lint typecheck pytest lock clean
+.PHONY: install run demo test lint typecheck pytest bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ typecheck: install
 
 pytest: install
 	$(BIN)/pytest -n 2 -q
+
+## Benchmarks (figures with their conditions; see BENCHMARKS.md).
+bench: install
+	$(BIN)/jidoka bench --json bench.json
 
 ## Re-resolve the lock from pyproject's ranges (needs PyPI).
 lock:

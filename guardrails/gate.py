@@ -77,17 +77,22 @@ def _field_scope(policy: Policy, user: User, sites: frozenset[str]) -> tuple[fro
 class Gate:
     """Decides tool calls against an immutable policy."""
 
-    def __init__(self, policy: Policy, catalog: Catalog, resolver: SiteResolver | None = None) -> None:
+    def __init__(self, policy: Policy, catalog: Catalog, resolver: SiteResolver | None = None, *,
+                 cache: bool = True) -> None:
+        """``cache=False`` recomputes the per (user, tool) part on every call (for benchmarks)."""
         self.policy = policy
         self.catalog = catalog
         self.resolver = resolver
+        self._cache = cache
         self._base: dict[tuple[str, str], Decision] = {}
 
     def decide(self, user: User, tool: str, args: Mapping[str, Any] | None = None) -> Decision:
         """Decide one call of ``tool`` by ``user`` with ``args``."""
         base = self._base.get((user.user_id, tool))
         if base is None:
-            base = self._base[(user.user_id, tool)] = self._decide_base(user, tool)
+            base = self._decide_base(user, tool)
+            if self._cache:
+                self._base[(user.user_id, tool)] = base
         if base.effect is Effect.DENY or not args:
             return base
         sites = base.scope.sites

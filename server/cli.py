@@ -20,6 +20,7 @@ from typer._click import exceptions as _typer_click
 from guardrails.errors import GuardrailError
 from server import cli_plant
 from server.cli_audit import audit_app
+from server.cli_bench import bench
 from server.cli_policy import policy_app
 from server.settings import Settings, SettingsError
 from tools.errors import ToolError
@@ -48,6 +49,7 @@ def build_app() -> typer.Typer:
     cli_plant.register(app)
     app.add_typer(policy_app, name="policy")
     app.add_typer(audit_app, name="audit")
+    app.command("bench")(bench)
     return app
 
 

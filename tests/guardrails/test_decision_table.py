@@ -1,0 +1,51 @@
+"""Every demo user × every shipped tool against a hand-written table of what each role may call."""
+
+from __future__ import annotations
+
+import pytest
+
+from guardrails.gate import Effect, Gate
+from guardrails.policy import load_policy
+from tools import default_catalog
+
+INVENTORY = {"inventory_lookup", "projected_stock", "items_below_reorder"}
+PROCUREMENT = {"open_po_lines", "buyer_exception_triage", "supplier_scorecard", "alternative_suppliers"}
+PRODUCTION = {"work_orders", "work_orders_at_risk", "line_performance", "machine_downtime", "machine_parameter_drift"}
+QUALITY = {"scrap_analysis", "quality_events", "lot_genealogy"}
+MAINTENANCE = {"assets_at_risk"}
+EXECUTIVE = {"executive_summary"}
+
+# Written from the policy's intent, not computed from it.
+ALLOWED_BY_ROLE: dict[str, set[str]] = {
+    "planner": INVENTORY | {"open_po_lines", "buyer_exception_triage"} | PRODUCTION
+    | {"quality_events", "lot_genealogy", "assets_at_risk"},
+    "buyer": INVENTORY | PROCUREMENT | {"quality_events", "lot_genealogy"},
+    "quality_engineer": INVENTORY | {"supplier_scorecard", "alternative_suppliers"} | PRODUCTION | QUALITY,
+    "production_supervisor": INVENTORY | PRODUCTION | QUALITY | MAINTENANCE,
+    "maintenance_planner": {"inventory_lookup"} | PRODUCTION | MAINTENANCE,
+    "finance": INVENTORY | PROCUREMENT | EXECUTIVE,
+    "executive": INVENTORY | PROCUREMENT | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE,
+    "auditor": set(),
+    "admin": set(),
+}
+
+
+def test_table_covers_the_whole_catalog() -> None:
+    every = INVENTORY | PROCUREMENT | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE
+    assert set(default_catalog().names) == every
+
+
+POLICY = load_policy()
+CASES = [(user_id, spec.name) for user_id in sorted(POLICY.users) for spec in default_catalog()]
+
+
+@pytest.mark.parametrize(("user_id", "tool"), CASES)
+def test_decision_matches_table(user_id: str, tool: str) -> None:
+    user = POLICY.user(user_id)
+    (role,) = user.roles
+    decision = Gate(POLICY, default_catalog()).decide(user, tool, {})
+    expected = Effect.ALLOW if tool in ALLOWED_BY_ROLE[role] else Effect.DENY
+    assert decision.effect is expected, f"{user_id} ({role}) → {tool}: {decision.rule_id} {decision.reason}"
+    assert decision.rule_id
+    if expected is Effect.ALLOW:
+        assert decision.scope.sites is None or decision.scope.sites == user.sites
