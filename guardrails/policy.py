@@ -20,8 +20,18 @@ from guardrails._policy_merge import EffectiveRole, merge_fields, merge_roles, r
 from guardrails._policy_parse import FieldRule, LayerDoc, parse_layer
 from guardrails.errors import PolicyError, UnknownUser
 from guardrails.identity import User
+from tools.catalog import Catalog
+from tools.schema import SENSITIVE_COLUMNS
 
-__all__ = ["EffectiveRole", "FieldRule", "LayerDoc", "Policy", "default_policy_dir", "load_policy"]
+__all__ = [
+    "EffectiveRole",
+    "FieldRule",
+    "LayerDoc",
+    "Policy",
+    "catalog_policy",
+    "default_policy_dir",
+    "load_policy",
+]
 
 
 @dataclass(frozen=True)
@@ -129,11 +139,22 @@ def _check_tools(doc: LayerDoc, known_tools: Mapping[str, str]) -> None:
                                       f"does not cover ({sorted(doc.covers)})")
 
 
-def load_policy(directory: Path | None = None, *, known_tools: Mapping[str, str] | None = None) -> Policy:
+def _check_fields(doc: LayerDoc, maskable: frozenset[str]) -> None:
+    for name in sorted(doc.fields):
+        if name not in maskable:
+            raise PolicyError(doc.file, f"sensitive_fields.{name}",
+                              "no tool can mask this field, so tools would return it in clear; "
+                              f"maskable fields: {sorted(maskable)}")
+
+
+def load_policy(directory: Path | None = None, *, known_tools: Mapping[str, str] | None = None,
+                maskable_fields: frozenset[str] | None = None) -> Policy:
     """Load and merge the policy under ``directory`` (the shipped default when ``None``).
 
     ``known_tools`` maps tool names to domains; when given, every tool the
     policy names must exist (catches typos that would silently grant nothing).
+    ``maskable_fields`` are the fields the tools know how to withhold; when
+    given, a sensitive field outside them is an error, not a silent leak.
     """
     root = (directory or default_policy_dir()).resolve()
     enterprise_path = root / "enterprise.yaml"
@@ -172,9 +193,11 @@ def load_policy(directory: Path | None = None, *, known_tools: Mapping[str, str]
                 raise PolicyError(enterprise.file, f"users.{user.user_id}.sites",
                                   f"unknown site {site!r} (plant layers exist for {sorted(sites)})")
     layers = [enterprise, *domain_docs, *plant_docs]
-    if known_tools is not None:
-        for doc in layers:
+    for doc in layers:
+        if known_tools is not None:
             _check_tools(doc, known_tools)
+        if maskable_fields is not None:
+            _check_fields(doc, maskable_fields)
     return Policy(
         roles=roles,
         users=dict(enterprise.users),
@@ -186,3 +209,9 @@ def load_policy(directory: Path | None = None, *, known_tools: Mapping[str, str]
         source=str(root),
         sites=sites,
     )
+
+
+def catalog_policy(directory: Path | None, catalog: Catalog) -> Policy:
+    """Load the policy checked against ``catalog``: tools it names exist, fields it hides are maskable."""
+    maskable = SENSITIVE_COLUMNS | {f for s in catalog for f in s.sensitive_fields}
+    return load_policy(directory, known_tools={s.name: s.domain for s in catalog}, maskable_fields=maskable)

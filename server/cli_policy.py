@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from guardrails.errors import PolicyError
-from guardrails.policy import Policy, load_policy
+from guardrails.policy import Policy, catalog_policy
 from server.settings import Settings
 from tools import default_catalog
 
@@ -23,8 +23,7 @@ policy_app = typer.Typer(help="Show or check the layered policy.", no_args_is_he
 
 def load_settings_policy(settings: Settings) -> Policy:
     """The policy named by the settings, checked against the tool catalog."""
-    catalog = default_catalog()
-    return load_policy(settings.policy_dir, known_tools={s.name: s.domain for s in catalog})
+    return catalog_policy(settings.policy_dir, default_catalog())
 
 
 @policy_app.command("show")
@@ -72,7 +71,7 @@ def check(
     settings: Settings = ctx.find_root().obj
     catalog = default_catalog()
     try:
-        policy = load_policy(directory or settings.policy_dir, known_tools={s.name: s.domain for s in catalog})
+        policy = catalog_policy(directory or settings.policy_dir, catalog)
     except PolicyError as exc:
         _err.print(f"[red]policy invalid[/red]: {exc.file}: {exc.key}: {exc.message}", highlight=False)
         raise typer.Exit(1) from None

@@ -15,7 +15,7 @@ from guardrails.audit import AuditLog
 from guardrails.gate import Gate
 from guardrails.governed import GovernedTools, Trace
 from guardrails.locator import SqlSiteResolver
-from guardrails.policy import Policy, load_policy
+from guardrails.policy import Policy, catalog_policy
 from server.settings import Settings
 from tools import Catalog, default_catalog, make_engine
 
@@ -48,7 +48,7 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     """Load the policy, open the databases and wire the gate (fails clearly if the plant is missing)."""
     catalog = default_catalog()
-    policy = load_policy(settings.policy_dir, known_tools={s.name: s.domain for s in catalog})
+    policy = catalog_policy(settings.policy_dir, catalog)
     data_engine = make_engine(settings.data_url)
     state_engine = make_engine(settings.state_url)
     audit = AuditLog(state_engine)

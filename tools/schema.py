@@ -21,11 +21,22 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["ITEM_TYPES", "metadata", "table"]
+__all__ = ["ITEM_TYPES", "SENSITIVE_COLUMNS", "metadata", "table"]
 
 metadata = MetaData()
 
 ITEM_TYPES = ("finished", "component", "raw", "spare")
+
+SENSITIVE_COLUMNS = frozenset({
+    "supplier_prices.unit_price",
+    "po_lines.unit_price",
+    "items.standard_cost",
+    "suppliers.bank_account",
+    "suppliers.notes",
+    "sales_orders.unit_price",
+})
+"""Columns a policy may hide. A tool selects one only if it declares it in ``sensitive_fields`` and
+checks the scope first; otherwise it never selects it (tests check both)."""
 
 
 def _enum(column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -110,6 +121,8 @@ Table(
     Column("order_date", Date, nullable=False),
     Column("approved_at", DateTime, nullable=True),
     Column("acknowledged_at", DateTime, nullable=True),
+    Column("currency", String(3), nullable=False, default="USD", server_default="USD",
+           comment="Currency of the order's line prices (USD or MXN)."),
     _enum("status", ("draft", "approved", "sent", "acknowledged", "closed", "cancelled")),
 )
 
@@ -160,9 +173,12 @@ Table(
     Column("site_id", String(8), ForeignKey("sites.site_id"), nullable=False),
     Column("supplier_id", String(16), ForeignKey("suppliers.supplier_id"), nullable=True),
     Column("po_id", String(16), ForeignKey("purchase_orders.po_id"), nullable=True),
+    Column("po_line_no", Integer, nullable=True, comment="PO line the lot was received against."),
     Column("wo_id", String(16), ForeignKey("work_orders.wo_id"), nullable=True,
            comment="Producing work order for manufactured lots."),
     Column("received_at", DateTime, nullable=True),
+    Column("qty_received", Float, nullable=False, default=0.0,
+           comment="Quantity received (purchased) or produced (manufactured) into the lot."),
     Column("status", String(16), nullable=False),
     _enum("status", ("available", "quality_hold", "blocked", "consumed")),
 )
@@ -249,6 +265,18 @@ Table(
     Column("planned_end", DateTime, nullable=False),
     Column("due_date", Date, nullable=False),
     _enum("status", ("planned", "released", "running", "held", "completed", "cancelled")),
+)
+
+Table(
+    "production_confirmations",
+    metadata,
+    Column("confirmation_id", String(16), primary_key=True),
+    Column("wo_id", String(16), ForeignKey("work_orders.wo_id"), nullable=False),
+    Column("site_id", String(8), ForeignKey("sites.site_id"), nullable=False),
+    Column("line_id", String(16), ForeignKey("production_lines.line_id"), nullable=False),
+    Column("confirmed_at", DateTime, nullable=False),
+    Column("qty_good", Float, nullable=False),
+    comment="MES good-output confirmations; scrap is recorded in scrap_records only.",
 )
 
 Table(

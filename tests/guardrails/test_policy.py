@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from guardrails.errors import PolicyError, PolicyLoosening, UnknownUser
-from guardrails.policy import default_policy_dir, load_policy
+from guardrails.policy import catalog_policy, default_policy_dir, load_policy
+from tools import default_catalog
 
 
 @pytest.fixture
@@ -150,10 +151,25 @@ def test_bad_yaml_and_missing_enterprise_are_clear(policy_dir: Path, tmp_path: P
     with pytest.raises(PolicyError, match="not valid YAML") as info:
         load_policy(policy_dir)
     assert info.value.file == "plants/P100.yaml"
-    with pytest.raises(PolicyError, match="enterprise.yaml not found"):
+    with pytest.raises(PolicyError, match=r"enterprise\.yaml not found"):
         load_policy(tmp_path / "nowhere")
 
 
 def test_known_tools_catch_typos(policy_dir: Path) -> None:
     with pytest.raises(PolicyError, match=r"roles\.planner\.tools: unknown tool 'assets_at_risk'"):
         load_policy(policy_dir, known_tools={"inventory_lookup": "inventory"})
+
+
+def test_fields_no_tool_can_mask_are_rejected(policy_dir: Path) -> None:
+    _write(policy_dir / "plants" / "P100.yaml", {
+        "layer": "plant", "site": "P100",
+        "sensitive_fields": {"work_orders.qty_planned": {"visible_to": ["executive"]}},
+    })
+    with pytest.raises(PolicyError, match="no tool can mask this field") as info:
+        catalog_policy(policy_dir, default_catalog())
+    assert (info.value.file, info.value.key) == ("plants/P100.yaml", "sensitive_fields.work_orders.qty_planned")
+
+
+def test_shipped_policy_passes_the_catalog_checks() -> None:
+    policy = catalog_policy(None, default_catalog())
+    assert policy.hash == load_policy().hash
