@@ -19,6 +19,7 @@ from guardrails.audit import AuditEvent, AuditKind
 from guardrails.errors import UnknownUser
 from guardrails.gate import Decision, Effect, Gate
 from guardrails.identity import User
+from guardrails.spotlight import FieldFinding, screen_and_spotlight
 from tools.catalog import Catalog
 from tools.context import plant_as_of
 from tools.errors import ArgumentError
@@ -68,6 +69,10 @@ class ToolOutcome:
     decision: Decision
     result: ToolResult | None
     refusal: Refusal | None
+    model_view: Any = None
+    """The result as the model sees it: free text screened and spotlighted as data."""
+    findings: tuple[FieldFinding, ...] = ()
+    """Data-screening findings in the result's free text (planted instructions and the like)."""
 
     @property
     def ok(self) -> bool:
@@ -75,10 +80,13 @@ class ToolOutcome:
         return self.result is not None
 
     def for_model(self) -> dict[str, Any]:
-        """The JSON the model sees: the typed result, or the refusal it can explain."""
-        body = self.result if self.result is not None else self.refusal
-        assert body is not None
-        return body.model_dump(mode="json")
+        """The JSON the model sees: the spotlighted result, or the refusal it can explain."""
+        if self.result is not None:
+            view = self.model_view if self.model_view is not None else self.result.model_dump(mode="json")
+            assert isinstance(view, dict)
+            return view
+        assert self.refusal is not None
+        return self.refusal.model_dump(mode="json")
 
 
 class GovernedTools:
@@ -135,4 +143,12 @@ class GovernedTools:
             "record_ids": ids[:MAX_AUDITED_IDS], "record_ids_truncated": len(ids) > MAX_AUDITED_IDS,
             "as_of": result.as_of.isoformat(),
         }))
-        return ToolOutcome(decision, result, None)
+        # Free text from the plant is data, never instructions: neutralize and wrap it before the model sees it.
+        screened = screen_and_spotlight(tool, result.model_dump(mode="json"), self.gate.policy.screening)
+        if screened.findings:
+            audit.add(trace.event(AuditKind.SCREENING, {
+                "stage": "data", "tool": tool,
+                "findings": [{"path": f.path, "rule_id": f.finding.rule_id, "family": f.finding.family}
+                             for f in screened.findings],
+            }))
+        return ToolOutcome(decision, result, None, screened.value, screened.findings)

@@ -20,6 +20,7 @@ from guardrails._policy_merge import EffectiveRole, merge_fields, merge_roles, r
 from guardrails._policy_parse import FieldRule, LayerDoc, parse_layer
 from guardrails.errors import PolicyError, UnknownUser
 from guardrails.identity import User
+from guardrails.screening import ScreeningRules
 from tools.catalog import Catalog
 from tools.schema import SENSITIVE_COLUMNS
 
@@ -51,6 +52,8 @@ class Policy:
     hash: str
     """SHA-256 over every policy file (path and bytes); recorded with every audit event."""
     source: str
+    screening: ScreeningRules = field(default_factory=lambda: ScreeningRules(()))
+    """Screening rules: the enterprise set plus what lower layers add."""
     sites: frozenset[str] = field(default_factory=frozenset)
     """Sites that have a plant layer."""
 
@@ -198,7 +201,10 @@ def load_policy(directory: Path | None = None, *, known_tools: Mapping[str, str]
             _check_tools(doc, known_tools)
         if maskable_fields is not None:
             _check_fields(doc, maskable_fields)
+    screening_sections = [(doc.file, raw) for doc in layers if (raw := doc.sections.get("screening")) is not None]
+    screening = ScreeningRules.from_layers(screening_sections) if screening_sections else ScreeningRules(())
     return Policy(
+        screening=screening,
         roles=roles,
         users=dict(enterprise.users),
         fields=fields,

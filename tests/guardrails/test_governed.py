@@ -178,3 +178,28 @@ def test_naming_a_p200_record_is_refused(governed: GovernedTools, audit: AuditLo
         assert outcome.decision.effect is Effect.DENY, f"{tool} answered {record}"
         assert record not in json.dumps(outcome.for_model()).replace(outcome.decision.reason, "")
         assert [e.kind for e in events] == [AuditKind.GATE_DECISION]
+
+
+def test_planted_instructions_in_plant_text_are_neutralized_spotlighted_and_audited(
+    governed: GovernedTools, audit: AuditLog, demo_plant: Engine, demo_manifest: dict[str, Any]
+) -> None:
+    planted = [i for i in demo_manifest["injections"] if i["table"] == "quality_events"]
+    assert planted
+    qe = table("quality_events")
+    for injection in planted:
+        with demo_plant.connect() as conn:
+            row = conn.execute(select(qe.c.site_id, qe.c.lot_id, qe.c.line_id, qe.c.defect_code)
+                               .where(qe.c.qe_id == injection["key"]["qe_id"])).one()
+        user = "quinn.quality" if row.site_id == "P100" else "qiu.quality"
+        args: dict[str, Any] = {"defect_code": row.defect_code, "days": 365, "limit": 500}
+        if row.line_id:
+            args["line_id"] = row.line_id
+        outcome, events = _call(governed, audit, user, "quality_events", args)
+        raw = outcome.result.model_dump_json()
+        assert injection["key"]["qe_id"] in raw and injection["text"][:40] in raw  # the tool returns it as-is
+        view = json.dumps(outcome.for_model())
+        assert injection["text"][:40] not in view, "instruction reached the model unneutralized"
+        assert "<<<DATA" in view and injection["key"]["qe_id"] in view  # spotlighted; ids stay plain
+        screening = [e for e in events if e.kind == AuditKind.SCREENING]
+        assert screening and screening[0].payload["stage"] == "data"
+        assert any(".description" in f["path"] for f in screening[0].payload["findings"])

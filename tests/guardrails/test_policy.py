@@ -173,3 +173,17 @@ def test_fields_no_tool_can_mask_are_rejected(policy_dir: Path) -> None:
 def test_shipped_policy_passes_the_catalog_checks() -> None:
     policy = catalog_policy(None, default_catalog())
     assert policy.hash == load_policy().hash
+
+
+def test_lower_layers_may_add_screening_rules_but_not_redefine_them(policy_dir: Path) -> None:
+    rule = {"id": "SCR-P200-001", "family": "plant_specific", "stage": "input", "action": "refuse",
+            "description": "P200 forbids asking for the PLC passwords.", "patterns": [r"\bplc\s+passwords?\b"]}
+    _write(policy_dir / "plants" / "P200.yaml", {"layer": "plant", "site": "P200", "screening": {"rules": [rule]}})
+    policy = load_policy(policy_dir)
+    assert "SCR-P200-001" in {r.id for r in policy.screening.rules}
+    assert len(policy.screening.rules) == len(load_policy().screening.rules) + 1
+    existing = load_policy().screening.rules[0].id
+    _write(policy_dir / "plants" / "P200.yaml", {"layer": "plant", "site": "P200",
+                                                 "screening": {"rules": [{**rule, "id": existing}]}})
+    with pytest.raises(PolicyError, match="duplicate rule id"):
+        load_policy(policy_dir)
