@@ -8,8 +8,9 @@ planned_end; late ones count as today); subtract demand — for finished items t
 weekly demand_forecast qty on week_start for weeks starting on or after the
 start of today's week (a current week already begun counts in full today), for
 every other item type the dependent demand of open work orders at that site
-(bom qty_per × (qty_planned − qty_completed) − qty already issued, never below
-0) on planned_start (earlier starts count as today). Within a day supply is
+(:func:`open_component_need`: bom qty_per × qty_planned − qty already issued,
+never below 0 — material is issued as production progresses, so subtracting the
+completed quantity too would count it twice) on planned_start (earlier starts count as today). Within a day supply is
 applied before demand and the day's closing balance decides: the first
 shortage date is the first day whose closing balance is < 0.
 """
@@ -39,6 +40,7 @@ __all__ = [
     "SiteProjection",
     "forecast_row_id",
     "load_projection_inputs",
+    "open_component_need",
     "project",
     "projected_positions",
     "week_start",
@@ -58,6 +60,15 @@ def week_start(day: date) -> date:
 def forecast_row_id(site_id: str, item_id: str, week: date) -> str:
     """Citation id of a demand_forecast row (the table has no id column)."""
     return f"FC-{site_id}-{item_id}-{week.isoformat()}"
+
+
+def open_component_need(qty_per: float, qty_planned: float, qty_issued: float) -> float:
+    """What a work order still needs of one component: its full requirement less what was issued to it.
+
+    The requirement is qty_per × qty_planned (the order's reservation); issues
+    are withdrawals against it, so the remainder never goes below zero.
+    """
+    return max(qty_per * qty_planned - qty_issued, 0.0)
 
 
 @dataclass(frozen=True)
@@ -278,7 +289,7 @@ def load_projection_inputs(conn: Connection, scope: DataScope, *, today: date, h
            .where(*open_wo, *_in(bom.c.component_item_id, item_ids)))
     for d in conn.execute(dep):
         if types.get(d.component_item_id, "component") != "finished":
-            need = float(d.qty_per) * float(d.qty_planned - d.qty_completed) - float(d.issued or 0.0)
+            need = open_component_need(float(d.qty_per), float(d.qty_planned), float(d.issued or 0.0))
             add(d.component_item_id, d.site_id, "wo_component_demand", d.wo_id, d.planned_start.date(), need)
 
     result: dict[tuple[str, str], ProjectionInputs] = {}

@@ -20,6 +20,7 @@ from tools._ops_common import (
     require_ids,
 )
 from tools._production_lines import LINE_TOOLS
+from tools._projection import open_component_need
 from tools.schema import table
 from tools.spec import ToolArgs, ToolContext, ToolResult, ToolSpec
 
@@ -166,7 +167,7 @@ class MissingComponent(BaseModel):
     """A component the WO needs that the supply left after earlier WOs cannot cover."""
 
     item_id: str
-    required_qty: float = Field(description="qty_per × remaining WO qty − qty already issued to the WO.")
+    required_qty: float = Field(description="qty_per × WO qty − qty already issued to the WO.")
     available_qty: float = Field(description="Available stock plus open PO qty due by the WO's planned start, "
                                              "minus what earlier-starting WOs take.")
     incoming_qty: float = Field(description="Open PO qty due by the planned start (part of available_qty).")
@@ -254,7 +255,7 @@ def work_orders_at_risk(ctx: ToolContext, args: WorkOrdersAtRiskArgs) -> WorkOrd
         missing = []
         for comp, qty_per in components[w.item_id]:
             key = (w.site_id, comp)
-            need = max(qty_per * remaining - issued.get((w.wo_id, comp), 0.0), 0.0)
+            need = open_component_need(qty_per, float(w.qty_planned), issued.get((w.wo_id, comp), 0.0))
             arriving = sum(q for day, q in incoming.get(key, ()) if day <= start_day)
             left = max(stock[key] + arriving - taken[key], 0.0)
             if need > left + _EPS:

@@ -187,9 +187,9 @@ def test_projection_of_a_component_uses_work_order_demand_net_of_issues(blank_pl
     insert(blank_plant, "demand_forecast", [{"site_id": "P100", "item_id": "CP-2001", "week_start": day(7),
                                              "qty": 999.0}])  # forecasts drive finished items only
     p = projected(blank_plant, item_id="CP-2001").projections[0]
-    # today: 2 × (50 − 10) − 30 issued = 50 → 30; day 3: 2 × 20 = 40 → −10
+    # today: 2 × 50 required − 30 already issued = 70 → 10 left; day 3: 2 × 20 = 40 → −30
     assert [(e.record_id, e.date, e.qty, e.balance_after) for e in p.events] == [
-        ("WO-8101", day(0), -50, 30), ("WO-8102", day(3), -40, -10)]
+        ("WO-8101", day(0), -70, 10), ("WO-8102", day(3), -40, -30)]
     assert p.first_shortage_date == day(3) and p.first_below_min_date is None and p.reorder_min is None
 
 

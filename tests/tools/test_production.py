@@ -126,7 +126,7 @@ def risk_plant(plant: Engine) -> Engine:
          "qty_reserved": 0.0, "stock_status": "unrestricted"},
     ])  # available at P100 = 150 − 10 = 140 (blocked stock does not count); P200's stock is not P100's
     insert(e, "work_orders", [
-        _wo("WO-R", "P100-PK1", "running", dt(28, 6), date(2026, 3, 3), qty=50, done=20),   # needs 60 − 20
+        _wo("WO-R", "P100-PK1", "running", dt(28, 6), date(2026, 3, 3), qty=50, done=20),   # needs 100 − 40
         _wo("WO-A", "P100-PK1", "planned", dt(3, 8, 3), date(2026, 3, 5), qty=30),          # needs 60
         _wo("WO-B", "P100-PK1", "released", dt(4, 8, 3), date(2026, 3, 6), qty=40),         # needs 80
         _wo("WO-D", "P100-PK2", "planned", dt(5, 8, 3), date(2026, 3, 7), qty=20, item="FG-2001"),  # 20
@@ -134,7 +134,7 @@ def risk_plant(plant: Engine) -> Engine:
         _wo("WO-C", "P100-PK1", "planned", dt(20, 8, 3), date(2026, 3, 25), qty=10),        # beyond window
         _wo("WO-P2", "P200-MC1", "planned", dt(3, 8, 3), date(2026, 3, 5), qty=10, item="FG-2001"),
     ])
-    insert(e, "wo_materials", [{"wo_id": "WO-R", "lot_id": "LOT-C1", "item_id": "CMP-1", "qty_issued": 20.0}])
+    insert(e, "wo_materials", [{"wo_id": "WO-R", "lot_id": "LOT-C1", "item_id": "CMP-1", "qty_issued": 40.0}])
     insert(e, "suppliers", [{"supplier_id": "S-1", "name": "S1", "country": "US", "on_time_rate": 0.9,
                              "quality_ppm": 10, "risk_rating": "low", "bank_account": "X",
                              "buyer_user_id": "bea.buyer", "notes": ""}])
@@ -168,13 +168,14 @@ def risk_plant(plant: Engine) -> Engine:
 
 def test_work_orders_at_risk_allocates_stock_in_planned_start_order(risk_plant: Engine) -> None:
     res = run("work_orders_at_risk", make_ctx(risk_plant, P100), {"count_incoming_po": False})
-    # Stock 140: WO-R draws 40 (→100), WO-A 60 (→40), WO-B needs 80 of the 40 left, WO-D needs 20 of none.
+    # Stock 140: WO-R draws 2 × 50 − 40 issued = 60 (→80), WO-A 60 (→20), WO-B needs 80 of the 20 left,
+    # WO-D needs 20 of none.
     assert res.checked_count == 3  # WO-A, WO-B, WO-D (running, held and later WOs are not checked)
     assert [w.wo_id for w in res.at_risk] == ["WO-B", "WO-D"]
     b, d = res.at_risk
     assert b.reasons == ["component shortage"] and b.risky_assets == []
     assert [(m.item_id, m.required_qty, m.available_qty, m.incoming_qty, m.shortfall_qty)
-            for m in b.missing_components] == [("CMP-1", 80.0, 40.0, 0.0, 40.0)]
+            for m in b.missing_components] == [("CMP-1", 80.0, 20.0, 0.0, 60.0)]
     assert d.reasons == ["component shortage", "asset risk"]
     assert d.missing_components[0].shortfall_qty == 20.0
     assert [(a.asset_id, a.failure_probability) for a in d.risky_assets] == [("AS-1", 0.85)]
@@ -191,10 +192,10 @@ def test_work_orders_at_risk_allocates_stock_in_planned_start_order(risk_plant: 
 
 def test_work_orders_at_risk_counts_open_po_due_by_the_start(risk_plant: Engine) -> None:
     res = run("work_orders_at_risk", make_ctx(risk_plant, P100), {})
-    # 5 past due count from today: WO-R 40 (of 145), WO-A 60 (of 105); by WO-B's start 30 more arrive:
-    # 175 − 100 = 75 for 80; nothing more arrives before WO-D starts (the 50 come on the 6th).
+    # 5 past due count from today: WO-R 60 (of 145), WO-A 60 (of 85); by WO-B's start 30 more arrive:
+    # 175 − 120 = 55 for 80; nothing more arrives before WO-D starts (the 50 come on the 6th).
     assert [(w.wo_id, [(m.available_qty, m.incoming_qty, m.shortfall_qty) for m in w.missing_components])
-            for w in res.at_risk] == [("WO-B", [(75.0, 35.0, 5.0)]), ("WO-D", [(0.0, 35.0, 20.0)])]
+            for w in res.at_risk] == [("WO-B", [(55.0, 35.0, 25.0)]), ("WO-D", [(0.0, 35.0, 20.0)])]
 
 
 def test_work_orders_at_risk_named_line_out_of_scope(risk_plant: Engine) -> None:

@@ -1,0 +1,88 @@
+"""The planted scenarios' set-up hooks and their manifest entries.
+
+Most of each scenario is woven into the regular generation (the film lot in
+materials, the drift in the MES, the motor positions in materials and stock);
+this module holds the choices made up front, the reconciliation gaps and the
+manifest description of everything planted.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from tools.demo._master import nice_round
+from tools.demo._model import Plant
+
+__all__ = ["choose", "plant_hold", "plant_wo_gap", "scenario_manifest"]
+
+
+def choose(plant: Plant) -> None:
+    """Pick the machines the scenarios live on (after master data exists)."""
+    pk1 = plant.line("P100-PK1")
+    plant.scen.sealer_id = next(m.machine_id for m in pk1.machines if m.mtype == "Heat Sealer")
+
+
+def plant_wo_gap(plant: Plant) -> None:
+    """A recent P200 kitting order whose goods receipt is short of its MES completions."""
+    since = plant.as_of - timedelta(days=21)
+    candidates = [wo for wo in plant.work_orders if wo.line_id == "P200-PK1" and wo.status == "completed"
+                  and wo.output_lot is not None and wo.end >= since]
+    wo = candidates[len(candidates) // 2]
+    lot = wo.output_lot
+    assert lot is not None
+    lot.qty_received = wo.qty_completed - nice_round(max(5.0, wo.qty_completed * 0.04))
+    plant.scen.wo_gap = wo
+
+
+def plant_hold(plant: Plant) -> None:
+    """Put a reserved P100 finished lot on quality hold without moving its stock out of unrestricted."""
+    best = None
+    for lot in plant.lots:
+        if lot.site_id != "P100" or lot.wo is None or lot.status != "available":
+            continue
+        for placement in lot.placements:
+            if placement.reserved_for and placement.stock_status == "unrestricted" and (
+                    best is None or (lot.received_at, lot.item_id) > (best[0].received_at, best[0].item_id)):
+                best = (lot, placement)
+    if best is None:
+        raise RuntimeError("demo plant: no reserved P100 finished lot to plant the reconciliation scenario on")
+    lot, placement = best
+    lot.status = "quality_hold"
+    plant.scen.hold_lot = lot
+    plant.scen.hold_so = placement.reserved_for or ""
+
+
+def scenario_manifest(plant: Plant) -> dict[str, Any]:
+    """The manifest's ``scenarios`` object (record ids only, ready for JSON)."""
+    scen = plant.scen
+    assert scen.spike_lot is not None and scen.hold_lot is not None
+    assert scen.wo_gap is not None and scen.wo_gap.output_lot is not None and scen.po_gap is not None
+    spike_wos = sorted({i.wo.wo_id for i in plant.issues if i.lot is scen.spike_lot and i.wo.spike})
+    wo_line = plant.line(scen.asset_line)
+    return {
+        "scrap_spike": {
+            "site_id": "P100", "line_id": "P100-PK1", "lot_id": scen.spike_lot.lot_id,
+            "supplier_id": scen.film_supplier, "item_id": scen.film_item, "machine_id": scen.sealer_id,
+            "parameter": "seal_temperature", "work_order_ids": spike_wos,
+        },
+        "asset_risk": {
+            "asset_id": scen.asset_id, "machine_id": scen.asset_machine, "line_id": wo_line.line_id,
+            "work_order_id": scen.asset_wo.wo_id if scen.asset_wo else None, "spare_item_id": scen.spare_item,
+            "failure_probability": scen.failure_probability,
+        },
+        "reallocation": {
+            "item_id": scen.realloc_item, "short_site": "P200", "surplus_site": "P100",
+            "constrained_line_id": "P100-AS1",
+        },
+        "reconciliation": {
+            "lot_id": scen.hold_lot.lot_id, "so_id": scen.hold_so,
+            "disagreements": [
+                {"kind": "hold_vs_stock_status", "record_ids": [scen.hold_lot.lot_id, scen.hold_so]},
+                {"kind": "wo_completion_vs_receipt",
+                 "record_ids": [scen.wo_gap.wo_id, scen.wo_gap.output_lot.lot_id]},
+                {"kind": "po_receipt_vs_lot",
+                 "record_ids": [scen.po_gap.record_id] + [lot.lot_id for lot in scen.po_gap.lots]},
+            ],
+        },
+    }

@@ -1,0 +1,1 @@
+"""Vocabulary files of the demo-plant generator (YAML data, read with importlib.resources)."""
