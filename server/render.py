@@ -11,8 +11,10 @@ from rich.table import Table
 
 __all__ = ["render_model"]
 
-_MAX_ROWS = 40
+_MAX_ROWS = 15
+_MAX_COLUMNS = 8
 _SKIP = {"record_ids"}
+_FIRST = ("reason", "reasons", "description", "shortfall_qty", "days_late")
 
 
 def _cell(value: Any) -> str:
@@ -27,15 +29,32 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def _table(title: str, rows: Sequence[Mapping[str, Any]]) -> Table:
-    columns = [c for c in rows[0] if c not in _SKIP]
+    # Keep tables readable in a terminal: drop columns empty in every row, fold columns with one value
+    # into the caption, put explanations first after the leading id, then cap the count.
+    columns = [c for c in rows[0] if c not in _SKIP and not all(_empty(r.get(c)) for r in rows)]
+    constant = {c: rows[0].get(c) for c in columns[1:] if len(rows) > 1 and all(r.get(c) == rows[0].get(c)
+                                                                                   for r in rows)}
+    columns = [c for c in columns if c not in constant]
+    columns = columns[:1] + [c for c in columns[1:] if c in _FIRST] + [c for c in columns[1:] if c not in _FIRST]
+    hidden = max(0, len(columns) - _MAX_COLUMNS)
+    columns = columns[:_MAX_COLUMNS]
     table = Table(title=f"{title} ({len(rows)})", title_justify="left", show_lines=False)
     for column in columns:
-        table.add_column(column, overflow="fold", max_width=48)
+        table.add_column(column, overflow="fold", max_width=40)
     for row in rows[:_MAX_ROWS]:
         table.add_row(*(_cell(row.get(c)) for c in columns))
+    notes = [f"all rows: {', '.join(f'{k}={_cell(v)}' for k, v in constant.items())}"] if constant else []
     if len(rows) > _MAX_ROWS:
-        table.caption = f"… {len(rows) - _MAX_ROWS} more rows (use --json for all)"
+        notes.append(f"{len(rows) - _MAX_ROWS} more rows")
+    if hidden:
+        notes.append(f"{hidden} more columns")
+    if notes:
+        table.caption = f"… {', '.join(notes)} (use --json for everything)"
     return table
 
 
