@@ -113,14 +113,20 @@ class GovernedTools:
                                                     "rule_id": "gate.unknown_user"}))
             raise
 
-    def call(self, user: User, tool: str, args: Mapping[str, Any], *, trace: Trace, audit: AuditSink) -> ToolOutcome:
-        """Decide and (if allowed) run ``tool`` for ``user``; every step is added to ``audit``."""
-        args = dict(args)
+    def decide(self, user: User, tool: str, args: Mapping[str, Any], *, trace: Trace,
+               audit: AuditSink) -> Decision:
+        """Ask the gate about one call and record the decision (with its rule id and scope)."""
         decision = self.gate.decide(user, tool, args)
         audit.add(trace.event(AuditKind.GATE_DECISION, {
-            "tool": tool, "args": args, "effect": decision.effect.value, "rule_id": decision.rule_id,
+            "tool": tool, "args": dict(args), "effect": decision.effect.value, "rule_id": decision.rule_id,
             "reason": decision.reason, "scope": decision.scope.describe(),
         }))
+        return decision
+
+    def execute(self, decision: Decision, args: Mapping[str, Any], *, trace: Trace,
+                audit: AuditSink) -> ToolOutcome:
+        """Run the call ``decision`` allowed, inside the decision's scope; anything else becomes a refusal."""
+        tool = decision.tool
         if decision.effect is not Effect.ALLOW:
             status: Literal["denied", "needs_approval"] = (
                 "needs_approval" if decision.effect is Effect.NEEDS_APPROVAL else "denied")
@@ -131,7 +137,7 @@ class GovernedTools:
             self._as_of = plant_as_of(self.engine, self.today)
         context = ToolContext(engine=self.engine, scope=decision.scope, today=self.today, as_of=self._as_of)
         try:
-            result = spec.invoke(context, args)
+            result = spec.invoke(context, dict(args))
         except ArgumentError as exc:
             audit.add(trace.event(AuditKind.ERROR, {"tool": tool, "error": "invalid_arguments",
                                                     "field": exc.field, "message": exc.message}))
@@ -152,3 +158,8 @@ class GovernedTools:
                              for f in screened.findings],
             }))
         return ToolOutcome(decision, result, None, screened.value, screened.findings)
+
+    def call(self, user: User, tool: str, args: Mapping[str, Any], *, trace: Trace, audit: AuditSink) -> ToolOutcome:
+        """Decide and (if allowed) run ``tool`` for ``user``; every step is added to ``audit``."""
+        decision = self.decide(user, tool, args, trace=trace, audit=audit)
+        return self.execute(decision, args, trace=trace, audit=audit)

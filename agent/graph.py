@@ -1,0 +1,280 @@
+"""The copilot as a LangGraph ``StateGraph`` whose nodes make governance visible.
+
+    screen_input → model ⇄ (gate → tools) → screen_output → answer
+
+Every node writes audit events to the turn's buffer (passed in the run config,
+never stored in state). Nothing here has effects before the gate allows them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+
+from agent.grounding import check_grounding, collect_evidence
+from agent.prompts import system_prompt
+from agent.state import ToolCallRecord, TurnState
+from guardrails.audit import AuditKind
+from guardrails.gate import Effect
+from guardrails.governed import AuditSink, GovernedTools, Trace
+from guardrails.identity import User
+from guardrails.turn_guard import TurnGuard
+from tools.context import plant_as_of
+
+__all__ = ["AgentDeps", "build_graph"]
+
+MAX_AUDITED_TEXT = 4000
+KEEP_TURNS = 8
+"""Completed turns kept verbatim in the thread; older ones are dropped so checkpoints stay bounded."""
+
+
+@dataclass
+class AgentDeps:
+    """What the graph needs, built at the edge and injected."""
+
+    governed: GovernedTools
+    guard: TurnGuard
+    model: BaseChatModel
+    fallback: BaseChatModel
+    """The offline rules model: answers the turn when the configured model fails."""
+    identity: Callable[[BaseChatModel, AIMessage | None], dict[str, Any]]
+    """Provider, model name and version of a model (and of one of its replies) for the audit."""
+    max_model_steps: int = 6
+    _schemas: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def tool_schemas(self, user: User) -> list[dict[str, Any]]:
+        """OpenAI-format schemas of the tools ``user`` may call (nothing else is offered)."""
+        cached = self._schemas.get(user.user_id)
+        if cached is None:
+            gate, catalog = self.governed.gate, self.governed.catalog
+            cached = [
+                {"type": "function", "function": {"name": s.name, "description": s.description,
+                                                  "parameters": s.json_schema()}}
+                for s in catalog if gate.decide(user, s.name).effect is not Effect.DENY
+            ]
+            self._schemas[user.user_id] = cached
+        return cached
+
+
+def _audit(config: RunnableConfig) -> AuditSink:
+    sink = config.get("configurable", {}).get("audit")
+    if sink is None:
+        raise RuntimeError("run the graph through Copilot.ask: the turn's audit buffer is missing from the config")
+    return sink
+
+
+def _trace(state: TurnState, config: RunnableConfig, policy_hash: str) -> Trace:
+    return Trace(trace_id=state["trace_id"], thread_id=config.get("configurable", {}).get("thread_id"),
+                 user_id=state["user_id"], policy_hash=policy_hash)
+
+
+def _turn_messages(state: TurnState) -> list[BaseMessage]:
+    """Messages of the current turn, from its question on."""
+    messages = state.get("messages", [])
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].id == state.get("question_id"):
+            return list(messages[index:])
+    return []
+
+
+def _tool_call_problem(message: AIMessage, offered: set[str], deps: AgentDeps) -> str | None:
+    if message.invalid_tool_calls:
+        bad = message.invalid_tool_calls[0]
+        return f"malformed arguments for {bad.get('name')}: {bad.get('error') or 'not valid JSON'}"
+    for call in message.tool_calls:
+        if call["name"] not in offered:
+            return f"{call['name']} is not one of the offered tools"
+        try:
+            deps.governed.catalog.get(call["name"]).parse_args(call["args"])
+        except Exception as exc:  # an ArgumentError names the field
+            return str(exc)
+    return None
+
+
+def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) -> CompiledStateGraph[Any]:
+    """Compile the governed graph with ``checkpointer`` (threads continue across processes)."""
+    policy = deps.governed.gate.policy
+
+    def screen_input(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+        user = policy.user(state["user_id"])
+        result = deps.guard.screen_prompt(user, state["question"], trace=_trace(state, config, policy.hash),
+                                          audit=_audit(config))
+        update: dict[str, Any] = {"input_verdict": result.verdict}
+        if result.verdict == "neutralize":
+            update["messages"] = [HumanMessage(content=result.text, id=state["question_id"])]
+        if result.verdict == "refuse":
+            families = ", ".join(sorted(result.families))
+            update["answer"] = ("I can't act on that request: it reads as an attempt to change my instructions or "
+                                f"permissions ({families}). Ask about the plant data directly and I'll help.")
+        return update
+
+    def model(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+        user = policy.user(state["user_id"])
+        audit, trace = _audit(config), _trace(state, config, policy.hash)
+        schemas = deps.tool_schemas(user)
+        offered = [s["function"]["name"] for s in schemas]
+        as_of = plant_as_of(deps.governed.engine, deps.governed.today)
+        messages = [SystemMessage(system_prompt(user, today=deps.governed.today, as_of=as_of, tools=offered)),
+                    *state["messages"]]
+        degraded = state.get("degraded", False)
+        chosen = deps.fallback if degraded else deps.model
+        audit.add(trace.event(AuditKind.MODEL_REQUEST, {
+            "model": deps.identity(chosen, None), "messages": len(messages), "tools": offered,
+            "last": str(messages[-1].content)[:MAX_AUDITED_TEXT]}))
+        update: dict[str, Any] = {"model_steps": state.get("model_steps", 0) + 1}
+        try:
+            reply = chosen.bind_tools(schemas).invoke(messages)
+        except Exception as exc:
+            if degraded:
+                raise
+            reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+            return {**update, **_degrade(state, trace, audit, reason, deps, user, schemas, messages)}
+        assert isinstance(reply, AIMessage)
+        problem = _tool_call_problem(reply, set(offered), deps)
+        audit.add(trace.event(AuditKind.MODEL_RESPONSE, {
+            "model": deps.identity(chosen, reply), "content": str(reply.content)[:MAX_AUDITED_TEXT],
+            "tool_calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in reply.tool_calls],
+            "invalid": problem}))
+        if problem is None:
+            return {**update, "messages": [reply]}
+        rounds = state.get("invalid_rounds", 0) + 1
+        if rounds >= 2 or degraded:
+            return {**update, "invalid_rounds": rounds,
+                    **_degrade(state, trace, audit, f"invalid tool calls twice ({problem})", deps, user, schemas,
+                               messages)}
+        # First invalid reply: tell the model what was wrong and let it try once more.
+        note = HumanMessage(content=f"Your last tool call was invalid: {problem}. Use only the offered tools "
+                                    "with arguments that match their schemas.")
+        return {**update, "invalid_rounds": rounds, "messages": [note]}
+
+    def route_model(state: TurnState) -> Literal["gate", "model", "screen_output"]:
+        last = state["messages"][-1]
+        if isinstance(last, HumanMessage):
+            return "model"  # a correction note after an invalid tool call
+        if isinstance(last, AIMessage) and last.tool_calls:
+            if state.get("model_steps", 0) >= deps.max_model_steps:
+                return "screen_output"
+            return "gate"
+        return "screen_output"
+
+    def gate(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+        user = policy.user(state["user_id"])
+        audit, trace = _audit(config), _trace(state, config, policy.hash)
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        records: list[ToolCallRecord] = list(state.get("tool_calls", []))
+        for call in last.tool_calls:
+            decision = deps.governed.decide(user, call["name"], call["args"], trace=trace, audit=audit)
+            records.append(ToolCallRecord(id=call["id"] or "", name=call["name"], args=dict(call["args"]),
+                                          decision=decision.effect.value, rule_id=decision.rule_id,
+                                          reason=decision.reason))
+        return {"tool_calls": records}
+
+    def tools(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+        user = policy.user(state["user_id"])
+        audit, trace = _audit(config), _trace(state, config, policy.hash)
+        last = state["messages"][-1]
+        assert isinstance(last, AIMessage)
+        replies: list[BaseMessage] = []
+        for call in last.tool_calls:
+            # The gate is pure: deciding again yields the recorded decision and its scope.
+            decision = deps.governed.gate.decide(user, call["name"], call["args"])
+            outcome = deps.governed.execute(decision, call["args"], trace=trace, audit=audit)
+            replies.append(ToolMessage(content=json.dumps(outcome.for_model(), default=str),
+                                       tool_call_id=call["id"] or "", name=call["name"]))
+        return {"messages": replies}
+
+    def screen_output(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+        user = policy.user(state["user_id"])
+        audit, trace = _audit(config), _trace(state, config, policy.hash)
+        turn = _turn_messages(state)
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and last.tool_calls:
+            draft = ("I could not finish this within the allowed number of steps; please narrow the question.")
+        else:
+            draft = str(last.content) if isinstance(last, AIMessage) else ""
+        if not draft.strip():
+            draft = "I have no answer to that from the plant data."
+        evidence = collect_evidence([m.content for m in turn if isinstance(m, ToolMessage)],
+                                    extra_text=[state["question"]])
+        degraded = state.get("degraded", False)
+        grounded = check_grounding(draft, evidence, mode="mark" if degraded or deps.model is deps.fallback
+                                   else "remove")
+        screened = deps.guard.screen_answer(user, grounded.text, asked=state["question"], trace=trace, audit=audit)
+        text = screened.text
+        if degraded:
+            text = ("Note: the AI model was unavailable, so the offline rules model answered this "
+                    f"({state.get('degraded_reason', 'fallback')}).\n\n{text}")
+        update: dict[str, Any] = {"answer": text, "citations": list(grounded.citations),
+                                  "unverified": list(grounded.unverified)}
+        if isinstance(last, AIMessage) and not last.tool_calls:
+            update["messages"] = [AIMessage(content=text, id=last.id)]
+        else:
+            update["messages"] = [AIMessage(content=text)]
+        return update
+
+    def answer(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+        audit, trace = _audit(config), _trace(state, config, policy.hash)
+        messages = state.get("messages", [])
+        update: dict[str, Any] = {}
+        if state.get("input_verdict") == "refuse":
+            update["messages"] = [AIMessage(content=state["answer"])]
+        audit.add(trace.event(AuditKind.ANSWER, {
+            "text": state.get("answer", "")[:MAX_AUDITED_TEXT], "citations": state.get("citations", []),
+            "unverified": state.get("unverified", []), "degraded": state.get("degraded", False),
+            "tool_calls": [{"name": r["name"], "decision": r["decision"], "rule_id": r["rule_id"]}
+                           for r in state.get("tool_calls", [])]}))
+        # Keep the thread bounded: a finished turn keeps only its question and answer, and only the last
+        # KEEP_TURNS turns are kept at all (checkpoints then stay the same size however long the thread runs).
+        questions = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage) and (m.id or "").startswith("q-")]
+        cutoff = questions[-KEEP_TURNS] if len(questions) >= KEEP_TURNS else 0
+        removals = [RemoveMessage(id=m.id) for i, m in enumerate(messages) if m.id and (
+            i < cutoff or isinstance(m, ToolMessage) or (isinstance(m, AIMessage) and m.tool_calls)
+            or (isinstance(m, HumanMessage) and not m.id.startswith("q-")))]
+        if removals:
+            update["messages"] = [*removals, *update.get("messages", [])]
+        return update
+
+    graph = StateGraph(TurnState)
+    graph.add_node("screen_input", screen_input)
+    graph.add_node("model", model)
+    graph.add_node("gate", gate)
+    graph.add_node("tools", tools)
+    graph.add_node("screen_output", screen_output)
+    graph.add_node("answer", answer)
+    graph.add_edge(START, "screen_input")
+    graph.add_conditional_edges("screen_input", lambda s: "answer" if s.get("input_verdict") == "refuse" else "model",
+                                ["answer", "model"])
+    graph.add_conditional_edges("model", route_model, ["gate", "model", "screen_output"])
+    graph.add_edge("gate", "tools")
+    graph.add_edge("tools", "model")
+    graph.add_edge("screen_output", "answer")
+    graph.add_edge("answer", END)
+    return graph.compile(checkpointer=checkpointer)
+
+
+def _degrade(state: TurnState, trace: Trace, audit: AuditSink, reason: str, deps: AgentDeps, user: User,
+             schemas: list[dict[str, Any]], messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    """Answer the rest of the turn with the rules model; record why."""
+    audit.add(trace.event(AuditKind.DEGRADED, {"reason": reason, "fallback": deps.identity(deps.fallback, None)}))
+    # The rules model starts the turn afresh from the question: the failed model's partial work is dropped.
+    turn_start = next((i for i, m in enumerate(messages) if m.id == state.get("question_id")), len(messages) - 1)
+    reply = deps.fallback.bind_tools(schemas).invoke(list(messages[: turn_start + 1]))
+    assert isinstance(reply, AIMessage)
+    audit.add(trace.event(AuditKind.MODEL_RESPONSE, {
+        "model": deps.identity(deps.fallback, reply), "content": str(reply.content)[:MAX_AUDITED_TEXT],
+        "tool_calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in reply.tool_calls],
+        "invalid": None}))
+    dropped = [RemoveMessage(id=m.id) for m in messages[turn_start + 1:]
+               if m.id and not isinstance(m, SystemMessage)]
+    return {"degraded": True, "degraded_reason": reason, "messages": [*dropped, reply]}
+

@@ -1,0 +1,141 @@
+"""The grounding check: every figure and record id in an answer must come from this turn's tool results.
+
+Numbers are compared numerically at the precision they are printed with, so
+"1,250" matches 1250.0 and "8.1 %" matches 0.0809 (a rate shown as a percent).
+Dates must appear in the evidence; ids must appear verbatim. Counts of listed
+records count as evidence (a model may say "3 lines are late" when the tool
+listed three). What is not supported is marked (rules model) or removed (LLM).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["Evidence", "GroundingReport", "check_grounding", "collect_evidence"]
+
+ID = re.compile(r"\b[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+(?:/\d+)?\b")
+DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b")
+TIME = re.compile(r"\b\d{1,2}:\d{2}\b")
+NUMBER = re.compile(r"(?<![\w.,/-])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.,/-])-?\d+(?:\.\d+)?\s?%?")
+CITATION = re.compile(r"\[([^\[\]]+)\]")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What this turn's tool results (and the question) support."""
+
+    strings: frozenset[str]
+    numbers: tuple[float, ...]
+    ids: frozenset[str]
+    dates: frozenset[str]
+
+    def supports_number(self, value: float, decimals: int, percent: bool) -> bool:
+        """True when ``value`` (printed with ``decimals`` decimals) matches an evidence number."""
+        tolerance = 0.5 * 10 ** (-decimals) + 1e-9
+        candidates = (value, value / 100.0) if percent else (value,)
+        for candidate in candidates:
+            tol = tolerance / 100.0 if percent and candidate is not value else tolerance
+            if any(abs(candidate - n) <= tol for n in self.numbers):
+                return True
+        return False
+
+
+def _walk(value: Any, strings: set[str], numbers: list[float]) -> None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, (int, float)):
+        numbers.append(float(value))
+    elif isinstance(value, str):
+        strings.add(value)
+    elif isinstance(value, dict):
+        numbers.append(float(len(value)))
+        for key, item in value.items():
+            strings.add(str(key))
+            _walk(item, strings, numbers)
+    elif isinstance(value, (list, tuple)):
+        numbers.append(float(len(value)))
+        for item in value:
+            _walk(item, strings, numbers)
+
+
+def collect_evidence(payloads: Iterable[Any], *, extra_text: Iterable[str] = ()) -> Evidence:
+    """Evidence from tool results (parsed JSON or JSON text) plus free text such as the question."""
+    strings: set[str] = set()
+    numbers: list[float] = []
+    for payload in payloads:
+        if isinstance(payload, str):
+            try:
+                payload = json.loads(payload)
+            except ValueError:
+                strings.add(payload)
+                continue
+        _walk(payload, strings, numbers)
+    texts = list(strings) + list(extra_text)
+    ids = {m.group(0) for text in texts for m in ID.finditer(text)}
+    dates = {m.group(0)[:10] for text in texts for m in DATE.finditer(text)}
+    for text in extra_text:
+        for match in NUMBER.finditer(text):
+            numbers.append(float(match.group(0).replace(",", "").rstrip("% ")))
+    return Evidence(frozenset(strings), tuple(sorted(set(numbers))), frozenset(ids), frozenset(dates))
+
+
+@dataclass(frozen=True)
+class GroundingReport:
+    """The answer after the check."""
+
+    text: str
+    """The answer with unsupported tokens marked or removed."""
+    unverified: tuple[str, ...]
+    """Tokens (figures, dates, ids) no evidence supports."""
+    citations: tuple[str, ...]
+    """Record ids cited in brackets that the evidence supports, in order of first mention."""
+
+
+def check_grounding(answer: str, evidence: Evidence, *, mode: Literal["mark", "remove"] = "mark") -> GroundingReport:
+    """Check every id, date and number in ``answer`` against ``evidence``."""
+    unverified: list[str] = []
+    spans: list[tuple[int, int, str]] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s or start >= e for s, e in taken)
+
+    for match in ID.finditer(answer):
+        taken.append(match.span())
+        token = match.group(0)
+        if token not in evidence.ids and not any(token in s for s in evidence.strings):
+            spans.append((*match.span(), token))
+    for match in DATE.finditer(answer):
+        if not free(*match.span()):
+            continue
+        taken.append(match.span())
+        if match.group(0)[:10] not in evidence.dates:
+            spans.append((*match.span(), match.group(0)))
+    for match in TIME.finditer(answer):
+        if free(*match.span()):
+            taken.append(match.span())
+    for match in NUMBER.finditer(answer):
+        if not free(*match.span()):
+            continue
+        token = match.group(0).strip()
+        percent = token.endswith("%")
+        digits = token.rstrip("% ").replace(",", "")
+        decimals = len(digits.split(".")[1]) if "." in digits else 0
+        if not evidence.supports_number(float(digits), decimals, percent):
+            spans.append((match.start(), match.start() + len(token), token))
+    text = answer
+    for start, end, token in sorted(spans, reverse=True):
+        unverified.append(token)
+        replacement = f"{token} [unverified]" if mode == "mark" else "[removed: not supported by the data]"
+        text = text[:start] + replacement + text[end:]
+    citations: list[str] = []
+    for block in CITATION.finditer(answer):
+        for match in ID.finditer(block.group(1)):
+            token = match.group(0)
+            if token in evidence.ids and token not in citations:
+                citations.append(token)
+    return GroundingReport(text, tuple(reversed(unverified)), tuple(citations))
