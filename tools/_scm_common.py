@@ -27,6 +27,8 @@ __all__ = [
     "load_open_lines",
     "open_line_clause",
     "open_lines_select",
+    "open_value_by_currency",
+    "open_value_by_site_and_currency",
     "po_line_id",
     "require_buyer",
     "require_item",
@@ -34,7 +36,6 @@ __all__ = [
     "require_po",
     "require_site",
     "require_supplier",
-    "sum_open_value",
     "supplier_in_scope",
     "valid_sources",
 ]
@@ -156,7 +157,10 @@ def require_buyer(conn: Connection, scope: DataScope, buyer: str) -> None:
 
 @dataclass(frozen=True)
 class OpenLine:
-    """An open PO line (COMMON.md definition) with its PO header facts; never carries a price."""
+    """An open PO line (COMMON.md definition) with its PO header facts; never carries a price.
+
+    ``currency`` is the PO's currency (purchase_orders.currency): the currency its line prices are in.
+    """
 
     po_id: str
     line_no: int
@@ -173,6 +177,7 @@ class OpenLine:
     need_date: date
     promised_date: date | None
     original_promised_date: date | None
+    currency: str
 
     @property
     def line_id(self) -> str:
@@ -204,13 +209,14 @@ def open_lines_select(scope: DataScope, *, site_id: str | None = None, supplier_
     """SELECT of the open PO lines in scope (no price column), narrowed by the given filters.
 
     Open: line_status 'open', PO status approved/sent/acknowledged and qty_received < qty_ordered.
+    Also selects the PO's ``currency`` (the currency of the line's price).
     """
     po, pl = table("purchase_orders"), table("po_lines")
     stmt = (
         select(pl.c.po_id, pl.c.line_no, po.c.site_id, po.c.supplier_id, po.c.buyer_user_id,
                po.c.status.label("po_status"), po.c.order_date, po.c.approved_at, po.c.acknowledged_at,
                pl.c.item_id, pl.c.qty_ordered, pl.c.qty_received, pl.c.need_date, pl.c.promised_date,
-               pl.c.original_promised_date)
+               pl.c.original_promised_date, po.c.currency)
         .join(po, po.c.po_id == pl.c.po_id)
         .where(scope.site_clause(po.c.site_id), open_line_clause(po, pl))
     )
@@ -301,13 +307,44 @@ def valid_sources(conn: Connection, scope: DataScope, item_ids: Collection[str] 
     return ranked
 
 
-def sum_open_value(conn: Connection, stmt: Select[tuple[object, ...]]) -> float:
-    """Σ open qty × unit price over the open lines ``stmt`` selects, computed in the database.
+def _open_value_rows(conn: Connection, scope: DataScope, stmt: Select[tuple[object, ...]],
+                     *, by_site: bool) -> list[tuple[str, str, float]] | None:
+    """(site or "", currency, Σ open qty × unit price) over the open lines ``stmt`` selects, summed in the
+    database grouped by PO currency (and PO site when ``by_site``). None when the scope may not aggregate
+    ``po_lines.unit_price``: the price column is then never selected, and otherwise only inside the SUM."""
+    if not scope.can_aggregate("po_lines.unit_price"):
+        return None
+    po, pl = table("purchase_orders"), table("po_lines")
+    inner = stmt.add_columns(
+        po.c.site_id.label("value_site_id"), po.c.currency.label("value_currency"),
+        ((pl.c.qty_ordered - pl.c.qty_received) * pl.c.unit_price).label("open_value"),
+    ).subquery()
+    keys = [inner.c.value_site_id, inner.c.value_currency] if by_site else [inner.c.value_currency]
+    totals = select(*keys, func.sum(inner.c.open_value)).group_by(*keys).order_by(*keys)
+    return [(r[0] if by_site else "", r[-2], float(r[-1] or 0.0)) for r in conn.execute(totals)]
 
-    Only call when the scope may aggregate ``po_lines.unit_price``: the price never leaves SQL row by row.
+
+def open_value_by_currency(conn: Connection, scope: DataScope,
+                           stmt: Select[tuple[object, ...]]) -> dict[str, float] | None:
+    """PO currency → Σ open qty × unit price over the open lines ``stmt`` (from :func:`open_lines_select`)
+    selects, summed in SQL per ``purchase_orders.currency`` and rounded to 2 decimals; ``{}`` when no line
+    matches.
+
+    Amounts in different currencies are never added together or converted (there are no FX rates).
+    None when the scope may not aggregate ``po_lines.unit_price``: the price never leaves SQL row by row.
     """
-    pl = table("po_lines")
-    sub = stmt.add_columns(((pl.c.qty_ordered - pl.c.qty_received) * pl.c.unit_price).label("open_value"))
-    inner = sub.subquery()
-    return float(conn.execute(select(func.coalesce(func.sum(inner.c.open_value), 0.0))).scalar_one())
+    rows = _open_value_rows(conn, scope, stmt, by_site=False)
+    return None if rows is None else {currency: round(value, 2) for _, currency, value in rows}
 
+
+def open_value_by_site_and_currency(conn: Connection, scope: DataScope,
+                                    stmt: Select[tuple[object, ...]]) -> dict[str, dict[str, float]] | None:
+    """Site → PO currency → Σ open qty × unit price, as :func:`open_value_by_currency` but grouped by PO
+    site too (a site without matching lines is absent). None when the scope may not aggregate PO prices."""
+    rows = _open_value_rows(conn, scope, stmt, by_site=True)
+    if rows is None:
+        return None
+    out: dict[str, dict[str, float]] = {}
+    for site, currency, value in rows:
+        out.setdefault(site, {})[currency] = round(value, 2)
+    return out

@@ -98,9 +98,11 @@ class CancelCandidateRow(LineRow):
 
 
 class PriceVarianceRow(LineRow):
-    """PO price deviates from the supplier's price list on the PO order date."""
+    """PO price deviates from the supplier's price list (same currency) on the PO order date."""
 
     order_date: date
+    currency: str = Field(description="Currency of both po_unit_price and list_unit_price (only same-currency "
+                                      "prices are compared; never converted).")
     po_unit_price: float
     list_unit_price: float
     list_valid_from: date

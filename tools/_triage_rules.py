@@ -247,7 +247,9 @@ def price_variance(conn: Connection, scope: DataScope, lines: list[OpenLine], p:
                    **filters: str | None) -> list[PriceVarianceRow]:
     """Open lines whose |PO price − list price| / list price > price_variance_pct % (exactly at the limit is
     fine). The list price is the supplier's supplier_prices row for the item valid on the PO order date
-    (latest valid_from when several). Callers must check the scope may see both price fields first.
+    (latest valid_from when several). A line whose PO currency differs from that row's currency is not
+    comparable (no FX rates exist) and is skipped, never flagged. Callers must check the scope may see both
+    price fields first.
     """
     pl, sp = table("po_lines"), table("supplier_prices")
     prices = {po_line_id(r.po_id, r.line_no): float(r.unit_price)
@@ -255,7 +257,8 @@ def price_variance(conn: Connection, scope: DataScope, lines: list[OpenLine], p:
     pairs = {(ln.supplier_id, ln.item_id) for ln in lines}
     lists: dict[tuple[str, str], list[Any]] = {}
     if pairs:
-        stmt = (select(sp.c.supplier_id, sp.c.item_id, sp.c.valid_from, sp.c.valid_to, sp.c.unit_price)
+        stmt = (select(sp.c.supplier_id, sp.c.item_id, sp.c.valid_from, sp.c.valid_to, sp.c.unit_price,
+                       sp.c.currency)
                 .where(sp.c.supplier_id.in_(sorted({s for s, _ in pairs})),
                        sp.c.item_id.in_(sorted({i for _, i in pairs})))
                 .order_by(sp.c.valid_from.desc()))
@@ -267,7 +270,7 @@ def price_variance(conn: Connection, scope: DataScope, lines: list[OpenLine], p:
             continue
         ref = next((r for r in lists.get((ln.supplier_id, ln.item_id), [])
                     if r.valid_from <= ln.order_date <= r.valid_to), None)
-        if ref is None or float(ref.unit_price) <= 0:
+        if ref is None or float(ref.unit_price) <= 0 or ref.currency != ln.currency:
             continue
         po_price, list_price = prices[ln.line_id], float(ref.unit_price)
         # Scaled comparison with a tiny tolerance so exactly-at-threshold is never flagged by float noise.
@@ -275,10 +278,10 @@ def price_variance(conn: Connection, scope: DataScope, lines: list[OpenLine], p:
             continue
         pct = (po_price - list_price) / list_price * 100
         rows.append(PriceVarianceRow(
-            **line_fields(ln, f"PO price {_n(po_price)} vs list {_n(list_price)} valid {ref.valid_from}.."
-                              f"{ref.valid_to} on order date {ln.order_date}: {pct:+.2f}% "
+            **line_fields(ln, f"PO price {_n(po_price)} vs list {_n(list_price)} {ln.currency} valid "
+                              f"{ref.valid_from}..{ref.valid_to} on order date {ln.order_date}: {pct:+.2f}% "
                               f"(limit ±{_n(p.price_variance_pct)}%)"),
-            order_date=ln.order_date, po_unit_price=po_price, list_unit_price=list_price,
+            order_date=ln.order_date, currency=ln.currency, po_unit_price=po_price, list_unit_price=list_price,
             list_valid_from=ref.valid_from, variance_pct=round(pct, 2)))
     return sorted(rows, key=lambda r: (-abs(r.variance_pct), r.line_id))
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, case, func, select
 from tools._line_metrics import output_records, scrap_rate, state_hours, state_slices
 from tools._ops_common import UNFINISHED_WO_STATUSES, Period, latest_asset_health, require_ids
 from tools._reconciliation import Disagreement, find_disagreements
-from tools._scm_common import open_line_clause
+from tools._scm_common import open_line_clause, open_lines_select, open_value_by_site_and_currency
 from tools.schema import table
 from tools.scope import DataScope
 from tools.spec import ToolArgs, ToolContext, ToolResult, ToolSpec
@@ -51,9 +51,11 @@ class SiteSummary(BaseModel):
     open_quality_events: dict[str, int] = Field(description="Open or contained quality events by severity.")
     open_po_lines: int
     past_due_po_lines: int = Field(description="Open PO lines whose promised (else need) date is before today.")
-    open_po_value: float | None = Field(
-        description="Σ open qty × unit price of open PO lines (PO currency); None when the caller may not "
-                    "aggregate PO prices.")
+    open_po_value_by_currency: dict[str, float] | None = Field(
+        description="PO currency (e.g. USD, MXN) → Σ open qty × unit price of the site's open PO lines in that "
+                    "currency. One total per currency: never converted (no FX rates exist) and never summed "
+                    "across currencies or sites. {} when the site has no open PO line; null when the caller may "
+                    "not aggregate PO prices.")
     assets_at_risk: list[str] = Field(description="Assets whose latest failure probability ≥ the threshold.")
     reconciliation_issues: int = Field(description="ERP/MES disagreements found at the site.")
 
@@ -78,19 +80,21 @@ def _wo_counts(conn: Connection, scope: DataScope, sites: list[str], today: date
     return {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in conn.execute(stmt)}
 
 
-def _po_counts(conn: Connection, scope: DataScope, sites: list[str],
-               today: date) -> dict[str, tuple[int, int, float | None]]:
+def _po_counts(conn: Connection, scope: DataScope, sites: list[str], today: date) -> dict[str, tuple[int, int]]:
     po, pl = table("purchase_orders"), table("po_lines")
     past_due = func.coalesce(pl.c.promised_date, pl.c.need_date) < today
-    columns = [po.c.site_id, func.count(), func.sum(case((past_due, 1), else_=0))]
-    priced = scope.can_aggregate(_PRICE)
-    if priced:  # the price column is only ever selected, summed, when the scope allows aggregating it
-        columns.append(func.sum((pl.c.qty_ordered - pl.c.qty_received) * pl.c.unit_price))
-    stmt = (select(*columns).join(po, po.c.po_id == pl.c.po_id)
+    stmt = (select(po.c.site_id, func.count(), func.sum(case((past_due, 1), else_=0)))
+            .join(po, po.c.po_id == pl.c.po_id)
             .where(scope.site_clause(po.c.site_id), po.c.site_id.in_(sites), open_line_clause(po, pl))
             .group_by(po.c.site_id))
-    return {r[0]: (int(r[1]), int(r[2] or 0), round(float(r[3] or 0.0), 2) if priced else None)
-            for r in conn.execute(stmt)}
+    return {r[0]: (int(r[1]), int(r[2] or 0)) for r in conn.execute(stmt)}
+
+
+def _po_values(conn: Connection, scope: DataScope, sites: list[str]) -> dict[str, dict[str, float]] | None:
+    """Site → PO currency → open PO value, summed in SQL; None when the scope may not aggregate PO prices
+    (the price column is only ever selected, inside a SUM, when it may)."""
+    po = table("purchase_orders")
+    return open_value_by_site_and_currency(conn, scope, open_lines_select(scope).where(po.c.site_id.in_(sites)))
 
 
 def _qe_counts(conn: Connection, scope: DataScope, sites: list[str]) -> dict[str, dict[str, int]]:
@@ -119,6 +123,7 @@ def executive_summary(ctx: ToolContext, args: ExecutiveSummaryArgs) -> Executive
         sites = list(names)
         wos = _wo_counts(conn, ctx.scope, sites, ctx.today)
         pos = _po_counts(conn, ctx.scope, sites, ctx.today)
+        values = _po_values(conn, ctx.scope, sites)
         qes = _qe_counts(conn, ctx.scope, sites)
         slices = state_slices(conn, ctx.scope, period, site_ids=sites)
         records = output_records(conn, ctx.scope, period, site_ids=sites)
@@ -130,13 +135,14 @@ def executive_summary(ctx: ToolContext, args: ExecutiveSummaryArgs) -> Executive
         good = sum(r.qty for r in records if r.site_id == site and r.kind == "good")
         scrap = sum(r.qty for r in records if r.site_id == site and r.kind == "scrap")
         open_wo, late_wo = wos.get(site, (0, 0))
-        open_po, due_po, value = pos.get(site, (0, 0, 0.0 if ctx.scope.can_aggregate(_PRICE) else None))
+        open_po, due_po = pos.get(site, (0, 0))
         summaries.append(SiteSummary(
             site_id=site, site_name=names[site], open_work_orders=open_wo, late_work_orders=late_wo,
             availability=state_hours(x for x in slices if x.site_id == site).availability,
             good_qty=round(good, 3), scrap_qty=round(scrap, 3), scrap_rate=scrap_rate(good, scrap),
             open_quality_events=qes.get(site, {}), open_po_lines=open_po, past_due_po_lines=due_po,
-            open_po_value=value, assets_at_risk=[a.asset_id for a in risky if a.site_id == site],
+            open_po_value_by_currency=None if values is None else values.get(site, {}),
+            assets_at_risk=[a.asset_id for a in risky if a.site_id == site],
             reconciliation_issues=issues[site]))
     ids = [*sites, *(a.asset_id for a in risky), *(i for d in disagreements for i in d.record_ids)]
     return ExecutiveSummaryResult(as_of=ctx.as_of, record_ids=list(dict.fromkeys(ids)), period_start=period.start,
@@ -149,7 +155,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         description=(
             "One-call plant overview per site in scope: open and late work orders, machine availability and "
             "scrap rate over the last N days (default 7), open quality events by severity, open and past-due "
-            "PO lines (and open PO value when the caller may aggregate PO prices), assets at risk of failure, "
+            "PO lines (and open PO value per PO currency, never converted or summed across currencies, when the "
+            "caller may aggregate PO prices), assets at risk of failure, "
             "and a reconciliation section listing records where ERP and MES disagree (lot on hold but stock "
             "unrestricted; WO completed qty ≠ qty received into its lots; PO line received qty ≠ lots "
             "received). Use it for 'how are the plants doing', morning reports and data-integrity checks."),

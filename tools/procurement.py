@@ -12,13 +12,13 @@ from sqlalchemy import func
 
 from tools._scm_common import (
     open_lines_select,
+    open_value_by_currency,
     po_line_id,
     require_buyer,
     require_item,
     require_po,
     require_site,
     require_supplier,
-    sum_open_value,
 )
 from tools.schema import table
 from tools.spec import ToolArgs, ToolContext, ToolResult, ToolSpec
@@ -64,8 +64,12 @@ class OpenPoLine(BaseModel):
     original_promised_date: date | None
     expected_receipt_date: date = Field(description="Promised date, or need date when not promised.")
     days_late: int = Field(description="Days the expected receipt date is past today (0 when not late).")
-    unit_price: float | None = Field(description="PO price; null when your scope may not see prices.")
-    open_value: float | None = Field(description="qty_open × unit_price; null when prices are hidden.")
+    currency: str = Field(description="Currency of the PO (e.g. USD, MXN): unit_price and open_value are in it. "
+                                      "Never converted; do not add values of different currencies.")
+    unit_price: float | None = Field(description="PO price in `currency`; null when your scope may not see "
+                                                 "prices.")
+    open_value: float | None = Field(description="qty_open × unit_price, in `currency`; null when prices are "
+                                                 "hidden.")
 
 
 class OpenPoLinesResult(ToolResult):
@@ -74,8 +78,11 @@ class OpenPoLinesResult(ToolResult):
     rows: list[OpenPoLine]
     total_lines: int = Field(description="Matching lines before the limit.")
     truncated: bool
-    total_open_value: float | None = Field(
-        description="Σ open qty × PO price over all matching lines; null when your scope may not aggregate prices.")
+    open_value_by_currency: dict[str, float] | None = Field(
+        description="PO currency (e.g. USD, MXN) → Σ open qty × PO price over all matching lines in that "
+                    "currency. One total per currency: amounts are never converted (no FX rates exist) and "
+                    "never summed across currencies. {} when no line matches; null when your scope may not "
+                    "aggregate prices.")
     message: str
 
 
@@ -100,7 +107,7 @@ def open_po_lines(ctx: ToolContext, args: OpenPoLinesArgs) -> OpenPoLinesResult:
             base = base.where(expected < ctx.today)
         if args.due_within_days is not None:
             base = base.where(expected <= ctx.today + timedelta(days=args.due_within_days))
-        total_value = sum_open_value(conn, base) if ctx.scope.can_aggregate("po_lines.unit_price") else None
+        totals = open_value_by_currency(conn, ctx.scope, base)
         stmt = (base.add_columns(s.c.name.label("supplier_name"), items.c.description, items.c.uom)
                 .join(s, s.c.supplier_id == table("purchase_orders").c.supplier_id)
                 .join(items, items.c.item_id == pl.c.item_id)
@@ -120,16 +127,20 @@ def open_po_lines(ctx: ToolContext, args: OpenPoLinesArgs) -> OpenPoLinesResult:
             item_description=r.description, uom=r.uom, qty_ordered=float(r.qty_ordered),
             qty_received=float(r.qty_received), qty_open=qty_open, need_date=r.need_date,
             promised_date=r.promised_date, original_promised_date=r.original_promised_date,
-            expected_receipt_date=exp, days_late=max(0, (ctx.today - exp).days), unit_price=price,
+            expected_receipt_date=exp, days_late=max(0, (ctx.today - exp).days), currency=r.currency,
+            unit_price=price,
             open_value=None if price is None else qty_open * price))
     shown = rows[: args.limit]
     message = (f"{len(rows)} open PO lines match" if rows
                else "no open PO lines match these filters in your scope (the named records exist)")
-    if total_value is not None and not show_price:
-        message += "; prices are aggregate-only in your scope: total_open_value is given, row prices are not"
+    if totals is not None and len(totals) > 1:
+        message += (f"; open value is given per currency ({', '.join(totals)}), never converted or added across "
+                    "currencies")
+    if totals is not None and not show_price:
+        message += "; prices are aggregate-only in your scope: open_value_by_currency is given, row prices are not"
     return OpenPoLinesResult(
         as_of=ctx.as_of, rows=shown, total_lines=len(rows), truncated=len(rows) > args.limit,
-        total_open_value=total_value, message=message,
+        open_value_by_currency=totals, message=message,
         # The total reads every matching line, so all of them are cited.
         record_ids=list(dict.fromkeys([*(r.line_id for r in rows), *(r.supplier_id for r in shown),
                                        *(r.item_id for r in shown)])),
@@ -142,8 +153,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         description=(
             "Open purchase-order lines (approved/sent/acknowledged POs, not fully received) with open qty, need, "
             "promised and original promised dates, expected receipt date and days late; filter by supplier, "
-            "item, site, buyer, PO, late_only or due_within_days; earliest need date first. Prices and total "
-            "open value only when your role may see them. Use for 'what is on order / what is late'."
+            "item, site, buyer, PO, late_only or due_within_days; earliest need date first. Each row carries its PO "
+            "currency; prices and the open value per currency (never converted or summed across currencies) "
+            "only when your role may see them. Use for 'what is on order / what is late'."
         ),
         domain="procurement", args_model=OpenPoLinesArgs, result_model=OpenPoLinesResult, fn=open_po_lines,
         sensitive_fields=frozenset({"po_lines.unit_price"}),

@@ -165,8 +165,10 @@ class AlternativeSupplier(BaseModel):
     min_qty: float
     valid_from: date
     valid_to: date
-    currency: str
-    unit_price: float | None = Field(description="List price; null when your scope may not see supplier prices.")
+    currency: str = Field(description="Currency of the supplier's price list row (e.g. USD, MXN); unit_price is "
+                                      "in it. Never converted: compare prices only within one currency.")
+    unit_price: float | None = Field(description="List price in `currency`; null when your scope may not see "
+                                                 "supplier prices.")
     on_time_rate: float = Field(description="Recorded on-time rate (0..1).")
     quality_ppm: int
     risk_rating: str
@@ -226,8 +228,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         name="alternative_suppliers",
         description=(
             "Suppliers with a price valid today for an item: lead time, minimum qty, on-time rate, quality ppm, "
-            "risk, price (only if your role may see it), ranked by lead time then on-time rate. Use for 'who "
-            "else can supply X / fastest source for X'."
+            "risk, price with its currency (price only if your role may see it; never converted), ranked by lead "
+            "time then on-time rate. Use for 'who else can supply X / fastest source for X'."
         ),
         domain="procurement", args_model=AlternativeSuppliersArgs, result_model=AlternativeSuppliersResult,
         fn=alternative_suppliers, sensitive_fields=frozenset({"supplier_prices.unit_price"}),

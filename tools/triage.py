@@ -16,10 +16,10 @@ from tools._projection import ProjectionInputs, load_projection_inputs
 from tools._scm_common import (
     load_open_lines,
     open_lines_select,
+    open_value_by_currency,
     require_buyer,
     require_site,
     require_supplier,
-    sum_open_value,
     valid_sources,
 )
 from tools._triage_rows import (
@@ -89,13 +89,17 @@ class TriageResult(ToolResult):
     supplier_slip: list[SupplierSlipRow] = Field(default_factory=list,
                                                  description="Promised date later than first promised.")
     price_variance: list[PriceVarianceRow] = Field(
-        default_factory=list, description="|PO price − list price on the order date| / list price > pct.")
+        default_factory=list,
+        description="|PO price − list price on the order date| / list price > pct, comparing only prices in the "
+                    "same currency (a line whose list price is in another currency is skipped, never converted).")
     quality_blocked: list[QualityBlockedRow] = Field(
         default_factory=list, description="Lot received against an open or recently received line is on "
                                           "quality hold or blocked.")
     open_lines_considered: int = Field(description="Open PO lines matching site/buyer/supplier.")
-    total_open_value: float | None = Field(description="Σ open qty × PO price of those lines; null when your "
-                                                       "scope may not aggregate PO prices.")
+    open_value_by_currency: dict[str, float] | None = Field(
+        description="PO currency (e.g. USD, MXN) → Σ open qty × PO price of those lines in that currency. One "
+                    "total per currency: never converted (no FX rates exist) and never summed across currencies. "
+                    "{} when no line; null when your scope may not aggregate PO prices.")
     message: str
 
 
@@ -159,8 +163,7 @@ def buyer_exception_triage(ctx: ToolContext, args: TriageArgs) -> TriageResult:
                 found["price_variance"] = rules.price_variance(conn, ctx.scope, lines, p, **filters)
         if "quality_blocked" in cats:
             found["quality_blocked"] = rules.quality_blocked(conn, ctx.scope, p, **filters)
-        total_value = (sum_open_value(conn, open_lines_select(ctx.scope, **filters))
-                       if ctx.scope.can_aggregate("po_lines.unit_price") else None)
+        totals = open_value_by_currency(conn, ctx.scope, open_lines_select(ctx.scope, **filters))
     counts = {name: len(found[name]) for name in ALL_CATEGORIES if name in found}
     shown = {name: list(rows)[: args.limit] for name, rows in found.items()}
     ids: list[str] = []
@@ -172,7 +175,7 @@ def buyer_exception_triage(ctx: ToolContext, args: TriageArgs) -> TriageResult:
     if unavailable:
         summary += "; unavailable: " + ", ".join(unavailable)
     return TriageResult(as_of=ctx.as_of, counts=counts, unavailable=unavailable, open_lines_considered=len(lines),
-                        total_open_value=total_value, message=summary, record_ids=list(dict.fromkeys(ids)),
+                        open_value_by_currency=totals, message=summary, record_ids=list(dict.fromkeys(ids)),
                         **shown)
 
 
@@ -188,9 +191,9 @@ TOOLS: tuple[ToolSpec, ...] = (
             "reason: past_due, expedite (promised later than need + tolerance), reschedule_out (promised earlier "
             "than need − tolerance), cancel_candidate (open qty not needed), order_now (shortage inside the best "
             "supplier's lead time with no PO to pull in; suggests supplier and qty), unconfirmed (approved, not "
-            "acknowledged), supplier_slip (promise moved later), price_variance (PO price vs list; needs price "
-            "visibility), quality_blocked (received lot on hold/blocked). Filter by site, buyer, supplier, "
-            "categories. Use for 'what should I (the buyer) work on today'."
+            "acknowledged), supplier_slip (promise moved later), price_variance (PO price vs list price in the "
+            "same currency; needs price visibility), quality_blocked (received lot on hold/blocked). Filter by "
+            "site, buyer, supplier, categories. Use for 'what should I (the buyer) work on today'."
         ),
         domain="procurement", args_model=TriageArgs, result_model=TriageResult, fn=buyer_exception_triage,
         sensitive_fields=frozenset(_PRICE_FIELDS),

@@ -23,9 +23,10 @@ from tools import default_catalog, make_engine
 from tools.schema import table
 
 ID_TOKEN = re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+")
-# Keys under which a price, cost or money value would appear; any numeric value there is a leak.
-PRICE_KEYS = re.compile(r'"(\w*unit_price|standard_cost|bank_account|\w*_cost|open_value|open_po_value|'
-                        r'total_open_value|price_variance)"\s*:\s*("?-?\d[\d.eE+-]*)')
+# Keys under which a price, cost or money value would appear; any numeric value there is a leak
+# (money totals are dicts by currency: {"USD": 123.0}).
+PRICE_KEYS = re.compile(r'"(\w*unit_price|standard_cost|bank_account|\w*_cost|open_value|price_variance|'
+                        r'open_value_by_currency|open_po_value_by_currency)"\s*:\s*(\{[^}]*\d[^}]*\}|"?-?\d[\d.eE+-]*)')
 
 
 @pytest.fixture(scope="module")

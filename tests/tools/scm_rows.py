@@ -37,19 +37,19 @@ def supplier(supplier_id: str, *, buyer: str = "bea.buyer", on_time: float = 0.9
 
 
 def price(supplier_id: str, item_id: str, unit_price: float = 100.0, *, lead: int = 10, min_qty: float = 1.0,
-          valid_from: date | None = None, valid_to: date | None = None) -> dict[str, Any]:
+          valid_from: date | None = None, valid_to: date | None = None, currency: str = "USD") -> dict[str, Any]:
     return {"supplier_id": supplier_id, "item_id": item_id, "valid_from": valid_from or day(-365),
-            "valid_to": valid_to or day(365), "unit_price": unit_price, "currency": "USD", "lead_time_days": lead,
+            "valid_to": valid_to or day(365), "unit_price": unit_price, "currency": currency, "lead_time_days": lead,
             "min_qty": min_qty}
 
 
 def po(po_id: str, *, site: str = "P100", supplier_id: str = "S-001", status: str = "approved",
        buyer: str = "bea.buyer", order_date: date | None = None, approved_at: datetime | None = None,
-       acknowledged_at: datetime | None = None) -> dict[str, Any]:
+       acknowledged_at: datetime | None = None, currency: str = "USD") -> dict[str, Any]:
     return {"po_id": po_id, "supplier_id": supplier_id, "site_id": site, "buyer_user_id": buyer, "status": status,
             "order_date": order_date or day(-20),
             "approved_at": approved_at if approved_at is not None or status == "draft" else at(-1),
-            "acknowledged_at": acknowledged_at}
+            "acknowledged_at": acknowledged_at, "currency": currency}
 
 
 def line(po_id: str, line_no: int, item_id: str, *, qty: float = 100.0, received: float = 0.0,

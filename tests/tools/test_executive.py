@@ -63,8 +63,8 @@ def consistent(blank_plant: Engine) -> Engine:
                            for s in ("P100", "P200")])
     insert(e, "purchase_orders", [
         {"po_id": po, "supplier_id": "S-1", "site_id": site, "buyer_user_id": "bea.buyer", "status": st,
-         "order_date": date(2026, 2, 1)} for po, site, st in (("PO-1", "P100", "approved"),
-                                                               ("PO-2", "P200", "sent"), ("PO-3", "P100", "draft"))])
+         "order_date": date(2026, 2, 1), "currency": "MXN" if site == "P200" else "USD"}
+        for po, site, st in (("PO-1", "P100", "approved"), ("PO-2", "P200", "sent"), ("PO-3", "P100", "draft"))])
     insert(e, "po_lines", [
         _pol("PO-1", 1, 100, 100, 2.0, date(2026, 2, 10)),                      # fully received: not open
         _pol("PO-1", 2, 100, 50, 2.0, date(2026, 2, 10), date(2026, 2, 20)),    # open, promised in the past
@@ -166,9 +166,10 @@ def test_site_summary_numbers(consistent: Engine) -> None:
     assert (p100.open_work_orders, p100.late_work_orders) == (3, 1)  # WO-R, WO-R2, WO-P; WO-R2 is late
     assert p100.availability == 0.75 and p100.scrap_rate == 0.05   # 6 / (6 + 2); 5 / (95 + 5)
     assert p100.open_quality_events == {"critical": 1, "major": 1}
-    assert (p100.open_po_lines, p100.past_due_po_lines, p100.open_po_value) == (2, 1, 150.0)  # 50×2 + 10×5
-    assert p100.assets_at_risk == ["AS-1"]
-    assert (p200.open_po_lines, p200.open_po_value, p200.availability, p200.scrap_rate) == (1, 240.0, 0.0, 0.5)
+    assert (p100.open_po_lines, p100.past_due_po_lines, p100.open_po_value_by_currency) == (2, 1, {"USD": 150.0})
+    assert p100.assets_at_risk == ["AS-1"]  # 150 = 50×2 + 10×5
+    assert (p200.open_po_lines, p200.open_po_value_by_currency, p200.availability, p200.scrap_rate) == (
+        1, {"MXN": 240.0}, 0.0, 0.5)
     assert p200.assets_at_risk == [] and p200.late_work_orders == 1
 
 
@@ -176,9 +177,9 @@ def test_summary_scope_and_price_aggregation(consistent: Engine) -> None:
     scoped = run(make_ctx(consistent, P100), {})
     assert [s.site_id for s in scoped.sites] == ["P100"] and "P200" not in scoped.model_dump_json()
     masked = run(make_ctx(consistent, DataScope.for_sites(["P100"], masked=[PRICE])), {})
-    assert masked.sites[0].open_po_value is None and masked.sites[0].open_po_lines == 2
+    assert masked.sites[0].open_po_value_by_currency is None and masked.sites[0].open_po_lines == 2
     aggregate_only = DataScope(sites=frozenset({"P100"}), aggregate_only_fields=frozenset({PRICE}))
-    assert run(make_ctx(consistent, aggregate_only), {}).sites[0].open_po_value == 150.0
+    assert run(make_ctx(consistent, aggregate_only), {}).sites[0].open_po_value_by_currency == {"USD": 150.0}
     assert PRICE in TOOL.sensitive_fields
     one = run(make_ctx(consistent), {"site_id": "P200"})
     assert [s.site_id for s in one.sites] == ["P200"]
@@ -187,6 +188,30 @@ def test_summary_scope_and_price_aggregation(consistent: Engine) -> None:
     with pytest.raises(ArgumentError) as err:
         run(make_ctx(consistent), {"days": 0})
     assert err.value.field == "days"
+
+
+def test_open_po_value_is_per_currency_never_summed_across(consistent: Engine) -> None:
+    insert(consistent, "purchase_orders", [
+        {"po_id": "PO-4", "supplier_id": "S-1", "site_id": "P100", "buyer_user_id": "bea.buyer",
+         "status": "acknowledged", "order_date": date(2026, 2, 1), "currency": "MXN"}])
+    insert(consistent, "po_lines", [_pol("PO-4", 1, 30, 10, 17.5, date(2026, 3, 10))])  # 20 open × 17.5 MXN
+    res = run(make_ctx(consistent), {})
+    p100, p200 = res.sites
+    assert p100.open_po_lines == 3
+    assert p100.open_po_value_by_currency == {"MXN": 350.0, "USD": 150.0}
+    assert p200.open_po_value_by_currency == {"MXN": 240.0}  # other sites are never added in
+    dump = res.model_dump_json()
+    assert "500.0" not in dump and "590.0" not in dump and "740.0" not in dump
+    masked = run(make_ctx(consistent, DataScope(masked_fields=frozenset({PRICE}))), {})
+    assert [s.open_po_value_by_currency for s in masked.sites] == [None, None]
+    assert "17.5" not in masked.model_dump_json() and "350.0" not in masked.model_dump_json()
+
+
+def test_a_site_without_open_po_lines_has_an_empty_value_map(blank_plant: Engine) -> None:
+    res = run(make_ctx(blank_plant), {})
+    assert [(s.open_po_lines, s.open_po_value_by_currency) for s in res.sites] == [(0, {}), (0, {})]
+    masked = run(make_ctx(blank_plant, DataScope(masked_fields=frozenset({PRICE}))), {})
+    assert [s.open_po_value_by_currency for s in masked.sites] == [None, None]
 
 
 def test_demo_reconciliation_matches_the_planted_disagreements(demo_plant: Engine,

@@ -35,7 +35,7 @@ def plant(blank_plant: Engine) -> Engine:
         po("PO-1001", status="acknowledged", acknowledged_at=at(-3)),
         po("PO-1002", supplier_id="S-002", buyer="cy.buyer", status="sent"),
         po("PO-1003", status="draft"), po("PO-1004", status="cancelled"), po("PO-1005", status="closed"),
-        po("PO-9201", site="P200", supplier_id="S-900", buyer="bo.buyer"),
+        po("PO-9201", site="P200", supplier_id="S-900", buyer="bo.buyer", currency="MXN"),
     ])
     insert(blank_plant, "po_lines", [
         line("PO-1001", 1, "RM-3001", qty=100, received=40, unit_price=2.5, need=day(12)),           # partial
@@ -62,9 +62,13 @@ def test_only_open_lines_ordered_by_need_date(plant: Engine) -> None:
     assert (late.expected_receipt_date, late.days_late, late.acknowledged) == (day(-3), 3, True)
     assert r.rows[2].expected_receipt_date == day(7) and r.rows[2].days_late == 0
     assert r.rows[2].supplier_name == "Supplier S-002"
-    assert partial.unit_price == 2.5 and partial.open_value == 150.0
+    assert partial.unit_price == 2.5 and partial.open_value == 150.0 and partial.currency == "USD"
+    assert {x.line_id: x.currency for x in r.rows if x.site_id == "P200"} == {"PO-9201/1": "MXN", "PO-9201/2": "MXN"}
     assert r.total_lines == 5 and not r.truncated
-    assert r.total_open_value == pytest.approx(60 * 2.5 + 50 * 4.0 + 10 * 30.0 + 70 * 55.5 + 80 * 66.5)
+    # One total per PO currency: USD (P100) and MXN (P200) are never added together.
+    assert r.open_value_by_currency == {"USD": pytest.approx(60 * 2.5 + 50 * 4.0 + 10 * 30.0),
+                                        "MXN": pytest.approx(70 * 55.5 + 80 * 66.5)}
+    assert "MXN" in r.message and "USD" in r.message
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -91,10 +95,12 @@ def test_limit_truncates_rows_not_totals(plant: Engine) -> None:
 def test_masked_and_aggregate_only_prices(plant: Engine) -> None:
     masked = run(plant, DataScope(masked_fields=frozenset({"po_lines.unit_price"})))
     assert all(x.unit_price is None and x.open_value is None for x in masked.rows)
-    assert masked.total_open_value is None
+    assert masked.open_value_by_currency is None
+    assert {x.currency for x in masked.rows} == {"USD", "MXN"}  # the currency itself is not a price
     agg = run(plant, DataScope(sites=frozenset({"P100"}), aggregate_only_fields=frozenset({"po_lines.unit_price"})))
-    assert all(x.unit_price is None for x in agg.rows)
-    assert agg.total_open_value == pytest.approx(60 * 2.5 + 50 * 4.0 + 10 * 30.0)  # P100 lines only
+    assert all(x.unit_price is None and x.open_value is None for x in agg.rows)
+    assert agg.open_value_by_currency == {"USD": pytest.approx(60 * 2.5 + 50 * 4.0 + 10 * 30.0)}  # P100 lines only
+    assert "open_value_by_currency is given" in agg.message
     for dump in (masked.model_dump_json(), agg.model_dump_json()):
         for value in ("2.5", "4.0", "30.0", "55.5", "66.5"):
             assert value not in dump
@@ -106,7 +112,8 @@ def test_p100_scope_sees_no_p200_line(plant: Engine) -> None:
     dump = r.model_dump_json()
     for p200 in ("P200", "PO-9201", "S-900", "CP-2900", "bo.buyer", "55.5", "66.5"):
         assert p200 not in dump
-    assert r.total_open_value == pytest.approx(60 * 2.5 + 50 * 4.0 + 10 * 30.0)
+    assert r.open_value_by_currency == {"USD": pytest.approx(60 * 2.5 + 50 * 4.0 + 10 * 30.0)}
+    assert "MXN" not in dump
     late = run(plant, P100, late_only=True, limit=1)
     assert [x.line_id for x in late.rows] == ["PO-1001/2"] and late.total_lines == 1
 
@@ -125,6 +132,38 @@ def test_out_of_scope_or_unknown_ids_are_not_found(plant: Engine, args: dict[str
 def test_an_existing_po_with_no_open_lines_is_an_explained_empty_answer(plant: Engine) -> None:
     r = run(plant, po_id="PO-1005")
     assert r.rows == [] and r.total_lines == 0 and "no open PO lines" in r.message
+    assert r.open_value_by_currency == {}
+
+
+def test_two_currencies_in_scope_give_two_totals_never_a_mixed_sum(blank_plant: Engine) -> None:
+    insert(blank_plant, "items", [item("RM-3001")])
+    insert(blank_plant, "suppliers", [supplier("S-001"), supplier("S-002")])
+    # Same site, same buyer: only the PO currency tells the two apart.
+    insert(blank_plant, "purchase_orders", [po("PO-1101"), po("PO-1102", supplier_id="S-002", currency="MXN"),
+                                            po("PO-1103", currency="USD")])
+    insert(blank_plant, "po_lines", [
+        line("PO-1101", 1, "RM-3001", qty=10, unit_price=7.0),
+        line("PO-1102", 1, "RM-3001", qty=20, received=5, unit_price=130.0),
+        line("PO-1102", 2, "RM-3001", qty=2, unit_price=400.0),
+        line("PO-1103", 1, "RM-3001", qty=3, unit_price=11.0),
+    ])
+    r = run(blank_plant, P100, buyer="bea.buyer")
+    assert r.open_value_by_currency == {"MXN": 15 * 130.0 + 2 * 400.0, "USD": 10 * 7.0 + 3 * 11.0}
+    assert {x.line_id: (x.currency, x.open_value) for x in r.rows} == {
+        "PO-1101/1": ("USD", 70.0), "PO-1102/1": ("MXN", 1950.0), "PO-1102/2": ("MXN", 800.0),
+        "PO-1103/1": ("USD", 33.0)}
+    mixed = 15 * 130.0 + 2 * 400.0 + 10 * 7.0 + 3 * 11.0
+    assert str(mixed) not in r.model_dump_json()
+    assert run(blank_plant, P100, supplier_id="S-002").open_value_by_currency == {"MXN": 2750.0}
+    agg = run(blank_plant, DataScope(sites=frozenset({"P100"}),
+                                     aggregate_only_fields=frozenset({"po_lines.unit_price"})))
+    assert agg.open_value_by_currency == {"MXN": 2750.0, "USD": 103.0}
+    assert all(x.unit_price is None and x.open_value is None for x in agg.rows)
+    for value in ("7.0", "130.0", "400.0", "11.0", "1950.0", "800.0"):
+        assert value not in agg.model_dump_json()
+    masked = run(blank_plant, DataScope(masked_fields=frozenset({"po_lines.unit_price"})))
+    assert masked.open_value_by_currency is None
+    assert all(x.unit_price is None and x.open_value is None for x in masked.rows)
 
 
 @pytest.mark.parametrize(("args", "field"), [

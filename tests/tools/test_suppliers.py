@@ -77,7 +77,7 @@ def plant(blank_plant: Engine) -> Engine:
                                            qe("QE-9001", "LOT-P200-0001", "P200", "open")])
     insert(blank_plant, "supplier_prices", [
         price("S-001", "RM-3001", 5.25, lead=10), price("S-002", "RM-3001", 6.75, lead=7),
-        price("S-003", "RM-3001", 4.125, lead=7), price("S-900", "RM-3001", 3.3, lead=1),
+        price("S-003", "RM-3001", 4.125, lead=7), price("S-900", "RM-3001", 3.3, lead=1, currency="MXN"),
         price("S-888", "RM-3001", 9.5, lead=30),
         price("S-777", "RM-3001", 1.0, lead=2, valid_to=day(-1)),        # expired
         price("S-001", "RM-3001", 2.0, lead=1, valid_from=day(5)),       # not yet valid
@@ -139,6 +139,8 @@ def test_alternatives_ranked_by_lead_time_then_on_time(plant: Engine) -> None:
     assert [(x.rank, x.supplier_id, x.lead_time_days) for x in r.rows] == [
         (1, "S-900", 1), (2, "S-003", 7), (3, "S-002", 7), (4, "S-001", 10), (5, "S-888", 30)]
     assert [x.unit_price for x in r.rows] == [3.3, 4.125, 6.75, 5.25, 9.5]
+    # Each price is shown with its own currency, never converted.
+    assert [x.currency for x in r.rows] == ["MXN", "USD", "USD", "USD", "USD"]
     assert r.rows[3].open_lines_for_item == 2 and "PO-1001/3" in r.record_ids
 
 
@@ -147,8 +149,9 @@ def test_alternatives_in_p100_scope_with_hidden_prices(plant: Engine) -> None:
     r = alternatives(plant, scope, item_id="RM-3001", limit=3)
     assert [x.supplier_id for x in r.rows] == ["S-003", "S-002", "S-001"]
     assert all(x.unit_price is None for x in r.rows)
+    assert [x.currency for x in r.rows] == ["USD", "USD", "USD"]
     dump = r.model_dump_json()
-    for hidden in ("S-900", "P200", "4.125", "6.75", "5.25", "3.3"):
+    for hidden in ("S-900", "P200", "MXN", "4.125", "6.75", "5.25", "3.3"):
         assert hidden not in dump
 
 

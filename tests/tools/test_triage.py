@@ -139,7 +139,8 @@ def test_price_variance_flags_only_beyond_the_percentage(blank_plant: Engine) ->
     assert [(x.line_id, x.variance_pct) for x in r.price_variance] == [("PO-3001/2", 5.01), ("PO-3001/4", -5.01)]
     assert r.price_variance[0].list_unit_price == 80.0 and r.price_variance[0].po_unit_price == 84.01
     assert r.unavailable == {}
-    assert r.total_open_value == pytest.approx(100 * (84 + 84.01 + 76 + 75.99 + 200 + 104))
+    assert r.price_variance[0].currency == "USD" and "USD" in r.price_variance[0].reason
+    assert r.open_value_by_currency == {"USD": pytest.approx(100 * (84 + 84.01 + 76 + 75.99 + 200 + 104))}
     tight = run(blank_plant, categories=["price_variance"], price_variance_pct=1.0)
     assert line_ids(tight.price_variance) == {"PO-3001/1", "PO-3001/2", "PO-3001/3", "PO-3001/4", "PO-3001/6"}
 
@@ -159,9 +160,31 @@ def test_hidden_prices_make_price_variance_unavailable_and_leak_nothing(blank_pl
     for value in ("84.01", "75.99", "84.0", "76.0", "104.0", "80.0"):
         assert value not in dump
     if scope.can_aggregate("po_lines.unit_price"):
-        assert r.total_open_value == pytest.approx(100 * (84 + 84.01 + 76 + 75.99 + 200 + 104))
+        assert r.open_value_by_currency == {"USD": pytest.approx(100 * (84 + 84.01 + 76 + 75.99 + 200 + 104))}
     else:
-        assert r.total_open_value is None
+        assert r.open_value_by_currency is None
+
+
+def test_price_variance_compares_only_prices_in_the_same_currency(blank_plant: Engine) -> None:
+    seed_basic(blank_plant, ("RM-3001", "RM-3002"))
+    insert(blank_plant, "supplier_prices", [price("S-001", "RM-3001", 1500.0, currency="MXN"),
+                                            price("S-001", "RM-3002", 80.0, currency="USD")])
+    insert(blank_plant, "purchase_orders", [po("PO-3101", order_date=day(-20)),
+                                            po("PO-3102", order_date=day(-20), currency="MXN")])
+    insert(blank_plant, "po_lines", [
+        line("PO-3101", 1, "RM-3001", unit_price=84.0),    # USD line, MXN list price: not comparable
+        line("PO-3101", 2, "RM-3002", unit_price=100.0),   # USD vs USD: +25 %
+        line("PO-3102", 1, "RM-3001", unit_price=1700.0),  # MXN vs MXN: +13.33 %
+        line("PO-3102", 2, "RM-3002", unit_price=1.0),     # MXN line, USD list price: not comparable
+    ])
+    r = run(blank_plant, categories=["price_variance"])
+    assert [(x.line_id, x.currency, x.variance_pct) for x in r.price_variance] == [
+        ("PO-3101/2", "USD", 25.0), ("PO-3102/1", "MXN", 13.33)]
+    assert r.counts == {"price_variance": 2}
+    assert "PO-3101/1" not in r.record_ids and "PO-3102/2" not in r.record_ids
+    # One total per PO currency, never added across currencies.
+    assert r.open_value_by_currency == {"MXN": 100 * (1700.0 + 1.0), "USD": 100 * (84.0 + 100.0)}
+    assert str(100 * (1700.0 + 1.0 + 84.0 + 100.0)) not in r.model_dump_json()
 
 
 def test_quality_blocked_covers_open_and_recently_received_lines(blank_plant: Engine) -> None:
@@ -288,7 +311,8 @@ def seed_two_sites(engine: Engine) -> None:
                                    wo("WO-9201", "FG-1002", site="P200", line_id="P200-MC1", planned=30, start=3)])
     for site, po_id, sup, buyer in (("P100", "PO-1101", "S-001", "bea.buyer"),
                                     ("P200", "PO-9201", "S-900", "bo.buyer")):
-        insert(engine, "purchase_orders", [po(po_id, site=site, supplier_id=sup, buyer=buyer, approved_at=at(-9))])
+        insert(engine, "purchase_orders", [po(po_id, site=site, supplier_id=sup, buyer=buyer, approved_at=at(-9),
+                                              currency="USD" if site == "P100" else "MXN")])
         insert(engine, "po_lines", [
             line(po_id, 1, "RM-3001", qty=10, unit_price=7.0 if site == "P100" else 11.0, need=day(-5),
                  promised=day(-2), original=day(-6)),
@@ -312,8 +336,10 @@ def test_p100_scope_never_returns_p200_ids_and_counts_stay_in_scope(blank_plant:
     assert scoped.counts == run(blank_plant, site_id="P100").counts
     assert scoped.counts["past_due"] == 1 and scoped.counts["order_now"] == 1
     assert everything.counts["order_now"] == 3  # RM-3001 at both sites, CP-2900 at P200
-    assert scoped.total_open_value == pytest.approx(10 * 7.0 + 5 * 3.0)
-    assert everything.total_open_value == pytest.approx(10 * 7.0 + 5 * 3.0 + 10 * 11.0 + 5 * 3.0)
+    assert scoped.open_value_by_currency == {"USD": pytest.approx(10 * 7.0 + 5 * 3.0)}
+    assert "MXN" not in dump
+    assert everything.open_value_by_currency == {"USD": pytest.approx(10 * 7.0 + 5 * 3.0),
+                                                 "MXN": pytest.approx(10 * 11.0 + 5 * 3.0)}
     limited = run(blank_plant, P100, limit=1)
     assert all(len(getattr(limited, c)) <= 1 for c in ALL_CATEGORIES)
 
