@@ -28,7 +28,6 @@ from guardrails.gate import Effect
 from guardrails.governed import AuditSink, GovernedTools, Trace
 from guardrails.identity import User
 from guardrails.turn_guard import TurnGuard
-from tools.context import plant_as_of
 
 __all__ = ["AgentDeps", "build_graph"]
 
@@ -122,7 +121,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         audit, trace = _audit(config), _trace(state, config, policy.hash)
         schemas = deps.tool_schemas(user)
         offered = [s["function"]["name"] for s in schemas]
-        as_of = plant_as_of(deps.governed.engine, deps.governed.today)
+        as_of = deps.governed.as_of()
         messages = [SystemMessage(system_prompt(user, today=deps.governed.today, as_of=as_of, tools=offered)),
                     *state["messages"]]
         degraded = state.get("degraded", False)

@@ -99,6 +99,12 @@ class GovernedTools:
         self.today = today
         self._as_of: datetime | None = None
 
+    def as_of(self) -> datetime:
+        """The plant data's as-of time (read once, lazily: the plant may be built after the runtime)."""
+        if self._as_of is None:
+            self._as_of = plant_as_of(self.engine, self.today)
+        return self._as_of
+
     @property
     def policy_hash(self) -> str:
         """Hash of the policy every decision is made under."""
@@ -133,9 +139,7 @@ class GovernedTools:
             return ToolOutcome(decision, None, Refusal(status=status, tool=tool, rule_id=decision.rule_id,
                                                        reason=decision.reason))
         spec = self.catalog.get(tool)
-        if self._as_of is None:  # read lazily: the plant may be built after the runtime
-            self._as_of = plant_as_of(self.engine, self.today)
-        context = ToolContext(engine=self.engine, scope=decision.scope, today=self.today, as_of=self._as_of)
+        context = ToolContext(engine=self.engine, scope=decision.scope, today=self.today, as_of=self.as_of())
         try:
             result = spec.invoke(context, dict(args))
         except ArgumentError as exc:

@@ -75,7 +75,29 @@ def _audit(quick: bool, tmp: Path) -> list[BenchFigure]:
     return figures
 
 
-SECTIONS: dict[str, Callable[[bool, Path], list[BenchFigure]]] = {"gate": _gate, "audit": _audit}
+def _turn(quick: bool, tmp: Path) -> list[BenchFigure]:
+    from evals.bench.turn import turn_cpu
+    from server.settings import DEFAULT_TODAY
+    from tools.demo import build_plant
+
+    plant_url = f"sqlite:///{tmp / 'bench-plant.db'}"
+    engine = make_engine(plant_url)
+    build_plant(engine, seed=42, today=DEFAULT_TODAY)
+    engine.dispose()
+    turns = 12 if quick else 80
+    figures = turn_cpu(plant_url, tmp, DEFAULT_TODAY, turns=turns)
+    cond = (f"{turns} turns, each a fresh thread: scripted model → 1 read tool → answer; SQLite checkpointer; "
+            "bare = langgraph.prebuilt.create_react_agent with the same model and tools, no governance")
+    return [
+        BenchFigure("governed_turn_ratio", figures["governed_turn_ratio"], "×", "<= 1.4", cond),
+        BenchFigure("governance_cpu_ms_per_turn", figures["governance_cpu_ms_per_turn"], "ms", "<= 1",
+                    "gate, screening (input, data, output), spotlighting, grounding and audit writes, CPU only"),
+        BenchFigure("governed_turn_cpu_ms", figures["governed_turn_cpu_ms"], "ms", "", cond),
+        BenchFigure("bare_turn_cpu_ms", figures["bare_turn_cpu_ms"], "ms", "", cond),
+    ]
+
+
+SECTIONS: dict[str, Callable[[bool, Path], list[BenchFigure]]] = {"gate": _gate, "audit": _audit, "turn": _turn}
 
 
 def run_benchmarks(*, quick: bool = False, only: list[str] | None = None,
