@@ -74,7 +74,8 @@ class ModelNotApproved(AgentError):
         """Why: which layer does not list it or removes it."""
         shown = ", ".join(self.approved) or "none"
         super().__init__(f"model {model_id!r} is not approved: {reason}. Approved models: {shown}. "
-                         f"To use it, change {file} (section `models:`), or set JIDOKA_MODEL to an approved model.")
+                         f"To use it, change {file} (section `models:`), "
+                         "or set JIDOKA_MODEL to an approved model.")
 
 
 class UnknownRiskClass(AgentError, ValueError):

@@ -18,7 +18,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
 from pydantic import SecretStr
 
-from agent.errors import ModelConfigError, ModelNotApproved, ModelPolicyError, ModelPolicyLoosening, UnknownRiskClass
+from agent.errors import (
+    ModelConfigError,
+    ModelNotApproved,
+    ModelPolicyError,
+    ModelPolicyLoosening,
+    UnknownRiskClass,
+)
 from tools.spec import RiskClass
 
 if TYPE_CHECKING:
@@ -81,9 +87,11 @@ class ModelSpec:
         if provider.lower() != "openai":
             raise ModelConfigError(variable, f"must be {_FORMS}, got {raw!r}")
         if not sep or not name:
-            raise ModelConfigError(variable, f"{raw!r} names no model; write openai:<model>, e.g. openai:gpt-4o-mini")
+            raise ModelConfigError(variable, f"{raw!r} names no model; write openai:<model>, "
+                                             "e.g. openai:gpt-4o-mini")
         if not _NAME.fullmatch(name):
-            raise ModelConfigError(variable, f"model name {name!r} must be 1-200 characters without spaces")
+            raise ModelConfigError(variable, f"model name {name!r} must be 1-200 characters without spaces; "
+                                             f"write {_FORMS}")
         return cls(provider="openai", name=name, raw=raw)
 
 
@@ -109,10 +117,11 @@ def build_chat_model(spec: ModelSpec, *, base_url: str | None, api_key: str | No
     key = (api_key or "").strip()
     if not key:
         if base_url is None:
-            raise ModelConfigError("OPENAI_API_KEY", f"is not set; {spec.raw.strip()!r} uses api.openai.com, "
-                                                     "which needs a key (or set OPENAI_BASE_URL to a local server)")
+            raise ModelConfigError("OPENAI_API_KEY", f"is not set; {spec.id!r} uses api.openai.com, which "
+                                                     "needs a key (or set OPENAI_BASE_URL to a local server)")
         key = LOCAL_SERVER_API_KEY
-    from langchain_openai import ChatOpenAI  # deferred: importing the OpenAI stack is slow and not always needed
+    # Deferred: importing the OpenAI stack is slow and the rules model never needs it.
+    from langchain_openai import ChatOpenAI
 
     return ChatOpenAI(model=spec.name, base_url=base_url, api_key=SecretStr(key), timeout=float(timeout_s),
                       max_retries=0, stream_usage=True)
@@ -169,7 +178,7 @@ def _llm_type(model: BaseChatModel) -> str:
         return type(model).__name__
 
 
-# ---- governance: the policy's `models:` section -------------------------------------------------------------
+# ---- governance: the policy's `models:` section ----------------------------------------------------------
 
 RISK_CLASSES: tuple[str, ...] = get_args(RiskClass)
 _TOP_KEYS = frozenset({"approved"})
@@ -249,14 +258,14 @@ class ModelPolicy:
         return tuple(sorted(self.approved))
 
     def check(self, spec: ModelSpec) -> ApprovedModel:
-        """The approval of ``spec``; :class:`ModelNotApproved` (naming the file to change) when there is none."""
+        """The approval of ``spec``; :class:`ModelNotApproved` (naming the file to change) if none."""
         found = self.approved.get(spec.id)
         if found is not None:
             return found
         where = f"{self.top_file} in {self.source}" if self.source else self.top_file
         if spec.id in self.removed_by:
             file = self.removed_by[spec.id]
-            raise ModelNotApproved(spec.id, self.approved_ids, file, f"the lower policy layer {file} removes it")
+            raise ModelNotApproved(spec.id, self.approved_ids, file, f"the policy layer {file} removes it")
         raise ModelNotApproved(spec.id, self.approved_ids, where, f"{self.top_file} does not list it under "
                                                                   "models.approved")
 
@@ -268,8 +277,9 @@ class ModelPolicy:
             if not isinstance(model_id, str) or not model_id:
                 raise ModelPolicyError(file, f"models.remove[{i}]", f"must be a model id, got {model_id!r}")
             if model_id not in approved and model_id not in removed:
-                raise ModelPolicyError(file, f"models.remove[{i}]", f"model {model_id!r} is not approved above "
-                                                                    f"(approved: {', '.join(sorted(approved))})")
+                shown = ", ".join(sorted(approved))
+                raise ModelPolicyError(file, f"models.remove[{i}]",
+                                       f"model {model_id!r} is not approved above (approved: {shown})")
             if approved.pop(model_id, None) is not None:
                 removed[model_id] = file
         if "approved" in section:
@@ -278,13 +288,13 @@ class ModelPolicy:
                 model, explicit = _parse_entry(file, f"models.approved[{i}]", entry)
                 upper = approved.get(model.id)
                 if upper is None:
-                    raise ModelPolicyLoosening(file, f"models.approved[{i}]", f"would approve model {model.id!r}, "
-                                               "which the layers above do not approve")
+                    raise ModelPolicyLoosening(file, f"models.approved[{i}]",
+                                               f"would approve {model.id!r}, which the layers above do not")
                 extra = sorted(model.risk_classes - upper.risk_classes)
                 if explicit and extra:
                     raise ModelPolicyLoosening(file, f"models.approved[{i}].risk_classes",
-                                               f"would let {model.id!r} propose {extra[0]!r}, which the layers "
-                                               "above do not allow")
+                                               f"would let {model.id!r} propose {extra[0]!r}, "
+                                               "which the layers above do not allow")
                 classes = model.risk_classes if explicit else upper.risk_classes
                 kept[model.id] = ApprovedModel(upper.id, upper.provider, classes, upper.approved_in,
                                                upper.description)
@@ -296,7 +306,8 @@ class ModelPolicy:
 
 def _section(file: str, raw: object, keys: frozenset[str]) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
-        raise ModelPolicyError(file, "models", f"must be a mapping with {sorted(keys)}, got {type(raw).__name__}")
+        raise ModelPolicyError(file, "models",
+                               f"must be a mapping with {sorted(keys)}, got {type(raw).__name__}")
     unknown = sorted(str(k) for k in raw if k not in keys)
     if unknown:
         raise ModelPolicyError(file, f"models.{unknown[0]}", f"unknown key; allowed here: {sorted(keys)}")
@@ -323,7 +334,7 @@ def _parse_top(file: str, raw: object) -> dict[str, ApprovedModel]:
 
 
 def _parse_entry(file: str, key: str, entry: object) -> tuple[ApprovedModel, bool]:
-    """One ``approved`` entry, and whether it sets ``risk_classes`` (a lower layer may omit it to keep them)."""
+    """One ``approved`` entry, and whether it sets ``risk_classes`` (a lower layer omits it to keep them)."""
     if not isinstance(entry, Mapping):
         raise ModelPolicyError(file, key, f"must be a mapping with id, provider, risk_classes; got {entry!r}")
     unknown = sorted(str(k) for k in entry if k not in _ENTRY_KEYS)
@@ -331,12 +342,13 @@ def _parse_entry(file: str, key: str, entry: object) -> tuple[ApprovedModel, boo
         raise ModelPolicyError(file, f"{key}.{unknown[0]}", f"unknown key; allowed: {sorted(_ENTRY_KEYS)}")
     model_id = entry.get("id")
     if not isinstance(model_id, str):
-        raise ModelPolicyError(file, f"{key}.id", f"must be a model id like 'openai:gpt-4o-mini', got {model_id!r}")
+        raise ModelPolicyError(file, f"{key}.id",
+                               f"must be a model id like 'openai:gpt-4o-mini', got {model_id!r}")
     try:
         spec = ModelSpec.parse(model_id, variable=f"{file}: {key}.id")
     except ModelConfigError as exc:
         raise ModelPolicyError(file, f"{key}.id", exc.message) from None
-    if spec.id != model_id.strip() or not model_id.strip():
+    if spec.id != model_id.strip():
         raise ModelPolicyError(file, f"{key}.id", f"write the id as {spec.id!r}, got {model_id!r}")
     provider = entry.get("provider", spec.provider)
     if provider != spec.provider:

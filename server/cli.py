@@ -17,8 +17,10 @@ import typer
 from rich.console import Console
 from typer._click import exceptions as _typer_click
 
+from agent.errors import AgentError
 from guardrails.errors import GuardrailError
 from server import cli_plant
+from server.cli_ask import ask, chat
 from server.cli_audit import audit_app
 from server.cli_bench import bench
 from server.cli_policy import policy_app
@@ -50,6 +52,8 @@ def build_app() -> typer.Typer:
     app.add_typer(policy_app, name="policy")
     app.add_typer(audit_app, name="audit")
     app.command("bench")(bench)
+    app.command("ask")(ask)
+    app.command("chat")(chat)
     return app
 
 
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app()
     try:
         code = app(args=argv, standalone_mode=False)
-    except (ToolError, GuardrailError, SettingsError) as exc:
+    except (ToolError, GuardrailError, AgentError, SettingsError) as exc:
         _err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)
     except _USAGE_ERRORS as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -16,10 +17,14 @@ from guardrails.gate import Gate
 from guardrails.governed import GovernedTools, Trace
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy import Policy, catalog_policy
+from guardrails.turn_guard import TurnGuard
 from server.settings import Settings
 from tools import Catalog, default_catalog, make_engine
 
-__all__ = ["Runtime", "build_runtime"]
+if TYPE_CHECKING:
+    from agent.copilot import Copilot
+
+__all__ = ["Runtime", "build_copilot", "build_runtime"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +62,30 @@ def build_runtime(settings: Settings) -> Runtime:
     tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today)
     return Runtime(settings=settings, policy=policy, catalog=catalog, data_engine=data_engine,
                    state_engine=state_engine, audit=audit, tools=tools)
+
+
+def build_copilot(runtime: Runtime) -> Copilot:
+    """The governed copilot: the configured model (refused at start-up unless the policy approves it), the
+    rules model as fallback, and the checkpointer on the state database."""
+    from agent.checkpoint import open_checkpointer
+    from agent.graph import AgentDeps, build_graph
+    from agent.models import ModelPolicy, ModelSpec, build_chat_model, model_identity
+    from agent.rules import PlantLexicon, RulesChatModel
+
+    settings = runtime.settings
+    spec = ModelSpec.parse(settings.model)
+    ModelPolicy.from_policy(runtime.policy).check(spec)
+    lexicon: list[PlantLexicon] = []
+
+    def rules_factory() -> RulesChatModel:
+        if not lexicon:
+            lexicon.append(PlantLexicon.from_engine(runtime.data_engine))
+        return RulesChatModel(lexicon=lexicon[0])
+
+    model = build_chat_model(spec, base_url=settings.openai_base_url, api_key=settings.openai_api_key,
+                             timeout_s=settings.model_timeout_s, rules_factory=rules_factory)
+    fallback = model if spec.provider == "rules" else rules_factory()
+    checkpointer, _ = open_checkpointer(settings.state_url)
+    deps = AgentDeps(governed=runtime.tools, guard=TurnGuard(runtime.policy), model=model, fallback=fallback,
+                     identity=model_identity)
+    return Copilot(build_graph(deps, checkpointer), runtime.tools, runtime.audit)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -35,6 +35,14 @@ class Settings:
     """``JIDOKA_TODAY``: the plant's 'today' (ISO date)."""
     policy_dir: Path | None = None
     """``JIDOKA_POLICY_DIR``: the policy folder; ``None`` uses the policy shipped with jidoka."""
+    model: str = "rules"
+    """``JIDOKA_MODEL``: ``rules`` (offline, default) or ``openai:<model>``."""
+    openai_base_url: str | None = None
+    """``OPENAI_BASE_URL``: an OpenAI-compatible server (Azure OpenAI, vLLM, Ollama, LM Studio…)."""
+    openai_api_key: str | None = field(default=None, repr=False)
+    """``OPENAI_API_KEY`` (optional for local servers); never printed."""
+    model_timeout_s: float = 20.0
+    """``JIDOKA_MODEL_TIMEOUT_S``: after this many seconds a model call fails over to the rules model."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -48,7 +56,18 @@ class Settings:
             raise SettingsError(
                 f"JIDOKA_TODAY must be an ISO date like 2026-03-02, got {raw_today!r}"
             ) from None
+        raw_timeout = source.get("JIDOKA_MODEL_TIMEOUT_S") or "20"
+        try:
+            timeout = float(raw_timeout)
+        except ValueError:
+            raise SettingsError(f"JIDOKA_MODEL_TIMEOUT_S must be a number of seconds, got {raw_timeout!r}") from None
+        if not 0 < timeout <= 3600:
+            raise SettingsError(f"JIDOKA_MODEL_TIMEOUT_S must be between 0 and 3600 seconds, got {raw_timeout!r}")
         return cls(
+            model=source.get("JIDOKA_MODEL") or "rules",
+            openai_base_url=source.get("OPENAI_BASE_URL") or None,
+            openai_api_key=source.get("OPENAI_API_KEY") or None,
+            model_timeout_s=timeout,
             home=home,
             data_url=source.get("JIDOKA_DATA_URL") or f"sqlite:///{home / 'plant.db'}",
             state_url=source.get("JIDOKA_STATE_URL") or f"sqlite:///{home / 'state.db'}",

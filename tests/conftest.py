@@ -15,6 +15,9 @@ from tests.factories import AS_OF, DEMO_SEED, TODAY
 from tools.db import make_engine
 from tools.schema import metadata, table
 
+# Fails any test that opens a connection beyond loopback (real model providers included).
+pytest_plugins = ["tests.netguard"]
+
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:

@@ -1,0 +1,85 @@
+"""``jidoka ask`` (one governed turn) and ``jidoka chat`` (a terminal conversation)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+
+from agent.copilot import TurnResult
+from agent.errors import AgentError
+from server.runtime import build_copilot, build_runtime
+from server.settings import Settings
+
+__all__ = ["ask", "chat"]
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _show(result: TurnResult) -> None:
+    _out.print(Markdown(result.answer))
+    for call in result.tool_calls:
+        colour = "green" if call["decision"] == "allow" else "red"
+        _out.print(f"[dim]tool[/dim] {call['name']} {json.dumps(call['args'])} → [{colour}]{call['decision']}"
+                   f"[/{colour}] [dim]({call['rule_id']})[/dim]", highlight=False)
+    if result.degraded:
+        _out.print("[yellow]degraded: answered by the offline rules model[/yellow]")
+    _out.print(f"[dim]thread {result.thread_id} · trace {result.trace_id}[/dim]")
+
+
+def ask(
+    ctx: typer.Context,
+    question: str = typer.Argument(..., help="The question, in plain language."),
+    as_user: str = typer.Option(..., "--as", help="Ask as this user (see `jidoka policy show`)."),
+    thread: str | None = typer.Option(None, "--thread", help="Continue this thread (also from another process)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the turn as JSON."),
+) -> None:
+    """Ask one governed question."""
+    settings: Settings = ctx.find_root().obj
+    runtime = build_runtime(settings)
+    try:
+        copilot = build_copilot(runtime)
+        try:
+            result = copilot.ask(as_user, question, thread_id=thread)
+        except AgentError as exc:
+            _err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+    finally:
+        runtime.close()
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _show(result)
+
+
+def chat(
+    ctx: typer.Context,
+    as_user: str = typer.Option(..., "--as", help="Chat as this user."),
+    thread: str | None = typer.Option(None, "--thread", help="Continue this thread."),
+) -> None:
+    """A terminal conversation (empty line or Ctrl-D to leave)."""
+    settings: Settings = ctx.find_root().obj
+    runtime = build_runtime(settings)
+    try:
+        copilot = build_copilot(runtime)
+        runtime.policy.user(as_user)
+        _out.print(f"jidoka — chatting as [bold]{as_user}[/bold]. Empty line to quit.")
+        while True:
+            try:
+                question = _out.input("[bold cyan]you>[/bold cyan] ")
+            except (EOFError, KeyboardInterrupt):
+                break
+            if not question.strip():
+                break
+            try:
+                result = copilot.ask(as_user, question, thread_id=thread)
+            except AgentError as exc:
+                _err.print(f"[red]error:[/red] {exc}", highlight=False)
+                continue
+            thread = result.thread_id
+            _show(result)
+    finally:
+        runtime.close()
