@@ -6,7 +6,17 @@ explain it; nothing here carries a traceback to a user.
 
 from __future__ import annotations
 
-__all__ = ["ArgumentError", "PlantNotInitialized", "RecordNotFound", "ToolError", "UnknownTool"]
+__all__ = [
+    "ActionError",
+    "ActionSchemaMissing",
+    "ArgumentError",
+    "IdempotencyConflict",
+    "NothingToCompensate",
+    "PlantNotInitialized",
+    "RecordNotFound",
+    "ToolError",
+    "UnknownTool",
+]
 
 
 class ToolError(Exception):
@@ -50,3 +60,35 @@ class PlantNotInitialized(ToolError):
     def __init__(self, url: str) -> None:
         self.url = url
         super().__init__(f"no plant data at {url}: run `jidoka init` first")
+
+
+class ActionError(ToolError):
+    """Base of the errors of governed actions (``tools.actions``)."""
+
+
+class IdempotencyConflict(ActionError):
+    """An idempotency key already recorded an execution of another action or with other arguments."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        self.key = key
+        self.detail = detail
+        super().__init__(f"idempotency key {key!r} already used: {detail}")
+
+
+class NothingToCompensate(ActionError):
+    """The execution changed nothing (its precondition failed), so there is nothing to undo."""
+
+    def __init__(self, key: str, status: str) -> None:
+        self.key = key
+        self.status = status
+        super().__init__(f"execution {key!r} changed nothing (status {status}); there is nothing to undo")
+
+
+class ActionSchemaMissing(ActionError):
+    """The plant database predates the action tables: run ``jidoka init --force`` (or create them)."""
+
+    def __init__(self, url: str, missing: list[str]) -> None:
+        self.url = url
+        self.missing = missing
+        super().__init__(f"the plant at {url} lacks the action tables {', '.join(missing)}; "
+                         "rebuild it with `jidoka init --force`")

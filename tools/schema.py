@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["ITEM_TYPES", "SENSITIVE_COLUMNS", "metadata", "table"]
+__all__ = ["ACTION_EXECUTION_STATUSES", "ACTION_TABLES", "ITEM_TYPES", "SENSITIVE_COLUMNS", "metadata", "table"]
 
 metadata = MetaData()
 
@@ -366,6 +366,96 @@ Table(
     Column("item_id", String(24), ForeignKey("items.item_id"), primary_key=True),
     Column("qty_required", Float, nullable=False),
 )
+
+# ---------------------------------------------------------------------------- governed actions
+# Written only by the action tools (tools/actions); the generator leaves them empty.
+
+ACTION_EXECUTION_STATUSES = ("executed", "precondition_failed", "compensated")
+
+Table(
+    "action_executions",
+    metadata,
+    Column("idempotency_key", String(160), primary_key=True, comment="'<action>:<request id>'; PK = exactly once."),
+    Column("request_id", String(80), nullable=False, comment="The approval request (or call) that ran it."),
+    Column("action", String(48), nullable=False),
+    Column("args_json", Text, nullable=False, comment="Canonical JSON of the validated arguments."),
+    Column("site_id", String(8), ForeignKey("sites.site_id"), nullable=False,
+           comment="The subject's site: replay and undo need it in the caller's scope."),
+    Column("status", String(24), nullable=False),
+    Column("result_json", Text, nullable=False, comment="The execution result, returned again on replay."),
+    Column("changed_json", Text, nullable=False, comment="[{table, key, record_id, before, after}] as applied."),
+    Column("executed_at", DateTime, nullable=False, comment="UTC wall-clock time of the execution."),
+    Column("compensated_at", DateTime, nullable=True),
+    Column("compensation_json", Text, nullable=True, comment="The compensation result, returned again on replay."),
+    _enum("status", ACTION_EXECUTION_STATUSES),
+    comment="Idempotency ledger of governed actions: one row per executed approval.",
+)
+
+Table(
+    "supplier_reviews",
+    metadata,
+    Column("review_id", String(16), primary_key=True),
+    Column("supplier_id", String(16), ForeignKey("suppliers.supplier_id"), nullable=False),
+    Column("site_id", String(8), ForeignKey("sites.site_id"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("lot_ids", Text, nullable=False, default="", comment="Linked lot ids, space separated."),
+    Column("qe_ids", Text, nullable=False, default="", comment="Linked quality event ids, space separated."),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", DateTime, nullable=False),
+    Column("request_id", String(80), nullable=False),
+    _enum("status", ("open", "closed")),
+)
+
+Table(
+    "po_change_requests",
+    metadata,
+    Column("change_id", String(16), primary_key=True),
+    Column("po_id", String(16), ForeignKey("purchase_orders.po_id"), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("old_promised_date", Date, nullable=True),
+    Column("new_promised_date", Date, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("requested_at", DateTime, nullable=False),
+    Column("request_id", String(80), nullable=False),
+    _enum("status", ("applied", "rejected")),
+)
+
+Table(
+    "transfers",
+    metadata,
+    Column("transfer_id", String(16), primary_key=True),
+    Column("item_id", String(24), ForeignKey("items.item_id"), nullable=False),
+    Column("lot_id", String(24), ForeignKey("lots.lot_id"), nullable=False),
+    Column("qty", Float, nullable=False),
+    Column("from_site_id", String(8), ForeignKey("sites.site_id"), nullable=False),
+    Column("from_location", String(24), nullable=False),
+    Column("to_site_id", String(8), ForeignKey("sites.site_id"), nullable=False),
+    Column("to_location", String(24), nullable=True, comment="Receiving location; NULL when issued to a WO."),
+    Column("to_wo_id", String(16), ForeignKey("work_orders.wo_id"), nullable=True),
+    Column("transferred_at", DateTime, nullable=False),
+    Column("request_id", String(80), nullable=False),
+    comment="Stock moved between sites or issued to a work order by a reallocation.",
+)
+
+Table(
+    "spare_reservations",
+    metadata,
+    Column("reservation_id", String(16), primary_key=True),
+    Column("asset_id", String(16), ForeignKey("assets.asset_id"), nullable=False),
+    Column("item_id", String(24), ForeignKey("items.item_id"), nullable=False),
+    Column("site_id", String(8), ForeignKey("sites.site_id"), nullable=False),
+    Column("location", String(24), nullable=False),
+    Column("lot_id", String(24), ForeignKey("lots.lot_id"), nullable=False),
+    Column("qty", Float, nullable=False),
+    Column("reserved_at", DateTime, nullable=False),
+    Column("request_id", String(80), nullable=False),
+    comment="Spare stock reserved for an asset (inventory.qty_reserved carries the quantity).",
+)
+
+ACTION_TABLES = ("action_executions", "supplier_reviews", "po_change_requests", "transfers", "spare_reservations")
+"""Tables written by the governed actions (plants built before they existed lack them)."""
+
 
 def table(name: str) -> Table:
     """Return the canonical table called ``name`` (KeyError if unknown)."""
