@@ -8,14 +8,23 @@ are kept apart so nobody catches one as the other.
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyDecided",
+    "ApprovalError",
     "AuditChainConflict",
     "AuditError",
     "AuditEventInvalid",
     "AuditSchemaMissing",
+    "BindingMismatch",
+    "ConcurrentDecision",
     "GuardrailError",
+    "InvalidTransition",
+    "NotEligible",
     "PolicyError",
     "PolicyLoosening",
+    "RequestExpired",
+    "RequestNotFound",
     "ScreeningInputError",
+    "SeparationOfDuties",
     "UnknownUser",
 ]
 
@@ -78,3 +87,59 @@ class ScreeningInputError(GuardrailError, TypeError):
         self.argument = argument
         self.message = message
         super().__init__(f"screening: invalid argument {argument!r}: {message}")
+
+
+class ApprovalError(GuardrailError):
+    """An approval request cannot be created, read, decided or executed as asked.
+
+    ``request_id`` names the request (``None`` before one exists); the message
+    is one sentence a person can act on.
+    """
+
+    def __init__(self, request_id: str | None, message: str) -> None:
+        self.request_id = request_id
+        self.message = message
+        super().__init__(message)
+
+
+class RequestNotFound(ApprovalError):
+    """No approval request has this id."""
+
+
+class NotEligible(ApprovalError):
+    """The user holds none of the roles (or not the site) an open approver group of the request needs."""
+
+
+class SeparationOfDuties(ApprovalError):
+    """The requester tried to decide their own request, or one person tried to decide a request twice."""
+
+
+class AlreadyDecided(ApprovalError):
+    """The request is no longer pending (approved, rejected, executed ...); ``status`` says which."""
+
+    def __init__(self, request_id: str, status: str, message: str) -> None:
+        self.status = status
+        super().__init__(request_id, message)
+
+
+class RequestExpired(ApprovalError):
+    """The request passed its ``expires_at`` before it was decided; nothing will execute."""
+
+
+class ConcurrentDecision(ApprovalError):
+    """Someone else changed the request between reading and deciding it (optimistic ``version`` check)."""
+
+
+class InvalidTransition(ApprovalError):
+    """A status change the request's lifecycle does not allow (e.g. executing a rejected request)."""
+
+
+class BindingMismatch(ApprovalError):
+    """What is about to execute differs from what was approved (action, arguments, requester or thread).
+
+    ``field`` names the first thing that differs.
+    """
+
+    def __init__(self, request_id: str, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(request_id, message)

@@ -1,0 +1,296 @@
+"""Approval routing: who must approve a proposed action, or whether it may run (or is refused) outright.
+
+Routing is a pure decision over the policy's ``actions:`` section (see
+``guardrails/policy/enterprise.yaml``) and its users: ``(action, requester,
+subject) → Route``. Deny by default: an action without rules, a requester whose
+roles may not propose it, a subject site outside the requester's sites, an
+advisory action and a group nobody but the requester could approve are all
+refused with the rule id that decided.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from guardrails.approvals._rules_merge import ActionRule, ActionRules, build_action_rules
+from guardrails.approvals._rules_parse import AutonomyCondition, GroupSpec, RiskLevel, SiteRef
+from guardrails.approvals.models import ApproverGroup, utc
+from guardrails.gate import Effect
+from guardrails.identity import User
+from guardrails.policy import Policy
+
+__all__ = [
+    "ActionRule",
+    "ActionRules",
+    "ApprovalRouter",
+    "Route",
+    "RoutingSubject",
+    "SubjectLike",
+    "action_rules",
+    "route",
+    "subject_json",
+]
+
+Clock = Callable[[], datetime]
+
+
+class SubjectLike(Protocol):
+    """What routing needs from a proposed action's subject (``tools.actions`` ``ActionSubject`` fits).
+
+    Beyond these two, routing reads the destination site from ``to_site`` or
+    ``to_site_id`` and the facts rules test from a ``facts`` mapping or, when
+    there is none, from the subject's other fields (``po_buyer_user_id``,
+    ``pull_in_days``, ``asset_criticality`` ...); see :meth:`RoutingSubject.of`.
+    """
+
+    @property
+    def site_id(self) -> str:
+        """The site whose data the action changes (for a reallocation: the source site)."""
+
+    @property
+    def value_usd(self) -> float | Decimal:
+        """Money at stake in US$ (quantity × standard cost); 0 when not applicable."""
+
+
+_NOT_FACTS = frozenset({"site_id", "value_usd", "to_site", "to_site_id", "facts"})
+
+
+def _fields(subject: object) -> dict[str, Any]:
+    dump = getattr(subject, "model_dump", None)
+    if callable(dump):
+        return dict(dump())
+    if dataclasses.is_dataclass(subject) and not isinstance(subject, type):
+        return {f.name: getattr(subject, f.name) for f in dataclasses.fields(subject)}
+    if not hasattr(subject, "__dict__"):
+        return {}
+    return {k: v for k, v in vars(subject).items() if not k.startswith("_")}
+
+
+@dataclass(frozen=True)
+class RoutingSubject:
+    """The subject as routing reads it: site, destination site, value and facts."""
+
+    site_id: str
+    value_usd: float | Decimal = 0
+    to_site: str | None = None
+    facts: Mapping[str, object] = field(default_factory=dict)
+    """Facts routing rules name (``po_buyer_user_id``, ``pull_in_days``, ``asset_criticality`` ...)."""
+
+    @classmethod
+    def of(cls, subject: SubjectLike) -> RoutingSubject:
+        """Normalise any subject: ``to_site`` or ``to_site_id``; ``facts`` or else every other field."""
+        if isinstance(subject, RoutingSubject):
+            return subject
+        to_site = getattr(subject, "to_site", None) or getattr(subject, "to_site_id", None)
+        facts = getattr(subject, "facts", None)
+        if not isinstance(facts, Mapping):
+            facts = {k: v for k, v in _fields(subject).items() if k not in _NOT_FACTS}
+        return cls(site_id=subject.site_id, value_usd=subject.value_usd, to_site=to_site, facts=dict(facts))
+
+
+@dataclass(frozen=True)
+class Route:
+    """The routing decision for one proposed action."""
+
+    effect: Effect
+    """``allow`` (run now, autonomous), ``deny`` or ``needs_approval``."""
+    rule_id: str
+    """The rule that decided: ``file#actions.<action>.<key>`` or a built-in ``approvals.*`` rule."""
+    reason: str
+    """A sentence the model can relay to the user."""
+    action: str
+    requester_id: str
+    groups: tuple[ApproverGroup, ...] = ()
+    """For ``needs_approval``: the groups that must ALL approve."""
+    expires_at: datetime | None = None
+    """For ``needs_approval``: when the request stops being decidable (UTC)."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value) if value != value.to_integral_value() else int(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def subject_json(subject: SubjectLike) -> dict[str, Any]:
+    """``subject`` as routing saw it, as plain JSON values (what a request stores)."""
+    plain = RoutingSubject.of(subject)
+    return {"site_id": plain.site_id, "to_site": plain.to_site, "value_usd": _plain(plain.value_usd),
+            "facts": _plain(dict(plain.facts))}
+
+
+def _number(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _holds(cond: AutonomyCondition, requester: User, facts: Mapping[str, object], value: Decimal) -> bool:
+    if cond.requester_is is not None and facts.get(cond.requester_is) != requester.user_id:
+        return False
+    if cond.requester_roles is not None and not requester.roles & cond.requester_roles:
+        return False
+    for fact, limit in cond.fact_at_most.items():
+        number = _number(facts.get(fact))
+        if number is None or number > limit:
+            return False
+    for fact, limit in cond.fact_at_least.items():
+        number = _number(facts.get(fact))
+        if number is None or number < limit:
+            return False
+    for fact, allowed in cond.fact_in.items():
+        raw = facts.get(fact)
+        if raw is None or str(raw) not in allowed:
+            return False
+    return cond.value_usd_at_most is None or value <= cond.value_usd_at_most
+
+
+def _describe(cond: AutonomyCondition) -> str:
+    parts = []
+    if cond.requester_is:
+        parts.append(f"the requester is {cond.requester_is}")
+    if cond.requester_roles:
+        parts.append(f"the requester is a {' or '.join(sorted(cond.requester_roles))}")
+    parts += [f"{f} ≥ {v}" for f, v in sorted(cond.fact_at_least.items())]
+    parts += [f"{f} ≤ {v}" for f, v in sorted(cond.fact_at_most.items())]
+    parts += [f"{f} in {sorted(v)}" for f, v in sorted(cond.fact_in.items())]
+    if cond.value_usd_at_most is not None:
+        parts.append(f"value ≤ ${cond.value_usd_at_most:,}")
+    return ", ".join(parts)
+
+
+def _distinct_approvers(groups: list[ApproverGroup]) -> bool:
+    """True when each group can get a different person (one person approves at most one group)."""
+    owner: dict[str, int] = {}
+
+    def place(i: int, seen: set[str]) -> bool:  # augmenting path (Kuhn's bipartite matching)
+        for user_id in groups[i].eligible_user_ids:
+            if user_id in seen:
+                continue
+            seen.add(user_id)
+            if user_id not in owner or place(owner[user_id], seen):
+                owner[user_id] = i
+                return True
+        return False
+
+    return all(place(i, set()) for i in range(len(groups)))
+
+
+def action_rules(policy: Policy) -> ActionRules:
+    """Parse and merge the policy's ``actions`` sections (raises ``PolicyError`` / ``PolicyLoosening``)."""
+    return build_action_rules(policy.sections("actions"), frozenset(policy.roles))
+
+
+class ApprovalRouter:
+    """Routes proposed actions against one immutable policy (rules are parsed and checked once, here)."""
+
+    def __init__(self, policy: Policy, *, clock: Clock | None = None) -> None:
+        """Parse the policy's action rules now, so a bad or loosening layer fails at startup."""
+        self.policy = policy
+        self.rules = action_rules(policy)
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def rule(self, action: str, site: str) -> ActionRule | None:
+        """The effective rule for ``action`` on data of ``site``."""
+        return self.rules.for_site(site).get(action)
+
+    def _deny(self, action: str, requester: User, rule_id: str, reason: str) -> Route:
+        return Route(Effect.DENY, rule_id, reason, action, requester.user_id)
+
+    def _group(self, spec: GroupSpec, requester: User, subject: RoutingSubject) -> ApproverGroup | str:
+        """The concrete group, or the reason it cannot be formed."""
+        sites = {SiteRef.SUBJECT: subject.site_id, SiteRef.TO_SITE: subject.to_site, SiteRef.ANY: None}
+        site = sites[spec.site]
+        if spec.site is SiteRef.TO_SITE and site is None:
+            return "it names the destination site and this request has none"
+        eligible = tuple(sorted(
+            u.user_id for u in self.policy.users.values()
+            if u.user_id != requester.user_id and u.roles & spec.roles
+            and (site is None or site in self.policy.user_sites(u))))
+        group = ApproverGroup(roles=tuple(sorted(spec.roles)), site=site, eligible_user_ids=eligible,
+                              rule_id=spec.rule_id)
+        if not eligible:
+            return f"it needs {group.describe()} and nobody other than the requester holds that"
+        return group
+
+    def route(self, action: str, requester: User, subject: SubjectLike, *,
+              now: datetime | None = None) -> Route:
+        """Decide how ``action`` proposed by ``requester`` on ``subject`` is governed."""
+        now = utc(now if now is not None else self._clock())
+        named = getattr(subject, "action", action)
+        if named != action:
+            return self._deny(action, requester, "approvals.subject_mismatch",
+                              f"The subject describes {named!r}, not {action!r}; it cannot be routed.")
+        subject = RoutingSubject.of(subject)
+        site = subject.site_id
+        rule = self.rule(action, site)
+        if rule is None:
+            return self._deny(action, requester, "approvals.unknown_action",
+                              f"No policy rule covers the action {action!r}, so it cannot run.")
+        if not requester.roles & rule.proposers:
+            return self._deny(action, requester, rule.origins["proposers"],
+                              f"Your role ({', '.join(sorted(requester.roles))}) may not propose {action}; "
+                              f"it may be proposed by: {', '.join(sorted(rule.proposers)) or 'nobody'}.")
+        if site not in self.policy.user_sites(requester):
+            mine = ", ".join(sorted(self.policy.user_sites(requester))) or "no sites"
+            return self._deny(action, requester, "approvals.requester_site",
+                              f"{action} changes data of site {site}, which is outside your sites ({mine}).")
+        value = _number(subject.value_usd)
+        if value is None or value < 0:
+            return self._deny(action, requester, "approvals.invalid_subject",
+                              f"{action} has no valid US$ value ({subject.value_usd!r}), so it cannot be "
+                              "routed.")
+        if rule.risk_class is RiskLevel.ADVISORY:
+            return self._deny(action, requester, rule.origins["risk_class"],
+                              f"{action} is advisory at {site}: recommendation only; a person must do it "
+                              "in the plant systems.")
+        if rule.risk_class is RiskLevel.AUTONOMOUS:
+            return Route(Effect.ALLOW, rule.origins["risk_class"],
+                         f"{action} runs without approval at {site} (risk class autonomous).",
+                         action, requester.user_id)
+        for cond in rule.autonomous_when:
+            if _holds(cond, requester, subject.facts, value):
+                return Route(Effect.ALLOW, cond.rule_id,
+                             f"{action} runs without approval because {_describe(cond)}.",
+                             action, requester.user_id)
+        specs = list(rule.approvers)
+        rule_id, why = rule.origins["approvers"], ""
+        for extra in rule.when:
+            if value > extra.value_usd_over:
+                specs += extra.approvers
+                rule_id, why = extra.rule_id, f" (value ${value:,.2f} is over ${extra.value_usd_over:,})"
+        groups: list[ApproverGroup] = []
+        for spec in specs:
+            group = self._group(spec, requester, subject)
+            if isinstance(group, str):
+                return self._deny(action, requester, spec.rule_id, f"{action} cannot be approved: {group}.")
+            groups.append(group)
+        if not _distinct_approvers(groups):
+            return self._deny(action, requester, rule_id,
+                              f"{action} cannot be approved: its {len(groups)} groups need different people "
+                              "and too few are eligible.")
+        needed = " AND ".join(g.describe() for g in groups)
+        return Route(Effect.NEEDS_APPROVAL, rule_id, f"{action} needs approval from {needed}{why}.",
+                     action, requester.user_id, tuple(groups), now + timedelta(hours=rule.expires_hours))
+
+
+def route(policy: Policy, action: str, requester: User, subject: SubjectLike, *, now: datetime) -> Route:
+    """One-off routing (parses the action rules on each call; keep an :class:`ApprovalRouter` instead)."""
+    return ApprovalRouter(policy).route(action, requester, subject, now=now)
