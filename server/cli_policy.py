@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from guardrails.approvals.routing import ApprovalRouter
 from guardrails.errors import PolicyError
 from guardrails.policy import Policy, catalog_policy
 from server.settings import Settings
@@ -72,6 +73,7 @@ def check(
     catalog = default_catalog()
     try:
         policy = catalog_policy(directory or settings.policy_dir, catalog)
+        ApprovalRouter(policy)  # the actions section is parsed and its layering checked here
     except PolicyError as exc:
         _err.print(f"[red]policy invalid[/red]: {exc.file}: {exc.key}: {exc.message}", highlight=False)
         raise typer.Exit(1) from None
