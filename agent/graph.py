@@ -20,9 +20,10 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from agent.grounding import check_grounding, collect_evidence
+from agent.approval_node import ActionSteps, waiting_plans
+from agent.grounding import GroundingReport, check_grounding, collect_evidence
 from agent.prompts import system_prompt
-from agent.state import ToolCallRecord, TurnState
+from agent.state import ActionPlan, ToolCallRecord, TurnState
 from guardrails.audit import AuditKind
 from guardrails.gate import Effect
 from guardrails.governed import AuditSink, GovernedTools, Trace
@@ -48,11 +49,14 @@ class AgentDeps:
     identity: Callable[[BaseChatModel, AIMessage | None], dict[str, Any]]
     """Provider, model name and version of a model (and of one of its replies) for the audit."""
     max_model_steps: int = 6
-    _schemas: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    actions: ActionSteps | None = None
+    """Governed actions and approvals; ``None``: the copilot only reads."""
+    _schemas: dict[tuple[str, bool], list[dict[str, Any]]] = field(default_factory=dict)
 
-    def tool_schemas(self, user: User) -> list[dict[str, Any]]:
-        """OpenAI-format schemas of the tools ``user`` may call (nothing else is offered)."""
-        cached = self._schemas.get(user.user_id)
+    def tool_schemas(self, user: User, degraded: bool = False) -> list[dict[str, Any]]:
+        """OpenAI-format schemas of the tools ``user`` may call and the actions they may propose through the
+        model answering (``degraded``: the fallback); nothing else is offered."""
+        cached = self._schemas.get((user.user_id, degraded))
         if cached is None:
             gate, catalog = self.governed.gate, self.governed.catalog
             cached = [
@@ -60,7 +64,9 @@ class AgentDeps:
                                                   "parameters": s.json_schema()}}
                 for s in catalog if gate.decide(user, s.name).effect is not Effect.DENY
             ]
-            self._schemas[user.user_id] = cached
+            if self.actions is not None:
+                cached += self.actions.schemas(user, degraded)
+            self._schemas[(user.user_id, degraded)] = cached
         return cached
 
 
@@ -74,6 +80,13 @@ def _audit(config: RunnableConfig) -> AuditSink:
 def _trace(state: TurnState, config: RunnableConfig, policy_hash: str) -> Trace:
     return Trace(trace_id=state["trace_id"], thread_id=config.get("configurable", {}).get("thread_id"),
                  user_id=state["user_id"], policy_hash=policy_hash)
+
+
+def _thread_id(config: RunnableConfig) -> str:
+    thread_id = config.get("configurable", {}).get("thread_id")
+    if not thread_id:
+        raise RuntimeError("the graph runs on a checkpointed thread: thread_id is missing from the config")
+    return str(thread_id)
 
 
 def _turn_messages(state: TurnState) -> list[BaseMessage]:
@@ -93,7 +106,10 @@ def _tool_call_problem(message: AIMessage, offered: set[str], deps: AgentDeps) -
         if call["name"] not in offered:
             return f"{call['name']} is not one of the offered tools"
         try:
-            deps.governed.catalog.get(call["name"]).parse_args(call["args"])
+            if deps.actions is not None and deps.actions.is_action(call["name"]):
+                deps.actions.check_args(call["name"], call["args"])
+            else:
+                deps.governed.catalog.get(call["name"]).parse_args(call["args"])
         except Exception as exc:  # an ArgumentError names the field
             return str(exc)
     return None
@@ -119,12 +135,12 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
     def model(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
         user = policy.user(state["user_id"])
         audit, trace = _audit(config), _trace(state, config, policy.hash)
-        schemas = deps.tool_schemas(user)
+        degraded = state.get("degraded", False)
+        schemas = deps.tool_schemas(user, degraded)
         offered = [s["function"]["name"] for s in schemas]
         as_of = deps.governed.as_of()
         messages = [SystemMessage(system_prompt(user, today=deps.governed.today, as_of=as_of, tools=offered)),
                     *state["messages"]]
-        degraded = state.get("degraded", False)
         chosen = deps.fallback if degraded else deps.model
         audit.add(trace.event(AuditKind.MODEL_REQUEST, {
             "model": deps.identity(chosen, None), "messages": len(messages), "tools": offered,
@@ -171,12 +187,19 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         last = state["messages"][-1]
         assert isinstance(last, AIMessage)
         records: list[ToolCallRecord] = list(state.get("tool_calls", []))
+        plans: list[ActionPlan] = []
         for call in last.tool_calls:
+            if deps.actions is not None and deps.actions.is_action(call["name"]):
+                record, plan = deps.actions.gate(user, call, degraded=state.get("degraded", False),
+                                                 thread_id=_thread_id(config), trace=trace, audit=audit)
+                records.append(record)
+                plans += [plan] if plan is not None else []
+                continue
             decision = deps.governed.decide(user, call["name"], call["args"], trace=trace, audit=audit)
             records.append(ToolCallRecord(id=call["id"] or "", name=call["name"], args=dict(call["args"]),
                                           decision=decision.effect.value, rule_id=decision.rule_id,
                                           reason=decision.reason))
-        return {"tool_calls": records}
+        return {"tool_calls": records, "action_plans": plans}
 
     def tools(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
         user = policy.user(state["user_id"])
@@ -184,13 +207,28 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         last = state["messages"][-1]
         assert isinstance(last, AIMessage)
         replies: list[BaseMessage] = []
+        records = {r["id"]: r for r in state.get("tool_calls", [])}
+        plans = {p["tool_call_id"]: p for p in state.get("action_plans", [])}
         for call in last.tool_calls:
+            if deps.actions is not None and deps.actions.is_action(call["name"]):
+                reply = deps.actions.run(user, call, records.get(call["id"] or ""), plans.get(call["id"] or ""),
+                                         trace=trace, audit=audit)
+                replies += [reply] if reply is not None else []
+                continue
             # The gate is pure: deciding again yields the recorded decision and its scope.
             decision = deps.governed.gate.decide(user, call["name"], call["args"])
             outcome = deps.governed.execute(decision, call["args"], trace=trace, audit=audit)
             replies.append(ToolMessage(content=json.dumps(outcome.for_model(), default=str),
                                        tool_call_id=call["id"] or "", name=call["name"]))
         return {"messages": replies}
+
+    def approval(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+        assert deps.actions is not None
+        return deps.actions.approval(state, thread_id=_thread_id(config), trace=_trace(state, config, policy.hash),
+                                     audit=_audit(config))
+
+    def after_tools(state: TurnState) -> Literal["approval", "model"]:
+        return "approval" if waiting_plans(state) else "model"
 
     def screen_output(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
         user = policy.user(state["user_id"])
@@ -203,11 +241,17 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             draft = str(last.content) if isinstance(last, AIMessage) else ""
         if not draft.strip():
             draft = "I have no answer to that from the plant data."
-        evidence = collect_evidence([m.content for m in turn if isinstance(m, ToolMessage)],
-                                    extra_text=[state["question"]])
+        results = [m.content for m in turn if isinstance(m, ToolMessage)]
+        # What the model asked the tools about is evidence too ("no late lines from S-001" after asking for S-001).
+        asked = [json.dumps(c["args"]) for m in turn if isinstance(m, AIMessage) for c in m.tool_calls]
+        evidence = collect_evidence(results, extra_text=[state["question"], *asked])
         degraded = state.get("degraded", False)
-        grounded = check_grounding(draft, evidence, mode="mark" if degraded or deps.model is deps.fallback
-                                   else "remove")
+        rules_answered = degraded or deps.model is deps.fallback
+        grounded = check_grounding(draft, evidence, mode="mark" if rules_answered else "remove")
+        if rules_answered and not results:
+            # A rules-model reply without tool results is a clarification or a refusal built from master
+            # data (candidate item ids), not a claim about plant state: nothing to ground.
+            grounded = GroundingReport(draft, (), ())
         screened = deps.guard.screen_answer(user, grounded.text, asked=state["question"], trace=trace, audit=audit)
         text = screened.text
         if degraded:
@@ -248,6 +292,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
     graph.add_node("model", model)
     graph.add_node("gate", gate)
     graph.add_node("tools", tools)
+    graph.add_node("approval", approval)
     graph.add_node("screen_output", screen_output)
     graph.add_node("answer", answer)
     graph.add_edge(START, "screen_input")
@@ -255,7 +300,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
                                 ["answer", "model"])
     graph.add_conditional_edges("model", route_model, ["gate", "model", "screen_output"])
     graph.add_edge("gate", "tools")
-    graph.add_edge("tools", "model")
+    graph.add_conditional_edges("tools", after_tools, ["approval", "model"])
+    graph.add_conditional_edges("approval", after_tools, ["approval", "model"])
     graph.add_edge("screen_output", "answer")
     graph.add_edge("answer", END)
     return graph.compile(checkpointer=checkpointer)

@@ -8,18 +8,25 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
+from guardrails.action_approvals import ActionApprovals
+from guardrails.approvals.routing import ApprovalRouter
+from guardrails.approvals.store import ApprovalStore
 from guardrails.audit import AuditLog
 from guardrails.gate import Gate
 from guardrails.governed import GovernedTools, Trace
+from guardrails.governed_actions import GovernedActions
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy import Policy, catalog_policy
 from guardrails.turn_guard import TurnGuard
 from server.settings import Settings
 from tools import Catalog, default_catalog, make_engine
+from tools.actions import ensure_action_tables
+from tools.actions.catalog import action_catalog
 
 if TYPE_CHECKING:
     from agent.copilot import Copilot
@@ -38,6 +45,8 @@ class Runtime:
     state_engine: Engine
     audit: AuditLog
     tools: GovernedTools
+    approvals: ActionApprovals
+    """Governed actions (gate, execution on the plant) and approval requests (state database)."""
 
     def trace(self, user_id: str, thread_id: str | None = None) -> Trace:
         """A new trace (one turn or one CLI call) for ``user_id``."""
@@ -50,31 +59,51 @@ class Runtime:
         self.state_engine.dispose()
 
 
+def _prepare_plant(engine: Engine) -> None:
+    """Add the action tables to an initialized plant built before they existed (never creates a plant)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or not Path(database).is_file():
+            return
+    if inspect(engine).has_table("plant_meta"):
+        ensure_action_tables(engine)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """Load the policy, open the databases and wire the gate (fails clearly if the plant is missing)."""
     catalog = default_catalog()
     policy = catalog_policy(settings.policy_dir, catalog)
+    router = ApprovalRouter(policy)  # parses the actions section now: a bad or loosening layer fails at start
     data_engine = make_engine(settings.data_url)
     state_engine = make_engine(settings.state_url)
+    _prepare_plant(data_engine)
     audit = AuditLog(state_engine)
     audit.create_schema()
+    store = ApprovalStore(state_engine)
+    store.create_schema()
     gate = Gate(policy, catalog, SqlSiteResolver(data_engine))
     tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today)
+    actions = GovernedActions(policy=policy, catalog=action_catalog(), router=router, engine=data_engine,
+                              today=settings.today, as_of=tools.as_of)
     return Runtime(settings=settings, policy=policy, catalog=catalog, data_engine=data_engine,
-                   state_engine=state_engine, audit=audit, tools=tools)
+                   state_engine=state_engine, audit=audit, tools=tools, approvals=ActionApprovals(actions, store))
 
 
 def build_copilot(runtime: Runtime) -> Copilot:
     """The governed copilot: the configured model (refused at start-up unless the policy approves it), the
     rules model as fallback, and the checkpointer on the state database."""
+    from agent.approval_node import ActionSteps
     from agent.checkpoint import open_checkpointer
+    from agent.copilot import Copilot
     from agent.graph import AgentDeps, build_graph
     from agent.models import ModelPolicy, ModelSpec, build_chat_model, model_identity
     from agent.rules import PlantLexicon, RulesChatModel
 
     settings = runtime.settings
     spec = ModelSpec.parse(settings.model)
-    ModelPolicy.from_policy(runtime.policy).check(spec)
+    models = ModelPolicy.from_policy(runtime.policy)
+    grant = models.check(spec)
     lexicon: list[PlantLexicon] = []
 
     def rules_factory() -> RulesChatModel:
@@ -86,6 +115,9 @@ def build_copilot(runtime: Runtime) -> Copilot:
                              timeout_s=settings.model_timeout_s, rules_factory=rules_factory)
     fallback = model if spec.provider == "rules" else rules_factory()
     checkpointer, _ = open_checkpointer(settings.state_url)
+    # Which actions each model may propose comes from the policy's `models:` section (the rules model
+    # answers degraded turns, so its own grant applies then).
+    steps = ActionSteps(runtime.approvals, model_grant=grant, fallback_grant=models.approved.get("rules"))
     deps = AgentDeps(governed=runtime.tools, guard=TurnGuard(runtime.policy), model=model, fallback=fallback,
-                     identity=model_identity)
-    return Copilot(build_graph(deps, checkpointer), runtime.tools, runtime.audit)
+                     identity=model_identity, actions=steps)
+    return Copilot(build_graph(deps, checkpointer), runtime.tools, runtime.audit, runtime.approvals)

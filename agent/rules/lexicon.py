@@ -9,6 +9,7 @@ from a tool result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import Engine, select
 
@@ -104,6 +105,10 @@ class PlantLexicon:
     qe_ids: frozenset[str] = field(default_factory=frozenset)
     po_lines: frozenset[str] = field(default_factory=frozenset)
     """PO line ids as cited, e.g. 'PO-24017/2'."""
+    wo_lines: dict[str, str] = field(default_factory=dict, hash=False)
+    """Line of each work order (so 'status of WO-5351' can list that line's orders and pick it out)."""
+    today: date | None = None
+    """The plant's 'today' from plant_meta (used only when a conversation carries no context line)."""
 
     @classmethod
     def from_engine(cls, engine: Engine) -> PlantLexicon:
@@ -135,6 +140,14 @@ class PlantLexicon:
                 select(a.c.asset_id, a.c.site_id, a.c.machine_id, a.c.name).order_by(a.c.asset_id)))
             pol = t("po_lines")
             po_lines = frozenset(f"{r.po_id}/{r.line_no}" for r in conn.execute(select(pol.c.po_id, pol.c.line_no)))
+            wo = t("work_orders")
+            wo_lines = {str(r.wo_id): str(r.line_id) for r in conn.execute(select(wo.c.wo_id, wo.c.line_id))}
+            meta = t("plant_meta")
+            raw_today = conn.execute(select(meta.c.value).where(meta.c.key == "today")).scalar()
+            try:
+                today = date.fromisoformat(str(raw_today)) if raw_today else None
+            except ValueError:
+                today = None
             return cls(
                 sites=sites, lines=lines, machines=machines, items=items, suppliers=suppliers, assets=assets,
                 defect_codes=tuple(column("quality_events", "defect_code")),
@@ -142,11 +155,13 @@ class PlantLexicon:
                 down_reasons=tuple(column("machine_events", "reason_code")),
                 parameters=tuple(column("machine_settings", "parameter")),
                 po_ids=frozenset(column("purchase_orders", "po_id")),
-                wo_ids=frozenset(column("work_orders", "wo_id")),
+                wo_ids=frozenset(wo_lines),
                 lot_ids=frozenset(column("lots", "lot_id")),
                 so_ids=frozenset(column("sales_orders", "so_id")),
                 qe_ids=frozenset(column("quality_events", "qe_id")),
                 po_lines=po_lines,
+                wo_lines=wo_lines,
+                today=today,
             )
 
     def site(self, site_id: str) -> SiteEntry | None:

@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Token", "damerau_distance", "fold", "stem", "tokenize", "words"]
+__all__ = ["Speller", "Token", "damerau_distance", "fold", "stem", "tokenize", "words"]
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 _KEEP_S = ("ss", "us", "is", "ics", "ous")

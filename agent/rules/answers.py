@@ -1,0 +1,104 @@
+"""Writing the answer from this turn's tool results.
+
+Every figure is printed as the tool returned it (thousands separators only;
+rates as percentages) and cites the records behind it in brackets; the data's
+as-of time is stated once. Free text inside spotlighted ``<<<DATA`` blocks is
+only ever quoted as data. Refusals and 'not found' results are relayed plainly,
+and an empty result says so.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.rules.entities import Entities
+from agent.rules.format import as_of_line, cite, data_text
+
+__all__ = ["Focus", "ToolOutput", "compose_answer"]
+
+REFUSALS = ("denied", "needs_approval", "invalid_arguments")
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """One tool result of the turn."""
+
+    name: str
+    args: Mapping[str, Any]
+    content: str
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What the question asked for, so a writer can lead with it."""
+
+    intent: str
+    entities: Entities
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+Writer = Callable[[Mapping[str, Any], Focus], list[str]]
+
+
+def _writers() -> dict[str, Writer]:
+    # Imported here so the writer modules can import the shared helpers without a cycle.
+    from agent.rules import answers_ops, answers_supply
+
+    return {**answers_supply.WRITERS, **answers_ops.WRITERS}
+
+
+def _relay(name: str, result: Mapping[str, Any]) -> list[str]:
+    status = result.get("status")
+    if status in REFUSALS:
+        reason = data_text(result.get("reason")) or "no reason given"
+        verb = {"denied": "was refused", "needs_approval": "needs approval first",
+                "invalid_arguments": "could not run"}[str(status)]
+        return [f"The {name} lookup {verb}: {reason}"]
+    missing = [str(i) for i in result.get("missing_ids") or []]
+    entity = str(result.get("entity") or "record")
+    listed = ", ".join(missing) or "the record you named"
+    return [f"Not found: {entity} {listed} has no records in the data you can access {cite(*missing)}."]
+
+
+def compose_answer(outputs: Sequence[ToolOutput], focus: Focus, skipped: Sequence[str] = ()) -> str:
+    """The answer text for ``outputs`` (the turn's tool results, in call order)."""
+    writers = _writers()
+    parts: list[str] = []
+    as_of: str | None = None
+    for output in outputs:
+        try:
+            result = json.loads(output.content)
+        except (TypeError, ValueError):
+            parts.append(f"The {output.name} lookup returned something I could not read, so I cannot answer "
+                         "from it.")
+            continue
+        if not isinstance(result, dict):
+            parts.append(f"The {output.name} lookup returned an unexpected result.")
+            continue
+        status = result.get("status")
+        if status != "ok":
+            parts.extend(_relay(output.name, result))
+            if status == "not_found" and as_of is None and result.get("as_of"):
+                as_of = str(result["as_of"])
+            continue
+        as_of = as_of or (str(result["as_of"]) if result.get("as_of") else None)
+        writer = writers.get(output.name)
+        if writer is None:
+            parts.append(f"I received {output.name} results but cannot summarise them.")
+            continue
+        lines = writer(result, Focus(focus.intent, focus.entities, output.args))
+        parts.extend(lines or [f"The {output.name} lookup returned no matching records."])
+    for tool in skipped:
+        parts.append(f"(I did not check {tool}: your role has no access to it.)")
+    if as_of:
+        parts.append(as_of_line(as_of))
+    if not parts:
+        return "The tools returned nothing I can answer from."
+    # List rows stay together under their heading; other sentences are paragraphs (renders well as Markdown).
+    text = parts[0]
+    for part in parts[1:]:
+        text += ("\n" if part.startswith(("- ", "  ")) else "\n\n") + part
+    return text

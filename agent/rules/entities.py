@@ -1,0 +1,339 @@
+"""What a question refers to: record ids, names resolved against the lexicon, statuses and a period.
+
+Typed ids are read first (``PO-24017/2``, ``po 24017 line 2``, ``lot 0432``, ``FG1001``), then the period,
+then names (sites, machines, lines, parameters, codes, items, suppliers). Every recognised span is masked
+with a placeholder word (``entitem``, ``entline`` ...) so the intent patterns see the question's shape
+("where is entlot") rather than the words of an item description. A name that fits several records in the
+user's scope becomes an :class:`Ambiguity`; the model then asks instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from agent.rules.intents import PLACEHOLDERS
+from agent.rules.lexicon import PlantLexicon
+from agent.rules.names import ItemIndex, PhraseIndex, SupplierIndex, machine_phrases
+from agent.rules.periods import Period, find_period
+from agent.rules.text import Speller, fold, tokenize, words
+from agent.rules.vocab import Vocabulary
+
+__all__ = ["Ambiguity", "Entities", "EntityResolver"]
+
+FIRST_PERSON = frozenset({"i", "my", "mine", "myself"})
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    """A phrase that fits several records: the model asks which one."""
+
+    kind: str
+    """'item', 'line', 'supplier', 'machine', 'lot' ..."""
+    phrase: str
+    candidates: tuple[tuple[str, str], ...]
+    """(id, label) pairs."""
+
+
+@dataclass(frozen=True)
+class Entities:
+    """Everything recognised in one question."""
+
+    ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Resolved ids by kind: item, lot, po, po_line, wo, qe, so, supplier, line, machine, asset, site,
+    defect, reason, parameter."""
+    flags: dict[str, str] = field(default_factory=dict)
+    """Single-valued qualifiers: stock_status, wo_status, qe_status, severity, item_type, abc_class."""
+    period: Period | None = None
+    first_person: bool = False
+    unknown_ids: tuple[str, ...] = ()
+    """Ids typed in the question that do not exist in the plant."""
+    ambiguities: tuple[Ambiguity, ...] = ()
+    stems: tuple[str, ...] = ()
+    """The question's word stems with recognised spans masked (what intent patterns match)."""
+
+    def first(self, kind: str) -> str | None:
+        """The first resolved id of ``kind``."""
+        values = self.ids.get(kind, ())
+        return values[0] if values else None
+
+    def has(self, kind: str) -> bool:
+        """True when ``kind`` was resolved (or, for qualifiers, set)."""
+        return bool(self.ids.get(kind)) or kind in self.flags or (kind == "period" and self.period is not None)
+
+    def merged(self, newer: Entities) -> Entities:
+        """These entities overridden by ``newer`` kind by kind (for follow-up questions like 'and at P200?')."""
+        ids = {**self.ids, **{k: v for k, v in newer.ids.items() if v}}
+        if newer.ids.get("site") and not newer.ids.get("line"):
+            ids.pop("line", None)
+        return Entities(ids=ids, flags={**self.flags, **newer.flags}, period=newer.period or self.period,
+                        first_person=newer.first_person or self.first_person, unknown_ids=newer.unknown_ids,
+                        ambiguities=newer.ambiguities, stems=newer.stems)
+
+
+# (pattern, kind, id builder). Ordered: longer forms first so 'PO-24017 line 2' is a PO line, not a PO.
+_ID_RULES: tuple[tuple[str, str, Callable[[re.Match[str]], str]], ...] = (
+    (r"\bpo[-\s#]?(\d{4,6})\s*(?:/\s*|[,\s]+(?:line|ln|item|pos(?:ition)?)\s*(?:no\.?|#)?\s*)(\d{1,3})\b",
+     "po_line", lambda m: f"PO-{m.group(1)}/{int(m.group(2))}"),
+    (r"\bline\s*(?:no\.?|#)?\s*(\d{1,3})\s+(?:of|on|in)\s+po[-\s#]?(\d{4,6})\b", "po_line",
+     lambda m: f"PO-{m.group(2)}/{int(m.group(1))}"),
+    (r"\bpo[-\s#]?(\d{4,6})\b", "po", lambda m: f"PO-{m.group(1)}"),
+    (r"\bpurchase\s+order\s+(?:no\.?\s*|#)?(\d{4,6})\b", "po", lambda m: f"PO-{m.group(1)}"),
+    (r"\blot[-\s]?(p\d{3})[-\s](\d{1,5})\b", "lot", lambda m: f"LOT-{m.group(1).upper()}-{int(m.group(2)):04d}"),
+    (r"\blot\s*(?:no\.?\s*|#)?(\d{1,5})\b", "lot_short", lambda m: f"{int(m.group(1)):04d}"),
+    (r"\bwo[-\s#]?(\d{3,6})\b", "wo", lambda m: f"WO-{m.group(1)}"),
+    (r"\bwork\s+order\s+(?:no\.?\s*|#)?(\d{3,6})\b", "wo", lambda m: f"WO-{m.group(1)}"),
+    (r"\bqe[-\s]?(\d{3,6})\b", "qe", lambda m: f"QE-{m.group(1)}"),
+    (r"\bso[-\s]?(\d{4,6})\b", "so", lambda m: f"SO-{m.group(1)}"),
+    (r"\bm-(p\d{3})-([a-z]{2}\d)-(\d{2})\b", "machine",
+     lambda m: f"M-{m.group(1).upper()}-{m.group(2).upper()}-{m.group(3)}"),
+    (r"\b(p\d{3})[-\s]?([a-z]{2}\d)\b", "line", lambda m: f"{m.group(1).upper()}-{m.group(2).upper()}"),
+    (r"\b(fg|cp|rm|sp)[-\s]?(\d{4})\b", "item", lambda m: f"{m.group(1).upper()}-{m.group(2)}"),
+    (r"\bs-(\d{3})\b", "supplier", lambda m: f"S-{m.group(1)}"),
+    (r"\bsupplier\s+(\d{1,3})\b", "supplier", lambda m: f"S-{int(m.group(1)):03d}"),
+    (r"\bas-?(\d{3})\b", "asset", lambda m: f"AS-{m.group(1)}"),
+    (r"\basset\s+(?:no\.?\s*|#)?(\d{1,3})\b", "asset", lambda m: f"AS-{int(m.group(1)):03d}"),
+    (r"\b(p\d{3})\b", "site", lambda m: m.group(1).upper()),
+)
+
+
+class EntityResolver:
+    """Finds entities in questions; built once per model from the lexicon and vocabulary."""
+
+    def __init__(self, lexicon: PlantLexicon, vocab: Vocabulary, reserved: Iterable[str]) -> None:
+        self.lexicon = lexicon
+        self.vocab = vocab
+        reserved_set = set(reserved) | set(vocab.known_words) | vocab.all_stems()
+        self._items = ItemIndex(lexicon.items)
+        reserved_set |= self._items.stems()
+        self._suppliers = SupplierIndex(lexicon, reserved_set)
+        site_pairs = list(vocab.sites)
+        for site in lexicon.sites:
+            site_pairs.append((tuple(words(site.name)), site.site_id))
+        self._sites = PhraseIndex(site_pairs)
+        self._machines = machine_phrases(lexicon, vocab.machine_aliases)
+        self._params = PhraseIndex([*vocab.parameter_aliases,
+                                    *((tuple(p.split("_")), p) for p in lexicon.parameters),
+                                    *((tuple(p.split("_")[:-1]), p) for p in lexicon.parameters
+                                      if p.endswith(("_ms", "_nm")))])
+        codes = [*lexicon.scrap_reasons, *lexicon.down_reasons]
+        self._reasons = PhraseIndex([*vocab.reason_aliases,
+                                     *((tuple(fold(c).replace("-", "_").split("_")), c) for c in codes)])
+        self._defects = PhraseIndex([*vocab.defect_aliases,
+                                     *((tuple(fold(c).replace("_", "-").split("-")), c)
+                                       for c in lexicon.defect_codes)])
+        self._flags = {name: PhraseIndex(getattr(vocab, name)) for name in
+                       ("stock_status", "wo_status", "qe_status", "severity", "item_types", "abc_classes")}
+        self._types = PhraseIndex(vocab.line_types)
+        vocabulary = (reserved_set | self._suppliers.stems() | self._sites.stems() | self._machines.stems()
+                      | self._params.stems())
+        self.speller = Speller(vocabulary, vocab.known_words | PLACEHOLDERS)
+
+    # ------------------------------------------------------------------ typed ids
+    def _typed_ids(self, text: str, user_sites: frozenset[str] | None,
+                   ids: dict[str, list[str]], unknown: list[str], ambiguities: list[Ambiguity]) -> str:
+        lex = self.lexicon
+        exists: dict[str, Callable[[str], bool]] = {
+            "po_line": lambda v: v in lex.po_lines, "po": lambda v: v in lex.po_ids,
+            "lot": lambda v: v in lex.lot_ids, "wo": lambda v: v in lex.wo_ids, "qe": lambda v: v in lex.qe_ids,
+            "so": lambda v: v in lex.so_ids, "machine": lambda v: lex.machine(v) is not None,
+            "line": lambda v: lex.line(v) is not None, "item": lambda v: lex.item(v) is not None,
+            "supplier": lambda v: lex.supplier(v) is not None, "asset": lambda v: lex.asset(v) is not None,
+            "site": lambda v: lex.site(v) is not None,
+        }
+        for pattern, kind, build in _ID_RULES:
+            def replace(match: re.Match[str], kind: str = kind, build: Callable[[re.Match[str]], str] = build) -> str:
+                value = build(match)
+                if kind == "lot_short":
+                    found = [lot for lot in (f"LOT-{s.site_id}-{value}" for s in lex.sites) if lot in lex.lot_ids]
+                    scoped = [lot for lot in found if user_sites is None or lot.split("-")[1] in user_sites]
+                    pick = scoped or found
+                    if len(pick) == 1:
+                        ids.setdefault("lot", []).append(pick[0])
+                    elif pick:
+                        ambiguities.append(Ambiguity("lot", match.group(0), tuple((p, p) for p in pick)))
+                    else:
+                        unknown.append(f"lot {value}")
+                    return " entlot "
+                if kind == "line" and not exists["line"](value):
+                    return match.group(0)  # not a line id (e.g. 'p100 as' in prose): leave the words alone
+                if exists[kind](value):
+                    if kind == "po_line":
+                        ids.setdefault("po", []).append(value.split("/")[0])
+                    ids.setdefault(kind, []).append(value)
+                else:
+                    unknown.append(value)
+                return f" ent{kind.replace('_', '')} "
+            text = re.sub(pattern, replace, text)
+        return text
+
+    # ------------------------------------------------------------------ lines
+    def _lines(self, stems: list[str], taken: set[int], sites: list[str], user_sites: frozenset[str] | None,
+               ambiguities: list[Ambiguity]) -> list[tuple[str | None, tuple[int, int]]]:
+        """Lines named by code ('PK1'), type and number ('packaging line 1', 'first assembly line') or
+        number alone ('line 2'); each with its resolved id (``None`` when ambiguous) and token span."""
+        lex, vocab = self.lexicon, self.vocab
+        found: list[tuple[tuple[str, ...], tuple[int, int]]] = []
+        i = 0
+        while i < len(stems):
+            if i in taken:
+                i += 1
+                continue
+            word = stems[i]
+            code = re.fullmatch(r"(pk|as|mc)(\d)", word)
+            span: tuple[int, int] | None = None
+            cands: tuple[str, ...] = ()
+            if code:
+                cands = tuple(ln.line_id for ln in lex.lines if ln.code == word.upper())
+                span = (i, i + 1)
+            else:
+                ordinal = vocab.ordinals.get(word) if i + 1 < len(stems) else None
+                j = i + 1 if ordinal else i
+                type_hit = self._types.find(stems[j:j + 2], set())
+                if type_hit and type_hit[0].start == 0:
+                    prefix = type_hit[0].values[0]
+                    k = j + type_hit[0].end
+                    has_word = k < len(stems) and stems[k] in vocab.line_words
+                    k2 = k + 1 if has_word else k
+                    number = ordinal
+                    if number is None and k2 < len(stems) and (stems[k2].isdigit() or stems[k2] in vocab.ordinals):
+                        number = int(stems[k2]) if stems[k2].isdigit() else vocab.ordinals[stems[k2]]
+                        k2 += 1
+                    if number is not None or has_word:
+                        cands = tuple(ln.line_id for ln in lex.lines if ln.code.startswith(prefix)
+                                      and (number is None or ln.code == f"{prefix}{number}"))
+                        span = (i, k2)
+                elif word in vocab.line_words and i + 1 < len(stems) and stems[i + 1].isdigit():
+                    number = int(stems[i + 1])
+                    cands = tuple(ln.line_id for ln in lex.lines if ln.code.endswith(str(number)))
+                    span = (i, i + 2)
+            if span and cands:
+                taken.update(range(*span))
+                found.append((cands, span))
+                i = span[1]
+            else:
+                i += 1
+        resolved: list[tuple[str | None, tuple[int, int]]] = []
+        for cands, span in found:
+            narrowed = [c for c in cands if not sites or c.split("-")[0] in sites]
+            if user_sites is not None and not sites:
+                narrowed = [c for c in narrowed if c.split("-")[0] in user_sites] or narrowed
+            if len(narrowed) == 1:
+                resolved.append((narrowed[0], span))
+            elif narrowed:
+                labels = []
+                for c in narrowed:
+                    line = lex.line(c)
+                    labels.append((c, f"{line.name if line else c} at {c.split('-')[0]}"))
+                ambiguities.append(Ambiguity("line", " ".join(stems[span[0]:span[1]]), tuple(labels)))
+                resolved.append((None, span))
+        return resolved
+
+    # ------------------------------------------------------------------ main
+    def extract(self, question: str, today: date, user_sites: frozenset[str] | None) -> Entities:
+        """Entities of ``question`` for a user who sees ``user_sites`` (``None``: every site)."""
+        ids: dict[str, list[str]] = {}
+        unknown: list[str] = []
+        ambiguities: list[Ambiguity] = []
+        text = self._typed_ids(fold(question), user_sites, ids, unknown, ambiguities)
+        period, span = find_period(text, today, self.vocab.numbers)
+        if span:
+            text = text[: span[0]] + " entperiod " + text[span[1]:]
+        tokens = self.speller.apply(tokenize(text))
+        stems = [t.stem for t in tokens]
+        taken = {i for i, s in enumerate(stems) if s in PLACEHOLDERS}
+        masks: dict[int, tuple[int, str]] = {}
+
+        def mask(start: int, end: int, kind: str) -> None:
+            masks[start] = (end, f"ent{kind}" if kind else "")
+
+        for m in self._sites.find(stems, taken):
+            ids.setdefault("site", []).extend(m.values)
+            mask(m.start, m.end, "site")
+        sites = sorted(set(ids.get("site", [])))
+        machine_names: list[tuple[str, ...]] = []
+        for m in self._machines.find(stems, taken):
+            machine_names.append(m.values)
+            mask(m.start, m.end, "machine")
+        for line_id, (start, end) in self._lines(stems, taken, sites, user_sites, ambiguities):
+            if line_id:
+                ids.setdefault("line", []).append(line_id)
+            mask(start, end, "line")
+        for m in self._params.find(stems, taken):
+            ids.setdefault("parameter", []).extend(m.values)
+            mask(m.start, m.end, "param")
+        for m in self._defects.find(stems, taken):
+            ids.setdefault("defect", []).extend(m.values)
+            mask(m.start, m.end, "defect")
+        for m in self._reasons.find(stems, taken):
+            ids.setdefault("reason", []).extend(m.values)
+            mask(m.start, m.end, "reason")
+        finders: tuple[tuple[ItemIndex | SupplierIndex, str], ...] = (
+            (self._items, "item"), (self._suppliers, "supplier"))
+        for finder, kind in finders:
+            found, used = finder.find(stems, taken)
+            if len(found) == 1:
+                ids.setdefault(kind, []).append(found[0])
+            elif found:
+                ambiguities.append(Ambiguity(kind, " ".join(stems[i] for i in sorted(used)),
+                                             tuple((f, self._label(kind, f)) for f in found[:8])))
+            if used:
+                taken.update(used)
+                first = min(used)
+                mask(first, first + 1, kind)
+                for i in used - {first}:
+                    mask(i, i + 1, "")
+        self._resolve_machines(machine_names, ids, user_sites, ambiguities)
+        flags: dict[str, str] = {}
+        for name, flag_index in self._flags.items():
+            hits = flag_index.find(stems, set(taken))
+            if hits:
+                flags[{"item_types": "item_type", "abc_classes": "abc_class"}.get(name, name)] = hits[0].values[0]
+        masked: list[str] = []
+        i = 0
+        while i < len(stems):
+            if i in masks:
+                end, word = masks[i]
+                if word:
+                    masked.append(word)
+                i = max(end, i + 1)
+                continue
+            masked.append(stems[i])
+            i += 1
+        resolved = {k: tuple(dict.fromkeys(v)) for k, v in ids.items() if v}
+        return Entities(ids=resolved, flags=flags, period=period,
+                        first_person=any(t.text in FIRST_PERSON for t in tokens), unknown_ids=tuple(unknown),
+                        ambiguities=tuple(ambiguities), stems=tuple(masked))
+
+    def _label(self, kind: str, record_id: str) -> str:
+        if kind == "item":
+            item = self.lexicon.item(record_id)
+            return item.description.split("<")[0][:60].strip() if item else record_id
+        if kind == "supplier":
+            supplier = self.lexicon.supplier(record_id)
+            return supplier.name if supplier else record_id
+        return record_id
+
+    def _resolve_machines(self, names: list[tuple[str, ...]], ids: dict[str, list[str]],
+                          user_sites: frozenset[str] | None, ambiguities: list[Ambiguity]) -> None:
+        lines = set(ids.get("line", []))
+        sites = set(ids.get("site", []))
+        typed = set(ids.get("machine", []))
+        typed |= {a.machine_id for a in self.lexicon.assets if a.asset_id in ids.get("asset", []) and a.machine_id}
+        for wanted in names:
+            cands = [m for m in self.lexicon.machines if m.name in wanted]
+            if typed & {m.machine_id for m in cands}:
+                continue  # 'the heat sealer M-P100-PK1-02': the typed id already says which one
+            if lines:
+                cands = [m for m in cands if m.line_id in lines]
+            elif sites:
+                cands = [m for m in cands if m.site_id in sites]
+            elif user_sites is not None:
+                cands = [m for m in cands if m.site_id in user_sites] or cands
+            if len(cands) == 1:
+                ids.setdefault("machine", []).append(cands[0].machine_id)
+            elif cands:
+                ambiguities.append(Ambiguity("machine", wanted[0], tuple(
+                    (m.machine_id, f"{m.name} on {m.line_id}") for m in cands[:8])))

@@ -1,0 +1,213 @@
+"""The intent catalogue (``data/intents.yaml``) and how a question is matched to an intent.
+
+A question's masked stems (see :mod:`agent.rules.entities`) are scored against
+every intent: each must satisfy its ``require`` groups and avoid its
+``exclude`` phrases; the highest sum of matched cue weights wins, ties going to
+the intent listed first. No match is a valid outcome: the model then says it
+cannot answer rather than guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent.rules.text import fold, tokenize
+from agent.rules.vocab import load_yaml
+
+__all__ = ["PLACEHOLDERS", "CallTemplate", "Cue", "Intent", "IntentCatalogue", "IntentMatch"]
+
+ENTITY_KINDS = ("item", "lot", "po", "poline", "wo", "qe", "so", "supplier", "line", "machine", "asset", "site",
+                "param", "defect", "reason", "period")
+PLACEHOLDERS = frozenset("ent" + kind for kind in ENTITY_KINDS)
+"""The words that stand for a recognised entity in masked stems ('entlot' ...)."""
+
+GAP = 4
+"""How many words '..' in a phrase may skip."""
+
+Element = frozenset[str] | None
+"""One position of a phrase: the accepted stems, or ``None`` for a gap."""
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A compiled phrase."""
+
+    text: str
+    elements: tuple[Element, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Cue:
+        """Compile ``"where .. used"``, ``"run|running out"``, ``"<lot>"`` into elements."""
+        elements: list[Element] = []
+        for part in str(text).split():
+            if part == "..":
+                elements.append(None)
+                continue
+            alternatives = part.split("|")
+            if len(alternatives) == 1:
+                if part.startswith("<") and part.endswith(">"):
+                    if part[1:-1] not in ENTITY_KINDS:
+                        raise ValueError(f"phrase {text!r}: unknown entity {part}")
+                    elements.append(frozenset({"ent" + part[1:-1]}))
+                else:
+                    elements += [frozenset({t.stem}) for t in tokenize(fold(part))]
+                continue
+            stems: set[str] = set()
+            for alt in alternatives:
+                tokens = tokenize(fold(alt))
+                if len(tokens) != 1:
+                    raise ValueError(f"phrase {text!r}: alternative {alt!r} must be one word")
+                stems.add(tokens[0].stem)
+            elements.append(frozenset(stems))
+        if not elements or elements[0] is None or elements[-1] is None:
+            raise ValueError(f"phrase {text!r} must start and end with a word")
+        return cls(str(text), tuple(elements))
+
+    def matches(self, stems: Sequence[str]) -> bool:
+        """True when the phrase occurs in ``stems``."""
+        return any(self._at(stems, i, 0) for i in range(len(stems)))
+
+    def _at(self, stems: Sequence[str], i: int, k: int) -> bool:
+        if k == len(self.elements):
+            return True
+        element = self.elements[k]
+        if element is None:
+            return any(self._at(stems, j, k + 1) for j in range(i, min(len(stems), i + GAP + 1)))
+        return i < len(stems) and stems[i] in element and self._at(stems, i + 1, k + 1)
+
+    def stems(self) -> set[str]:
+        """Every stem of the phrase."""
+        return {s for e in self.elements if e is not None for s in e}
+
+
+@dataclass(frozen=True)
+class CallTemplate:
+    """A tool call of an intent: the tool and its argument template (see the data file)."""
+
+    tool: str
+    args: Mapping[str, Any]
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One intent of the catalogue."""
+
+    name: str
+    label: str
+    calls: tuple[CallTemplate, ...]
+    require: tuple[tuple[Cue, ...], ...]
+    exclude: tuple[Cue, ...]
+    cues: tuple[tuple[Cue, float], ...]
+    needs: tuple[str, ...] = ()
+    ask: str = ""
+
+    def score(self, stems: Sequence[str]) -> float | None:
+        """The cue score for ``stems``, or ``None`` when a requirement fails or an exclusion hits."""
+        if any(not any(c.matches(stems) for c in group) for group in self.require):
+            return None
+        if any(c.matches(stems) for c in self.exclude):
+            return None
+        return sum(weight for cue, weight in self.cues if cue.matches(stems))
+
+
+@dataclass(frozen=True)
+class IntentMatch:
+    """The chosen intent and its score (with the runner-up, for diagnostics)."""
+
+    intent: Intent
+    score: float
+    runner_up: str | None = None
+
+
+class IntentCatalogue:
+    """All intents plus the action verbs, unsupported topics and help phrases of the data file."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        raw = dict(data) if data is not None else load_yaml("intents.yaml")
+        self.intents: tuple[Intent, ...] = tuple(self._intent(entry) for entry in raw["intents"])
+        names = [i.name for i in self.intents]
+        if len(set(names)) != len(names):
+            raise ValueError("duplicate intent names in intents.yaml")
+        self.actions = frozenset(t.stem for w in raw.get("actions", []) for t in tokenize(fold(str(w))))
+        self.action_objects = frozenset(t.stem for w in raw.get("action_objects", []) for t in tokenize(fold(str(w))))
+        self.action_openers = tuple(Cue.parse(str(p)) for p in raw.get("action_openers", []))
+        self.unsupported = tuple((Cue.parse(str(k)), str(v)) for k, v in raw.get("unsupported", {}).items())
+        self.help = tuple(Cue.parse(str(p)) for p in raw.get("help", []))
+        self.defaults: dict[str, Intent] = {str(k): self.get(str(v)) for k, v in raw.get("defaults", {}).items()}
+
+    @staticmethod
+    def _intent(entry: Mapping[str, Any]) -> Intent:
+        calls = tuple(CallTemplate(str(c["tool"]), dict(c.get("args", {})), bool(c.get("optional", False)))
+                      for c in entry["calls"])
+        # Singular and plural spellings compile to the same stems: count such a cue once (its highest weight).
+        compiled: dict[tuple[Element, ...], tuple[Cue, float]] = {}
+        for key, weight in dict(entry.get("cues", {})).items():
+            cue = Cue.parse(str(key))
+            if cue.elements not in compiled or compiled[cue.elements][1] < float(weight):
+                compiled[cue.elements] = (cue, float(weight))
+        cues = tuple(compiled.values())
+        return Intent(
+            name=str(entry["name"]), label=str(entry.get("label", entry["name"])), calls=calls,
+            require=tuple(tuple(Cue.parse(str(p)) for p in group) for group in entry.get("require", [])),
+            exclude=tuple(Cue.parse(str(p)) for p in entry.get("exclude", [])), cues=cues,
+            needs=tuple(str(n) for n in entry.get("needs", [])), ask=str(entry.get("ask", "")))
+
+    def get(self, name: str) -> Intent:
+        """The intent called ``name`` (KeyError if unknown)."""
+        for intent in self.intents:
+            if intent.name == name:
+                return intent
+        raise KeyError(name)
+
+    def stems(self) -> set[str]:
+        """Every stem the catalogue's phrases use (the speller's targets)."""
+        out: set[str] = set(self.actions)
+        for intent in self.intents:
+            for group in intent.require:
+                for cue in group:
+                    out |= cue.stems()
+            for cue, _ in intent.cues:
+                out |= cue.stems()
+        for cue, _ in self.unsupported:
+            out |= cue.stems()
+        return {s for s in out if not s.startswith("ent")}
+
+    def match(self, stems: Sequence[str]) -> IntentMatch | None:
+        """The best intent for ``stems`` (``None`` when none qualifies)."""
+        scored = [(score, -i, intent) for i, intent in enumerate(self.intents)
+                  if (score := intent.score(stems)) is not None and score > 0]
+        if not scored:
+            return None
+        scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
+        runner = scored[1][2].name if len(scored) > 1 else None
+        return IntentMatch(scored[0][2], scored[0][0], runner)
+
+    def is_action(self, stems: Sequence[str]) -> str | None:
+        """The action verb when the question starts with one (after openers like 'please', 'can you') and
+        names what it would change (a record, or a word such as 'hold' or 'orders')."""
+        i = 0
+        progressed = True
+        while progressed and i < len(stems):
+            progressed = False
+            for opener in self.action_openers:
+                elements = opener.elements
+                if all(e is not None and i + k < len(stems) and stems[i + k] in e for k, e in enumerate(elements)):
+                    i += len(elements)
+                    progressed = True
+                    break
+        if i >= len(stems) or stems[i] not in self.actions:
+            return None
+        rest = stems[i + 1:]
+        named = any(s in PLACEHOLDERS and s not in ("entperiod", "entsite") for s in rest)
+        return stems[i] if named or any(s in self.action_objects for s in rest) else None
+
+    def unsupported_topic(self, stems: Sequence[str]) -> str | None:
+        """The unsupported topic the question is about, if any."""
+        return next((topic for cue, topic in self.unsupported if cue.matches(stems)), None)
+
+    def is_help(self, stems: Sequence[str]) -> bool:
+        """True for greetings and 'what can you do'."""
+        return len(stems) <= 8 and any(cue.matches(stems) for cue in self.help)

@@ -1,0 +1,169 @@
+"""The offline rules model: a deterministic LangChain chat model over the plant's tools.
+
+It reads the context line of the system message and the last human question,
+asks for the tool calls its intent catalogue prescribes (only tools offered via
+``bind_tools``), and, once the tool results of the turn are in, writes a
+grounded answer from them. It never follows text found in tool results: tool
+calls are derived from the user's question alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models.base import LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import PrivateAttr
+
+from agent.rules.answers import Focus, ToolOutput, compose_answer
+from agent.rules.entities import Entities, EntityResolver
+from agent.rules.intents import IntentCatalogue
+from agent.rules.lexicon import PlantLexicon
+from agent.rules.planner import Planner, Reply, ToolPlan, UserContext
+from agent.rules.vocab import Vocabulary
+
+__all__ = ["CONTEXT_PREFIX", "RulesChatModel"]
+
+CONTEXT_PREFIX = "context: "
+
+
+def _text(message: BaseMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content
+    return " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
+
+
+def _context(messages: Sequence[BaseMessage], default_today: date) -> dict[str, Any]:
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            for line in reversed(_text(message).splitlines()):
+                if line.startswith(CONTEXT_PREFIX):
+                    try:
+                        data = json.loads(line[len(CONTEXT_PREFIX):])
+                    except ValueError:
+                        break
+                    if isinstance(data, dict):
+                        return data
+    return {"user_id": "unknown", "roles": [], "sites": "*", "today": default_today.isoformat(), "tools": []}
+
+
+def _offered(tools: Sequence[Any] | None) -> dict[str, Mapping[str, Any]]:
+    """Tool name → argument schema of the bound tools (OpenAI format or anything LangChain converts)."""
+    out: dict[str, Mapping[str, Any]] = {}
+    for tool in tools or ():
+        spec = tool if isinstance(tool, Mapping) else convert_to_openai_tool(tool)
+        function = spec.get("function", spec)
+        if isinstance(function, Mapping) and function.get("name"):
+            params = function.get("parameters")
+            out[str(function["name"])] = params if isinstance(params, Mapping) else {}
+    return out
+
+
+class RulesChatModel(BaseChatModel):
+    """Deterministic intent/entity rules in the shape of a tool-calling chat model (``model_name = "rules"``)."""
+
+    lexicon: PlantLexicon
+    """Master data of the plant, e.g. ``PlantLexicon.from_engine(engine)``."""
+    model_name: str = "rules"
+    _planner: Planner | None = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "jidoka-rules"
+
+    @property
+    def planner(self) -> Planner:
+        """The planner (intent catalogue + entity resolver), built on first use from the packaged data."""
+        if self._planner is None:
+            catalogue = IntentCatalogue()
+            resolver = EntityResolver(self.lexicon, Vocabulary.load(), catalogue.stems())
+            self._planner = Planner(catalogue, resolver)
+        return self._planner
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None,
+                   **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
+        """Offer ``tools`` (OpenAI-format dicts, or tools LangChain can convert); only these will be called."""
+        schemas = [dict(t) if isinstance(t, Mapping) else convert_to_openai_tool(t) for t in tools]
+        return self.bind(tools=schemas, **kwargs)
+
+    # ------------------------------------------------------------------ core
+    def respond(self, messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None) -> AIMessage:
+        """The reply to ``messages``: tool calls for a new question, or the answer once its results are in."""
+        raw = _context(messages, self.lexicon.today or date(1970, 1, 1))
+        offered = _offered(tools)
+        names = frozenset(offered) if tools is not None else frozenset(str(t) for t in raw.get("tools") or [])
+        sites = raw.get("sites")
+        try:
+            today = date.fromisoformat(str(raw.get("today")))
+        except ValueError:
+            today = self.lexicon.today or date(1970, 1, 1)
+        ctx = UserContext(
+            user_id=str(raw.get("user_id") or "unknown"), roles=frozenset(str(r) for r in raw.get("roles") or []),
+            sites=None if sites in ("*", None) else frozenset(str(s) for s in sites), today=today,
+            as_of=str(raw.get("as_of") or ""), tools=names, schemas=offered)
+        last = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)), None)
+        if last is None:
+            return AIMessage(content="Ask me a question about the plant: stock, orders, suppliers, production, "
+                                     "quality or maintenance.")
+        question = _text(messages[last])
+        history = [_text(m) for m in messages[:last] if isinstance(m, HumanMessage)]
+        turn = list(messages[last + 1:])
+        plan = self.planner.plan(question, ctx, history)
+        results = [m for m in turn if isinstance(m, ToolMessage)]
+        if results:
+            return AIMessage(content=self._answer(plan, turn, results))
+        if isinstance(plan, Reply):
+            return AIMessage(content=plan.text)
+        done = sum(len(m.tool_calls) for m in turn if isinstance(m, AIMessage))
+        calls = [{"name": c.name, "args": dict(c.args), "id": f"call_{done + i}", "type": "tool_call"}
+                 for i, c in enumerate(plan.calls, start=1)]
+        return AIMessage(content="", tool_calls=calls)
+
+    @staticmethod
+    def _answer(plan: ToolPlan | Reply, turn: Sequence[BaseMessage], results: Sequence[ToolMessage]) -> str:
+        requested: dict[str, tuple[str, dict[str, Any]]] = {}
+        for message in turn:
+            if isinstance(message, AIMessage):
+                for call in message.tool_calls:
+                    requested[str(call.get("id"))] = (call["name"], dict(call.get("args") or {}))
+        outputs = []
+        for message in results:
+            name, args = requested.get(message.tool_call_id, (message.name or "tool", {}))
+            outputs.append(ToolOutput(message.name or name, args, _text(message)))
+        if isinstance(plan, ToolPlan):
+            focus = Focus(plan.analysis.intent.name if plan.analysis.intent else "", plan.analysis.entities)
+            skipped: Sequence[str] = plan.skipped
+        else:
+            focus, skipped = Focus("", Entities()), ()
+        return compose_answer(outputs, focus, skipped)
+
+    # ------------------------------------------------------------------ LangChain hooks
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.respond(messages, kwargs.get("tools")))])
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        message = self.respond(messages, kwargs.get("tools"))
+        text = message.content if isinstance(message.content, str) else ""
+        if text:
+            words = text.split(" ")
+            for i, word in enumerate(words):
+                piece = word if i == len(words) - 1 else word + " "
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+                if run_manager:
+                    run_manager.on_llm_new_token(piece, chunk=chunk)
+                yield chunk
+        if message.tool_calls:
+            yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=[
+                {"name": c["name"], "args": json.dumps(c["args"], sort_keys=True), "id": c["id"], "index": i}
+                for i, c in enumerate(message.tool_calls)]))

@@ -1,0 +1,182 @@
+"""Name indexes over the plant lexicon: which item, supplier, machine or line a phrase refers to.
+
+Each index is built once per model from the lexicon and answers with the
+candidate ids a question's words point at. Resolution to a single id (or a
+clarifying question) happens in :mod:`agent.rules.entities`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from agent.rules.lexicon import ItemEntry, PlantLexicon
+from agent.rules.text import fold, words
+
+__all__ = ["ItemIndex", "Match", "PhraseIndex", "SupplierIndex", "machine_phrases"]
+
+_GENERIC_SUPPLIER_WORDS = frozenset(
+    words("inc llc co ltd corp gmbh sa de cv s a c v del y and the of company group"))
+
+
+@dataclass(frozen=True)
+class Match:
+    """Token positions a phrase covered and what it named."""
+
+    start: int
+    end: int
+    """Exclusive."""
+    values: tuple[str, ...]
+
+
+class PhraseIndex:
+    """Exact phrase lookup over token stems, longest phrase first, one value set per phrase."""
+
+    def __init__(self, pairs: Iterable[tuple[Sequence[str], str]]) -> None:
+        table: dict[tuple[str, ...], set[str]] = {}
+        for phrase, value in pairs:
+            key = tuple(phrase)
+            if key:
+                table.setdefault(key, set()).add(value)
+        self._by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
+        for key, values in table.items():
+            self._by_first.setdefault(key[0], []).append((key, tuple(sorted(values))))
+        for entries in self._by_first.values():
+            entries.sort(key=lambda e: (-len(e[0]), e[0]))
+
+    def stems(self) -> set[str]:
+        """Every stem in the index."""
+        return {s for entries in self._by_first.values() for key, _ in entries for s in key}
+
+    def find(self, stems: Sequence[str], taken: set[int]) -> list[Match]:
+        """Non-overlapping matches in ``stems`` avoiding positions in ``taken`` (which it extends)."""
+        found: list[Match] = []
+        i = 0
+        while i < len(stems):
+            hit = None
+            if i not in taken:
+                for key, values in self._by_first.get(stems[i], ()):
+                    end = i + len(key)
+                    if tuple(stems[i:end]) == key and not taken.intersection(range(i, end)):
+                        hit = Match(i, end, values)
+                        break
+            if hit is None:
+                i += 1
+                continue
+            found.append(hit)
+            taken.update(range(hit.start, hit.end))
+            i = hit.end
+        return found
+
+
+def _name_parts(description: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The name words (alphabetic, before the first comma) and the specification words (the rest)."""
+    head, _, tail = description.partition(",")
+    head_words = words(head)
+    name = tuple(dict.fromkeys(w for w in head_words if w.isalpha() and len(w) >= 2))
+    spec = {w for w in head_words if w not in name} | set(words(tail))
+    # 'M6x25' also answers to 'M6' and '25'.
+    spec |= {part for w in list(spec) if re.fullmatch(r"[a-z]*\d+x\d+", w) for part in w.split("x")}
+    return name, frozenset(spec)
+
+
+class ItemIndex:
+    """Items by description: every word of the name (before the first comma) must appear in the question."""
+
+    def __init__(self, items: Iterable[ItemEntry]) -> None:
+        self._entries: list[tuple[str, tuple[str, ...], frozenset[str]]] = []
+        for item in items:
+            # Free text in the master can carry junk (even planted instructions): only the leading words count.
+            name, spec = _name_parts(fold(item.description)[:80])
+            if name and any(len(w) >= 3 for w in name):
+                self._entries.append((item.item_id, name, spec))
+
+    def stems(self) -> set[str]:
+        """Every stem of every item name (for the speller)."""
+        return {s for _, name, spec in self._entries for s in (*name, *spec) if s.isalpha()}
+
+    def find(self, stems: Sequence[str], taken: set[int]) -> tuple[tuple[str, ...], set[int]]:
+        """Best-matching item ids (one = resolved, several = ambiguous) and the positions they used.
+
+        Items whose whole name is present win (the longest name first, then the most specification words).
+        Without one, an item whose head noun is present ('the 24 V 120 W motor') counts when at least two of
+        its specification words are too.
+        """
+        free = {s: i for i, s in reversed(list(enumerate(stems))) if i not in taken}
+        hits = [(item_id, name, spec) for item_id, name, spec in self._entries if all(w in free for w in name)]
+        if hits:
+            longest = max(len(name) for _, name, _ in hits)
+            hits = [h for h in hits if len(h[1]) == longest]
+        else:
+            hits = [(i, n, s) for i, n, s in self._entries if n[-1] in free and len(s & free.keys()) >= 2]
+            if not hits:
+                return (), set()
+        scored = [(len(spec & free.keys()), item_id, name, spec) for item_id, name, spec in hits]
+        best = max(s[0] for s in scored)
+        chosen = sorted((s for s in scored if s[0] == best), key=lambda s: s[1])
+        used = {free[w] for _, _, name, spec in chosen for w in (*name, *(spec & free.keys())) if w in free}
+        return tuple(s[1] for s in chosen), used
+
+
+class SupplierIndex:
+    """Suppliers by name words; a match needs a distinctive word (or all of the name's words)."""
+
+    def __init__(self, lexicon: PlantLexicon, reserved: set[str]) -> None:
+        self._entries: list[tuple[str, frozenset[str], frozenset[str]]] = []
+        for supplier in lexicon.suppliers:
+            tokens = frozenset(w for w in words(supplier.name) if w not in _GENERIC_SUPPLIER_WORDS and len(w) > 1)
+            anchors = frozenset(w for w in tokens if w not in reserved and not w.isdigit() and len(w) >= 4)
+            if tokens:
+                self._entries.append((supplier.supplier_id, tokens, anchors))
+
+    def stems(self) -> set[str]:
+        """Every stem of every supplier name."""
+        return {w for _, tokens, _ in self._entries for w in tokens}
+
+    def find(self, stems: Sequence[str], taken: set[int]) -> tuple[tuple[str, ...], set[int]]:
+        """Best-matching supplier ids and the positions of their words."""
+        free = {s: i for i, s in reversed(list(enumerate(stems))) if i not in taken}
+        scored = []
+        for supplier_id, tokens, anchors in self._entries:
+            present = tokens & free.keys()
+            if (anchors & present) or (present == tokens and len(tokens) >= 2):
+                scored.append((len(present), supplier_id, present))
+        if not scored:
+            return (), set()
+        best = max(s[0] for s in scored)
+        chosen = sorted((s for s in scored if s[0] == best), key=lambda s: s[1])
+        used = {free[w] for s in chosen for w in s[2]}
+        return tuple(s[1] for s in chosen), used
+
+
+_MODEL_CODE = re.compile(r"\b([A-Z]{1,4})-?(\d{1,4})\b")
+
+
+def machine_phrases(lexicon: PlantLexicon, aliases: Iterable[tuple[tuple[str, ...], str]]) -> PhraseIndex:
+    """Phrases naming machines: the name words ('heat sealer'), the model code ('hs 200', 'hs200') and aliases.
+
+    The value is the machine *name*; several machines share a name (one per line), so the caller narrows
+    by line and site.
+    """
+    pairs: list[tuple[Sequence[str], str]] = []
+    for machine in lexicon.machines:
+        name = machine.name
+        code = _MODEL_CODE.search(name)
+        head = name[: code.start()] if code else name
+        head_words = words(head.replace("#", " "))
+        if head_words:
+            pairs.append((head_words, name))
+            if head_words[0] == "cnc" and len(head_words) > 1:
+                pairs.append((head_words[1:], name))
+        if code:
+            letters, digits = code.group(1).lower(), code.group(2)
+            pairs += [((letters, digits), name), ((letters + digits,), name)]
+            pairs.append(((*head_words, letters, digits), name))
+    alias_pairs = list(aliases)
+    names = {m.name for m in lexicon.machines}
+    for phrase, target in alias_pairs:
+        for name in names:
+            if name.lower().startswith(target.lower()):
+                pairs.append((phrase, name))
+    return PhraseIndex(pairs)

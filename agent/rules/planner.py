@@ -1,0 +1,258 @@
+"""From a question to a plan: tool calls with arguments, or a reply without tools.
+
+The plan is a pure function of the question, the user's context and the tools
+offered, so the model can recompute it when the tool results come back and
+write the answer for the same intent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from agent.rules.entities import Ambiguity, Entities, EntityResolver
+from agent.rules.intents import Intent, IntentCatalogue
+from agent.rules.periods import future_days, past_args
+
+__all__ = ["Analysis", "PlannedCall", "Planner", "Reply", "ToolPlan", "UserContext"]
+
+_SLOT_KINDS = {"@item": "item", "@site": "site", "@lot": "lot", "@po": "po", "@supplier": "supplier",
+               "@line": "line", "@machine": "machine", "@asset": "asset", "@wo": "wo", "@defect": "defect",
+               "@reason": "reason", "@parameter": "parameter"}
+_FLAG_SLOTS = {"@stock_status": "stock_status", "@wo_status": "wo_status", "@qe_status": "qe_status",
+               "@severity": "severity", "@item_type": "item_type", "@abc_class": "abc_class"}
+_FOLLOW_UP_MAX_WORDS = 9
+
+
+@dataclass(frozen=True)
+class UserContext:
+    """Who is asking (from the system message's context line) and what the model may call."""
+
+    user_id: str
+    roles: frozenset[str]
+    sites: frozenset[str] | None
+    """``None`` means every site."""
+    today: date
+    as_of: str
+    tools: frozenset[str]
+    """Names of the tools offered to the model."""
+    schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """JSON schema of each offered tool's arguments, when known."""
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One tool call to request."""
+
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What was understood of a question."""
+
+    intent: Intent | None
+    entities: Entities
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """Call these tools (in one message)."""
+
+    analysis: Analysis
+    calls: tuple[PlannedCall, ...]
+    skipped: tuple[str, ...] = ()
+    """Optional tools of the intent the user may not call."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Answer without tools: a clarifying question, a refusal or a 'cannot answer'."""
+
+    kind: Literal["clarify", "no_access", "cannot", "action", "not_found", "help"]
+    text: str
+    analysis: Analysis | None = None
+
+
+Plan = ToolPlan | Reply
+
+
+def _clarify(ambiguity: Ambiguity) -> str:
+    what = {"item": "item", "line": "line", "supplier": "supplier", "machine": "machine", "lot": "lot",
+            "asset": "asset"}.get(ambiguity.kind, ambiguity.kind)
+    options = "; ".join(f"{cid} ({label})" if label and label != cid else cid
+                        for cid, label in ambiguity.candidates)
+    return f"Which {what} do you mean by \"{ambiguity.phrase}\"? It could be: {options}."
+
+
+class Planner:
+    """Decides what to do with a question."""
+
+    def __init__(self, catalogue: IntentCatalogue, resolver: EntityResolver) -> None:
+        self.catalogue = catalogue
+        self.resolver = resolver
+
+    def analyse(self, question: str, ctx: UserContext, history: Sequence[str] = ()) -> Analysis:
+        """Intent and entities of ``question``; a short follow-up borrows the intent of the previous question."""
+        entities = self.resolver.extract(question, ctx.today, ctx.sites)
+        match = self.catalogue.match(entities.stems)
+        if match is not None:
+            return Analysis(match.intent, entities)
+        kinds = [k for k in entities.ids if k not in ("site", "period")]
+        words = [s for s in entities.stems if s.isalpha() and not s.startswith("ent")]
+        if len(kinds) == 1 and kinds[0] in self.catalogue.defaults and len(words) <= 3:
+            return Analysis(self.catalogue.defaults[kinds[0]], entities)
+        if history and len(entities.stems) <= _FOLLOW_UP_MAX_WORDS and (entities.ids or entities.period
+                                                                        or entities.flags):
+            previous = self.analyse(history[-1], ctx, history[:-1])
+            if previous.intent is not None:
+                return Analysis(previous.intent, previous.entities.merged(entities))
+        return Analysis(None, entities)
+
+    def plan(self, question: str, ctx: UserContext, history: Sequence[str] = ()) -> Plan:
+        """The plan for ``question`` asked by ``ctx``'s user (``history``: earlier questions of the thread)."""
+        entities = self.resolver.extract(question, ctx.today, ctx.sites)
+        stems = entities.stems
+        catalogue = self.catalogue
+        verb = catalogue.is_action(stems)
+        if verb is not None:
+            return Reply("action", f"I can't {verb} anything: I only read plant data and cannot change records "
+                                   "or send anything. I can look up the current state for you instead.")
+        if not entities.ids.get("lot"):
+            topic = catalogue.unsupported_topic(stems)
+            if topic is not None:
+                return Reply("cannot", f"I can't answer that: I have no access to {topic}. I can answer questions "
+                                       "about stock, purchase orders, suppliers, work orders, lines, quality, "
+                                       "maintenance and the plant summary.")
+        analysis = self.analyse(question, ctx, history)
+        if analysis.intent is None:
+            if catalogue.is_help(stems):
+                return Reply("help", _HELP)
+            if entities.unknown_ids:
+                return Reply("not_found", _not_found(entities.unknown_ids), analysis)
+            return Reply("cannot", "I can't answer that from the plant data I can read: I did not recognise what "
+                                   "you are asking for. " + _HELP, analysis)
+        return self._plan_intent(analysis, ctx)
+
+    def _plan_intent(self, analysis: Analysis, ctx: UserContext) -> Plan:
+        intent, entities = analysis.intent, analysis.entities
+        assert intent is not None
+        if entities.unknown_ids:
+            return Reply("not_found", _not_found(entities.unknown_ids), analysis)
+        used = {_SLOT_KINDS[v] for c in intent.calls for v in c.args.values() if isinstance(v, str)
+                and v in _SLOT_KINDS}
+        if intent.name == "spare_parts":
+            used.add("machine")
+            entities, problem = self._asset_from_machine(entities)
+            analysis = Analysis(intent, entities)
+            if problem is not None:
+                return Reply("clarify", _clarify(problem), analysis)
+        missing_tool = next((t.tool for t in intent.calls if not t.optional and t.tool not in ctx.tools), None)
+        if missing_tool is not None:
+            return Reply("no_access", f"I can't look that up for you: your role has no access to "
+                                      f"{intent.label} (tool {missing_tool}).", analysis)
+        for ambiguity in entities.ambiguities:
+            if ambiguity.kind in used or ambiguity.kind in intent.needs:
+                return Reply("clarify", _clarify(ambiguity), analysis)
+        if intent.needs and not any(entities.has(n) for n in intent.needs):
+            return Reply("clarify", intent.ask or "Which record do you mean?", analysis)
+        calls: list[PlannedCall] = []
+        skipped: list[str] = []
+        for template in intent.calls:
+            if template.tool not in ctx.tools:
+                skipped.append(template.tool)  # only optional calls get here
+                continue
+            args = self._args(template.args, entities, ctx)
+            if intent.name == "assets_at_risk" and entities.has("asset"):
+                args["threshold"] = 0.0  # a named asset is reported whatever its risk
+            if template.tool == "machine_downtime" and args.get("reason_code") not in self._down_reasons:
+                args.pop("reason_code", None)
+            wo_id = entities.first("wo")
+            if template.tool == "work_orders" and wo_id and not args.get("line_id"):
+                # No filter by id: list that order's line (all of it) and the answer picks the order out.
+                line = self.resolver.lexicon.wo_lines.get(wo_id)
+                if line:
+                    args.update({"line_id": line, "limit": 500})
+            calls.append(PlannedCall(template.tool, self._fit(template.tool, args, ctx)))
+        return ToolPlan(analysis, tuple(calls), tuple(skipped))
+
+    @property
+    def _down_reasons(self) -> frozenset[str]:
+        return frozenset(self.resolver.lexicon.down_reasons)
+
+    def _asset_from_machine(self, entities: Entities) -> tuple[Entities, Ambiguity | None]:
+        if entities.has("asset") or not entities.has("machine"):
+            return entities, None
+        lexicon = self.resolver.lexicon
+        machines = set(entities.ids["machine"])
+        assets = [a for a in lexicon.assets if a.machine_id in machines]
+        if len(assets) > 1:
+            named = [a for a in assets if " - " in a.name
+                     and set(a.name.split(" - ", 1)[1].lower().split()) & set(entities.stems)]
+            assets = named or assets
+        if len(assets) == 1:
+            ids = {**entities.ids, "asset": (assets[0].asset_id,)}
+            return Entities(ids=ids, flags=entities.flags, period=entities.period,
+                            first_person=entities.first_person, unknown_ids=entities.unknown_ids,
+                            ambiguities=entities.ambiguities, stems=entities.stems), None
+        if assets:
+            return entities, Ambiguity("asset", ", ".join(sorted(machines)),
+                                       tuple((a.asset_id, a.name) for a in assets))
+        return entities, None
+
+    def _args(self, template: Mapping[str, Any], entities: Entities, ctx: UserContext) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        period, today = entities.period, ctx.today
+        for key, spec in template.items():
+            if key == "@past":
+                args.update(past_args(period, today))
+                continue
+            if not isinstance(spec, str) or not spec.startswith("@"):
+                args[key] = spec
+                continue
+            slot, _, default = spec.partition("|")
+            value: Any = None
+            if slot in _SLOT_KINDS:
+                value = entities.first(_SLOT_KINDS[slot])
+            elif slot in _FLAG_SLOTS:
+                value = entities.flags.get(_FLAG_SLOTS[slot])
+            elif slot == "@me_buyer":
+                value = ctx.user_id if entities.first_person and "buyer" in ctx.roles else None
+            elif slot == "@future_days":
+                value = future_days(period, today)
+            elif slot in ("@window_from", "@window_to") and period is not None:
+                value = (period.start if slot == "@window_from" else period.end).isoformat()
+            elif slot == "@lookback_days" and period is not None and period.start < today:
+                value = (today - period.start).days
+            elif slot == "@summary_days" and period is not None and period.start <= today:
+                value = max(1, min(90, (today - period.start).days + 1))
+            if value is None and default:
+                value = int(default) if default.isdigit() else default
+            if value is not None:
+                args[key] = value
+        return args
+
+    @staticmethod
+    def _fit(tool: str, args: dict[str, Any], ctx: UserContext) -> dict[str, Any]:
+        """Keep only arguments the tool's schema declares (when the schema is known)."""
+        schema = ctx.schemas.get(tool)
+        if not schema:
+            return args
+        props = schema.get("properties", {})
+        return {k: v for k, v in args.items() if k in props}
+
+
+def _not_found(ids: Sequence[str]) -> str:
+    listed = ", ".join(ids)
+    return (f"I can't find {listed} in the plant data: no such record exists. Please check the id "
+            "(for example the PO, lot or work-order number) and ask again.")
+
+
+_HELP = ("I can look up stock and lots, stock projections and items below reorder point, open and late purchase "
+         "orders, the buyer exception worklist, supplier scorecards and alternative suppliers, work orders and "
+         "those at risk, line performance, down time, machine parameter drift, scrap analysis, quality events, "
+         "lot genealogy, assets at risk and their spare parts, and the executive summary with the ERP/MES "
+         "reconciliation — within what your role may see.")
