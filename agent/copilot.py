@@ -1,20 +1,29 @@
 """One governed turn: identity, the graph run under a trace, and a typed result.
 
 The turn's audit events are buffered and written in one transaction when the
-turn ends — also when it fails, so nothing is lost.
+turn ends — also when it fails, so nothing is lost. A turn that proposes an
+action needing approval pauses (the thread waits in the graph's approval step);
+:meth:`Copilot.resume` continues it after the decision, in this process or any
+other, and :meth:`Copilot.undo` compensates an executed request.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
 
-from agent.errors import InvalidQuestion, ThreadNotYours
-from guardrails.audit import AuditKind, AuditLog
+from agent.approval_node import pause_answer, pause_requests
+from agent.errors import AgentError, InvalidQuestion, ThreadAwaitingApproval, ThreadNotYours
+from guardrails.action_approvals import ActionApprovals, UndoOutcome
+from guardrails.approvals.models import RequestStatus
+from guardrails.audit import AuditBuffer, AuditKind, AuditLog
 from guardrails.governed import GovernedTools, Trace
 
 __all__ = ["MAX_QUESTION_CHARS", "Copilot", "TurnResult"]
@@ -33,8 +42,11 @@ class TurnResult:
     tool_calls: list[dict[str, Any]]
     """Each call: name, args, decision, rule_id."""
     approvals: list[dict[str, Any]] = field(default_factory=list)
+    """Approval requests of the turn: ``{"id", "action", "status"}``."""
     citations: list[str] = field(default_factory=list)
     unverified: list[str] = field(default_factory=list)
+    paused: bool = False
+    """True while the thread waits for approval decisions (the answer says which and who decides)."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -44,16 +56,30 @@ class TurnResult:
 class Copilot:
     """Runs governed turns on a compiled graph."""
 
-    def __init__(self, graph: CompiledStateGraph[Any], governed: GovernedTools, audit: AuditLog) -> None:
+    def __init__(self, graph: CompiledStateGraph[Any], governed: GovernedTools, audit: AuditLog,
+                 approvals: ActionApprovals | None = None) -> None:
         self.graph = graph
         self.governed = governed
         self.audit = audit
+        self.approvals = approvals
+
+    @staticmethod
+    def _config(thread_id: str, buffer: AuditBuffer | None = None) -> RunnableConfig:
+        configurable: dict[str, Any] = {"thread_id": thread_id}
+        if buffer is not None:
+            configurable["audit"] = buffer
+        return {"configurable": configurable}
 
     def thread_owner(self, thread_id: str) -> str | None:
         """The user a thread belongs to, or ``None`` for a new thread."""
-        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
+        snapshot = self.graph.get_state(self._config(thread_id))
         owner = snapshot.values.get("user_id") if snapshot and snapshot.values else None
         return str(owner) if owner else None
+
+    def waiting_for(self, thread_id: str) -> list[dict[str, Any]]:
+        """The approval requests a paused thread waits for (empty when it is not paused)."""
+        snapshot = self.graph.get_state(self._config(thread_id))
+        return pause_requests(snapshot.interrupts) if snapshot else []
 
     def ask(self, user_id: str, question: str, *, thread_id: str | None = None) -> TurnResult:
         """Answer ``question`` for ``user_id`` in ``thread_id`` (a new thread when omitted)."""
@@ -71,18 +97,96 @@ class Copilot:
             if owner is not None and owner != user_id:
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "thread_not_yours", "thread_id": thread_id}))
                 raise ThreadNotYours(thread_id)
+            waiting = self._settle_decided(thread_id)
+            if waiting:
+                buffer.add(trace.event(AuditKind.ERROR, {"error": "thread_awaiting_approval",
+                                                         "requests": [r["id"] for r in waiting]}))
+                raise ThreadAwaitingApproval(thread_id, [r["id"] for r in waiting])
             question_id = f"q-{trace.trace_id}"
             state = self.graph.invoke(
                 {"messages": [HumanMessage(content=text, id=question_id)], "user_id": user_id,
                  "trace_id": trace.trace_id, "question_id": question_id, "question": text, "tool_calls": [],
                  "model_steps": 0, "invalid_rounds": 0, "degraded": False, "degraded_reason": "", "answer": "",
-                 "citations": [], "unverified": [], "input_verdict": "allow"},
-                config={"configurable": {"thread_id": thread_id, "audit": buffer}},
+                 "citations": [], "unverified": [], "input_verdict": "allow", "action_plans": [],
+                 "approvals": [], "approval_rounds": 0},
+                config=self._config(thread_id, buffer),
             )
+            return self._result(state, trace, buffer)
+
+    def _result(self, state: Mapping[str, Any], trace: Trace, buffer: AuditBuffer) -> TurnResult:
+        """The turn's result; a paused run gets the approval answer (and its ``answer`` audit event)."""
+        thread_id = trace.thread_id or ""
+        tool_calls = [{"name": r["name"], "args": r["args"], "decision": r["decision"], "rule_id": r["rule_id"]}
+                      for r in state.get("tool_calls", [])]
+        approvals = {a["id"]: dict(a) for a in state.get("approvals", [])}
+        waiting = pause_requests(state.get("__interrupt__", []))
+        if waiting:
+            approvals.update({r["id"]: {"id": r["id"], "action": r["action"], "status": r["status"]}
+                              for r in waiting})
+            text = pause_answer(waiting)
+            buffer.add(trace.event(AuditKind.ANSWER, {"text": text, "awaiting_approval": [r["id"] for r in waiting],
+                                                      "tool_calls": [{k: c[k] for k in ("name", "decision", "rule_id")}
+                                                                     for c in tool_calls]}))
+            return TurnResult(answer=text, thread_id=thread_id, trace_id=trace.trace_id,
+                              degraded=bool(state.get("degraded")), tool_calls=tool_calls,
+                              approvals=list(approvals.values()), paused=True)
         return TurnResult(
             answer=state.get("answer", ""), thread_id=thread_id, trace_id=trace.trace_id,
-            degraded=bool(state.get("degraded")),
-            tool_calls=[{"name": r["name"], "args": r["args"], "decision": r["decision"], "rule_id": r["rule_id"]}
-                        for r in state.get("tool_calls", [])],
+            degraded=bool(state.get("degraded")), tool_calls=tool_calls, approvals=list(approvals.values()),
             citations=list(state.get("citations", [])), unverified=list(state.get("unverified", [])),
         )
+
+    # -- approvals ---------------------------------------------------------------------------------
+
+    def _require_approvals(self) -> ActionApprovals:
+        if self.approvals is None:
+            raise AgentError("this copilot runs without governed actions (no approval store is configured)")
+        return self.approvals
+
+    def _settle_decided(self, thread_id: str) -> list[dict[str, Any]]:
+        """Finish a paused turn whose requests are all decided or expired; what the thread still waits for."""
+        waiting = self.waiting_for(thread_id)
+        if waiting and self.approvals is not None and all(
+                self.approvals.get(r["id"]).status is not RequestStatus.PENDING for r in waiting):
+            self.resume(waiting[0]["id"])  # nobody resumed it (e.g. it expired): the old turn ends first
+            waiting = self.waiting_for(thread_id)
+        return waiting
+
+    def resume(self, request_id: str) -> TurnResult:
+        """Continue the thread paused on ``request_id`` once it is decided (or expired); safe to repeat.
+
+        The request is read again from the store: still pending → the thread stays paused and nothing runs;
+        a thread not (or no longer) waiting for it → nothing runs. The run continues under the turn's trace
+        and the requester's identity.
+        """
+        approvals = self._require_approvals()
+        request = approvals.get(request_id)
+        thread_id = request.thread_id
+        snapshot = self.graph.get_state(self._config(thread_id))
+        values: Mapping[str, Any] = snapshot.values if snapshot and snapshot.values else {}
+        trace = Trace(trace_id=str(values.get("trace_id") or request.trace_id), thread_id=thread_id,
+                      user_id=request.requester, policy_hash=self.governed.policy_hash)
+        waiting = pause_requests(snapshot.interrupts) if snapshot else []
+        with self.audit.buffer() as buffer:
+            if request_id not in {r["id"] for r in waiting}:
+                status = request.status.value
+                return TurnResult(answer=f"Nothing to resume: thread {thread_id} is not waiting for {request_id} "
+                                         f"(it is {status}).", thread_id=thread_id, trace_id=trace.trace_id,
+                                  degraded=bool(values.get("degraded")), tool_calls=[],
+                                  approvals=[{"id": request.id, "action": request.action, "status": status}],
+                                  paused=bool(waiting))
+            if request.status is RequestStatus.PENDING:
+                return self._result({**values, "__interrupt__": snapshot.interrupts}, trace, buffer)
+            state = self.graph.invoke(Command(resume={"request_id": request_id, "status": request.status.value}),
+                                      config=self._config(thread_id, buffer))
+            return self._result(state, trace, buffer)
+
+    def undo(self, request_id: str, user_id: str) -> UndoOutcome:
+        """Compensate the executed request ``request_id`` as ``user_id`` (its requester or an eligible approver)."""
+        approvals = self._require_approvals()
+        request = approvals.get(request_id)
+        trace = Trace(trace_id=uuid.uuid4().hex, thread_id=request.thread_id, user_id=user_id,
+                      policy_hash=self.governed.policy_hash)
+        with self.audit.buffer() as buffer:
+            user = self.governed.identify(user_id, trace, buffer)
+            return approvals.undo(request_id, user, trace=trace, audit=buffer)

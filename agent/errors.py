@@ -18,6 +18,7 @@ __all__ = [
     "ModelNotApproved",
     "ModelPolicyError",
     "ModelPolicyLoosening",
+    "ThreadAwaitingApproval",
     "ThreadNotYours",
     "UnknownRiskClass",
 ]
@@ -41,6 +42,16 @@ class ThreadNotYours(AgentError):
     def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
         super().__init__(f"thread {thread_id} belongs to another user")
+
+
+class ThreadAwaitingApproval(AgentError):
+    """The thread is paused until approval requests are decided; it takes no new question meanwhile."""
+
+    def __init__(self, thread_id: str, request_ids: Sequence[str]) -> None:
+        self.thread_id = thread_id
+        self.request_ids = tuple(request_ids)
+        super().__init__(f"thread {thread_id} is waiting for approval of {', '.join(self.request_ids)}; it "
+                         "continues when that is decided (ask in a new thread meanwhile)")
 
 
 class ModelConfigError(AgentError, ValueError):

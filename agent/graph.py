@@ -1,9 +1,12 @@
 """The copilot as a LangGraph ``StateGraph`` whose nodes make governance visible.
 
-    screen_input → model ⇄ (gate → tools) → screen_output → answer
+    screen_input → model ⇄ (gate → tools [→ approval]) → screen_output → answer
 
 Every node writes audit events to the turn's buffer (passed in the run config,
 never stored in state). Nothing here has effects before the gate allows them.
+Action calls (see :mod:`agent.approval_node`): allowed ones run in ``tools``;
+those that need approval go to ``approval``, which persists the requests and
+pauses the thread with ``interrupt()`` until they are decided.
 """
 
 from __future__ import annotations

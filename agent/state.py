@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypedDict
+from typing import Annotated, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-__all__ = ["ToolCallRecord", "TurnState"]
+__all__ = ["ActionPlan", "ToolCallRecord", "TurnState"]
 
 
 class ToolCallRecord(TypedDict):
@@ -20,6 +20,31 @@ class ToolCallRecord(TypedDict):
     """``allow``, ``deny`` or ``needs_approval``."""
     rule_id: str
     reason: str
+    status: NotRequired[str]
+    """For a refused action call: what the model was told (denied, not_found, invalid_arguments,
+    precondition_failed)."""
+
+
+class ActionPlan(TypedDict):
+    """An action call the gate allowed or routed to approvers, carried from the gate to the step that runs it."""
+
+    tool_call_id: str
+    action: str
+    args: dict[str, object]
+    """The parsed arguments (canonical JSON values): exactly what is approved and executed."""
+    effect: str
+    """``allow`` (runs in the tools step) or ``needs_approval`` (the approval step)."""
+    request_id: str
+    """Deterministic: ``AUT-…`` from (trace, tool call) or ``APR-…`` from (thread, trace, tool call)."""
+    rule_id: str
+    reason: str
+    subject: dict[str, object]
+    """What routing saw (site, value, facts)."""
+    snapshot: dict[str, object]
+    """Precondition snapshot at proposal time; execution refuses if the records changed since."""
+    groups: list[dict[str, object]]
+    """Approver groups (``needs_approval`` only)."""
+    expires_at: str | None
 
 
 class TurnState(TypedDict, total=False):
@@ -43,3 +68,9 @@ class TurnState(TypedDict, total=False):
     citations: list[str]
     unverified: list[str]
     """Figures or ids in the model's draft that no tool result of the turn supports."""
+    action_plans: list[ActionPlan]
+    """Action calls of the latest model message that run (allowed) or wait for approval."""
+    approvals: list[dict[str, str]]
+    """Approval requests of this turn: ``{"id", "action", "status"}``."""
+    approval_rounds: int
+    """Times the approval step paused this turn."""

@@ -20,7 +20,7 @@ from typer._click import exceptions as _typer_click
 from agent.errors import AgentError
 from guardrails.errors import GuardrailError
 from server import cli_plant
-from server.cli_approvals import approvals_app
+from server.cli_actions import build_approvals_app
 from server.cli_ask import ask, chat
 from server.cli_audit import audit_app
 from server.cli_bench import bench
@@ -52,7 +52,7 @@ def build_app() -> typer.Typer:
     cli_plant.register(app)
     app.add_typer(policy_app, name="policy")
     app.add_typer(audit_app, name="audit")
-    app.add_typer(approvals_app, name="approvals")
+    app.add_typer(build_approvals_app(), name="approvals")
     app.command("bench")(bench)
     app.command("ask")(ask)
     app.command("chat")(chat)

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Generic, Protocol, TypeVar
 
 from tools import executive, inventory, maintenance, procurement, production, quality, suppliers, triage
 from tools.errors import UnknownTool
 from tools.spec import ToolSpec
 
-__all__ = ["Catalog", "default_catalog"]
+__all__ = ["Catalog", "NamedCatalog", "default_catalog"]
 
 
-class Catalog:
-    """An immutable, name-indexed set of tool specs."""
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
 
-    def __init__(self, specs: Iterable[ToolSpec]) -> None:
-        self._by_name: dict[str, ToolSpec] = {}
+
+S = TypeVar("S", bound=_Named)
+
+
+class NamedCatalog(Generic[S]):
+    """An immutable, name-indexed set of specs (tools or actions)."""
+
+    def __init__(self, specs: Iterable[S]) -> None:
+        self._by_name: dict[str, S] = {}
         for spec in specs:
             if spec.name in self._by_name:
-                raise ValueError(f"duplicate tool name {spec.name!r}")
+                raise ValueError(f"duplicate name {spec.name!r}")
             self._by_name[spec.name] = spec
 
-    def get(self, name: str) -> ToolSpec:
+    def get(self, name: str) -> S:
         """The tool called ``name``; :class:`UnknownTool` if there is none."""
         try:
             return self._by_name[name]
@@ -31,7 +40,7 @@ class Catalog:
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
-    def __iter__(self) -> Iterator[ToolSpec]:
+    def __iter__(self) -> Iterator[S]:
         return iter(self._by_name.values())
 
     def __len__(self) -> int:
@@ -41,6 +50,10 @@ class Catalog:
     def names(self) -> list[str]:
         """Tool names in catalog order."""
         return list(self._by_name)
+
+
+class Catalog(NamedCatalog[ToolSpec]):
+    """The read tools by name."""
 
 
 def default_catalog() -> Catalog:

@@ -25,6 +25,7 @@ __all__ = [
     "ToolContext",
     "ToolResult",
     "ToolSpec",
+    "parse_tool_args",
 ]
 
 Domain = Literal["inventory", "procurement", "production", "quality", "maintenance", "finance", "executive",
@@ -53,6 +54,22 @@ class NotFound(ToolResult):
     entity: str
     missing_ids: list[str]
     message: str
+
+
+def parse_tool_args(tool: str, model: type[ToolArgs], raw: Mapping[str, Any] | ToolArgs) -> ToolArgs:
+    """Validate ``raw`` into ``model`` for ``tool``; :class:`ArgumentError` names the first bad field."""
+    if isinstance(raw, model):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ArgumentError(tool, "(arguments)", "arguments must be a JSON object")
+    try:
+        return model.model_validate(dict(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        ctx = first.get("ctx") or {}
+        # Model-level validators name their field in ctx; field errors carry it in loc.
+        loc = str(ctx["field"]) if "field" in ctx else ".".join(str(p) for p in first["loc"])
+        raise ArgumentError(tool, loc or "(arguments)", first["msg"]) from None
 
 
 @dataclass(frozen=True)
@@ -86,16 +103,7 @@ class ToolSpec:
 
     def parse_args(self, raw: Mapping[str, Any] | ToolArgs) -> ToolArgs:
         """Validate ``raw`` into the tool's argument model; :class:`ArgumentError` names the bad field."""
-        if isinstance(raw, self.args_model):
-            return raw
-        if not isinstance(raw, Mapping):
-            raise ArgumentError(self.name, "(arguments)", "arguments must be a JSON object")
-        try:
-            return self.args_model.model_validate(dict(raw))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"]) or "(arguments)"
-            raise ArgumentError(self.name, loc, first["msg"]) from None
+        return parse_tool_args(self.name, self.args_model, raw)
 
     def invoke(self, ctx: ToolContext, raw: Mapping[str, Any] | ToolArgs) -> ToolResult:
         """Validate the arguments and run the tool; unknown records become a :class:`NotFound` result."""

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import Connection
 
 from tools.actions import _runner
@@ -29,7 +28,7 @@ from tools.actions._types import (
     field_error,
 )
 from tools.errors import ArgumentError
-from tools.spec import Domain, RiskClass, ToolArgs, ToolContext
+from tools.spec import Domain, RiskClass, ToolArgs, ToolContext, parse_tool_args
 
 __all__ = [
     "ActionResult",
@@ -75,17 +74,7 @@ class ActionSpec:
 
     def parse_args(self, raw: Mapping[str, Any] | ToolArgs) -> ToolArgs:
         """Validate ``raw`` into the argument model; :class:`ArgumentError` names the bad field."""
-        if isinstance(raw, self.args_model):
-            return raw
-        if not isinstance(raw, Mapping):
-            raise ArgumentError(self.name, "(arguments)", "arguments must be a JSON object")
-        try:
-            return self.args_model.model_validate(dict(raw))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            ctx = first.get("ctx") or {}
-            loc = str(ctx["field"]) if "field" in ctx else ".".join(str(p) for p in first["loc"])
-            raise ArgumentError(self.name, loc or "(arguments)", first["msg"]) from None
+        return parse_tool_args(self.name, self.args_model, raw)
 
     def json_schema(self) -> dict[str, Any]:
         """The JSON schema of the arguments (for the model and ``jidoka tools``)."""
