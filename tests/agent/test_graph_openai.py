@@ -67,6 +67,8 @@ def test_http_500_falls_back(demo_plant: Engine, tmp_path: Path, openai_stub: Op
     copilot, audit = build_copilot(demo_plant, tmp_path, openai_chat(), _fallback())
     result = copilot.ask("pat.planner", "what is late?")
     assert result.degraded and "500" in result.answer and "Offline rules answer." in result.answer
+    reasons = [e.payload["reason"] for e in audit.by_trace(result.trace_id) if e.kind == AuditKind.DEGRADED]
+    assert len(reasons) == 1 and "500" in reasons[0]
     assert len(openai_stub.requests) == 1  # no retry storm
 
 
