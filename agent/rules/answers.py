@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.rules.actions import action_answer, is_action_tool
 from agent.rules.entities import Entities
 from agent.rules.format import as_of_line, cite, data_text
 
@@ -79,6 +80,11 @@ def compose_answer(outputs: Sequence[ToolOutput], focus: Focus, skipped: Sequenc
             parts.append(f"The {output.name} lookup returned an unexpected result.")
             continue
         status = result.get("status")
+        if is_action_tool(output.name):
+            parts.extend(action_answer(output.name, output.args, result))
+            if status == "executed" and result.get("as_of"):
+                as_of = as_of or str(result["as_of"])
+            continue
         if status != "ok":
             parts.extend(_relay(output.name, result))
             if status == "not_found" and as_of is None and result.get("as_of"):

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from agent.rules.actions import detect_action
 from agent.rules.entities import Ambiguity, Entities, EntityResolver
 from agent.rules.intents import Intent, IntentCatalogue
 from agent.rules.periods import future_days, past_args
@@ -117,7 +118,17 @@ class Planner:
         entities = self.resolver.extract(question, ctx.today, ctx.sites)
         stems = entities.stems
         catalogue = self.catalogue
+        request = detect_action(question, entities, user_id=ctx.user_id, today=ctx.today, asset_of=self._asset_of)
+        if request is not None and request.action in ctx.tools:
+            analysis = Analysis(None, entities)
+            if entities.unknown_ids:
+                return Reply("not_found", _not_found(entities.unknown_ids), analysis)
+            if request.missing:
+                return Reply("clarify", request.missing, analysis)
+            return ToolPlan(analysis, (PlannedCall(request.action, self._fit(request.action, request.args, ctx)),))
         verb = catalogue.is_action(stems)
+        if verb is None and request is not None:
+            verb = request.verb
         if verb is not None:
             return Reply("action", f"I can't {verb} anything: I only read plant data and cannot change records "
                                    "or send anything. I can look up the current state for you instead.")
@@ -182,6 +193,19 @@ class Planner:
     @property
     def _down_reasons(self) -> frozenset[str]:
         return frozenset(self.resolver.lexicon.down_reasons)
+
+    def _asset_of(self, entities: Entities) -> tuple[str | None, str]:
+        """The one asset ``entities`` name (directly or by its machine), or a clarifying question."""
+        entities, problem = self._asset_from_machine(entities)
+        if problem is not None:
+            return None, _clarify(problem)
+        for ambiguity in entities.ambiguities:
+            if ambiguity.kind in ("asset", "machine"):
+                return None, _clarify(ambiguity)
+        assets = entities.ids.get("asset", ())
+        if len(assets) > 1:
+            return None, f"Which asset do you mean: {', '.join(assets)}? I act on one at a time."
+        return (assets[0], "") if assets else (None, "")
 
     def _asset_from_machine(self, entities: Entities) -> tuple[Entities, Ambiguity | None]:
         if entities.has("asset") or not entities.has("machine"):
