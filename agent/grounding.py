@@ -22,6 +22,11 @@ DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?
 TIME = re.compile(r"\b\d{1,2}:\d{2}\b")
 NUMBER = re.compile(r"(?<![\w.,/-])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.,/-])-?\d+(?:\.\d+)?\s?%?")
 CITATION = re.compile(r"\[([^\[\]]+)\]")
+# ID and DATE as scanned: the same matches, but the leading ``\b`` is checked after the first character
+# (``\b`` before a word character = no word character before it), so the pattern starts with a character
+# class and the regex engine can skip ahead to candidates instead of trying every position.
+_ID_SCAN = re.compile(r"[A-Z](?<!\w[A-Z])[A-Z0-9]*(?:-[A-Z0-9]+)+(?:/\d+)?\b")
+_DATE_SCAN = re.compile(r"\d(?<!\w\d)\d{3}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?\b")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,44 @@ class Evidence:
 
 
 def _walk(value: Any, strings: set[str], numbers: list[float]) -> None:
+    """Every string (dict keys included) into ``strings``; every number and container length into ``numbers``.
+
+    Bools and None count as neither; other types are ignored. Exact JSON types (what ``json.loads``
+    gives) take the short way; subclasses go through the ``isinstance`` checks.
+    """
+    add_string, add_number = strings.add, numbers.append
+    stack = [value]
+    push, pop = stack.append, stack.pop
+    while stack:
+        value = pop()
+        kind = type(value)
+        if kind is dict:
+            add_number(float(len(value)))
+            strings.update(map(str, value))
+            items: Iterable[Any] = value.values()
+        elif kind is list or kind is tuple:
+            add_number(float(len(value)))
+            items = value
+        elif kind is str:
+            add_string(value)
+            continue
+        elif kind is float or kind is int:
+            add_number(float(value))
+            continue
+        else:
+            _walk_other(value, strings, numbers)
+            continue
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                add_string(item)
+            elif kind is float or kind is int:
+                add_number(float(item))
+            elif item is not None and kind is not bool:
+                push(item)
+
+
+def _walk_other(value: Any, strings: set[str], numbers: list[float]) -> None:
     if isinstance(value, bool) or value is None:
         return
     if isinstance(value, (int, float)):
@@ -75,8 +118,12 @@ def collect_evidence(payloads: Iterable[Any], *, extra_text: Iterable[str] = ())
                 continue
         _walk(payload, strings, numbers)
     texts = list(strings) + list(extra_text)
-    ids = {m.group(0) for text in texts for m in ID.finditer(text)}
-    dates = {m.group(0)[:10] for text in texts for m in DATE.finditer(text)}
+    # Every ID and DATE match holds a "-", so only texts with one are scanned; and one scan over those joined
+    # by a newline finds what a scan of each finds: no match can hold a newline, and a newline is a
+    # non-word character, as the edge of a text is to ``\b``.
+    joined = "\n".join([text for text in texts if "-" in text])
+    ids = set(_ID_SCAN.findall(joined))
+    dates = {found[:10] for found in _DATE_SCAN.findall(joined)}
     for text in extra_text:
         for match in NUMBER.finditer(text):
             numbers.append(float(match.group(0).replace(",", "").rstrip("% ")))
@@ -104,18 +151,18 @@ def check_grounding(answer: str, evidence: Evidence, *, mode: Literal["mark", "r
     def free(start: int, end: int) -> bool:
         return all(end <= s or start >= e for s, e in taken)
 
-    for match in ID.finditer(answer):
+    for match in _ID_SCAN.finditer(answer):
         taken.append(match.span())
         token = match.group(0)
         if token not in evidence.ids and not any(token in s for s in evidence.strings):
             spans.append((*match.span(), token))
-    for match in DATE.finditer(answer):
+    for match in _DATE_SCAN.finditer(answer):
         if not free(*match.span()):
             continue
         taken.append(match.span())
         if match.group(0)[:10] not in evidence.dates:
             spans.append((*match.span(), match.group(0)))
-    for match in TIME.finditer(answer):
+    for match in TIME.finditer(answer) if ":" in answer else ():  # a time holds a ":"
         if free(*match.span()):
             taken.append(match.span())
     for match in NUMBER.finditer(answer):
@@ -133,8 +180,8 @@ def check_grounding(answer: str, evidence: Evidence, *, mode: Literal["mark", "r
         replacement = f"{token} [unverified]" if mode == "mark" else "[removed: not supported by the data]"
         text = text[:start] + replacement + text[end:]
     citations: list[str] = []
-    for block in CITATION.finditer(answer):
-        for match in ID.finditer(block.group(1)):
+    for block in CITATION.finditer(answer) if "[" in answer else ():  # a citation is bracketed
+        for match in _ID_SCAN.finditer(block.group(1)):
             token = match.group(0)
             if token in evidence.ids and token not in citations:
                 citations.append(token)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from json.encoder import encode_basestring
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
 
 from guardrails.errors import AuditEventInvalid
@@ -38,6 +38,7 @@ __all__ = [
     "canonical_event",
     "canonical_json",
     "chain_hash",
+    "event_hash",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -66,13 +67,76 @@ class AuditKind(StrEnum):
     POLICY_LOADED = "policy_loaded"
 
 
+# ``json.dumps(value, **_CANONICAL)`` builds exactly this encoder on every call; building it once gives the
+# same bytes (an encoder keeps no state between calls) without the per-call setup.
+_CANONICAL: dict[str, Any] = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False, "allow_nan": False}
+_encode_canonical = json.JSONEncoder(**_CANONICAL).encode
+
+
+def _fresh_encoder() -> Callable[[Any], str]:
+    """Canonical JSON of a tree the log just copied (fresh, so acyclic, and never a bare string).
+
+    The same C encoder ``JSONEncoder.encode`` sets up on every call, set up once and without the
+    circular-reference check (which only ever raises, never changes the output). Falls back to the
+    plain encoder where the C accelerator is missing.
+    """
+    plain = json.JSONEncoder(**_CANONICAL, check_circular=False).encode
+    if c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return plain
+    encoder = json.JSONEncoder(**_CANONICAL)
+    try:
+        chunks = c_make_encoder(None, encoder.default, encode_basestring, encoder.indent, encoder.key_separator,
+                                encoder.item_separator, encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+        probe = {"b": [1.5, -0.0, 10**20, True, None], "a": {"ñ": "\u2028\"\\"}}
+        same = "".join(chunks(probe, 0)) == plain(probe)
+    except Exception:  # pragma: no cover - a Python whose accelerator takes other arguments
+        same = False
+    if not same:  # pragma: no cover
+        return plain
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode_fresh = _fresh_encoder()
+
+
 def canonical_json(value: Any) -> str:
     """Canonical JSON text: sorted keys, no whitespace, UTF-8 characters kept (``ensure_ascii=False``).
 
     Floats use Python's shortest round-trip repr, so ``json.loads`` then
     ``canonical_json`` gives the same text back; NaN and infinities are refused.
+    Identical to ``json.dumps(value, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False, allow_nan=False)``.
     """
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _encode_canonical(value)
+
+
+class _NotPlain(Exception):
+    """The fast copy met something other than an exact plain JSON type; the careful copy decides."""
+
+
+def _fast_copy(value: Any) -> Any:
+    """A copy of a tree of exact ``dict``/``list``/``tuple``/``str``/``int``/``bool``/``None``/finite ``float``.
+
+    Gives the same result as :func:`_plain_json` on such trees, without building a path per node;
+    raises :class:`_NotPlain` on anything else (subclasses, other mappings, non-str keys, NaN, ...).
+    """
+    kind = type(value)
+    if kind is dict:
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlain
+            it = type(item)
+            out[key] = item if it is str or it is int or it is bool or item is None else _fast_copy(item)
+        return out
+    if kind is list or kind is tuple:
+        return [item if (it := type(item)) is str or it is int or it is bool or item is None else _fast_copy(item)
+                for item in value]
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float and math.isfinite(value):
+        return value
+    raise _NotPlain
 
 
 def _plain_json(value: Any, path: str) -> Any:
@@ -137,6 +201,26 @@ def canonical_event(
     )
 
 
+_KIND_JSON = {kind.value: encode_basestring(kind.value) for kind in AuditKind}
+
+
+def event_hash(prev_hash: str, seq: int, ts: str, event: AuditEvent) -> str:
+    """``chain_hash(prev_hash, canonical_event(...))`` for a validated event stamped ``ts`` at ``seq``.
+
+    The append path's version of the two calls: the same text, spliced in one go (every id of a
+    validated event is a str, the kind a known value and ``payload_json`` already canonical).
+    """
+    thread = event.thread_id
+    text = (
+        f'{prev_hash}{{"kind":{_KIND_JSON[event.kind.value]},"payload":{event.payload_json},'
+        f'"policy_hash":{encode_basestring(event.policy_hash)},"seq":{seq},'
+        f'"thread_id":{"null" if thread is None else encode_basestring(thread)},'
+        f'"trace_id":{encode_basestring(event.trace_id)},"ts":{encode_basestring(ts)},'
+        f'"user_id":{encode_basestring(event.user_id)}}}'
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def chain_hash(prev_hash: str, canonical: str) -> str:
     """``SHA-256(prev_hash ‖ canonical)`` as 64 lowercase hex characters."""
     return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
@@ -153,7 +237,7 @@ def _check_id(name: str, value: Any, *, nullable: bool = False, allow_empty: boo
         raise AuditEventInvalid(name, f"longer than {MAX_ID_LENGTH} characters")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class AuditEvent:
     """One thing that happened, as a caller hands it to the log (the log adds seq, ts and hashes).
 
@@ -178,22 +262,44 @@ class AuditEvent:
     payload_json: str = field(init=False, repr=False, compare=False)
     """The payload's canonical JSON text, as stored."""
 
-    def __post_init__(self) -> None:
-        _check_id("trace_id", self.trace_id)
-        _check_id("thread_id", self.thread_id, nullable=True)
-        _check_id("user_id", self.user_id)
-        _check_id("policy_hash", self.policy_hash, allow_empty=True)
-        try:
-            kind = AuditKind(self.kind)
-        except ValueError:
-            known = ", ".join(k.value for k in AuditKind)
-            raise AuditEventInvalid("kind", f"unknown kind {self.kind!r}; known: {known}") from None
-        if not isinstance(self.payload, Mapping):
-            raise AuditEventInvalid("payload", f"must be a JSON object, got {type(self.payload).__name__}")
-        payload = _plain_json(self.payload, "payload")
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "payload", payload)
-        object.__setattr__(self, "payload_json", canonical_json(payload))
+    def __init__(  # written out (not generated) so the fields are validated, then set once
+        self, trace_id: str, thread_id: str | None, user_id: str, kind: AuditKind, payload: Mapping[str, Any],
+        policy_hash: str,
+    ) -> None:
+        if not (  # the common case in one test; anything else gets the checks that name the field
+            type(trace_id) is str and 0 < len(trace_id) <= MAX_ID_LENGTH
+            and type(user_id) is str and 0 < len(user_id) <= MAX_ID_LENGTH
+            and type(policy_hash) is str and len(policy_hash) <= MAX_ID_LENGTH
+            and (thread_id is None or (type(thread_id) is str and 0 < len(thread_id) <= MAX_ID_LENGTH))
+        ):
+            _check_id("trace_id", trace_id)
+            _check_id("thread_id", thread_id, nullable=True)
+            _check_id("user_id", user_id)
+            _check_id("policy_hash", policy_hash, allow_empty=True)
+        if type(kind) is not AuditKind:
+            try:
+                kind = AuditKind(kind)
+            except ValueError:
+                known = ", ".join(k.value for k in AuditKind)
+                raise AuditEventInvalid("kind", f"unknown kind {kind!r}; known: {known}") from None
+        copy: Any = None
+        if type(payload) is dict:
+            try:
+                copy = _fast_copy(payload)
+            except _NotPlain:
+                copy = None
+        if copy is None:
+            if not isinstance(payload, Mapping):
+                raise AuditEventInvalid("payload", f"must be a JSON object, got {type(payload).__name__}")
+            copy = _plain_json(payload, "payload")
+        fields = self.__dict__  # frozen: each field is set once, here, as the generated __init__ would
+        fields["trace_id"] = trace_id
+        fields["thread_id"] = thread_id
+        fields["user_id"] = user_id
+        fields["kind"] = kind
+        fields["payload"] = copy
+        fields["policy_hash"] = policy_hash
+        fields["payload_json"] = _encode_fresh(copy)
 
 
 @dataclass(frozen=True)
@@ -220,6 +326,17 @@ class AuditRecord:
     """The previous record's hash (64 zeros for seq 1)."""
     hash: str
     """``SHA-256(prev_hash ‖ canonical(event))``."""
+
+    @classmethod
+    def of(
+        cls, seq: int, ts: str, trace_id: str, thread_id: str | None, user_id: str, kind: str,
+        payload: Mapping[str, Any], policy_hash: str, prev_hash: str, hash: str,
+    ) -> AuditRecord:
+        """The same record as the constructor makes, built without ten frozen-attribute writes (append path)."""
+        record = object.__new__(cls)
+        record.__dict__.update(seq=seq, ts=ts, trace_id=trace_id, thread_id=thread_id, user_id=user_id, kind=kind,
+                               payload=payload, policy_hash=policy_hash, prev_hash=prev_hash, hash=hash)
+        return record
 
     def to_json_dict(self) -> dict[str, Any]:
         """The record as JSON-ready fields (what ``jidoka audit export`` writes per line)."""

@@ -9,6 +9,9 @@ stable snapshot, both kept in :func:`write_transaction` / :func:`read_transactio
 from __future__ import annotations
 
 import json
+import os
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,13 +35,15 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.pool import QueuePool
 
 from guardrails._audit_chain import GENESIS_HASH, MAX_ID_LENGTH, AuditRecord, ChainHead, StoredRow
 from guardrails.errors import AuditError, AuditSchemaMissing
 
 __all__ = [
     "HEAD_ID",
+    "SqliteAppender",
     "Synchronous",
     "WritePlan",
     "audit_events",
@@ -49,6 +54,7 @@ __all__ = [
     "iter_rows",
     "read_head",
     "read_transaction",
+    "sqlite_appender",
     "to_record",
     "write_transaction",
 ]
@@ -111,30 +117,146 @@ def ensure_head(engine: Engine) -> None:
 
 
 @contextmanager
-def write_transaction(engine: Engine, *, synchronous: Synchronous) -> Iterator[Connection]:
-    """A transaction that holds the database's write lock from its first statement.
+def write_transaction(engine: Engine, *, synchronous: Synchronous) -> Iterator[Any]:
+    """A transaction that holds the database's write lock from its first statement; yields a DBAPI cursor.
 
     SQLite: ``BEGIN IMMEDIATE`` takes the single writer lock up front (waiting
     up to the engine's ``busy_timeout``), so reading the head and appending
     after it cannot interleave with another process. Other databases: a normal
     transaction; :meth:`WritePlan.lock_head` (``SELECT ... FOR UPDATE`` of the
     head row) serialises appenders on that row.
+
+    The statements go straight to the driver's cursor (see :class:`WritePlan`);
+    a driver error comes out as the matching SQLAlchemy exception
+    (``IntegrityError``, ``OperationalError``, ...), as if SQLAlchemy had run it.
     """
-    with engine.connect() as conn:
-        if conn.dialect.name != "sqlite":
-            with conn.begin():
-                yield conn
-            return
-        # synchronous is per connection and others share the engine: set it on every write so the
-        # log's durability never depends on what another user of the pooled connection chose.
-        conn.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    dbapi = engine.dialect.loaded_dbapi
+    raw = engine.raw_connection()
+    try:
+        driver: Any = raw.dbapi_connection
+        cursor = raw.cursor()
         try:
-            yield conn
+            if engine.dialect.name == "sqlite":
+                # synchronous is per connection and others share the engine: set it on every write so the
+                # log's durability never depends on what another user of the pooled connection chose.
+                cursor.execute(f"PRAGMA synchronous={synchronous}")
+                cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                driver.rollback()
+                raise
+            driver.commit()
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(None, None, exc, dbapi.Error, dialect=engine.dialect) from exc
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
+
+
+def _is_sqlite_file(engine: Engine) -> bool:
+    """True for a file-backed SQLite database behind a :class:`QueuePool` (SQLAlchemy's default for one)."""
+    url = engine.url
+    return (
+        engine.dialect.name == "sqlite"
+        and bool(url.database) and url.database != ":memory:" and url.query.get("mode") != "memory"
+        and isinstance(engine.pool, QueuePool)
+    )
+
+
+_APPENDERS: weakref.WeakSet[SqliteAppender] = weakref.WeakSet()
+_ABANDONED: list[Any] = []  # connections inherited over a fork: never used or closed in the child
+
+
+def _forget_connections_after_fork() -> None:
+    for appender in list(_APPENDERS):
+        appender._abandon()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_connections_after_fork)
+
+
+class SqliteAppender:
+    """The connection a log appends through on a file-backed SQLite database, kept between appends.
+
+    Checking a connection out of SQLAlchemy's pool and back in costs more CPU
+    than a turn's whole append. This one is taken from the engine once (so the
+    engine's ``connect`` hooks ran on it) and detached from its pool, so nobody
+    else ever gets it: its ``synchronous`` level is set once, when it is
+    opened, and cannot be changed under the log. One append at a time (a lock;
+    SQLite admits one writer anyway). After any database error it is closed
+    and a fresh one is opened by the next append; after a fork the child opens
+    its own. Closed when the appender is garbage-collected, or by :meth:`close`.
+    """
+
+    def __init__(self, engine: Engine, *, synchronous: Synchronous) -> None:
+        """Append to the database behind ``engine`` at SQLite durability ``synchronous``."""
+        self._engine = engine
+        self._synchronous = synchronous
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        _APPENDERS.add(self)
+
+    def _connect(self) -> Any:
+        raw = self._engine.raw_connection()
+        try:
+            connection: Any = raw.dbapi_connection
+            connection.execute(f"PRAGMA synchronous={self._synchronous}")
         except BaseException:
-            conn.rollback()
+            raw.close()
             raise
-        conn.commit()
+        raw.detach()
+        self._connection = connection
+        self._finalizer = weakref.finalize(self, connection.close)
+        return connection
+
+    def close(self) -> None:
+        """Close the kept connection (the next append opens a new one)."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()  # closes the connection, once
+        self._connection = self._finalizer = None
+
+    def _abandon(self) -> None:
+        if self._connection is not None:
+            _ABANDONED.append(self._connection)
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        self._connection = self._finalizer = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """As :func:`write_transaction` (``BEGIN IMMEDIATE``, commit, driver errors wrapped), on the kept connection."""
+        dbapi = self._engine.dialect.loaded_dbapi
+        with self._lock:
+            try:
+                connection = self._connection if self._connection is not None else self._connect()
+                cursor = connection.cursor()
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield cursor
+                    except BaseException:
+                        connection.rollback()
+                        raise
+                    connection.commit()
+                finally:
+                    cursor.close()
+            except dbapi.Error as exc:
+                self._close()  # whatever state it is in, the next append starts on a fresh connection
+                raise DBAPIError.instance(None, None, exc, dbapi.Error, dialect=self._engine.dialect) from exc
+
+
+def sqlite_appender(engine: Engine, *, synchronous: Synchronous) -> SqliteAppender | None:
+    """A :class:`SqliteAppender` for a file-backed SQLite ``engine``; None for anything else (use the pool)."""
+    return SqliteAppender(engine, synchronous=synchronous) if _is_sqlite_file(engine) else None
 
 
 @contextmanager
@@ -181,9 +303,9 @@ class WritePlan:
     """The append path's three statements, compiled once per dialect and run through the DBAPI cursor.
 
     Built from the Core tables, so they stay portable; skipping SQLAlchemy's
-    per-execution compile-cache lookup and per-row parameter processing is what
-    makes small batches cheap (every value is a plain str/int/None, so no bind
-    processor that would change a value is skipped).
+    per-execution compile-cache lookup, result set-up and per-row parameter
+    processing is what makes small batches cheap (every value is a plain
+    str/int/None, so no bind processor that would change a value is skipped).
     """
 
     head_for_update: _Sql
@@ -207,29 +329,24 @@ class WritePlan:
             ),
         )
 
-    def lock_head(self, conn: Connection) -> ChainHead | None:
+    def lock_head(self, cursor: Any) -> ChainHead | None:
         """Read the anchor inside the write transaction, row-locked where the database has row locks."""
         stmt = self.head_for_update
-        row = conn.exec_driver_sql(stmt.sql, stmt.bind({"head_id": HEAD_ID})).first()
+        cursor.execute(stmt.sql, stmt.bind({"head_id": HEAD_ID}))
+        row = cursor.fetchone()
         return None if row is None else ChainHead(seq=int(row[0]), hash=str(row[1]))
 
-    def insert_records(
-        self, conn: Connection, records: Sequence[AuditRecord], payload_texts: Sequence[str]
-    ) -> None:
-        """Insert records (with their canonical payload text) in one executemany."""
-        rows = [
-            (r.seq, r.ts, r.trace_id, r.thread_id, r.user_id, r.kind, text, r.policy_hash,
-             r.prev_hash, r.hash)
-            for r, text in zip(records, payload_texts, strict=True)
-        ]
+    def insert_rows(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows (values in ``audit_events`` column order, payload as its canonical text) in one executemany."""
         if self.insert.positional != _COLUMN_NAMES:  # named paramstyle, or placeholders in another order
             rows = [self.insert.bind(dict(zip(_COLUMN_NAMES, row, strict=True))) for row in rows]
-        conn.exec_driver_sql(self.insert.sql, rows)
+        cursor.executemany(self.insert.sql, rows)
 
-    def write_head(self, conn: Connection, head: ChainHead) -> None:
+    def write_head(self, cursor: Any, head: ChainHead) -> None:
         """Move the anchor to ``head`` in the same transaction."""
-        params = self.move_head.bind({"head_id": HEAD_ID, "new_seq": head.seq, "new_hash": head.hash})
-        if conn.exec_driver_sql(self.move_head.sql, params).rowcount != 1:
+        cursor.execute(self.move_head.sql,
+                       self.move_head.bind({"head_id": HEAD_ID, "new_seq": head.seq, "new_hash": head.hash}))
+        if cursor.rowcount != 1:
             raise AuditSchemaMissing("the audit_head row vanished during an append")
 
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from guardrails._screening_checks import DECODERS, VALIDATORS
+from guardrails._screening_checks import DECODERS
 from guardrails._screening_rules import Action, ScreeningRule, Stage, StagePlan
 from guardrails._screening_text import NormalizedText, normalize
 
@@ -106,17 +106,18 @@ def run_rules(
             or (rule.decode is not None and depth >= _MAX_DECODE_DEPTH)
         ):
             skipped.add(index)
+    size = len(text)
+    steps = plan.steps
     for key in sorted(active):  # keys follow rule order, so findings come in rule order
-        owner = plan.owners[key]
-        if owner in skipped:
+        step = steps[key]
+        if size < step.min_width or step.owner in skipped:  # too short to match: the engine would refuse it
             continue
-        rule = plan.rules[owner]
-        pattern = rule.patterns[key - plan.offsets[owner]]
-        matcher, on_lower = plan.matchers[key]
+        rule = step.rule
+        matcher, on_lower = step.matcher, step.on_lower
         if on_lower and not lowered:
-            matcher, on_lower = pattern, False
-        check = VALIDATORS[rule.validator] if rule.validator else None
-        narrow = "redact" in pattern.groupindex
+            matcher, on_lower = step.pattern, False
+        check = step.check
+        narrow = step.narrow
         for m in matcher.finditer(lowered if on_lower else text):
             start, end = m.span("redact") if narrow and m.start("redact") >= 0 else m.span()
             while start < end and text[start] in _LEAD_TRIM:  # imperative guards match leading punctuation
@@ -146,6 +147,8 @@ def apply_replacements(text: str, findings: Sequence[Finding], replacements: Map
     in it (flags) leave the text alone. A merged span takes the replacement of
     its widest finding.
     """
+    if not findings:
+        return text
     acted = sorted(
         (f for f in findings if f.rule_id in replacements),
         key=lambda f: (f.span[0], -(f.span[1] - f.span[0])),

@@ -24,7 +24,7 @@ from functools import lru_cache
 from itertools import product
 from typing import Any
 
-__all__ = ["LiteralIndex", "lowercase_matcher", "necessary_factors"]
+__all__ = ["LiteralIndex", "lowercase_matcher", "min_width", "necessary_factors"]
 
 _MAX_SET = 64  # larger exact-string sets are not worth tracking
 _MIN_FACTOR = 3  # shorter factors are too common to filter anything
@@ -160,6 +160,28 @@ def _cached_factors(source: str, flags: int) -> frozenset[str] | None:
     return frozenset(found)
 
 
+def min_width(pattern: re.Pattern[str]) -> int:
+    """The fewest characters any match of ``pattern`` spans (0 when unknown).
+
+    The same lower bound the regex compiler stores for the engine, which refuses
+    a text shorter than it before trying anything; so skipping such texts up
+    front never loses a match.
+    """
+    return _cached_min_width(pattern.pattern, pattern.flags)
+
+
+@lru_cache(maxsize=2048)
+def _cached_min_width(source: str, flags: int) -> int:
+    parser = _parser()
+    if parser is None:
+        return 0
+    try:
+        low = parser.parse(source, flags).getwidth()[0]
+    except Exception:  # any surprise in the private parser: assume nothing
+        return 0
+    return low if isinstance(low, int) and 0 <= low < 1 << 30 else 0
+
+
 def _lowercase_source(source: str) -> str | None:
     """``source`` with every literal letter lowercased (escapes and group syntax kept), or ``None`` if unsure."""
     out: list[str] = []
@@ -254,11 +276,13 @@ class LiteralIndex:
         """Keys of the patterns that may match ``lowered`` (a lowercased text)."""
         if self.scanner is None:
             return self.always
-        found: set[int] = set(self.always)
-        pos = 0
         search = self.scanner.search
+        m = search(lowered)
+        if m is None:  # the common case: no factor at all
+            return self.always
+        found: set[int] = set(self.always)
         # Restart one past each match start (not at its end) so overlapping factors are all seen.
-        while (m := search(lowered, pos)) is not None:
+        while m is not None:
             found |= self.credits[m.group()]
-            pos = m.start() + 1
+            m = search(lowered, m.start() + 1)
         return frozenset(found)

@@ -10,15 +10,15 @@ rule id and key. Lower policy layers (plants) may only *add* rules:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast, get_args
 
 from guardrails._screening_checks import DECODERS, VALIDATORS
-from guardrails._screening_index import LiteralIndex, lowercase_matcher
+from guardrails._screening_index import LiteralIndex, lowercase_matcher, min_width
 from guardrails.errors import PolicyError
 
-__all__ = ["Action", "Expand", "ScreeningRule", "ScreeningRules", "Stage", "StagePlan"]
+__all__ = ["Action", "Expand", "PatternStep", "ScreeningRule", "ScreeningRules", "Stage", "StagePlan"]
 
 Stage = Literal["input", "output", "data"]
 Action = Literal["flag", "neutralize", "refuse", "redact"]
@@ -172,6 +172,28 @@ def _rule_from_mapping(source: str, index: int, raw: object) -> ScreeningRule:
 
 
 @dataclass(frozen=True)
+class PatternStep:
+    """One pattern of a stage plan with everything the engine looks up per pattern, resolved once."""
+
+    owner: int
+    """Index of the pattern's rule in the plan's ``rules``."""
+    rule: ScreeningRule
+    """That rule."""
+    pattern: re.Pattern[str]
+    """The pattern as the rule has it."""
+    matcher: re.Pattern[str]
+    """The compiled matcher to run (the pattern, or its lowercase twin)."""
+    on_lower: bool
+    """Whether ``matcher`` runs on the lowercased text."""
+    narrow: bool
+    """Whether the pattern has a ``redact`` group (which narrows the span acted on)."""
+    check: Callable[[str], bool] | None
+    """The rule's validator, if it has one."""
+    min_width: int
+    """No text shorter than this can match (the regex engine's own lower bound; 0 when unknown)."""
+
+
+@dataclass(frozen=True)
 class StagePlan:
     """The rules of one stage, ready to run: each pattern has a key (``offsets[rule] + pattern``) in ``index``."""
 
@@ -189,6 +211,18 @@ class StagePlan:
     """Indexes of rules with a ``requires_masked_field``, ``unless_asked`` or ``decode`` condition."""
     replacements: Mapping[str, str]
     """Rule id → replacement text, for the neutralizing and redacting rules."""
+    steps: tuple[PatternStep, ...] = field(init=False, repr=False, compare=False)
+    """Per pattern key: the pattern with its rule, matcher, validator and minimum match width (derived)."""
+
+    def __post_init__(self) -> None:
+        validators = [VALIDATORS[r.validator] if r.validator else None for r in self.rules]
+        patterns = [pattern for rule in self.rules for pattern in rule.patterns]
+        steps = tuple(
+            PatternStep(owner, self.rules[owner], pattern, matcher, on_lower, "redact" in pattern.groupindex,
+                        validators[owner], min(min_width(pattern), min_width(matcher)))
+            for owner, pattern, (matcher, on_lower) in zip(self.owners, patterns, self.matchers, strict=True)
+        )
+        object.__setattr__(self, "steps", steps)
 
     @classmethod
     def build(cls, rules: tuple[ScreeningRule, ...]) -> StagePlan:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -46,9 +47,8 @@ from guardrails._audit_chain import (
     ChainProblem,
     StoredRow,
     VerifyReport,
-    canonical_event,
     canonical_json,
-    chain_hash,
+    event_hash,
 )
 from guardrails._audit_store import (
     Synchronous,
@@ -60,6 +60,7 @@ from guardrails._audit_store import (
     iter_rows,
     read_head,
     read_transaction,
+    sqlite_appender,
     to_record,
     write_transaction,
 )
@@ -91,11 +92,32 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _UtcStamps:
+    """The current UTC time formatted as :func:`format_ts` would, without building a datetime per call.
+
+    The date-and-seconds part is formatted once per second; only the microseconds change in between.
+    Thread-safe: the cached (second, prefix) pair is swapped as one tuple.
+    """
+
+    def __init__(self) -> None:
+        self._cached: tuple[int, str] = (-1, "")
+
+    def __call__(self) -> str:
+        second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:19]  # YYYY-MM-DDTHH:MM:SS
+            self._cached = (second, prefix)
+        return f"{prefix}.{micros:06d}+00:00"
+
+
 def format_ts(moment: datetime) -> str:
     """``moment`` as stored: UTC, ISO 8601, microseconds (``2026-03-02T06:00:00.000000+00:00``).
 
     Naive datetimes are refused (the log cannot guess their zone).
     """
+    if moment.tzinfo is UTC:  # the default clock's: already UTC, nothing to convert
+        return moment.isoformat(timespec="microseconds")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise AuditError(f"audit timestamps need a timezone-aware datetime, got naive {moment.isoformat()}")
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -123,8 +145,10 @@ class AuditLog:
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self._engine = engine
         self._clock = clock or _utc_now
+        self._stamps = _UtcStamps() if clock is None else None
         self._synchronous: Synchronous = synchronous
         self._plan = WritePlan.for_dialect(engine.dialect)
+        self._appender = sqlite_appender(engine, synchronous=synchronous)
 
     @property
     def engine(self) -> Engine:
@@ -145,6 +169,8 @@ class AuditLog:
 
     def now(self) -> str:
         """The current time from the log's clock, formatted as stored."""
+        if self._stamps is not None:  # the default clock: same text, formatted cheaply
+            return self._stamps()
         return format_ts(self._clock())
 
     # -- writing -------------------------------------------------------------------------------
@@ -162,20 +188,25 @@ class AuditLog:
         """A group-commit buffer for one turn (use it as a context manager)."""
         return AuditBuffer(self)
 
-    def _write(self, stamped: Sequence[_Stamped]) -> list[AuditRecord]:
+    def _write(self, stamped: Sequence[_Stamped], *, records: bool = True) -> list[AuditRecord]:
+        """Append ``stamped`` in one transaction; the records written, or ``[]`` when ``records`` is False."""
         if not stamped:
             return []
         for event, _ in stamped:
             if not isinstance(event, AuditEvent):
                 raise AuditError(f"only AuditEvent can be appended, got {type(event).__name__}")
+        plan = self._plan
         try:
-            with write_transaction(self._engine, synchronous=self._synchronous) as conn:
-                head = self._plan.lock_head(conn)
+            transaction = (write_transaction(self._engine, synchronous=self._synchronous)
+                           if self._appender is None else self._appender.transaction())
+            with transaction as cursor:
+                head = plan.lock_head(cursor)
                 if head is None:
                     raise AuditSchemaMissing("the audit_head row is missing; run create_schema() or verify")
-                records = self._chain(head, stamped)
-                self._plan.insert_records(conn, records, [event.payload_json for event, _ in stamped])
-                self._plan.write_head(conn, ChainHead(records[-1].seq, records[-1].hash))
+                rows = self._chain(head, stamped)
+                plan.insert_rows(cursor, rows)
+                last = rows[-1]
+                plan.write_head(cursor, ChainHead(last[0], last[-1]))
         except IntegrityError as exc:
             raise AuditChainConflict(
                 "the next seq already exists: rows were written outside the audit log; "
@@ -186,25 +217,27 @@ class AuditLog:
                 raise AuditSchemaMissing("no audit tables in the state database; run create_schema()") \
                     from exc
             raise AuditError(f"could not append to the audit log: {exc}") from exc
-        return records
+        if not records:
+            return []
+        written: list[AuditRecord] = []
+        for (seq, ts, trace_id, thread_id, user_id, kind, _, policy_hash, prev, digest), (event, _) in zip(
+                rows, stamped, strict=True):  # a row holds the payload's text, a record the payload itself
+            written.append(AuditRecord.of(seq, ts, trace_id, thread_id, user_id, kind, event.payload, policy_hash,
+                                          prev, digest))
+        return written
 
     @staticmethod
-    def _chain(head: ChainHead, stamped: Sequence[_Stamped]) -> list[AuditRecord]:
+    def _chain(head: ChainHead, stamped: Sequence[_Stamped]) -> list[tuple[Any, ...]]:
+        """The rows following ``head``, as inserted: ``audit_events`` column order, payload as canonical text."""
         seq, prev = head.seq, head.hash
-        records: list[AuditRecord] = []
+        rows: list[tuple[Any, ...]] = []
         for event, ts in stamped:
             seq += 1
-            digest = chain_hash(prev, canonical_event(
-                seq=seq, ts=ts, trace_id=event.trace_id, thread_id=event.thread_id, user_id=event.user_id,
-                kind=event.kind.value, payload_json=event.payload_json, policy_hash=event.policy_hash,
-            ))
-            records.append(AuditRecord(
-                seq=seq, ts=ts, trace_id=event.trace_id, thread_id=event.thread_id, user_id=event.user_id,
-                kind=event.kind.value, payload=event.payload, policy_hash=event.policy_hash,
-                prev_hash=prev, hash=digest,
-            ))
+            digest = event_hash(prev, seq, ts, event)
+            rows.append((seq, ts, event.trace_id, event.thread_id, event.user_id, event.kind.value,
+                         event.payload_json, event.policy_hash, prev, digest))
             prev = digest
-        return records
+        return rows
 
     # -- checking and reading ------------------------------------------------------------------
 
@@ -306,10 +339,13 @@ class AuditBuffer:
 
     def flush(self) -> list[AuditRecord]:
         """Write all pending events in one transaction; on failure they stay pending for a retry."""
+        return self._flush(records=True)
+
+    def _flush(self, *, records: bool) -> list[AuditRecord]:
         with self._lock:
-            records = self._log._write(self._pending)
+            written = self._log._write(self._pending, records=records)
             self._pending.clear()
-            return records
+            return written
 
     def __enter__(self) -> AuditBuffer:
         return self
@@ -317,7 +353,7 @@ class AuditBuffer:
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.flush()
+        self._flush(records=False)  # nobody sees the records here: the same write, without building them
 
 
 def _bench_event(i: int) -> AuditEvent:

@@ -100,6 +100,8 @@ def _require_rules(rules: object) -> ScreeningRules:
 def _screen(text: str, rules: ScreeningRules, stage: Stage) -> ScreeningResult:
     plan = rules.plan(stage)
     findings = tuple(run_rules(normalize(text), plan, stage=stage))
+    if not findings:  # the common case
+        return ScreeningResult("allow", findings, text)
     actions = {f.action for f in findings}
     verdict: Verdict = "refuse" if "refuse" in actions else "neutralize" if "neutralize" in actions else "allow"
     return ScreeningResult(verdict, findings, apply_replacements(text, findings, plan.replacements))

@@ -33,9 +33,10 @@ import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from guardrails.errors import ScreeningInputError
-from guardrails.screening import Finding, ScreeningRules, screen_data
+from guardrails.screening import Finding, ScreeningResult, ScreeningRules, screen_data
 
 __all__ = [
     "FieldFinding",
@@ -55,11 +56,16 @@ _SOURCE_UNSAFE = re.compile(r"[^\w.\[\]/:-]+")
 _WITHHELD = "[removed: untrusted text withheld]"
 
 
+def _spaced(match: re.Match[str]) -> str:
+    return " ".join(match.group())
+
+
 def _escape(content: str) -> str:
     """Break up every ``<<<``/``>>>`` run so no marker can be formed inside the data."""
-    return _MARKER_RUN.sub(lambda m: " ".join(m.group()), content)
+    return _MARKER_RUN.sub(_spaced, content)
 
 
+@lru_cache(maxsize=4096)  # field paths repeat across rows and calls; the cleaning is a pure function of the path
 def _clean_source(source: str) -> str:
     cleaned = _SOURCE_UNSAFE.sub("_", source).strip("_")[:80]
     return cleaned or "unknown"
@@ -100,11 +106,10 @@ def spotlight(source: str, data: object, *, nonce: str = "") -> str:
 
 
 def _is_free_text(key: str | None, value: str, text_fields: Collection[str] | None, min_words: int) -> bool:
-    if not value.strip():
-        return False
     if text_fields is not None:
-        return key is not None and key in text_fields
-    return len(value.split()) >= min_words
+        return key is not None and key in text_fields and not value.isspace() and value != ""
+    # At most min_words pieces: as many as there are words, capped (no need to split a long text whole).
+    return len(value.split(None, min_words - 1)) >= min_words
 
 
 def _plain(value: object) -> object:
@@ -115,17 +120,66 @@ def _plain(value: object) -> object:
     return value
 
 
-def _walk(
-    value: object, path: str, key: str | None, visit: Callable[[str, str | None, str], str],
-) -> object:
+_Visit = Callable[[str, str | None, str], str]
+_LEAVES = (int, float, bool, type(None))
+
+
+def _walk(value: object, path: str, key: str | None, visit: _Visit, may_change: Callable[[str], object]) -> object:
+    """``value`` with every string ``s`` at ``path`` replaced by ``visit(path, key, s)``.
+
+    Strings for which ``may_change(s)`` is falsy are ones ``visit`` would return unchanged: they are
+    kept as they are and their path is never built. Exact dicts, lists, strings and scalars (what a
+    JSON-mode dump is made of) take the short way; anything else goes through :func:`_plain` and the
+    general mapping/sequence handling.
+    """
+    kind = type(value)
+    if kind is dict:
+        out: dict[object, object] = {}
+        for k, v in value.items():  # type: ignore[attr-defined]
+            vk = type(v)
+            if vk is str:
+                out[k] = visit(f"{path}.{k}", str(k), v) if may_change(v) else v
+            elif vk in _LEAVES:
+                out[k] = v
+            else:
+                out[k] = _walk(v, f"{path}.{k}", str(k), visit, may_change)
+        return out
+    if kind is list:
+        items: list[object] = []
+        for i, v in enumerate(value):  # type: ignore[arg-type]
+            vk = type(v)
+            if vk is str:
+                items.append(visit(f"{path}[{i}]", key, v) if may_change(v) else v)
+            elif vk in _LEAVES:
+                items.append(v)
+            else:
+                items.append(_walk(v, f"{path}[{i}]", key, visit, may_change))
+        return items
+    if kind is str:
+        return visit(path, key, value) if may_change(value) else value  # type: ignore[arg-type]
     value = _plain(value)
     if isinstance(value, str):
         return visit(path, key, value)
     if isinstance(value, Mapping):
-        return {k: _walk(v, f"{path}.{k}", str(k), visit) for k, v in value.items()}
+        return {k: _walk(v, f"{path}.{k}", str(k), visit, may_change) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_walk(v, f"{path}[{i}]", key, visit) for i, v in enumerate(value)]
+        return [_walk(v, f"{path}[{i}]", key, visit, may_change) for i, v in enumerate(value)]
     return value
+
+
+def _any_text(text: str) -> bool:
+    return True
+
+
+def _prefilter(text_fields: Collection[str] | None, min_words: int) -> Callable[[str], object]:
+    """A cheap test every string that may be screened or spotlighted passes (see :func:`_walk`).
+
+    By word count (no field names), free text has at least ``min_words`` words; with ``min_words`` > 1
+    that needs whitespace, as screening does. Otherwise every string is visited.
+    """
+    if text_fields is None and min_words > 1:
+        return _HAS_SPACE.search
+    return _any_text
 
 
 def _check_walk_args(source: object, min_words: object, text_fields: object) -> None:
@@ -156,7 +210,7 @@ def spotlight_result(
     def visit(path: str, key: str | None, text: str) -> str:
         return spotlight(path, text, nonce=nonce) if _is_free_text(key, text, text_fields, min_words) else text
 
-    return _walk(json_like, source, None, visit)
+    return _walk(json_like, source, None, visit, _prefilter(text_fields, min_words))
 
 
 @dataclass(frozen=True)
@@ -202,11 +256,15 @@ def screen_and_spotlight(
         raise ScreeningInputError("rules", f"expected ScreeningRules, got {type(rules).__name__}")
     findings: list[FieldFinding] = []
     wrapped: list[str] = []
+    screened: dict[str, ScreeningResult] = {}  # screen_data is a function of (text, rules): repeats reuse it
+    has_space = _HAS_SPACE.search
 
     def visit(path: str, key: str | None, text: str) -> str:
         out = text
-        if _HAS_SPACE.search(text):
-            result = screen_data(text, rules)
+        if has_space(text):
+            result = screened.get(text)
+            if result is None:
+                result = screened[text] = screen_data(text, rules)
             findings.extend(FieldFinding(path, f) for f in result.findings)
             out = _WITHHELD if result.verdict == "refuse" else result.text
         if _is_free_text(key, text, text_fields, min_words):
@@ -214,5 +272,5 @@ def screen_and_spotlight(
             return spotlight(path, out, nonce=nonce)
         return out
 
-    value = _walk(json_like, source, None, visit)
+    value = _walk(json_like, source, None, visit, _prefilter(text_fields, min_words))
     return SpotlightedData(value, tuple(findings), tuple(wrapped))
