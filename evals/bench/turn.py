@@ -114,8 +114,9 @@ def _governed(plant: Engine, home: Path, today: Any) -> Callable[[int], None]:
     deps = AgentDeps(governed=governed, guard=TurnGuard(policy), model=model, fallback=model, identity=_identity)
     copilot = Copilot(build_graph(deps, checkpointer), governed, audit)
 
+    # eve.exec may call all four tools, so both agents do the same work (a refusal would be cheaper).
     def turn(i: int) -> None:  # a fresh thread per turn: both agents pay for one turn, not for history
-        copilot.ask("bea.buyer", f"question {i}", thread_id=f"bench-{uuid.uuid4().hex[:12]}")
+        copilot.ask("eve.exec", f"question {i}", thread_id=f"bench-{uuid.uuid4().hex[:12]}")
     return turn
 
 
