@@ -7,17 +7,14 @@ and hands back timezone-aware values on the way out (SQLite keeps no zone).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
     Column,
-    Connection,
     DateTime,
-    Engine,
     ForeignKey,
     Index,
     Integer,
@@ -38,6 +35,7 @@ from guardrails.approvals.models import (
     RequestStatus,
     utc,
 )
+from tools.db import write_transaction
 
 __all__ = [
     "UtcDateTime",
@@ -119,29 +117,6 @@ approval_decisions = Table(
     UniqueConstraint("request_id", "approver", name="uq_approval_decisions_approver"),
     UniqueConstraint("request_id", "group_index", name="uq_approval_decisions_group"),
 )
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction holding the write lock from its first statement.
-
-    SQLite: ``BEGIN IMMEDIATE`` (waits up to the engine's ``busy_timeout``), so a
-    read-check-write cannot interleave with another writer. Other databases: a
-    normal transaction; callers lock the request row with ``SELECT ... FOR UPDATE``
-    and the ``version`` check in the UPDATE stays as the optimistic backstop.
-    """
-    with engine.connect() as conn:
-        if conn.dialect.name != "sqlite":
-            with conn.begin():
-                yield conn
-            return
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
 
 
 def row_dict(row: Any) -> dict[str, Any]:

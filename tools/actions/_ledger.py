@@ -12,14 +12,13 @@ stored row) and ``SELECT ... FOR UPDATE`` serialises compensations of one key.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, inspect, select, update
 
 from tools.actions._types import ActionResult, ChangedRecord
+from tools.db import write_transaction
 from tools.errors import ActionSchemaMissing
 from tools.schema import ACTION_TABLES, metadata, table
 
@@ -52,27 +51,6 @@ def require_action_tables(engine: Engine) -> None:
 def ensure_action_tables(engine: Engine) -> None:
     """Create the action tables that are missing (a plant built before they existed); idempotent."""
     metadata.create_all(engine, tables=[table(n) for n in ACTION_TABLES], checkfirst=True)
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction that commits on success and rolls back on any exception.
-
-    SQLite: ``BEGIN IMMEDIATE`` takes the single writer lock up front (waiting up to the
-    engine's ``busy_timeout``), so two executions of one key run one after the other.
-    """
-    with engine.connect() as conn:
-        if conn.dialect.name != "sqlite":
-            with conn.begin():
-                yield conn
-            return
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
 
 
 @dataclass(frozen=True)
