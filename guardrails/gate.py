@@ -19,7 +19,7 @@ from guardrails.policy import Policy
 from tools.catalog import Catalog
 from tools.scope import DataScope
 
-__all__ = ["Decision", "Effect", "Gate"]
+__all__ = ["Decision", "Effect", "Gate", "field_scope"]
 
 _NO_SCOPE = DataScope(sites=frozenset())
 
@@ -52,7 +52,7 @@ class Decision:
         return self.effect is Effect.ALLOW
 
 
-def _field_scope(policy: Policy, user: User, sites: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+def field_scope(policy: Policy, user: User, sites: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
     """Masked and aggregate-only fields: a field is visible only if visible at every site in scope."""
     masked: set[str] = set()
     aggregate_only: set[str] = set()
@@ -148,7 +148,7 @@ class Gate:
                          if r in policy.roles_at(site)), "gate.default_deny")
             return Decision(Effect.DENY, rule, f"The plant policy of {', '.join(sorted(user_sites))} "
                             f"does not grant {tool} to your role.", _NO_SCOPE, tool, user.user_id)
-        masked, aggregate_only = _field_scope(policy, user, granted)
+        masked, aggregate_only = field_scope(policy, user, granted)
         all_sites = user.sites is None and granted == user_sites
         scope = DataScope(sites=None if all_sites else granted, masked_fields=masked,
                           aggregate_only_fields=aggregate_only)

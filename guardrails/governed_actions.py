@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 
 from guardrails.approvals.routing import ApprovalRouter, Route
 from guardrails.audit import AuditKind
-from guardrails.gate import Effect, _field_scope
+from guardrails.gate import Effect, field_scope
 from guardrails.governed import AuditSink, Trace
 from guardrails.identity import User
 from guardrails.policy import Policy
@@ -157,7 +157,7 @@ class GovernedActions:
                                    if r in policy.roles_at(s)))
         if not granted:
             return None, "gate.no_site_access", f"No site you hold grants {name} to your role."
-        masked, aggregate_only = _field_scope(policy, user, granted)
+        masked, aggregate_only = field_scope(policy, user, granted)
         all_sites = user.sites is None and granted == user_sites
         scope = DataScope(sites=None if all_sites else granted, masked_fields=masked,
                           aggregate_only_fields=aggregate_only)
