@@ -14,42 +14,26 @@ import json
 import uuid
 
 import typer
-from rich.console import Console
 
 from agent.copilot import TurnResult
 from agent.errors import AgentError
 from guardrails.approvals.models import ApprovalRequest, RequestStatus
 from guardrails.errors import ApprovalError, GuardrailError, UnknownUser
 from guardrails.governed import Trace
+from server._cli_common import cli_settings, console, fail
 from server.cli_approvals import make_approvals_app
 from server.runtime import build_copilot, build_runtime
-from server.settings import Settings, SettingsError
+from server.settings import Settings
 from tools.errors import ToolError
 
 __all__ = ["build_approvals_app"]
 
 
-def _out() -> Console:
-    return Console(soft_wrap=True, highlight=False)
 
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
-
-
-def _settings(ctx: typer.Context | None = None) -> Settings:
-    found = ctx.find_root().obj if ctx is not None else None
-    if isinstance(found, Settings):
-        return found
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
 
 
 def _show(result: TurnResult) -> None:
-    out = _out()
+    out = console()
     statuses = ", ".join(f"{a['id']} {a['action']}: {a['status']}" for a in result.approvals) or "none"
     out.print(f"thread {result.thread_id} resumed ({statuses})")
     out.print(result.answer)
@@ -68,9 +52,9 @@ def _on_decided(request: ApprovalRequest) -> None:
     if request.status is RequestStatus.PENDING:
         return
     try:
-        _show(_resume(request.id, _settings()))
+        _show(_resume(request.id, cli_settings()))
     except (AgentError, GuardrailError, ToolError) as exc:
-        raise _fail(f"the decision on {request.id} is recorded, but its thread did not resume: {exc}; "
+        raise fail(f"the decision on {request.id} is recorded, but its thread did not resume: {exc}; "
                     f"run `jidoka approvals resume {request.id}`") from None
 
 
@@ -86,9 +70,9 @@ def build_approvals_app() -> typer.Typer:
     ) -> None:
         """Continue the thread waiting for a decided (or expired) request; nothing runs while it is pending."""
         try:
-            result = _resume(request_id, _settings(ctx))
+            result = _resume(request_id, cli_settings(ctx))
         except (AgentError, ApprovalError, ToolError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         if as_json:
             typer.echo(json.dumps(result.to_json(), indent=2))
         else:
@@ -102,7 +86,7 @@ def build_approvals_app() -> typer.Typer:
         as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
     ) -> None:
         """Undo an executed action (its compensation restores the records it changed); audited."""
-        runtime = build_runtime(_settings(ctx))
+        runtime = build_runtime(cli_settings(ctx))
         try:
             request = runtime.approvals.get(request_id)
             trace = Trace(trace_id=uuid.uuid4().hex, thread_id=request.thread_id, user_id=as_user,
@@ -111,7 +95,7 @@ def build_approvals_app() -> typer.Typer:
                 user = runtime.tools.identify(as_user, trace, buffer)
                 outcome = runtime.approvals.undo(request_id, user, trace=trace, audit=buffer)
         except (ApprovalError, UnknownUser, ToolError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         finally:
             runtime.close()
         if as_json:
@@ -119,8 +103,8 @@ def build_approvals_app() -> typer.Typer:
                                    "status": outcome.status, "rule_id": outcome.rule_id, "reason": outcome.reason,
                                    "changed": outcome.view.get("changed", [])}, indent=2, default=str))
         if not outcome.ok:
-            raise _fail(f"{outcome.status}: {outcome.reason} [{outcome.rule_id}]")
+            raise fail(f"{outcome.status}: {outcome.reason} [{outcome.rule_id}]")
         if not as_json:
-            _out().print(f"{as_user} undid {outcome.request_id} ({outcome.action}): {outcome.reason}")
+            console().print(f"{as_user} undid {outcome.request_id} ({outcome.action}): {outcome.reason}")
 
     return app

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -30,7 +29,7 @@ from guardrails.approvals.store import ApprovalStore
 from guardrails.audit import AuditLog
 from guardrails.errors import ApprovalError, AuditError, PolicyError, UnknownUser
 from guardrails.policy import Policy, load_policy
-from server.settings import Settings, SettingsError
+from server._cli_common import cli_settings, console, fail
 from tools.db import make_engine
 
 __all__ = ["OnDecided", "approvals_app", "make_approvals_app"]
@@ -39,23 +38,7 @@ OnDecided = Callable[[ApprovalRequest], None]
 """Called after a successful approve/reject with the request as it is afterwards."""
 
 
-def _out() -> Console:
-    return Console(soft_wrap=True, highlight=False)
 
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    found = ctx.find_root().obj
-    if isinstance(found, Settings):
-        return found
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -67,22 +50,22 @@ class _Session:
 @contextmanager
 def _open(ctx: typer.Context) -> Iterator[_Session]:
     """The approval store of the configured state database and the policy; exit 1 if either is missing."""
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     try:
         policy = load_policy(settings.policy_dir)
     except PolicyError as exc:
-        raise _fail(f"the policy cannot be loaded: {exc}") from None
+        raise fail(f"the policy cannot be loaded: {exc}") from None
     url = settings.state_url
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise _fail(f"JIDOKA_STATE_URL is not a database URL: {url!r}") from None
+        raise fail(f"JIDOKA_STATE_URL is not a database URL: {url!r}") from None
     shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         # make_engine would create an empty file; reading must not.
         if database in ("", ":memory:") or not Path(database).is_file():
-            raise _fail(f"no state database at {database or shown!r} (JIDOKA_STATE_URL): "
+            raise fail(f"no state database at {database or shown!r} (JIDOKA_STATE_URL): "
                         "no approval was requested yet")
     engine = make_engine(url)
     try:
@@ -90,14 +73,14 @@ def _open(ctx: typer.Context) -> Iterator[_Session]:
         try:
             present = store.has_schema()
         except Exception as exc:  # any driver error: the database cannot be read
-            raise _fail(f"cannot open the state database {shown}: {exc}") from None
+            raise fail(f"cannot open the state database {shown}: {exc}") from None
         if not present:
-            raise _fail(f"no approval requests in the state database {shown} (no approval_requests table)")
+            raise fail(f"no approval requests in the state database {shown} (no approval_requests table)")
         try:
             yield _Session(store, policy)
         except SQLAlchemyError as exc:  # e.g. the database stayed locked past busy_timeout
             detail = exc.args[0] if exc.args else exc
-            raise _fail(f"the state database {shown} failed: {type(exc).__name__}: {detail}") from None
+            raise fail(f"the state database {shown} failed: {type(exc).__name__}: {detail}") from None
     finally:
         engine.dispose()
 
@@ -113,7 +96,7 @@ def _waiting(request: ApprovalRequest) -> str:
 
 def _print_list(requests: list[ApprovalRequest], title: str) -> None:
     # One short block per request rather than a table: ids and action names stay whole at any width.
-    out = _out()
+    out = console()
     if not requests:
         out.print(f"{title}: none")
         return
@@ -126,7 +109,7 @@ def _print_list(requests: list[ApprovalRequest], title: str) -> None:
 
 
 def _print_request(r: ApprovalRequest) -> None:
-    out = _out()
+    out = console()
     out.print(f"[bold]{r.id}[/bold]  {r.action}  [bold]{r.status.value}[/bold]  (version {r.version})")
     out.print(f"requested by {r.requester} in thread {r.thread_id} (trace {r.trace_id}) at "
               f"{r.created_at.isoformat()}; expires {r.expires_at.isoformat()}")
@@ -171,7 +154,7 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
                 else:
                     requests = session.store.list_all(status=status)
             except (ApprovalError, UnknownUser) as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
         if as_json:
             typer.echo(json.dumps([r.to_json_dict() for r in requests], ensure_ascii=False, indent=2))
             return
@@ -189,7 +172,7 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
             try:
                 request = session.store.get(request_id)
             except ApprovalError as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
         if as_json:
             typer.echo(json.dumps(request.to_json_dict(), ensure_ascii=False, indent=2))
         else:
@@ -201,21 +184,21 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
                 user = session.policy.user(as_user)
                 request = session.store.decide(request_id, user, kind, comment)
             except (ApprovalError, UnknownUser) as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
             if audit:
                 try:
                     log = AuditLog(session.store.engine)
                     log.create_schema()
                     log.append(decided_event(request, session.policy.hash))
                 except AuditError as exc:
-                    raise _fail(f"the decision on {request.id} was recorded but could not be audited: "
+                    raise fail(f"the decision on {request.id} was recorded but could not be audited: "
                                 f"{exc}") from None
         verb = "approved" if kind is DecisionKind.APPROVE else "rejected"
         if request.status is RequestStatus.PENDING:
             tail = f"pending ({_line(request)}); waiting for {_waiting(request)}"
         else:
             tail = f"now {request.status.value}"
-        _out().print(f"{as_user} {verb} {request.id} ({request.action}): {tail}")
+        console().print(f"{as_user} {verb} {request.id} ({request.action}): {tail}")
         if on_decided is not None:
             on_decided(request)
 

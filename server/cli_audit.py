@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError
 
 from guardrails.audit import AuditLog, AuditRecord
 from guardrails.errors import AuditError
-from server.settings import Settings, SettingsError
+from server._cli_common import cli_settings, console, fail
 from tools.db import make_engine
 
 __all__ = ["ExportFormat", "audit_app"]
@@ -39,39 +39,23 @@ class ExportFormat(StrEnum):
     JSONL = "jsonl"
 
 
-def _out() -> Console:
-    return Console(soft_wrap=True, highlight=False)
 
-
-def _fail(message: str) -> typer.Exit:
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {message}")
-    return typer.Exit(1)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    found = ctx.find_object(Settings)
-    if found is not None:
-        return found
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise _fail(str(exc)) from None
 
 
 @contextmanager
 def _open_log(ctx: typer.Context) -> Iterator[AuditLog]:
     """The audit log of the configured state database; exits 1 with a message if there is none."""
-    url = _settings(ctx).state_url
+    url = cli_settings(ctx).state_url
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise _fail(f"JIDOKA_STATE_URL is not a database URL: {url!r}") from None
+        raise fail(f"JIDOKA_STATE_URL is not a database URL: {url!r}") from None
     shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         # make_engine would create an empty file (and its folder); reading must not.
         if database in ("", ":memory:") or not Path(database).is_file():
-            raise _fail(
+            raise fail(
                 f"no state database at {database or shown!r} (JIDOKA_STATE_URL): nothing was audited yet"
             )
     engine = make_engine(url)
@@ -80,9 +64,9 @@ def _open_log(ctx: typer.Context) -> Iterator[AuditLog]:
         try:
             present = log.has_schema()
         except Exception as exc:  # any driver error: the database cannot be read
-            raise _fail(f"cannot open the state database {shown}: {exc}") from None
+            raise fail(f"cannot open the state database {shown}: {exc}") from None
         if not present:
-            raise _fail(f"no audit log in the state database {shown} (no audit_events table)")
+            raise fail(f"no audit log in the state database {shown} (no audit_events table)")
         yield log
     finally:
         engine.dispose()
@@ -115,16 +99,16 @@ def verify(
         try:
             report = log.verify()
         except AuditError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(report), sort_keys=True))
     elif report.ok:
         head = report.head
         tip = f"; head seq {head.seq} hash {head.hash[:16]}…" if head is not None else ""
-        _out().print(f"[green]✓ audit chain intact[/green]: {_events(report.checked)} verified{tip}")
+        console().print(f"[green]✓ audit chain intact[/green]: {_events(report.checked)} verified{tip}")
     else:
         where = f"at seq {report.first_bad_seq}" if report.first_bad_seq is not None else "(head)"
-        _out().print(
+        console().print(
             f"[red]✗ audit chain broken {where}[/red]: {report.reason}\n"
             f"  {_events(report.checked)} verified intact before it"
         )
@@ -157,11 +141,11 @@ def show(
         try:
             records = log.by_trace(trace)
         except AuditError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps([r.to_json_dict() for r in records], ensure_ascii=False, indent=2))
     if not records:
-        raise _fail(f"no audit events for trace {trace!r}")
+        raise fail(f"no audit events for trace {trace!r}")
     if as_json:
         return
     table = Table(title=f"trace {trace}", title_justify="left")
@@ -171,7 +155,7 @@ def show(
     for r in records:
         table.add_row(str(r.seq), _short_ts(r.ts), r.kind, r.user_id, r.thread_id or "—",
                       _payload_preview(r.payload))
-    _out().print(table)
+    console().print(table)
 
 
 @audit_app.command("export")
@@ -198,7 +182,7 @@ def export(
                     fh.write(_record_json(record) + "\n")
                     count += 1
         except AuditError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         except OSError as exc:
-            raise _fail(f"cannot write {output}: {exc.strerror or exc}") from None
+            raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     Console(stderr=True, highlight=False).print(f"exported {count} events ({fmt.value}) to {output}")
