@@ -1,5 +1,8 @@
 """Action calls in the graph: what is offered, the gate, autonomous execution and the approval step.
 
+An autonomous (allowed) call runs in the tools step and is recorded like an approved request (risk
+class ``autonomous``, under a deterministic ``AUT-`` id), so it can be listed, shown and undone.
+
 The approval step persists the turn's approval requests (create-if-absent under deterministic ids, so
 re-running it from its first line — which LangGraph does when it resumes an interrupted node — has no
 new effects), then pauses the thread with ``interrupt()``. When the run resumes (``Command(resume=...)``,
@@ -23,12 +26,10 @@ from agent.state import ActionPlan, ToolCallRecord, TurnState
 from guardrails.action_approvals import ActionApprovals, Proposal, approval_request_id
 from guardrails.approvals.models import ApprovalRequest, ApproverGroup, RequestStatus
 from guardrails.approvals.routing import Route, subject_json
-from guardrails.audit import AuditKind
 from guardrails.gate import Effect
 from guardrails.governed import AuditSink, Trace
-from guardrails.governed_actions import ModelGrant, action_view, autonomous_request_id
+from guardrails.governed_actions import ModelGrant, autonomous_request_id
 from guardrails.identity import User
-from tools.errors import ToolError
 
 __all__ = ["INTERRUPT_KIND", "ActionSteps", "pause_answer", "pause_requests"]
 
@@ -55,10 +56,12 @@ class ActionSteps:
         return self.fallback_grant if degraded else self.model_grant
 
     def schemas(self, user: User, degraded: bool) -> list[dict[str, Any]]:
-        """OpenAI-format schemas of the actions ``user`` may propose through the current model."""
-        return [{"type": "function", "function": {"name": s.name, "description": s.description,
+        """OpenAI-format schemas of the actions ``user`` may propose through the current model (descriptions
+        carry the policy's trigger limits, e.g. when to open a supplier review)."""
+        actions = self.approvals.actions
+        return [{"type": "function", "function": {"name": s.name, "description": actions.description(user, s),
                                                   "parameters": s.json_schema()}}
-                for s in self.approvals.actions.offered(user, self.grant(degraded))]
+                for s in actions.offered(user, self.grant(degraded))]
 
     def is_action(self, name: str) -> bool:
         """True when ``name`` is an action (not a read tool)."""
@@ -107,17 +110,17 @@ class ActionSteps:
             return ToolMessage(content=_content(refusal), tool_call_id=call_id, name=call["name"])
         if plan["effect"] != Effect.ALLOW.value:
             return None
-        try:
-            result = self.approvals.actions.execute_allowed(
-                user, plan["action"], plan["args"], snapshot=plan["snapshot"], request_id=plan["request_id"],
-                rule_id=plan["rule_id"], trace=trace, audit=audit)
-        except ToolError as exc:  # e.g. a plant without the action tables: say so, change nothing
-            failure = {"status": "not_executed", "action": plan["action"], "request_id": plan["request_id"],
-                       "reason": str(exc)}
-            audit.add(trace.event(AuditKind.ERROR, {"error": "action_not_executed", **failure}))
-            return ToolMessage(content=_content(failure), tool_call_id=call_id, name=call["name"])
-        view = action_view(result, as_of=self.approvals.actions.as_of())
-        return ToolMessage(content=_content(view), tool_call_id=call_id, name=call["name"])
+        # Recorded like an approved request (risk class autonomous), so the user can list, show and undo it.
+        route = Route(Effect.ALLOW, plan["rule_id"], plan["reason"], plan["action"], user.user_id)
+        proposal = Proposal(request_id=plan["request_id"], thread_id=trace.thread_id or "", trace_id=trace.trace_id,
+                            requester=user.user_id, action=plan["action"], args=plan["args"], subject=plan["subject"],
+                            snapshot=plan["snapshot"], route=route)
+        settled = self.approvals.run_autonomous(proposal, trace=trace, audit=audit)
+        body = settled.for_model(self.approvals.actions.policy.screening)
+        if settled.status == "executed":
+            body["risk_class"] = "autonomous"
+            body["undo"] = f"jidoka approvals undo {settled.request_id} --as {user.user_id}"
+        return ToolMessage(content=_content(body), tool_call_id=call_id, name=call["name"])
 
     # -- approval step -------------------------------------------------------------------------------
 

@@ -147,21 +147,40 @@ class ActionApprovals:
 
     def ensure(self, proposal: Proposal, *, audit: AuditSink) -> tuple[ApprovalRequest, bool]:
         """The request for ``proposal``, created (and audited) only if it does not exist yet."""
+        request, created = self._create_once(proposal, autonomous=False)
+        if created:
+            audit.add(requested_event(request, self.policy_hash))
+            durable(audit)
+        return request, created
+
+    def _create_once(self, proposal: Proposal, *, autonomous: bool) -> tuple[ApprovalRequest, bool]:
         try:
             return self.store.get(proposal.request_id, now=self.actions.clock()), False
         except RequestNotFound:
             pass
         creator = ApprovalStore(self.store.engine, id_factory=lambda: proposal.request_id)
+        create = creator.create_autonomous if autonomous else creator.create
         try:
-            request = creator.create(
+            request = create(
                 thread_id=proposal.thread_id, trace_id=proposal.trace_id, requester=proposal.requester,
                 action=proposal.action, args=dict(proposal.args), subject=dict(proposal.subject),
                 route=proposal.route, precondition_snapshot=dict(proposal.snapshot), now=self.actions.clock())
         except IntegrityError:  # created by a concurrent run of the same step in the meantime
             return self.store.get(proposal.request_id, now=self.actions.clock()), False
-        audit.add(requested_event(request, self.policy_hash))
-        durable(audit)
         return request, True
+
+    def run_autonomous(self, proposal: Proposal, *, trace: Trace, audit: AuditSink) -> Settled:
+        """Record and run an action the gate allowed without approval, exactly once.
+
+        The record (risk class ``autonomous``, status approved → executed / failed, no approver groups)
+        is created only when absent, under the proposal's deterministic id, so a re-run replays the
+        ledger instead of executing twice; once recorded it is listed, shown and undone like an approved
+        request (undo by its requester, itself governed).
+        """
+        request, _ = self._create_once(proposal, autonomous=True)
+        if request.status is RequestStatus.APPROVED:
+            return self._execute(request, trace, audit)
+        return self._recorded(request)
 
     def decide(self, request_id: str, approver_id: str, decision: DecisionKind | str, comment: str = "", *,
                audit: AuditSink) -> ApprovalRequest:
@@ -215,7 +234,8 @@ class ActionApprovals:
             self.store.mark_failed(request.id, body, now=self.actions.clock())
         except InvalidTransition:
             return self._recorded(self.store.get(request.id, now=self.actions.clock()))
-        audit.add(trace.event(AuditKind.ERROR, {"error": "approved_action_not_executed", **body}))
+        error = "autonomous_action_not_executed" if request.autonomous else "approved_action_not_executed"
+        audit.add(trace.event(AuditKind.ERROR, {"error": error, **body}))
         return Settled(request.id, request.action, status, reason)
 
     def _execute(self, request: ApprovalRequest, trace: Trace, audit: AuditSink) -> Settled:
@@ -254,9 +274,10 @@ class ActionApprovals:
         scope, rule_id, why = self.actions.base_grant(user, spec)
         involved = user.user_id == request.requester or any(g.admits(user) for g in request.groups)
         if not involved:
+            who = ("its requester, as it ran without approval" if request.autonomous
+                   else "its requester or one of its eligible approvers")
             rule_id, why = "approvals.undo_not_permitted", (
-                f"{user.user_id} may not undo {request.id}: only its requester ({request.requester}) or one of its "
-                "eligible approvers may")
+                f"{user.user_id} may not undo {request.id}: only {who} may ({request.requester} requested it)")
         allowed = involved and scope is not None
         audit.add(trace.event(AuditKind.GATE_DECISION, {
             "tool": request.action, "kind": "undo", "request_id": request.id,

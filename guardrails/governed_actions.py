@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import Engine
 
 from guardrails.approvals.routing import ApprovalRouter, Route
+from guardrails.approvals.triggers import ActionTriggers
 from guardrails.audit import AuditKind
 from guardrails.gate import Effect, field_scope
 from guardrails.governed import AuditSink, Trace
@@ -189,6 +190,15 @@ class GovernedActions:
             if any(model.may_propose(c) for cs in classes for c in cs):
                 out.append(spec)
         return out
+
+    def triggers(self, user: User, action: str) -> ActionTriggers:
+        """The policy's trigger limits of ``action`` at ``user``'s sites (when the copilot should propose it)."""
+        return self.router.triggers(action, self.policy.user_sites(user))
+
+    def description(self, user: User, spec: ActionSpec) -> str:
+        """The action's description as offered to ``user``'s model: with its policy triggers, if any."""
+        note = self.triggers(user, spec.name).note()
+        return f"{spec.description}\n{note}" if note else spec.description
 
     # -- deciding --------------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from guardrails._policy_parse import FieldRule, LayerDoc, parse_layer
 from guardrails.errors import PolicyError, UnknownUser
 from guardrails.identity import User
 from guardrails.screening import ScreeningRules
+from tools.actions.catalog import ACTIONS
 from tools.catalog import Catalog
 from tools.schema import SENSITIVE_COLUMNS
 
@@ -218,6 +219,9 @@ def load_policy(directory: Path | None = None, *, known_tools: Mapping[str, str]
 
 
 def catalog_policy(directory: Path | None, catalog: Catalog) -> Policy:
-    """Load the policy checked against ``catalog``: tools it names exist, fields it hides are maskable."""
+    """Load the policy checked against ``catalog``: tools it names exist, fields it hides are maskable.
+
+    The governed actions count as tools too: a role may be granted an action by name."""
     maskable = SENSITIVE_COLUMNS | {f for s in catalog for f in s.sensitive_fields}
-    return load_policy(directory, known_tools={s.name: s.domain for s in catalog}, maskable_fields=maskable)
+    known = {s.name: s.domain for s in catalog} | {a.name: a.domain for a in ACTIONS}
+    return load_policy(directory, known_tools=known, maskable_fields=maskable)

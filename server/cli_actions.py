@@ -81,8 +81,10 @@ def build_approvals_app() -> typer.Typer:
     @app.command("undo")
     def undo(
         ctx: typer.Context,
-        request_id: str = typer.Argument(..., metavar="ID", help="The executed request to undo (APR-…)."),
-        as_user: str = typer.Option(..., "--as", help="Who undoes it: the requester or an eligible approver."),
+        request_id: str = typer.Argument(..., metavar="ID", help="The executed request to undo (APR-…, or AUT-… "
+                                                                  "for an autonomous execution)."),
+        as_user: str = typer.Option(..., "--as", help="Who undoes it: the requester or an eligible approver "
+                                                      "(an autonomous execution: its requester)."),
         as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
     ) -> None:
         """Undo an executed action (its compensation restores the records it changed); audited."""

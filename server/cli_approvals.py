@@ -5,6 +5,10 @@ the root context (falling back to the environment), opens the state database
 named by ``settings.state_url`` (never creating one) and the policy from
 ``settings.policy_dir``. Every refusal — unknown user or request, a user who may
 not decide, a request already decided or expired — is one line on stderr, exit 1.
+``list`` and ``show`` print requests through
+:func:`guardrails.approvals.views.view_for`: values the viewer (``--as``) may not
+see, such as the US$ value behind a standard cost, are hidden; without ``--as``
+every sensitive value is.
 
 A decision is written to the audit log (``approval_decided``) unless the app is
 built with ``audit=False``; ``on_decided(request)`` then runs with the request as
@@ -26,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from guardrails.approvals.events import decided_event
 from guardrails.approvals.models import ApprovalRequest, DecisionKind, RequestStatus
 from guardrails.approvals.store import ApprovalStore
+from guardrails.approvals.views import RequestView, view_for
 from guardrails.audit import AuditLog
 from guardrails.errors import ApprovalError, AuditError, PolicyError, UnknownUser
 from guardrails.policy import Policy, load_policy
@@ -77,6 +82,7 @@ def _open(ctx: typer.Context) -> Iterator[_Session]:
         if not present:
             raise fail(f"no approval requests in the state database {shown} (no approval_requests table)")
         try:
+            store.create_schema()  # adds columns a database from an older version lacks
             yield _Session(store, policy)
         except SQLAlchemyError as exc:  # e.g. the database stayed locked past busy_timeout
             detail = exc.args[0] if exc.args else exc
@@ -102,23 +108,32 @@ def _print_list(requests: list[ApprovalRequest], title: str) -> None:
         return
     out.print(f"[bold]{title}[/bold] ({len(requests)})")
     for r in requests:
+        when = ("autonomous (ran without approval)" if r.autonomous
+                else f"expires {r.expires_at.strftime('%Y-%m-%d %H:%M')} UTC")
         out.print(f"{r.id}  [bold]{r.status.value}[/bold]  {r.action} @ {r.subject.get('site_id') or '—'}  "
-                  f"by {r.requester}  expires {r.expires_at.strftime('%Y-%m-%d %H:%M')} UTC")
+                  f"by {r.requester}  {when}")
         if r.status is RequestStatus.PENDING:
             out.print(f"    waiting for {_waiting(r)} ({_line(r)})")
 
 
-def _print_request(r: ApprovalRequest) -> None:
-    out = console()
-    out.print(f"[bold]{r.id}[/bold]  {r.action}  [bold]{r.status.value}[/bold]  (version {r.version})")
+def _print_request(view: RequestView) -> None:
+    out, r = console(), view.request
+    out.print(f"[bold]{r.id}[/bold]  {r.action}  [bold]{r.status.value}[/bold]  (version {r.version}, "
+              f"risk class {r.risk_class})")
+    expiry = "ran at once, without approval" if r.autonomous else f"expires {r.expires_at.isoformat()}"
     out.print(f"requested by {r.requester} in thread {r.thread_id} (trace {r.trace_id}) at "
-              f"{r.created_at.isoformat()}; expires {r.expires_at.isoformat()}")
+              f"{r.created_at.isoformat()}; {expiry}")
     facts = r.subject.get("facts")
     if isinstance(facts, dict) and facts.get("summary"):
         out.print(f"what: {facts['summary']}")
     out.print(f"why: {r.reason}  [{r.rule_id}]")
     out.print(f"arguments: {json.dumps(dict(r.args), sort_keys=True, ensure_ascii=False)}")
     out.print(f"subject: {json.dumps(dict(r.subject), sort_keys=True, ensure_ascii=False)}")
+    if view.masked_fields:
+        out.print(f"hidden for {view.viewer or 'an unnamed viewer (use --as)'}: {', '.join(view.masked_fields)}")
+    if r.autonomous:
+        out.print(f"approvers: none — the policy lets it run without approval [{r.rule_id}]; its requester may "
+                  f"undo it (`jidoka approvals undo {r.id} --as {r.requester}`)")
     for i, group in enumerate(r.groups):
         decision = next((d for d in r.decisions if d.group_index == i), None)
         state = (f"{decision.decision.value}d by {decision.approver}" if decision is not None
@@ -146,8 +161,8 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
         """List approval requests, newest first (pending ones past their expiry are marked expired)."""
         with _open(ctx) as session:
             try:
-                if as_user is not None:
-                    user = session.policy.user(as_user)
+                user = session.policy.user(as_user) if as_user is not None else None
+                if user is not None:
                     requests = session.store.list_for(user, session.policy)
                     if status is not None:
                         requests = [r for r in requests if r.status is status]
@@ -155,28 +170,33 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
                     requests = session.store.list_all(status=status)
             except (ApprovalError, UnknownUser) as exc:
                 raise fail(str(exc)) from None
+            views = [view_for(r, user, session.policy) for r in requests]
         if as_json:
-            typer.echo(json.dumps([r.to_json_dict() for r in requests], ensure_ascii=False, indent=2))
+            typer.echo(json.dumps([v.to_json_dict() for v in views], ensure_ascii=False, indent=2))
             return
         title = f"approval requests for {as_user}" if as_user else "approval requests"
-        _print_list(requests, title)
+        _print_list([v.request for v in views], title)
 
     @app.command("show")
     def show(
         ctx: typer.Context,
-        request_id: str = typer.Argument(..., metavar="ID", help="The request id (APR-…)."),
+        request_id: str = typer.Argument(..., metavar="ID", help="The request id (APR-… or AUT-…)."),
+        as_user: str | None = typer.Option(None, "--as", help="Show it as this user sees it (sensitive values "
+                                                              "this user may not see are hidden; without --as, "
+                                                              "all of them are)."),
         as_json: bool = typer.Option(False, "--json", help="Print the request as JSON."),
     ) -> None:
         """Show one request: arguments, why it needs approval, groups and decisions."""
         with _open(ctx) as session:
             try:
-                request = session.store.get(request_id)
-            except ApprovalError as exc:
+                user = session.policy.user(as_user) if as_user is not None else None
+                view = view_for(session.store.get(request_id), user, session.policy)
+            except (ApprovalError, UnknownUser) as exc:
                 raise fail(str(exc)) from None
         if as_json:
-            typer.echo(json.dumps(request.to_json_dict(), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps(view.to_json_dict(), ensure_ascii=False, indent=2))
         else:
-            _print_request(request)
+            _print_request(view)
 
     def _decide(ctx: typer.Context, request_id: str, as_user: str, kind: DecisionKind, comment: str) -> None:
         with _open(ctx) as session:

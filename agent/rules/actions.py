@@ -408,7 +408,10 @@ def action_answer(action: str, args: Mapping[str, Any], result: Mapping[str, Any
     request = result.get("request_id")
     reason = data_text(result.get("reason")) or data_text(result.get("message")) or "no reason given"
     if status == "executed":
-        return [_done(action, args, result)]
+        done = _done(action, args, result)
+        if result.get("risk_class") == "autonomous" and isinstance(result.get("undo"), str):
+            done += f" It ran without approval, as the policy allows; to undo it: `{result['undo']}`."
+        return [done]
     if status == "precondition_failed":
         return [f"Not executed: the request to {label} did not run because the data changed since it was "
                 f"proposed: {reason}. Nothing was changed{f' {cite(request)}' if request else ''}."]

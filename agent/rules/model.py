@@ -23,6 +23,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
+from agent.rules.action_hints import offered_triggers, review_hints
 from agent.rules.answers import Focus, ToolOutput, compose_answer
 from agent.rules.entities import Entities, EntityResolver
 from agent.rules.intents import IntentCatalogue
@@ -120,7 +121,10 @@ class RulesChatModel(BaseChatModel):
         plan = self.planner.plan(question, ctx, history)
         results = [m for m in turn if isinstance(m, ToolMessage)]
         if results:
-            return AIMessage(content=self._answer(plan, turn, results))
+            # Suggestions the policy's action triggers call for (e.g. a supplier review), never tool calls.
+            hints = review_hints([(m.name or "", _text(m)) for m in results], offered_triggers(tools),
+                                 {line.line_id: line.site_id for line in self.lexicon.lines})
+            return AIMessage(content="\n\n".join([self._answer(plan, turn, results), *hints]))
         if isinstance(plan, Reply):
             return AIMessage(content=plan.text)
         done = sum(len(m.tool_calls) for m in turn if isinstance(m, AIMessage))

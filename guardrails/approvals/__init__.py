@@ -3,7 +3,9 @@
 - :mod:`guardrails.approvals.routing` — the ``actions:`` policy section and
   ``(action, requester, subject) → Route``;
 - :mod:`guardrails.approvals.store` — requests and decisions in the state database;
-- :mod:`guardrails.approvals.models` — the typed records both use.
+- :mod:`guardrails.approvals.models` — the typed records both use;
+- :mod:`guardrails.approvals.views` — a request as one viewer may see it (sensitive values masked);
+- :mod:`guardrails.approvals.triggers` — policy limits telling the copilot when to propose an action.
 """
 
 from guardrails.approvals.models import (
@@ -15,8 +17,11 @@ from guardrails.approvals.models import (
 )
 from guardrails.approvals.routing import ApprovalRouter, Route, RoutingSubject, SubjectLike, route
 from guardrails.approvals.store import ApprovalStore
+from guardrails.approvals.triggers import ActionTriggers
+from guardrails.approvals.views import RequestView, view_for
 
 __all__ = [
+    "ActionTriggers",
     "ApprovalDecision",
     "ApprovalRequest",
     "ApprovalRouter",
@@ -24,8 +29,10 @@ __all__ = [
     "ApproverGroup",
     "DecisionKind",
     "RequestStatus",
+    "RequestView",
     "Route",
     "RoutingSubject",
     "SubjectLike",
     "route",
+    "view_for",
 ]

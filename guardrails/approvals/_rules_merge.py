@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from guardrails._policy_parse import LayerDoc
@@ -47,7 +48,9 @@ class ActionRule:
     expires_hours: float
     origins: Mapping[str, str] = field(default_factory=dict)
     """Rule id (``file#key``) that last set each of ``risk_class``, ``proposers``, ``approvers``,
-    ``expires_hours``."""
+    ``expires_hours`` and ``triggers.<name>``."""
+    triggers: Mapping[str, Decimal] = field(default_factory=dict)
+    """Trigger limits (name → limit) telling the copilot when to propose the action; lower is stricter."""
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,14 @@ def _from_enterprise(rule: LayerActionRule) -> ActionRule:
     assert rule.domain is not None and rule.risk_class is not None and rule.proposers is not None
     origins = {name: f"{rule.file}#{key}.{name}" for name in ("risk_class", "proposers", "approvers",
                                                               "expires_hours")}
+    origins.update({f"triggers.{t}": f"{rule.file}#{key}.triggers.{t}" for t in rule.triggers or {}})
     return ActionRule(
         action=rule.action, domain=rule.domain, description=rule.description or "",
         risk_class=rule.risk_class,
         proposers=rule.proposers, approvers=rule.approvers or (), when=rule.when or (),
         autonomous_when=rule.autonomous_when or (),
         expires_hours=rule.expires_hours if rule.expires_hours is not None else DEFAULT_EXPIRES_HOURS,
-        origins=origins,
+        origins=origins, triggers=dict(rule.triggers or {}),
     )
 
 
@@ -172,6 +176,20 @@ def _tighten_autonomy(file: str, key: str, upper: Sequence[AutonomyCondition],
     return tuple(merged)
 
 
+def _tighten_triggers(file: str, key: str, upper: Mapping[str, Decimal], lower: Mapping[str, Decimal],
+                      origins: dict[str, str]) -> dict[str, Decimal]:
+    """A lower layer may lower a trigger limit or add one the layer above does not set, never raise one."""
+    merged = dict(upper)
+    for name, limit in lower.items():
+        above = upper.get(name)
+        if above is not None and limit > above:
+            raise PolicyLoosening(file, f"{key}.{name}", f"would raise the trigger limit {name} from {above} to "
+                                                         f"{limit}; a lower layer may only lower it")
+        if above is None or limit < above:
+            merged[name], origins[f"triggers.{name}"] = limit, f"{file}#{key}.{name}"
+    return merged
+
+
 def _tighten(upper: ActionRule, rule: LayerActionRule) -> ActionRule:
     file, key = rule.file, f"actions.{rule.action}"
     for enterprise_only in ("domain", "description"):
@@ -208,8 +226,10 @@ def _tighten(upper: ActionRule, rule: LayerActionRule) -> ActionRule:
     when = upper.when if rule.when is None else _tighten_when(file, f"{key}.when", upper.when, rule.when)
     autonomy = upper.autonomous_when if rule.autonomous_when is None else _tighten_autonomy(
         file, f"{key}.autonomous_when", upper.autonomous_when, rule.autonomous_when)
+    triggers = upper.triggers if rule.triggers is None else _tighten_triggers(
+        file, f"{key}.triggers", upper.triggers, rule.triggers, origins)
     return replace(upper, risk_class=risk, proposers=proposers, approvers=approvers, when=when,
-                   autonomous_when=autonomy, expires_hours=expires, origins=origins)
+                   autonomous_when=autonomy, expires_hours=expires, origins=origins, triggers=triggers)
 
 
 def _merge(upper: Mapping[str, ActionRule], doc: LayerDoc, rules: Mapping[str, LayerActionRule]

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from guardrails.approvals.triggers import TRIGGER_KINDS
 from guardrails.errors import PolicyError
 
 __all__ = [
@@ -103,10 +104,12 @@ class LayerActionRule:
     when: tuple[ValueRule, ...] | None = None
     autonomous_when: tuple[AutonomyCondition, ...] | None = None
     expires_hours: float | None = None
+    triggers: Mapping[str, Decimal] | None = None
+    """Trigger limits (``guardrails.approvals.triggers.TRIGGER_KINDS``) this layer sets."""
 
 
 _ACTION_KEYS = {"domain", "description", "risk_class", "proposers", "approvers", "when", "autonomous_when",
-                "expires_hours"}
+                "expires_hours", "triggers"}
 _GROUP_KEYS = {"roles", "site", "not_requester"}
 _CONDITION_KEYS = {"requester_is", "requester_roles", "fact_at_most", "fact_at_least", "fact_in",
                    "value_usd_at_most"}
@@ -228,6 +231,12 @@ def _condition(r: _Reader, key: str, raw: Any, roles: frozenset[str]) -> Autonom
     )
 
 
+def _triggers(r: _Reader, key: str, raw: Any) -> dict[str, Decimal]:
+    body = r.mapping(key, raw)
+    r.keys(key, body, set(TRIGGER_KINDS))
+    return {str(name): r.number(f"{key}.{name}", value) for name, value in body.items()}
+
+
 def _action(r: _Reader, action: str, raw: Any, roles: frozenset[str]) -> LayerActionRule:
     key = f"actions.{action}"
     body = r.mapping(key, raw)
@@ -260,6 +269,7 @@ def _action(r: _Reader, action: str, raw: Any, roles: frozenset[str]) -> LayerAc
         ) if "autonomous_when" in body else None,
         expires_hours=float(r.number(f"{key}.expires_hours", body["expires_hours"], positive=True))
         if "expires_hours" in body else None,
+        triggers=_triggers(r, f"{key}.triggers", body["triggers"]) if "triggers" in body else None,
     )
 
 

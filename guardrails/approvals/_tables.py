@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Engine,
     ForeignKey,
     Index,
     Integer,
@@ -23,6 +24,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -44,6 +47,7 @@ __all__ = [
     "approval_requests",
     "row_dict",
     "to_request",
+    "upgrade_schema",
     "write_transaction",
 ]
 
@@ -96,6 +100,8 @@ approval_requests = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("result_json", Text, nullable=True, comment="what execution / compensation recorded"),
     Column("version", Integer, nullable=False, comment="bumped on every change; optimistic concurrency"),
+    Column("risk_class", String(16), nullable=False, server_default="approval",
+           comment="approval, or autonomous: ran at once under a policy rule (no approver groups)"),
     CheckConstraint(f"status IN ({_statuses})", name="ck_approval_requests_status"),
     Index("ix_approval_requests_status_expires", "status", "expires_at"),
     Index("ix_approval_requests_requester", "requester"),
@@ -119,6 +125,15 @@ approval_decisions = Table(
 )
 
 
+def upgrade_schema(engine: Engine) -> None:
+    """Add columns newer than an existing state database (idempotent; never creates the tables)."""
+    columns = {c["name"] for c in inspect(engine).get_columns("approval_requests")}
+    if "risk_class" not in columns:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE approval_requests ADD COLUMN risk_class VARCHAR(16) NOT NULL "
+                              "DEFAULT 'approval'"))
+
+
 def row_dict(row: Any) -> dict[str, Any]:
     """A result row as a plain dict keyed by column name."""
     return dict(row._mapping)
@@ -136,6 +151,7 @@ def to_request(row: Mapping[str, Any], decisions: Sequence[Mapping[str, Any]]) -
         status=RequestStatus(row["status"]), created_at=row["created_at"], expires_at=row["expires_at"],
         updated_at=row["updated_at"], version=int(row["version"]),
         result=None if row["result_json"] is None else json.loads(row["result_json"]),
+        risk_class=str(row.get("risk_class") or "approval"),
         decisions=tuple(
             ApprovalDecision(request_id=d["request_id"], group_index=int(d["group_index"]),
                              approver=d["approver"], decision=DecisionKind(d["decision"]),

@@ -114,7 +114,7 @@ class ApprovalRequest:
     """A persisted approval request with its decisions, as read from the state database."""
 
     id: str
-    """``APR-`` followed by 12 hex digits."""
+    """``APR-`` (or ``AUT-`` for an autonomous execution) followed by 12 hex digits."""
     thread_id: str
     """The agent thread that paused for this approval (the binding: only it may execute)."""
     trace_id: str
@@ -145,6 +145,14 @@ class ApprovalRequest:
     result: Mapping[str, Any] | None
     """What execution / compensation recorded, once it ran."""
     decisions: tuple[ApprovalDecision, ...] = ()
+    risk_class: str = "approval"
+    """``approval`` (routed to approvers) or ``autonomous`` (ran at once under a policy rule: no approver
+    groups, recorded so it can be listed, shown and undone)."""
+
+    @property
+    def autonomous(self) -> bool:
+        """True for the record of an autonomous execution (nobody approves it)."""
+        return self.risk_class == "autonomous"
 
     @property
     def approved_groups(self) -> frozenset[int]:
@@ -179,7 +187,7 @@ class ApprovalRequest:
         """JSON-friendly view of the whole request (for ``--json`` output and audit payloads)."""
         return {
             "id": self.id, "thread_id": self.thread_id, "trace_id": self.trace_id,
-            "requester": self.requester,
+            "requester": self.requester, "risk_class": self.risk_class,
             "action": self.action, "args": dict(self.args), "args_hash": self.args_hash,
             "subject": dict(self.subject), "precondition_snapshot": dict(self.precondition_snapshot),
             "reason": self.reason, "rule_id": self.rule_id, "groups": [g.to_json_dict() for g in self.groups],

@@ -11,7 +11,7 @@ refused with the rule id that decided.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from guardrails.approvals._rules_merge import ActionRule, ActionRules, build_action_rules
 from guardrails.approvals._rules_parse import AutonomyCondition, GroupSpec, RiskLevel, SiteRef
 from guardrails.approvals.models import ApproverGroup, utc
+from guardrails.approvals.triggers import ActionTriggers
+from guardrails.errors import PolicyError
 from guardrails.gate import Effect
 from guardrails.identity import User
 from guardrails.policy import Policy
@@ -193,9 +195,40 @@ def _distinct_approvers(groups: list[ApproverGroup]) -> bool:
     return all(place(i, set()) for i in range(len(groups)))
 
 
+def _check_proposers_granted(policy: Policy, rules: ActionRules) -> None:
+    """Every proposer role must be granted the action (its domain or its name) where the rule applies.
+
+    Otherwise the policy lists proposers the gate never offers the action to; failing here keeps the
+    ``actions:`` section and the role grants from drifting apart.
+    """
+    plant_files = {doc.name: doc.file for doc in policy.layers if doc.layer == "plant"}
+    # Every site with a plant layer: its roles may be narrower even where its actions are not.
+    scopes: list[tuple[str | None, Mapping[str, ActionRule]]] = [
+        (None, rules.base), *((site, rules.for_site(site)) for site in sorted(policy.sites))]
+    for site, by_action in scopes:
+        roles = policy.roles if site is None else policy.roles_at(site)
+        for rule in by_action.values():
+            for role in sorted(rule.proposers):
+                effective = roles.get(role)
+                if effective is not None and effective.grants(rule.action, rule.domain):
+                    continue
+                # The base rules passed first, so a failure for one site comes from that plant's layer.
+                origin = rule.origins["proposers"].partition("#")[0]
+                file = plant_files.get(site, origin) if site is not None else origin
+                where = f" at {site}" if site is not None else ""
+                raise PolicyError(file, f"actions.{rule.action}.proposers",
+                                  f"role {role!r} is a proposer of {rule.action} but is not granted it{where} "
+                                  f"(roles.{role} grants neither the {rule.domain!r} domain nor the action by "
+                                  "name), so it would never be offered: grant the role the action or remove it "
+                                  "from the proposers")
+
+
 def action_rules(policy: Policy) -> ActionRules:
-    """Parse and merge the policy's ``actions`` sections (raises ``PolicyError`` / ``PolicyLoosening``)."""
-    return build_action_rules(policy.sections("actions"), frozenset(policy.roles))
+    """Parse and merge the policy's ``actions`` sections (raises ``PolicyError`` / ``PolicyLoosening``), and
+    check that every proposer role is granted its action."""
+    rules = build_action_rules(policy.sections("actions"), frozenset(policy.roles))
+    _check_proposers_granted(policy, rules)
+    return rules
 
 
 class ApprovalRouter:
@@ -210,6 +243,15 @@ class ApprovalRouter:
     def rule(self, action: str, site: str) -> ActionRule | None:
         """The effective rule for ``action`` on data of ``site``."""
         return self.rules.for_site(site).get(action)
+
+    def triggers(self, action: str, sites: Iterable[str]) -> ActionTriggers:
+        """The trigger limits of ``action`` at each of ``sites`` (trigger name → site → limit)."""
+        limits: dict[str, dict[str, float]] = {}
+        for site in sorted(sites):
+            rule = self.rule(action, site)
+            for name, limit in (rule.triggers if rule is not None else {}).items():
+                limits.setdefault(name, {})[site] = float(limit)
+        return ActionTriggers(action, limits)
 
     def _deny(self, action: str, requester: User, rule_id: str, reason: str) -> Route:
         return Route(Effect.DENY, rule_id, reason, action, requester.user_id)
@@ -275,7 +317,8 @@ class ApprovalRouter:
         for extra in rule.when:
             if value > extra.value_usd_over:
                 specs += extra.approvers
-                rule_id, why = extra.rule_id, f" (value ${value:,.2f} is over ${extra.value_usd_over:,})"
+                # The threshold, not the value: the reason is shown to people who may not see standard costs.
+                rule_id, why = extra.rule_id, f" (value over ${extra.value_usd_over:,})"
         groups: list[ApproverGroup] = []
         for spec in specs:
             group = self._group(spec, requester, subject)

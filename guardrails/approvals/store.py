@@ -23,19 +23,20 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from guardrails.approvals._args import args_hash, canonical_args, to_plain
 from guardrails.approvals._tables import (
     approval_decisions,
     approval_metadata,
     approval_requests,
     row_dict,
     to_request,
+    upgrade_schema,
     write_transaction,
 )
 from guardrails.approvals.models import ApprovalRequest, DecisionKind, RequestStatus, utc
@@ -66,39 +67,6 @@ _TRANSITIONS: Mapping[RequestStatus, frozenset[RequestStatus]] = {
 }
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def _to_plain(value: Any) -> Any:
-    """Plain JSON values from a pydantic model, a dataclass or a mapping (dates become ISO text)."""
-    if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json")
-    elif is_dataclass(value) and not isinstance(value, type):
-        value = asdict(value)
-    try:
-        return json.loads(json.dumps(value, default=_json_default, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise ApprovalError(None, f"action arguments must be JSON values: {exc}") from None
-
-
-def canonical_args(args: Any) -> str:
-    """Canonical JSON text of action arguments (sorted keys, no whitespace): what an approval binds."""
-    plain = _to_plain(args)
-    if not isinstance(plain, dict):
-        raise ApprovalError(None, f"action arguments must be a JSON object, got {type(plain).__name__}")
-    return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def args_hash(args: Any) -> str:
-    """SHA-256 of :func:`canonical_args`."""
-    return hashlib.sha256(canonical_args(args).encode("utf-8")).hexdigest()
-
-
 def _new_id() -> str:
     return f"APR-{uuid.uuid4().hex[:12].upper()}"
 
@@ -122,8 +90,9 @@ class ApprovalStore:
         return utc(now if now is not None else self._clock())
 
     def create_schema(self) -> None:
-        """Create the approval tables if missing (idempotent)."""
+        """Create the approval tables if missing, and add columns an older database lacks (idempotent)."""
         approval_metadata.create_all(self._engine, checkfirst=True)
+        upgrade_schema(self._engine)
 
     def has_schema(self) -> bool:
         """True when both approval tables exist."""
@@ -144,23 +113,46 @@ class ApprovalStore:
         if route.action != action or route.requester_id != requester_id:
             raise ApprovalError(None, f"the route is for {route.action} by {route.requester_id}, "
                                       f"not {action} by {requester_id}")
+        return self._insert(thread_id, trace_id, requester_id, action, args, subject, route,
+                            precondition_snapshot, self._now(now), RequestStatus.PENDING, utc(route.expires_at))
+
+    def create_autonomous(self, *, thread_id: str, trace_id: str, requester: User | str, action: str, args: Any,
+                          subject: SubjectLike | Mapping[str, Any], route: Route,
+                          precondition_snapshot: Mapping[str, Any] | None = None,
+                          now: datetime | None = None) -> ApprovalRequest:
+        """Record an ``allow`` (autonomous) ``route`` about to execute: ``approved`` at once, with no approver
+        groups, risk class ``autonomous``; mark it executed (or failed) after the run. Never decidable."""
+        requester_id = requester if isinstance(requester, str) else requester.user_id
+        if route.effect is not Effect.ALLOW or route.groups:
+            raise ApprovalError(None, f"only an allow route without approvers is recorded as autonomous "
+                                      f"(got {route.effect.value} by {route.rule_id})")
+        moment = self._now(now)
+        return self._insert(thread_id, trace_id, requester_id, action, args, subject, route, precondition_snapshot,
+                            moment, RequestStatus.APPROVED, moment, risk_class="autonomous")
+
+    def _insert(self, thread_id: str, trace_id: str, requester_id: str, action: str, args: Any,
+                subject: SubjectLike | Mapping[str, Any], route: Route,
+                precondition_snapshot: Mapping[str, Any] | None, moment: datetime, status: RequestStatus,
+                expires_at: datetime, *, risk_class: str = "approval") -> ApprovalRequest:
+        if route.action != action or route.requester_id != requester_id:
+            raise ApprovalError(None, f"the route is for {route.action} by {route.requester_id}, "
+                                      f"not {action} by {requester_id}")
         if not thread_id or not trace_id:
             raise ApprovalError(None, "an approval request needs a thread_id and a trace_id")
-        moment = self._now(now)
         args_json = canonical_args(args)
         request_id = self._new_id()
-        subject_plain = _to_plain(subject if isinstance(subject, Mapping) else subject_json(subject))
+        subject_plain = to_plain(subject if isinstance(subject, Mapping) else subject_json(subject))
         values = {
             "id": request_id, "thread_id": thread_id, "trace_id": trace_id, "requester": requester_id,
             "action": action, "args_json": args_json,
             "args_hash": hashlib.sha256(args_json.encode("utf-8")).hexdigest(),
             "subject_json": json.dumps(subject_plain, sort_keys=True, ensure_ascii=False),
-            "precondition_snapshot_json": json.dumps(_to_plain(dict(precondition_snapshot or {})),
+            "precondition_snapshot_json": json.dumps(to_plain(dict(precondition_snapshot or {})),
                                                      sort_keys=True, ensure_ascii=False),
             "reason": route.reason, "rule_id": route.rule_id,
             "groups_json": json.dumps([g.to_json_dict() for g in route.groups], sort_keys=True),
-            "status": RequestStatus.PENDING.value, "created_at": moment, "expires_at": utc(route.expires_at),
-            "updated_at": moment, "result_json": None, "version": 1,
+            "status": status.value, "created_at": moment, "expires_at": expires_at,
+            "updated_at": moment, "result_json": None, "version": 1, "risk_class": risk_class,
         }
         with self._engine.begin() as conn:
             conn.execute(approval_requests.insert().values(values))
@@ -276,7 +268,7 @@ class ApprovalStore:
         c = approval_requests.c
         values: dict[str, Any] = {"status": status.value, "updated_at": now, "version": request.version + 1}
         if result is not None:
-            values["result_json"] = json.dumps(_to_plain(dict(result)), sort_keys=True, ensure_ascii=False)
+            values["result_json"] = json.dumps(to_plain(dict(result)), sort_keys=True, ensure_ascii=False)
         stmt = (update(approval_requests).where(c.id == request.id, c.version == request.version)
                 .values(values))
         if conn.execute(stmt).rowcount != 1:

@@ -146,10 +146,12 @@ class ActionHarness:
 
 
 def build_action_copilot(plant_file: Path, home: Path, model: BaseChatModel, *,
-                         grant: ApprovedModel | None = None, clock: Clock | None = None) -> ActionHarness:
-    """A copilot on ``plant_file`` that may propose actions (as ``grant`` allows: default gpt-4o-mini's)."""
+                         grant: ApprovedModel | None = None, clock: Clock | None = None,
+                         policy: Policy | None = None) -> ActionHarness:
+    """A copilot on ``plant_file`` that may propose actions (as ``grant`` allows: default gpt-4o-mini's),
+    under ``policy`` (default: the shipped one)."""
     clock = clock or Clock()
-    policy = shared_policy()
+    policy = policy or shared_policy()
     catalog = default_catalog()
     plant = make_engine(f"sqlite:///{plant_file}")
     governed = GovernedTools(gate=Gate(policy, catalog, SqlSiteResolver(plant)), catalog=catalog, engine=plant,

@@ -332,6 +332,69 @@ def test_autonomous_action_runs_in_the_tools_step_once(plant_file: Path, tmp_pat
         ("bea.buyer", "ben.buyer")]
 
 
+def test_autonomous_execution_is_recorded_listed_and_undoable(plant_file: Path, tmp_path: Path,
+                                                              cases: dict[str, dict[str, Any]]) -> None:
+    from tests.agent.conftest_graph import AUTONOMOUS_GRANT
+
+    args = cases["request_po_date_change"]
+    h, model = _harness(plant_file, tmp_path, call("request_po_date_change", args, "c1"), relay,
+                        grant=AUTONOMOUS_GRANT)
+    before = snapshot(h.plant)
+    own = h.copilot.ask("bea.buyer", "Pull my line in by two days.")
+    [entry] = ledger_rows(h.plant)
+    rid = entry["request_id"]
+    assert rid.startswith("AUT-") and snapshot(h.plant) != before
+
+    # The record: executed, risk class autonomous, the autonomy rule, nobody to approve, bound to the call.
+    record = h.store.get(rid)
+    assert (record.status.value, record.risk_class, record.autonomous) == ("executed", "autonomous", True)
+    assert record.rule_id == "enterprise.yaml#actions.request_po_date_change.autonomous_when[0]"
+    assert record.groups == () and record.decisions == () and record.requester == "bea.buyer"
+    assert record.thread_id == own.thread_id and record.trace_id == own.trace_id and dict(record.args) == args
+    assert record.result is not None and record.result["request_id"] == rid
+    # The model is told the id and how to undo it (the user hears it from the model).
+    [told] = tool_results(model.calls[-1])
+    assert told["request_id"] == rid and told["undo"] == f"jidoka approvals undo {rid} --as bea.buyer"
+    bea = h.approvals.actions.policy.user("bea.buyer")
+    assert rid in {r.id for r in h.store.list_for(bea)} and rid in {r.id for r in h.store.list_all()}
+    with pytest.raises(AlreadyDecided):  # nothing to decide: it ran under the policy
+        h.decide(rid, "ben.buyer", "reject")
+
+    # Undo is governed as for approved requests: only the requester here (there are no approvers).
+    for outsider in ("ben.buyer", "pat.planner"):
+        refused = h.copilot.undo(rid, outsider)
+        assert refused.status == "denied" and snapshot(h.plant) != before
+    undone = h.copilot.undo(rid, "bea.buyer")
+    assert undone.ok and snapshot(h.plant) == before and h.store.get(rid).status.value == "compensated"
+    assert len(_events(h, AuditKind.ACTION_COMPENSATED, rid)) == 1 and h.audit.verify().ok
+
+
+def test_autonomous_rerun_replays_instead_of_executing_twice(plant_file: Path, tmp_path: Path,
+                                                             cases: dict[str, dict[str, Any]]) -> None:
+    # The tools step re-run for the same turn and call (as after a crash): one record, one execution.
+    from guardrails.action_approvals import Proposal
+    from guardrails.approvals.routing import Route
+    from guardrails.audit import AuditBuffer
+    from guardrails.gate import Effect
+    from tests.agent.conftest_graph import AUTONOMOUS_GRANT
+
+    h, _ = _harness(plant_file, tmp_path, relay)
+    args = cases["request_po_date_change"]
+    bea = h.approvals.actions.policy.user("bea.buyer")
+    trace = Trace(uuid.uuid4().hex, "th-auto", "bea.buyer", "test")
+    buffer = AuditBuffer(h.audit)
+    decision = h.approvals.actions.decide(bea, "request_po_date_change", args, model=AUTONOMOUS_GRANT,
+                                          trace=trace, audit=buffer)
+    assert decision.effect is Effect.ALLOW and decision.subject is not None
+    route = Route(Effect.ALLOW, decision.rule_id, decision.reason, "request_po_date_change", "bea.buyer")
+    proposal = Proposal("AUT-TEST00000001", "th-auto", trace.trace_id, "bea.buyer", "request_po_date_change",
+                        decision.args, {"site_id": "P100"}, decision.snapshot, route)
+    first = h.approvals.run_autonomous(proposal, trace=trace, audit=buffer)
+    again = h.approvals.run_autonomous(proposal, trace=trace, audit=buffer)
+    assert first.status == again.status == "executed" and again.view == first.view
+    assert len(ledger_rows(h.plant)) == 1 and h.store.get("AUT-TEST00000001").version == 2
+
+
 def test_an_action_that_cannot_run_is_reported_not_crashed(plant_file: Path, tmp_path: Path,
                                                            cases: dict[str, dict[str, Any]]) -> None:
     from tests.agent.conftest_graph import AUTONOMOUS_GRANT

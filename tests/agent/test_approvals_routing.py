@@ -30,26 +30,29 @@ USERS = {
 ACTIONS = ("place_quality_hold", "release_quality_hold", "reallocate_inventory", "request_po_date_change",
            "switch_supplier", "open_supplier_review", "create_maintenance_order", "reserve_spare_parts")
 
-BASE = "hidden: gate.default_deny"          # no role of the user grants the action's domain
+BASE = "hidden: gate.default_deny"          # no role of the user grants the action's domain or the action
 PROPOSE = "hidden: proposers"                # granted, but the user's role may not propose it (policy actions)
 # Written by hand from the policy (roles' domains, actions' proposers/approvers) and the subjects in
 # tests/agent/action_cases.py (all P100; the PO line belongs to bea.buyer and is pulled in 2 days; the
 # spare is for a B-critical asset; the reallocation is worth ~$106). A list = approver groups that must
 # ALL approve (eligible user ids of each); "deny: <rule>" = offered but refused at the gate.
 TABLE: dict[str, dict[str, Any]] = {
+    # Planners are granted place_quality_hold and create_maintenance_order by name (policy roles.planner.tools).
     "pat.planner": {
-        "place_quality_hold": BASE, "release_quality_hold": BASE,
+        "place_quality_hold": [["quinn.quality", "sam.supervisor"]], "release_quality_hold": BASE,
         "reallocate_inventory": [["sam.supervisor"]],
         "request_po_date_change": [["bea.buyer", "ben.buyer"]],
-        "switch_supplier": PROPOSE, "open_supplier_review": BASE, "create_maintenance_order": BASE,
-        "reserve_spare_parts": BASE},
+        "switch_supplier": PROPOSE, "open_supplier_review": BASE,
+        "create_maintenance_order": [["max.maint", "sam.supervisor"]], "reserve_spare_parts": BASE},
     "bea.buyer": {
         "place_quality_hold": BASE, "release_quality_hold": BASE,
         "reallocate_inventory": [["sam.supervisor"]],
         # Her own PO, 2-day pull-in: routing says autonomous, but gpt-4o-mini may not propose autonomous actions.
         "request_po_date_change": "deny: enterprise.yaml#models.approved[openai:gpt-4o-mini].risk_classes",
         "switch_supplier": [["ben.buyer"], ["fay.finance"]],
-        "open_supplier_review": BASE, "create_maintenance_order": BASE, "reserve_spare_parts": BASE},
+        # Granted by name: buyers own the supplier relationship.
+        "open_supplier_review": [["ben.buyer", "quinn.quality"]], "create_maintenance_order": BASE,
+        "reserve_spare_parts": BASE},
     "quinn.quality": {
         "place_quality_hold": [["sam.supervisor"]], "release_quality_hold": [["sam.supervisor"]],
         "reallocate_inventory": PROPOSE, "request_po_date_change": BASE, "switch_supplier": BASE,

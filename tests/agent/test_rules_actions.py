@@ -273,3 +273,60 @@ def test_hold_request_end_to_end_through_the_graph(demo_home: Path, demo_manifes
     assert lot in final.citations and final.unverified == []
     held = {r["wo_id"] for r in rows(h.plant, "SELECT wo_id FROM work_orders WHERE status = 'held'")} - held_before
     assert held and all(w in final.answer for w in held)
+
+
+# ------------------------------------------------------------------------------------------ policy triggers
+def _rules_copilot(demo_home: Path, tmp_path: Path, policy_dir: Path | None = None) -> Any:
+    plant_file = copy_plant(demo_home, tmp_path)
+    from tools import make_engine
+    engine = make_engine(f"sqlite:///{plant_file}")
+    rules = RulesChatModel(lexicon=PlantLexicon.from_engine(engine))
+    engine.dispose()
+    return build_action_copilot(plant_file, tmp_path, rules,
+                                policy=load_policy(policy_dir) if policy_dir is not None else None)
+
+
+def _limit_policy(tmp_path: Path, limit: float) -> Path:
+    import shutil
+
+    from guardrails.policy import default_policy_dir
+
+    folder = tmp_path / "policy"
+    shutil.copytree(default_policy_dir(), folder)
+    path = folder / "enterprise.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("scrap_variance_limit: 0.05") == 1
+    path.write_text(text.replace("scrap_variance_limit: 0.05", f"scrap_variance_limit: {limit}"), encoding="utf-8")
+    return folder
+
+
+def test_scrap_answer_suggests_a_supplier_review_by_the_policy_limit(demo_home: Path, demo_manifest: dict[str, Any],
+                                                                     tmp_path: Path) -> None:
+    spike = demo_manifest["scenarios"]["scrap_spike"]
+    question = f"Why is scrap up on {spike['line_id']}?"
+    h = _rules_copilot(demo_home, tmp_path / "shipped")
+    answer = h.copilot.ask("sam.supervisor", question)
+    assert not answer.paused and h.store.list_all() == []  # a suggestion only: nothing proposed
+    assert "supplier-review limit the policy sets for P100" in answer.answer, answer.answer
+    assert f"open a supplier review of {spike['supplier_id']} about scrap on {spike['lot_id']}" in answer.answer
+    assert answer.unverified == []
+    # Asking as suggested proposes the review for that supplier and lot.
+    follow = h.copilot.ask("sam.supervisor", f"open a supplier review of {spike['supplier_id']} about scrap on "
+                                             f"{spike['lot_id']}")
+    assert follow.paused and [a["action"] for a in follow.approvals] == ["open_supplier_review"]
+    request = h.store.get(follow.approvals[0]["id"])
+    assert request.args["supplier_id"] == spike["supplier_id"] and request.args["lot_ids"] == [spike["lot_id"]]
+
+    # The same question under a policy whose limit is above this spike's excess: no suggestion.
+    high = _rules_copilot(demo_home, tmp_path / "high", _limit_policy(tmp_path, 0.5))
+    quiet = high.copilot.ask("sam.supervisor", question)
+    assert "supplier-review limit" not in quiet.answer and spike["lot_id"] in quiet.answer
+
+
+def test_no_review_suggestion_without_the_action(demo_home: Path, demo_manifest: dict[str, Any],
+                                                 tmp_path: Path) -> None:
+    # eve.exec reads scrap but may not propose open_supplier_review, so no trigger reaches the model.
+    spike = demo_manifest["scenarios"]["scrap_spike"]
+    h = _rules_copilot(demo_home, tmp_path)
+    answer = h.copilot.ask("eve.exec", f"Why is scrap up on {spike['line_id']}?")
+    assert spike["lot_id"] in answer.answer and "supplier-review limit" not in answer.answer

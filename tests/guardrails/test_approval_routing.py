@@ -50,9 +50,9 @@ TABLE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         "planner": [["bea.buyer", "ben.buyer"]], "buyer": [["ben.buyer"]], "quality_engineer": D,
         "production_supervisor": D, "maintenance_planner": D, "finance": D, "executive": D, "auditor": D,
         "admin": D}),
+    # Buyers only: a quality engineer cannot see the prices a switch changes.
     "switch_supplier": ({"value_usd": 800}, {
-        "buyer": [["ben.buyer"], ["fay.finance"]],
-        "quality_engineer": [["bea.buyer", "ben.buyer"], ["fay.finance"]],
+        "buyer": [["ben.buyer"], ["fay.finance"]], "quality_engineer": D,
         "planner": D, "production_supervisor": D, "maintenance_planner": D, "finance": D, "executive": D,
         "auditor": D, "admin": D}),
     "open_supplier_review": ({}, {
@@ -63,9 +63,10 @@ TABLE: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         "maintenance_planner": [["sam.supervisor"]], "production_supervisor": [["max.maint"]],
         "planner": [["max.maint", "sam.supervisor"]], "buyer": D, "quality_engineer": D, "finance": D,
         "executive": D, "auditor": D, "admin": D}),
+    # Maintenance only: a planner requests a maintenance order instead.
     "reserve_spare_parts": ({"facts": {"asset_criticality": "B"}}, {
         "maintenance_planner": [["sam.supervisor"]], "production_supervisor": [["max.maint"]],
-        "planner": [["max.maint", "sam.supervisor"]], "buyer": D, "quality_engineer": D, "finance": D,
+        "planner": D, "buyer": D, "quality_engineer": D, "finance": D,
         "executive": D, "auditor": D, "admin": D}),
 }
 
@@ -133,9 +134,11 @@ P200_CASES = [
     ("switch_supplier", "bea.buyer", {}, [["bo.buyer"], ["fay.finance"]]),
     # No maintenance planner at P200: the site's supervisor covers maintenance approvals ...
     ("create_maintenance_order", "paz.planner", {}, [["sol.supervisor"]]),
-    ("reserve_spare_parts", "paz.planner", {"facts": {"asset_criticality": "A"}}, [["sol.supervisor"]]),
-    # ... so the supervisor's own maintenance order has nobody to approve it.
+    # ... so the supervisor's own maintenance order or spare reservation has nobody to approve it,
     ("create_maintenance_order", "sol.supervisor", {}, D),
+    ("reserve_spare_parts", "sol.supervisor", {"facts": {"asset_criticality": "A"}}, D),
+    # ... and planners do not reserve spares (they request a maintenance order).
+    ("reserve_spare_parts", "paz.planner", {"facts": {"asset_criticality": "A"}}, D),
     ("request_po_date_change", "bo.buyer", {"facts": {"po_buyer_user_id": "bo.buyer", "pull_in_days": 1}}, A),
     ("request_po_date_change", "bo.buyer", {"facts": {"po_buyer_user_id": "bo.buyer", "pull_in_days": -3}},
      [["bea.buyer"]]),
@@ -337,6 +340,11 @@ LOOSENINGS = [
      "actions.place_quality_hold.expires_hours", "would extend expiry from 24 h to 48 h"),
     ("plants/P100.yaml", {"launch_rocket": {"risk_class": "approval"}},
      "actions.launch_rocket", "would add an action the enterprise layer does not define"),
+    ("plants/P100.yaml", {"open_supplier_review": {"triggers": {"scrap_variance_limit": 0.08}}},
+     "actions.open_supplier_review.triggers.scrap_variance_limit",
+     "would raise the trigger limit scrap_variance_limit from 0.05 to 0.08"),
+    ("domains/quality.yaml", {"open_supplier_review": {"triggers": {"scrap_variance_limit": 0.051}}},
+     "actions.open_supplier_review.triggers.scrap_variance_limit", "a lower layer may only lower it"),
 ]
 
 
@@ -368,6 +376,12 @@ INVALID = [
      "actions.place_quality_hold.approvers[0].site", "must be one of"),
     ("plants/P100.yaml", {"place_quality_hold": {"autonomous_when": [{"mood": "good"}]}},
      "actions.place_quality_hold.autonomous_when[0].mood", "unknown key"),
+    ("plants/P100.yaml", {"open_supplier_review": {"triggers": {"scrap_limit": 0.01}}},
+     "actions.open_supplier_review.triggers.scrap_limit", "unknown key"),
+    ("plants/P100.yaml", {"open_supplier_review": {"triggers": {"scrap_variance_limit": "low"}}},
+     "actions.open_supplier_review.triggers.scrap_variance_limit", "must be a number"),
+    ("plants/P100.yaml", {"open_supplier_review": {"triggers": [0.01]}},
+     "actions.open_supplier_review.triggers", "must be a mapping"),
 ]
 
 
@@ -425,3 +439,86 @@ def test_groups_that_only_one_person_could_fill_are_refused() -> None:
         {"roles": ["production_supervisor"], "site": "subject"}]}}}))
     _check(_route("place_quality_hold", "paz.planner", "P200", router=router),
            [["qiu.quality", "sol.supervisor"], ["sol.supervisor"]])
+
+
+# --------------------------------------------------------------------------------------------- triggers
+
+
+def test_trigger_limits_parse_and_tighten_per_layer() -> None:
+    shipped = ROUTER.triggers("open_supplier_review", ["P100", "P200"])
+    assert shipped.limits == {"scrap_variance_limit": {"P100": 0.05, "P200": 0.05}}
+    assert ROUTER.rule("open_supplier_review", "P100").origins[  # type: ignore[union-attr]
+        "triggers.scrap_variance_limit"] == "enterprise.yaml#actions.open_supplier_review.triggers.scrap_variance_limit"
+    router = ApprovalRouter(_policy_with({
+        "domains/quality.yaml": {"open_supplier_review": {"triggers": {"scrap_variance_limit": 0.04}}},
+        "plants/P200.yaml": {"open_supplier_review": {"triggers": {"scrap_variance_limit": 0.03}}},
+        # A limit the layer above does not set may be added (a new trigger only adds guidance).
+        "plants/P100.yaml": {"place_quality_hold": {"triggers": {"scrap_variance_limit": 0.1}}},
+    }))
+    review = router.triggers("open_supplier_review", ["P100", "P200"])
+    assert review.limits == {"scrap_variance_limit": {"P100": 0.04, "P200": 0.03}}
+    assert review.limit("scrap_variance_limit", "P200") == 0.03 and review.limit("other", "P100") is None
+    assert router.rule("open_supplier_review", "P200").origins[  # type: ignore[union-attr]
+        "triggers.scrap_variance_limit"] == \
+        "plants/P200.yaml#actions.open_supplier_review.triggers.scrap_variance_limit"
+    assert router.triggers("place_quality_hold", ["P100", "P200"]).limits == {"scrap_variance_limit": {"P100": 0.1}}
+    # Only the user's sites: a P100 user is told the P100 limit.
+    assert router.triggers("open_supplier_review", ["P100"]).limits == {"scrap_variance_limit": {"P100": 0.04}}
+    assert router.triggers("switch_supplier", ["P100"]).limits == {}
+
+
+def test_trigger_note_round_trips() -> None:
+    from guardrails.approvals.triggers import read_trigger_note, trigger_note
+
+    limits = {"scrap_variance_limit": {"P100": 0.05, "P200": 0.025}}
+    note = trigger_note(limits)
+    assert note.startswith("Policy trigger scrap_variance_limit: P100=0.05, P200=0.025 — propose it when")
+    assert read_trigger_note(f"Open a review.\n{note}") == limits
+    assert read_trigger_note("Open a review of a supplier.") == {} and trigger_note({}) == ""
+
+
+# ------------------------------------------------------------------------------ proposers vs role grants
+
+
+def test_every_shipped_proposer_is_granted_its_action() -> None:
+    for site in (None, "P100", "P200"):
+        rules = ROUTER.rules.base if site is None else ROUTER.rules.for_site(site)
+        roles = POLICY.roles if site is None else POLICY.roles_at(site)
+        for rule in rules.values():
+            assert all(roles[r].grants(rule.action, rule.domain) for r in rule.proposers), (site, rule.action)
+
+
+def _enterprise_actions(**changes: dict[str, Any]) -> dict[str, Any]:
+    enterprise = next(doc for doc in POLICY.layers if doc.file == "enterprise.yaml")
+    actions = {name: dict(body) for name, body in enterprise.sections["actions"].items()}
+    for name, change in changes.items():
+        actions[name].update(change)
+    return actions
+
+
+def test_a_proposer_without_the_grant_fails_to_load() -> None:
+    # finance is granted neither the quality domain nor place_quality_hold by name.
+    actions = _enterprise_actions(place_quality_hold={"proposers": ["quality_engineer", "finance"]})
+    with pytest.raises(PolicyError) as info:
+        ApprovalRouter(_policy_with({"enterprise.yaml": actions}))
+    assert (info.value.file, info.value.key) == ("enterprise.yaml", "actions.place_quality_hold.proposers")
+    assert "role 'finance' is a proposer of place_quality_hold but is not granted it" in info.value.message
+    assert "grant the role the action or remove it from the proposers" in info.value.message
+
+
+def test_a_plant_taking_the_grant_away_must_drop_the_proposer(policy_dir: Path) -> None:
+    plant = policy_dir / "plants" / "P100.yaml"
+    doc = yaml.safe_load(plant.read_text())
+    doc["roles"] = {"planner": {"tools": ["quality_events", "lot_genealogy", "assets_at_risk",
+                                          "create_maintenance_order"]}}
+    plant.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(PolicyError) as info:
+        _router(policy_dir)
+    assert (info.value.file, info.value.key) == ("plants/P100.yaml", "actions.place_quality_hold.proposers")
+    assert "not granted it at P100" in info.value.message
+    # Dropping planners from the P100 proposers too makes the layer consistent again.
+    doc["actions"] = {"place_quality_hold": {"proposers": ["quality_engineer", "production_supervisor"]}}
+    plant.write_text(yaml.safe_dump(doc, sort_keys=False))
+    router = _router(policy_dir)
+    assert _route("place_quality_hold", "pat.planner", router=router).effect is Effect.DENY
+    assert _route("place_quality_hold", "paz.planner", "P200", router=router).effect is Effect.NEEDS_APPROVAL

@@ -348,3 +348,40 @@ def test_an_approver_fills_the_scarcer_group(store: ApprovalStore) -> None:
     first = store.decide(req.id, user("sol.supervisor"), "approve")
     assert first.last_decision is not None and first.last_decision.group_index == 1  # not group 0
     assert store.decide(req.id, user("qiu.quality"), "approve").status is RequestStatus.APPROVED
+
+
+def test_autonomous_records_are_executable_once_and_never_decidable(store: ApprovalStore) -> None:
+    route = Route(Effect.ALLOW, "enterprise.yaml#actions.reserve_spare_parts.autonomous_when[0]", "runs at once",
+                  "reserve_spare_parts", "max.maint")
+    record = store.create_autonomous(thread_id="th", trace_id="tr", requester="max.maint",
+                                     action="reserve_spare_parts", args={"asset_id": "AS-1"},
+                                     subject=RoutingSubject("P100"), route=route, now=T0)
+    assert (record.status, record.risk_class, record.groups) == (RequestStatus.APPROVED, "autonomous", ())
+    assert record.autonomous and record.to_json_dict()["risk_class"] == "autonomous"
+    with pytest.raises(AlreadyDecided):
+        store.decide(record.id, user("sam.supervisor"), DecisionKind.REJECT, now=T0)
+    done = store.mark_executed(record.id, {"status": "executed"}, now=T0)
+    assert done.status is RequestStatus.EXECUTED and record.id in {r.id for r in store.list_for(user("max.maint"))}
+    with pytest.raises(InvalidTransition):
+        store.mark_executed(record.id, {"status": "executed"}, now=T0)
+    needs = ROUTER.route("reserve_spare_parts", user("max.maint"), RoutingSubject("P100"), now=T0)
+    with pytest.raises(ApprovalError, match="only an allow route"):
+        store.create_autonomous(thread_id="th", trace_id="tr", requester="max.maint", action="reserve_spare_parts",
+                                args={}, subject=RoutingSubject("P100"), route=needs, now=T0)
+    with pytest.raises(ApprovalError, match="only a needs_approval route"):
+        store.create(thread_id="th", trace_id="tr", requester="max.maint", action="reserve_spare_parts", args={},
+                     subject=RoutingSubject("P100"), route=route, now=T0)
+
+
+def test_a_state_database_from_before_risk_classes_is_upgraded(engine: Engine) -> None:
+    from sqlalchemy import inspect, text
+
+    old = ApprovalStore(engine, clock=lambda: T0)
+    old.create_schema()
+    req = open_request(old)
+    with engine.begin() as conn:  # the table as an older version created it
+        conn.execute(text("ALTER TABLE approval_requests DROP COLUMN risk_class"))
+    assert "risk_class" not in {c["name"] for c in inspect(engine).get_columns("approval_requests")}
+    ApprovalStore(engine).create_schema()
+    ApprovalStore(engine).create_schema()  # idempotent
+    assert old.get(req.id, now=T0).risk_class == "approval"

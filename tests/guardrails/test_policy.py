@@ -57,7 +57,7 @@ def test_domain_layer_tightening_is_applied(policy_dir: Path) -> None:
     policy = load_policy(policy_dir)
     supervisor = policy.roles["production_supervisor"]
     # The quality layer may drop only the quality domain it covers.
-    assert supervisor.domains == frozenset({"production", "inventory", "maintenance"})
+    assert supervisor.domains == frozenset({"production", "inventory", "maintenance", "knowledge"})
     assert policy.fields["items.standard_cost"].visible_to == frozenset({"finance"})
 
 
@@ -187,3 +187,32 @@ def test_lower_layers_may_add_screening_rules_but_not_redefine_them(policy_dir: 
                                                  "screening": {"rules": [{**rule, "id": existing}]}})
     with pytest.raises(PolicyError, match="duplicate rule id"):
         load_policy(policy_dir)
+
+
+def test_actions_count_as_known_tools(policy_dir: Path) -> None:
+    # A role may be granted a governed action by name; a typo in one is still caught.
+    policy = catalog_policy(policy_dir, default_catalog())
+    assert "place_quality_hold" in policy.roles["planner"].tools
+    text = (policy_dir / "enterprise.yaml").read_text()
+    (policy_dir / "enterprise.yaml").write_text(text.replace(
+        "assets_at_risk, place_quality_hold,", "assets_at_risk, place_quality_hld,", 1))
+    with pytest.raises(PolicyError, match=r"roles\.planner\.tools: unknown tool 'place_quality_hld'"):
+        catalog_policy(policy_dir, default_catalog())
+
+
+def test_policy_check_fails_when_a_proposer_is_not_granted_the_action(policy_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from server.cli import build_app
+
+    env = {"JIDOKA_HOME": str(tmp_path / "home")}
+    ok = CliRunner().invoke(build_app(), ["policy", "check", str(policy_dir)], env=env)
+    assert ok.exit_code == 0 and "policy ok" in ok.stdout
+    text = (policy_dir / "enterprise.yaml").read_text()
+    assert text.count("proposers: [buyer]\n") == 1
+    (policy_dir / "enterprise.yaml").write_text(text.replace("proposers: [buyer]\n",
+                                                             "proposers: [buyer, quality_engineer]\n"))
+    bad = CliRunner().invoke(build_app(), ["policy", "check", str(policy_dir)], env=env)
+    assert bad.exit_code == 1
+    assert "enterprise.yaml: actions.switch_supplier.proposers: role 'quality_engineer' is a proposer of " \
+           "switch_supplier but is not granted it" in " ".join(bad.stderr.split())

@@ -7,17 +7,30 @@ back into column types when restored, so the ledger is the same on SQLite and Po
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Date, DateTime, and_, delete, insert, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    and_,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from tools.actions._types import ChangedRecord, JsonScalar
 from tools.schema import table
 
-__all__ = ["ChangeLog", "find_conflict", "json_value", "restore"]
+__all__ = ["ChangeLog", "find_conflict", "id_lock_key", "json_value", "restore"]
 
 
 def json_value(value: Any) -> JsonScalar:
@@ -79,9 +92,13 @@ class ChangeLog:
     def next_id(self, table_name: str, column: str, prefix: str, width: int) -> str:
         """The next id ``<prefix><number>`` after the highest one in ``table_name.column``.
 
-        Run inside the write transaction, so ids inserted earlier in it count; on a database
-        without a global write lock two writers may pick the same id and one fails on the key.
+        Run inside the write transaction, so ids inserted earlier in it count. Two writers never pick
+        the same id: SQLite's ``BEGIN IMMEDIATE`` admits one writer at a time, and on Postgres a
+        transaction-scoped advisory lock per table holds the next writer here until this one commits
+        (ids stay short and sequential, e.g. ``SR-000124``).
         """
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": id_lock_key(table_name)})
         col = table(table_name).c[column]
         highest = 0
         for (value,) in self.conn.execute(select(col).where(col.like(f"{prefix}%"))):
@@ -89,6 +106,12 @@ class ChangeLog:
             if suffix.isdigit():
                 highest = max(highest, int(suffix))
         return f"{prefix}{highest + 1:0{width}d}"
+
+
+def id_lock_key(table_name: str) -> int:
+    """The advisory lock key guarding id generation for ``table_name`` (stable, signed 64-bit)."""
+    digest = hashlib.sha256(f"jidoka.next_id:{table_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _current(conn: Connection, record: ChangedRecord, columns: Sequence[str]) -> dict[str, JsonScalar] | None:

@@ -1,0 +1,100 @@
+"""An approval request as one viewer may see it: sensitive values masked by the viewer's field scope.
+
+A request stores what routing and execution saw, unmasked: the US$ value at stake (quantity ×
+``items.standard_cost``, whatever the requester may see, because routing must not depend on it) and the
+records an execution changed (e.g. a new PO line's ``unit_price``). Anyone listing or showing a request
+— the CLI today, the HTTP API later — gets it through :func:`view_for`, which hides every value the
+viewer's roles may not see at the request's sites (the policy's ``sensitive_fields``; aggregate-only
+counts as hidden: a request is one row, not an aggregate). No viewer (an operator listing everything)
+sees no sensitive value at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from guardrails.approvals.models import ApprovalRequest
+from guardrails.gate import field_scope
+from guardrails.identity import User
+from guardrails.policy import Policy
+
+__all__ = ["VALUE_FIELD", "RequestView", "view_for"]
+
+VALUE_FIELD = "items.standard_cost"
+"""The sensitive field behind a request's ``value_usd`` (``tools.actions`` ``ActionSubject.value_usd``)."""
+
+# Routing reasons before the value was left out of them: "(value $12,000.00 is over $10,000)".
+_VALUE_IN_REASON = re.compile(r"\(value \$[\d,]+(?:\.\d+)? is over (\$[\d,]+(?:\.\d+)?)\)")
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """A request with what the viewer may not see removed, and which fields were removed."""
+
+    request: ApprovalRequest
+    """A copy of the request: masked values are ``None`` (``value_usd``) or left out (changed columns)."""
+    viewer: str | None
+    """The viewing user's id (``None``: no particular user, nothing sensitive shown)."""
+    masked_fields: tuple[str, ...]
+    """Sensitive ``table.column`` fields hidden from this view (sorted)."""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The request as JSON (``ApprovalRequest.to_json_dict``) plus ``viewer`` and ``masked_fields``."""
+        return {**self.request.to_json_dict(), "viewer": self.viewer, "masked_fields": list(self.masked_fields)}
+
+
+def _hidden(request: ApprovalRequest, viewer: User | None, policy: Policy) -> frozenset[str]:
+    sites = frozenset(s for s in (request.subject.get("site_id"), request.subject.get("to_site"))
+                      if isinstance(s, str) and s)
+    if viewer is None:
+        names = set(policy.fields)
+        for site in sites:
+            names |= set(policy.fields_at(site))
+        return frozenset(names)
+    masked, aggregate_only = field_scope(policy, viewer, sites)
+    return masked | aggregate_only
+
+
+def _mask_changes(result: Mapping[str, Any], hidden: frozenset[str], found: set[str]) -> dict[str, Any]:
+    out = dict(result)
+    changed = result.get("changed")
+    if not isinstance(changed, list):
+        return out
+    masked_changes = []
+    for change in changed:
+        if not isinstance(change, Mapping):
+            masked_changes.append(change)
+            continue
+        entry = dict(change)
+        table = str(change.get("table") or "")
+        gone: set[str] = set()
+        for image in ("before", "after"):
+            values = change.get(image)
+            if isinstance(values, Mapping):
+                gone |= {c for c in values if f"{table}.{c}" in hidden}
+                entry[image] = {c: v for c, v in values.items() if f"{table}.{c}" not in hidden}
+        if gone:
+            entry["masked_fields"] = sorted(gone | set(change.get("masked_fields") or []))
+            found |= {f"{table}.{c}" for c in gone}
+        masked_changes.append(entry)
+    out["changed"] = masked_changes
+    return out
+
+
+def view_for(request: ApprovalRequest, viewer: User | None, policy: Policy) -> RequestView:
+    """``request`` as ``viewer`` may see it (re-read ``viewer`` from ``policy`` when it may be stale)."""
+    hidden = _hidden(request, viewer, policy)
+    found: set[str] = set()
+    subject, reason = dict(request.subject), request.reason
+    if VALUE_FIELD in hidden:
+        if "value_usd" in subject:
+            subject["value_usd"], found = None, found | {VALUE_FIELD}
+        if _VALUE_IN_REASON.search(reason):
+            reason, found = _VALUE_IN_REASON.sub(r"(value over \1)", reason), found | {VALUE_FIELD}
+    result = None if request.result is None else _mask_changes(request.result, hidden, found)
+    masked = dataclasses.replace(request, subject=subject, reason=reason, result=result)
+    return RequestView(masked, viewer.user_id if viewer is not None else None, tuple(sorted(found)))
