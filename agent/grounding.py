@@ -22,6 +22,10 @@ DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?
 TIME = re.compile(r"\b\d{1,2}:\d{2}\b")
 NUMBER = re.compile(r"(?<![\w.,/-])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.,/-])-?\d+(?:\.\d+)?\s?%?")
 CITATION = re.compile(r"\[([^\[\]]+)\]")
+DOC_CITATION = re.compile(r"\b([A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+) ?§ ?(\d+(?:\.\d+)*)")
+"""A document section, ``QP-004 §3``: supported only when a tool of the turn returned exactly that citation."""
+QUOTE = re.compile(r"[\"“]([^\"“”\n]{12,600})[\"”]")
+"""A quoted extract: supported (figures and ids inside it included) when a tool result holds it verbatim."""
 # ID and DATE as scanned: the same matches, but the leading ``\b`` is checked after the first character
 # (``\b`` before a word character = no word character before it), so the pattern starts with a character
 # class and the regex engine can skip ahead to candidates instead of trying every position.
@@ -130,6 +134,19 @@ def collect_evidence(payloads: Iterable[Any], *, extra_text: Iterable[str] = ())
     return Evidence(frozenset(strings), tuple(sorted(set(numbers))), frozenset(ids), frozenset(dates))
 
 
+def _verified_quotes(answer: str, evidence: Evidence) -> list[tuple[int, int]]:
+    """Spans of quoted extracts that a tool result holds verbatim (whitespace-insensitive)."""
+    spans: list[tuple[int, int]] = []
+    flat: list[str] | None = None
+    for match in QUOTE.finditer(answer):
+        inner = " ".join(match.group(1).split())
+        if flat is None:
+            flat = [" ".join(s.split()) for s in evidence.strings if len(s) >= 12]
+        if any(inner in s for s in flat):
+            spans.append(match.span())
+    return spans
+
+
 @dataclass(frozen=True)
 class GroundingReport:
     """The answer after the check."""
@@ -151,7 +168,15 @@ def check_grounding(answer: str, evidence: Evidence, *, mode: Literal["mark", "r
     def free(start: int, end: int) -> bool:
         return all(end <= s or start >= e for s, e in taken)
 
+    quoted = _verified_quotes(answer, evidence) if '"' in answer or "“" in answer else []
+    taken.extend(quoted)
+    for match in DOC_CITATION.finditer(answer) if "§" in answer else ():
+        taken.append(match.span())
+        if f"{match.group(1)} §{match.group(2)}" not in evidence.strings:
+            spans.append((*match.span(), match.group(0)))
     for match in _ID_SCAN.finditer(answer):
+        if not free(*match.span()):
+            continue
         taken.append(match.span())
         token = match.group(0)
         if token not in evidence.ids and not any(token in s for s in evidence.strings):
@@ -181,7 +206,11 @@ def check_grounding(answer: str, evidence: Evidence, *, mode: Literal["mark", "r
         text = text[:start] + replacement + text[end:]
     citations: list[str] = []
     for block in CITATION.finditer(answer) if "[" in answer else ():  # a citation is bracketed
-        for match in _ID_SCAN.finditer(block.group(1)):
+        for match in DOC_CITATION.finditer(block.group(1)) if "§" in block.group(1) else ():
+            cited = f"{match.group(1)} §{match.group(2)}"
+            if cited in evidence.strings and cited not in citations:
+                citations.append(cited)
+        for match in _ID_SCAN.finditer(DOC_CITATION.sub("", block.group(1))):
             token = match.group(0)
             if token in evidence.ids and token not in citations:
                 citations.append(token)

@@ -22,8 +22,9 @@ from guardrails.identity import User
 from guardrails.spotlight import FieldFinding, screen_and_spotlight
 from tools.catalog import Catalog
 from tools.context import plant_as_of
+from tools.documents import DocumentIndex
 from tools.errors import ArgumentError
-from tools.spec import ToolContext, ToolResult
+from tools.spec import ServiceUnavailable, ToolContext, ToolResult
 
 __all__ = ["AuditSink", "GovernedTools", "Refusal", "ToolOutcome", "Trace"]
 
@@ -56,7 +57,7 @@ class Trace:
 class Refusal(BaseModel):
     """What the caller (and the model) receives instead of data when a call is not allowed."""
 
-    status: Literal["denied", "needs_approval", "invalid_arguments"]
+    status: Literal["denied", "needs_approval", "invalid_arguments", "unavailable"]
     tool: str
     rule_id: str
     reason: str
@@ -92,11 +93,14 @@ class ToolOutcome:
 class GovernedTools:
     """The only way to run a tool: decide, scope, run, audit."""
 
-    def __init__(self, *, gate: Gate, catalog: Catalog, engine: Engine, today: date) -> None:
+    def __init__(self, *, gate: Gate, catalog: Catalog, engine: Engine, today: date,
+                 knowledge: DocumentIndex | None = None) -> None:
         self.gate = gate
         self.catalog = catalog
         self.engine = engine
         self.today = today
+        self.knowledge = knowledge
+        """The document index handed to document tools (opened lazily by the index itself)."""
         self._as_of: datetime | None = None
 
     def as_of(self) -> datetime:
@@ -139,7 +143,13 @@ class GovernedTools:
             return ToolOutcome(decision, None, Refusal(status=status, tool=tool, rule_id=decision.rule_id,
                                                        reason=decision.reason))
         spec = self.catalog.get(tool)
-        context = ToolContext(engine=self.engine, scope=decision.scope, today=self.today, as_of=self.as_of())
+        policy = self.gate.policy
+        user = policy.users.get(decision.user_id)
+        roles = user.roles if user is not None else frozenset()
+        # Document tools filter by the caller's roles and the data domains those roles grant.
+        domains = frozenset(d for r in roles if r in policy.roles for d in policy.roles[r].domains)
+        context = ToolContext(engine=self.engine, scope=decision.scope, today=self.today, as_of=self.as_of(),
+                              knowledge=self.knowledge, roles=frozenset(roles), domains=domains)
         try:
             result = spec.invoke(context, dict(args))
         except ArgumentError as exc:
@@ -147,6 +157,10 @@ class GovernedTools:
                                                     "field": exc.field, "message": exc.message}))
             return ToolOutcome(decision, None, Refusal(status="invalid_arguments", tool=tool,
                                                        rule_id="tool.arguments", reason=str(exc)))
+        except ServiceUnavailable as exc:
+            audit.add(trace.event(AuditKind.ERROR, {"tool": tool, "error": "unavailable", "message": exc.reason}))
+            return ToolOutcome(decision, None, Refusal(status="unavailable", tool=tool,
+                                                       rule_id="tool.unavailable", reason=str(exc)))
         ids = result.record_ids
         audit.add(trace.event(AuditKind.TOOL_RESULT, {
             "tool": tool, "status": result.status, "record_count": len(ids),

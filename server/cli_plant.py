@@ -30,8 +30,10 @@ def init(
     ctx: typer.Context,
     seed: int = typer.Option(42, help="Random seed: the same seed builds the same plant, row for row."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the plant already has data."),
+    knowledge: bool = typer.Option(True, "--knowledge/--no-knowledge",
+                                   help="Also ingest the demo documents into the knowledge base."),
 ) -> None:
-    """Build the demo plant (ERP + MES data) in JIDOKA_DATA_URL."""
+    """Build the demo plant (ERP + MES data) in JIDOKA_DATA_URL and ingest its documents."""
     from tools.demo import build_plant
 
     settings = _settings(ctx)
@@ -53,6 +55,10 @@ def init(
         table.add_row(name, f"{count:,}")
     _out.print(table)
     _out.print(f"data: {settings.data_url}\nmanifest: {summary.manifest_path}\ncontent hash: {summary.content_hash}")
+    if knowledge:
+        from server.cli_knowledge import ingest_demo_corpus
+
+        ingest_demo_corpus(ctx)
 
 
 tools_app = typer.Typer(help="List the ERP/MES tools or run one.", no_args_is_help=False)

@@ -23,6 +23,8 @@ from guardrails.governed_actions import GovernedActions
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy import Policy, catalog_policy
 from guardrails.turn_guard import TurnGuard
+from knowledge.service import open_index
+from knowledge.store import KnowledgeIndex
 from server.settings import Settings
 from tools import Catalog, default_catalog, make_engine
 from tools.actions import ensure_action_tables
@@ -31,7 +33,7 @@ from tools.actions.catalog import action_catalog
 if TYPE_CHECKING:
     from agent.copilot import Copilot
 
-__all__ = ["Runtime", "build_copilot", "build_runtime"]
+__all__ = ["Runtime", "build_copilot", "build_runtime", "knowledge_index"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class Runtime:
     tools: GovernedTools
     approvals: ActionApprovals
     """Governed actions (gate, execution on the plant) and approval requests (state database)."""
+    knowledge: KnowledgeIndex | None = None
+    """The document index (Chroma and the embedder open on first use, so commands without documents
+    pay nothing)."""
 
     def trace(self, user_id: str, thread_id: str | None = None) -> Trace:
         """A new trace (one turn or one CLI call) for ``user_id``."""
@@ -83,11 +88,20 @@ def build_runtime(settings: Settings) -> Runtime:
     store = ApprovalStore(state_engine)
     store.create_schema()
     gate = Gate(policy, catalog, SqlSiteResolver(data_engine))
-    tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today)
+    knowledge = knowledge_index(settings)
+    tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today, knowledge=knowledge)
     actions = GovernedActions(policy=policy, catalog=action_catalog(), router=router, engine=data_engine,
                               today=settings.today, as_of=tools.as_of)
     return Runtime(settings=settings, policy=policy, catalog=catalog, data_engine=data_engine,
-                   state_engine=state_engine, audit=audit, tools=tools, approvals=ActionApprovals(actions, store))
+                   state_engine=state_engine, audit=audit, tools=tools, approvals=ActionApprovals(actions, store),
+                   knowledge=knowledge)
+
+
+def knowledge_index(settings: Settings) -> KnowledgeIndex:
+    """The knowledge index these settings name (nothing is opened until it is used)."""
+    return open_index(settings.home, embeddings=settings.embeddings, chroma_url=settings.chroma_url,
+                      openai_base_url=settings.openai_base_url, openai_api_key=settings.openai_api_key,
+                      timeout_s=settings.model_timeout_s)
 
 
 def build_copilot(runtime: Runtime) -> Copilot:

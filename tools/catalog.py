@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Generic, Protocol, TypeVar
 
-from tools import executive, inventory, maintenance, procurement, production, quality, suppliers, triage
+from tools import documents, executive, inventory, maintenance, procurement, production, quality, suppliers, triage
 from tools.errors import UnknownTool
 from tools.spec import ToolSpec
 
@@ -58,5 +58,5 @@ class Catalog(NamedCatalog[ToolSpec]):
 
 def default_catalog() -> Catalog:
     """The read tools shipped with jidoka."""
-    modules = (inventory, procurement, triage, suppliers, production, quality, maintenance, executive)
+    modules = (inventory, procurement, triage, suppliers, production, quality, maintenance, executive, documents)
     return Catalog(spec for module in modules for spec in module.TOOLS)

@@ -9,18 +9,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
 
-from tools.errors import ArgumentError, RecordNotFound
+from tools.errors import ArgumentError, RecordNotFound, ToolError
 from tools.scope import DataScope
+
+if TYPE_CHECKING:
+    from tools.documents import DocumentIndex
 
 __all__ = [
     "Domain",
     "NotFound",
     "RiskClass",
+    "ServiceUnavailable",
     "ToolArgs",
     "ToolContext",
     "ToolResult",
@@ -56,6 +60,15 @@ class NotFound(ToolResult):
     message: str
 
 
+class ServiceUnavailable(ToolError):
+    """A service the tool needs (the knowledge index, an embeddings endpoint) is not available."""
+
+    def __init__(self, tool: str, reason: str) -> None:
+        self.tool = tool
+        self.reason = reason
+        super().__init__(f"{tool} is unavailable: {reason}")
+
+
 def parse_tool_args(tool: str, model: type[ToolArgs], raw: Mapping[str, Any] | ToolArgs) -> ToolArgs:
     """Validate ``raw`` into ``model`` for ``tool``; :class:`ArgumentError` names the first bad field."""
     if isinstance(raw, model):
@@ -82,6 +95,12 @@ class ToolContext:
     """The plant's 'today' (``JIDOKA_TODAY``)."""
     as_of: datetime
     """The time the data is current as of, reported on every result."""
+    knowledge: DocumentIndex | None = None
+    """The document index (opened lazily by its owner); ``None`` where no tool needs it."""
+    roles: frozenset[str] = frozenset()
+    """The caller's roles: document tools filter documents by the roles they name."""
+    domains: frozenset[str] = frozenset()
+    """The data domains the caller's roles grant: document tools filter documents by domain."""
 
 
 ToolFn = Callable[[ToolContext, Any], ToolResult]

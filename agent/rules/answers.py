@@ -46,9 +46,9 @@ Writer = Callable[[Mapping[str, Any], Focus], list[str]]
 
 def _writers() -> dict[str, Writer]:
     # Imported here so the writer modules can import the shared helpers without a cycle.
-    from agent.rules import answers_ops, answers_supply
+    from agent.rules import answers_ops, answers_supply, procedures
 
-    return {**answers_supply.WRITERS, **answers_ops.WRITERS}
+    return {**answers_supply.WRITERS, **answers_ops.WRITERS, **procedures.WRITERS}
 
 
 def _relay(name: str, result: Mapping[str, Any]) -> list[str]:

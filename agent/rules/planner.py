@@ -16,6 +16,7 @@ from agent.rules.actions import detect_action
 from agent.rules.entities import Ambiguity, Entities, EntityResolver
 from agent.rules.intents import Intent, IntentCatalogue
 from agent.rules.periods import future_days, past_args
+from agent.rules.procedures import SEARCH_TOOL, is_question, planned_search
 
 __all__ = ["Analysis", "PlannedCall", "Planner", "Reply", "ToolPlan", "UserContext"]
 
@@ -119,6 +120,10 @@ class Planner:
         stems = entities.stems
         catalogue = self.catalogue
         request = detect_action(question, entities, user_id=ctx.user_id, today=ctx.today, asset_of=self._asset_of)
+        documents = planned_search(question, ctx.tools)
+        if documents is not None and (request is None or is_question(question)):
+            # What a procedure or policy says is answered from the documents, never from plant data.
+            return ToolPlan(Analysis(None, entities), (PlannedCall(SEARCH_TOOL, documents),))
         if request is not None and request.action in ctx.tools:
             analysis = Analysis(None, entities)
             if entities.unknown_ids:

@@ -14,24 +14,26 @@ PRODUCTION = {"work_orders", "work_orders_at_risk", "line_performance", "machine
 QUALITY = {"scrap_analysis", "quality_events", "lot_genealogy"}
 MAINTENANCE = {"assets_at_risk"}
 EXECUTIVE = {"executive_summary"}
+KNOWLEDGE = {"search_documents"}  # which documents each role then reads is the documents' own front matter
 
 # Written from the policy's intent, not computed from it.
 ALLOWED_BY_ROLE: dict[str, set[str]] = {
     "planner": INVENTORY | {"open_po_lines", "buyer_exception_triage"} | PRODUCTION
-    | {"quality_events", "lot_genealogy", "assets_at_risk"},
-    "buyer": INVENTORY | PROCUREMENT | {"quality_events", "lot_genealogy"},
-    "quality_engineer": INVENTORY | {"supplier_scorecard", "alternative_suppliers"} | PRODUCTION | QUALITY,
-    "production_supervisor": INVENTORY | PRODUCTION | QUALITY | MAINTENANCE,
-    "maintenance_planner": {"inventory_lookup"} | PRODUCTION | MAINTENANCE,
-    "finance": INVENTORY | PROCUREMENT | EXECUTIVE,
-    "executive": INVENTORY | PROCUREMENT | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE,
+    | {"quality_events", "lot_genealogy", "assets_at_risk"} | KNOWLEDGE,
+    "buyer": INVENTORY | PROCUREMENT | {"quality_events", "lot_genealogy"} | KNOWLEDGE,
+    "quality_engineer": INVENTORY | {"supplier_scorecard", "alternative_suppliers"} | PRODUCTION | QUALITY
+    | KNOWLEDGE,
+    "production_supervisor": INVENTORY | PRODUCTION | QUALITY | MAINTENANCE | KNOWLEDGE,
+    "maintenance_planner": {"inventory_lookup"} | PRODUCTION | MAINTENANCE | KNOWLEDGE,
+    "finance": INVENTORY | PROCUREMENT | EXECUTIVE | KNOWLEDGE,
+    "executive": INVENTORY | PROCUREMENT | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE | KNOWLEDGE,
     "auditor": set(),
     "admin": set(),
 }
 
 
 def test_table_covers_the_whole_catalog() -> None:
-    every = INVENTORY | PROCUREMENT | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE
+    every = INVENTORY | PROCUREMENT | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE | KNOWLEDGE
     assert set(default_catalog().names) == every
 
 

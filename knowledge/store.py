@@ -1,0 +1,195 @@
+"""The knowledge index: document chunks in Chroma, searched within the reader's scope.
+
+Chroma runs embedded (``PersistentClient`` under ``JIDOKA_HOME/knowledge``) or as a server
+(``JIDOKA_CHROMA_URL``). Vectors always come from our :class:`knowledge.embeddings.Embedder`, never from
+Chroma's default embedding function. Retrieval is hybrid: the dense query and a BM25 pass over the same
+scoped chunks, fused by reciprocal rank; both carry the scope's ``where`` filter into Chroma.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from knowledge._lexical import bm25_rank, terms
+from knowledge.embeddings import Embedder
+from knowledge.errors import KnowledgeError, StoreUnavailable
+from knowledge.scope import DocumentScope
+
+__all__ = ["Hit", "KnowledgeIndex", "SearchResult"]
+
+_RRF_K = 60
+_CANDIDATES = 20
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    heading: str
+    text: str
+    revision: str
+    effective: str
+    score: float
+    """Reciprocal-rank-fusion score (higher is better)."""
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+
+    @property
+    def citation(self) -> str:
+        """``QP-004 §3``."""
+        return f"{self.doc_id} §{self.section}"
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Hits, best first, and where the time went."""
+
+    hits: tuple[Hit, ...]
+    embed_ms: float = 0.0
+    retrieve_ms: float = 0.0
+
+    @property
+    def documents(self) -> tuple[str, ...]:
+        """Distinct document ids of the hits, in rank order."""
+        return tuple(dict.fromkeys(h.doc_id for h in self.hits))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9._-]+", "-", name).strip("-._") or "default"
+
+
+class KnowledgeIndex:
+    """Chunks of the plant's documents in one Chroma collection per embedder (vector spaces never mix)."""
+
+    def __init__(self, embedder: Embedder, *, path: Path | None = None, url: str | None = None) -> None:
+        if (path is None) == (url is None):
+            raise ValueError("give exactly one of path (embedded Chroma) or url (Chroma server)")
+        self.embedder = embedder
+        self.path = path
+        self.url = url
+        self._collection: Any = None
+        self._terms: dict[str, Counter[str]] = {}
+        """Term counts by chunk id: a chunk id holds its text's hash, so an entry never goes stale."""
+
+    @property
+    def location(self) -> str:
+        """Where the index lives, for messages."""
+        return self.url or str(self.path)
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection (opened on first use)."""
+        if self._collection is None:
+            self._collection = self._open()
+        return self._collection
+
+    def _open(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if self.url is not None:
+                parsed = urlparse(self.url)
+                if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                    raise StoreUnavailable(f"JIDOKA_CHROMA_URL must be http(s)://host:port, got {self.url!r}")
+                client: Any = chromadb.HttpClient(host=parsed.hostname,
+                                                  port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                                                  ssl=parsed.scheme == "https", settings=settings)
+            else:
+                assert self.path is not None
+                self.path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+            return client.get_or_create_collection(
+                f"jidoka-docs-{_slug(self.embedder.name)}", embedding_function=None,
+                configuration={"hnsw": {"space": "cosine"}}, metadata={"embedder": self.embedder.name})
+        except StoreUnavailable:
+            raise
+        except Exception as exc:  # chromadb raises many kinds (connection, sqlite, validation)
+            raise StoreUnavailable(f"cannot open the knowledge index at {self.location}: {exc}") from None
+
+    def _load_terms(self, chunk_ids: Sequence[str], where: Mapping[str, Any]) -> None:
+        if not chunk_ids:
+            return
+        got = self.collection.get(ids=list(chunk_ids), where=dict(where), include=["documents"])
+        for cid, text in zip(got["ids"], got["documents"], strict=True):
+            self._terms[str(cid)] = Counter(terms(text or ""))
+
+    def count(self) -> int:
+        """Number of stored chunks."""
+        return int(self.collection.count())
+
+    def stored(self) -> dict[str, list[Mapping[str, Any]]]:
+        """Stored chunk metadata by document id (each with its ``chunk_id``)."""
+        got = self.collection.get(include=["metadatas"])
+        out: dict[str, list[Mapping[str, Any]]] = {}
+        for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            out.setdefault(str(meta["doc_id"]), []).append({**meta, "chunk_id": chunk_id})
+        return out
+
+    def search(self, query: str, scope: DocumentScope, limit: int = 5) -> SearchResult:
+        """The ``limit`` best chunks for ``query`` that ``scope`` may read."""
+        if scope.empty or not query.strip():
+            return SearchResult(())
+        started = time.perf_counter()
+        vector = self.embedder.embed([query])[0]
+        embedded = time.perf_counter()
+        try:
+            hits = self.search_vector(query, vector, scope, limit)
+        except KnowledgeError:
+            raise
+        except Exception as exc:  # a Chroma server that went away, a damaged store
+            raise StoreUnavailable(f"the knowledge index at {self.location} failed: {exc}") from None
+        done = time.perf_counter()
+        return SearchResult(tuple(hits), embed_ms=(embedded - started) * 1000, retrieve_ms=(done - embedded) * 1000)
+
+    def search_vector(self, query: str, vector: Sequence[float], scope: DocumentScope, limit: int) -> list[Hit]:
+        """Hybrid retrieval with a precomputed query vector (dense + BM25, fused by reciprocal rank)."""
+        if scope.empty:
+            return []
+        where = scope.where()
+        collection = self.collection
+        total = collection.count()
+        if not total:
+            return []
+        dense = collection.query(query_embeddings=[list(vector)], n_results=min(_CANDIDATES, total), where=where,
+                                 include=["documents", "metadatas"])
+        rows: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        ranks: dict[str, dict[str, int]] = {}
+        for rank, (cid, text, meta) in enumerate(zip(dense["ids"][0], dense["documents"][0],
+                                                     dense["metadatas"][0], strict=True), start=1):
+            rows[cid] = (text, meta)
+            ranks.setdefault(cid, {})["dense"] = rank
+        # The lexical side scores the same scoped chunks: Chroma applies the filter before anything is scored.
+        scoped_ids = [str(i) for i in collection.get(where=where, include=[])["ids"]]
+        self._load_terms([i for i in scoped_ids if i not in self._terms], where)
+        lexical = bm25_rank(query, [self._terms[i] for i in scoped_ids], _CANDIDATES)
+        missing = [scoped_ids[i] for i, _ in lexical if scoped_ids[i] not in rows]
+        if missing:
+            got = collection.get(ids=missing, where=where, include=["documents", "metadatas"])
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                rows[cid] = (text, meta)
+        for rank, (index, _score) in enumerate(lexical, start=1):
+            ranks.setdefault(scoped_ids[index], {})["lexical"] = rank
+        fused = sorted(ranks, key=lambda c: (-sum(1.0 / (_RRF_K + r) for r in ranks[c].values()), c))
+        hits = []
+        for cid in fused[:limit]:
+            text, meta = rows[cid]
+            r = ranks[cid]
+            hits.append(Hit(chunk_id=cid, doc_id=str(meta["doc_id"]), title=str(meta["title"]),
+                            section=str(meta["section"]), heading=str(meta["heading"]), text=text,
+                            revision=str(meta.get("revision", "")), effective=str(meta.get("effective", "")),
+                            score=round(sum(1.0 / (_RRF_K + v) for v in r.values()), 6),
+                            dense_rank=r.get("dense"), lexical_rank=r.get("lexical")))
+        return hits

@@ -1,0 +1,122 @@
+"""The document search tool: the plant's procedures, work instructions and policies, within the reader's scope.
+
+The tool reads from a knowledge index injected in the :class:`~tools.spec.ToolContext` (see
+:mod:`knowledge`). The reader's scope — the sites the gate granted, the roles and the data domains of the
+user — becomes the index's metadata filter, so a document the reader may not see is never retrieved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from knowledge.errors import KnowledgeError
+from knowledge.scope import DocumentScope
+from tools.spec import ServiceUnavailable, ToolArgs, ToolContext, ToolResult, ToolSpec
+
+__all__ = ["TOOLS", "DocumentHit", "DocumentIndex", "SearchDocumentsArgs", "SearchDocumentsResult",
+           "search_documents"]
+
+
+class _HitLike(Protocol):
+    @property
+    def chunk_id(self) -> str: ...
+
+    @property
+    def doc_id(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def section(self) -> str: ...
+
+    @property
+    def heading(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def revision(self) -> str: ...
+
+    @property
+    def effective(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def citation(self) -> str: ...
+
+
+class _ResultLike(Protocol):
+    @property
+    def hits(self) -> Sequence[_HitLike]: ...
+
+
+class DocumentIndex(Protocol):
+    """What the tool needs of a knowledge index (``knowledge.KnowledgeIndex`` provides it)."""
+
+    def search(self, query: str, scope: DocumentScope, limit: int = 5) -> _ResultLike:
+        """The best chunks for ``query`` that ``scope`` may read."""
+        ...
+
+
+class SearchDocumentsArgs(ToolArgs):
+    query: str = Field(min_length=2, max_length=500,
+                       description="What to look for, in the user's words, e.g. 'how do I release a lot from hold'.")
+    limit: int = Field(5, ge=1, le=10, description="How many passages to return.")
+
+
+class DocumentHit(BaseModel):
+    """One passage of a document."""
+
+    citation: str = Field(description="Cite it as [<citation>], e.g. [QP-004 §3].")
+    doc_id: str
+    chunk_id: str
+    title: str
+    section: str
+    heading: str
+    revision: str
+    effective: str
+    text: str
+    score: float
+
+
+class SearchDocumentsResult(ToolResult):
+    query: str
+    hits: list[DocumentHit]
+
+
+def search_documents(ctx: ToolContext, args: SearchDocumentsArgs) -> SearchDocumentsResult:
+    """Hybrid (semantic + keyword) search of the documents the caller may read."""
+    if ctx.knowledge is None:
+        raise ServiceUnavailable("search_documents", "the knowledge base is not configured in this process")
+    scope = DocumentScope(sites=ctx.scope.sites, roles=ctx.roles, domains=ctx.domains)
+    try:
+        result = ctx.knowledge.search(args.query, scope, args.limit)
+    except KnowledgeError as exc:
+        raise ServiceUnavailable("search_documents", str(exc)) from None
+    hits = [DocumentHit(citation=h.citation, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, section=h.section,
+                        heading=h.heading, revision=h.revision, effective=h.effective, text=h.text, score=h.score)
+            for h in result.hits]
+    return SearchDocumentsResult(as_of=ctx.as_of, query=args.query, hits=hits,
+                                 record_ids=list(dict.fromkeys(h.citation for h in hits)))
+
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        name="search_documents",
+        description=(
+            "Search the plant's documents — SOPs (quality hold and containment, nonconformance, SCAR, lot "
+            "release), work instructions per line, maintenance procedures per asset class, the procurement "
+            "policy (expedite rules, approval limits), governance and site documents — for passages that answer "
+            "a procedure or policy question. Finds exact ids too (QP-004, AS-018, SEAL-LEAK, P100-PK1). Returns "
+            "passages with a citation such as 'QP-004 §3'; quote them as data and cite them in brackets."),
+        domain="knowledge", args_model=SearchDocumentsArgs, result_model=SearchDocumentsResult,
+        fn=search_documents,
+    ),
+)
