@@ -18,12 +18,15 @@ from rich.console import Console
 from typer._click import exceptions as _typer_click
 
 from agent.errors import AgentError
+from evals.errors import EvalError
 from guardrails.errors import GuardrailError
-from server import cli_plant
+from server import cli_plant, cli_serve
 from server.cli_actions import build_approvals_app
 from server.cli_ask import ask, chat
 from server.cli_audit import audit_app
 from server.cli_bench import bench
+from server.cli_eval import eval_app
+from server.cli_knowledge import knowledge_app
 from server.cli_policy import policy_app
 from server.settings import Settings, SettingsError
 from tools.errors import ToolError
@@ -50,10 +53,13 @@ def build_app() -> typer.Typer:
         ctx.obj = Settings.from_env()
 
     cli_plant.register(app)
+    cli_serve.register(app)
     app.add_typer(policy_app, name="policy")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(knowledge_app, name="knowledge")
     app.add_typer(build_approvals_app(), name="approvals")
     app.command("bench")(bench)
+    app.add_typer(eval_app, name="eval")
     app.command("ask")(ask)
     app.command("chat")(chat)
     return app
@@ -78,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app()
     try:
         code = app(args=argv, standalone_mode=False)
-    except (ToolError, GuardrailError, AgentError, SettingsError) as exc:
+    except (ToolError, GuardrailError, AgentError, SettingsError, EvalError) as exc:
         _err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)
     except _USAGE_ERRORS as exc:

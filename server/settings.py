@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypedDict
 
 __all__ = ["DEFAULT_TODAY", "Settings", "SettingsError"]
 
@@ -35,6 +36,10 @@ class Settings:
     """``JIDOKA_TODAY``: the plant's 'today' (ISO date)."""
     policy_dir: Path | None = None
     """``JIDOKA_POLICY_DIR``: the policy folder; ``None`` uses the policy shipped with jidoka."""
+    embeddings: str = "minilm"
+    """``JIDOKA_EMBEDDINGS``: ``minilm`` (offline, default) or ``openai:<model>`` (an embeddings endpoint)."""
+    chroma_url: str | None = None
+    """``JIDOKA_CHROMA_URL``: a Chroma server for the knowledge base; unset = embedded under ``JIDOKA_HOME``."""
     model: str = "rules"
     """``JIDOKA_MODEL``: ``rules`` (offline, default) or ``openai:<model>``."""
     openai_base_url: str | None = None
@@ -43,6 +48,24 @@ class Settings:
     """``OPENAI_API_KEY`` (optional for local servers); never printed."""
     model_timeout_s: float = 20.0
     """``JIDOKA_MODEL_TIMEOUT_S``: after this many seconds a model call fails over to the rules model."""
+    jwt_secret: str | None = field(default=None, repr=False)
+    """``JIDOKA_JWT_SECRET``: HS256 key of demo bearer tokens (``jidoka token``); never printed."""
+    jwks_url: str | None = None
+    """``JIDOKA_JWKS_URL``: an OIDC provider's JWKS; RS256 bearer tokens are verified against it."""
+    jwt_audience: str | None = None
+    """``JIDOKA_JWT_AUDIENCE``: the ``aud`` a bearer token must carry (checked when set)."""
+    jwt_issuer: str | None = None
+    """``JIDOKA_JWT_ISSUER``: the ``iss`` a bearer token must carry (checked when set)."""
+    max_body_bytes: int = 65536
+    """``JIDOKA_MAX_BODY_BYTES``: larger HTTP request bodies are refused (413)."""
+    max_message_chars: int = 4000
+    """``JIDOKA_MAX_MESSAGE_CHARS``: longer chat messages are refused (422)."""
+    rate_limit_per_minute: int = 30
+    """``JIDOKA_RATE_LIMIT_PER_MIN``: turns (chat, decisions) per user per minute; more get 429."""
+    demo_login: bool = False
+    """``JIDOKA_DEMO_LOGIN``: ``1`` serves the demo login (pick a user, get a token); never in production."""
+    cors_origins: tuple[str, ...] = ()
+    """``JIDOKA_CORS_ORIGINS``: comma-separated origins whose pages may call the API (the embedded widget)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -63,8 +86,12 @@ class Settings:
             raise SettingsError(f"JIDOKA_MODEL_TIMEOUT_S must be a number of seconds, got {raw_timeout!r}") from None
         if not 0 < timeout <= 3600:
             raise SettingsError(f"JIDOKA_MODEL_TIMEOUT_S must be between 0 and 3600 seconds, got {raw_timeout!r}")
+        server = _server_settings(source)
         return cls(
+            **server,
             model=source.get("JIDOKA_MODEL") or "rules",
+            embeddings=_embeddings_setting(source),
+            chroma_url=_chroma_url_setting(source),
             openai_base_url=source.get("OPENAI_BASE_URL") or None,
             openai_api_key=source.get("OPENAI_API_KEY") or None,
             model_timeout_s=timeout,
@@ -75,3 +102,67 @@ class Settings:
             policy_dir=Path(source["JIDOKA_POLICY_DIR"]).expanduser().resolve()
             if source.get("JIDOKA_POLICY_DIR") else None,
         )
+
+
+def _int_setting(source: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = source.get(name) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {raw!r}")
+    return value
+
+
+class _ServerSettings(TypedDict):
+    jwt_secret: str | None
+    jwks_url: str | None
+    jwt_audience: str | None
+    jwt_issuer: str | None
+    max_body_bytes: int
+    max_message_chars: int
+    rate_limit_per_minute: int
+    demo_login: bool
+    cors_origins: tuple[str, ...]
+
+
+def _server_settings(source: Mapping[str, str]) -> _ServerSettings:
+    """The HTTP server's settings (auth and limits)."""
+    raw_demo = (source.get("JIDOKA_DEMO_LOGIN") or "0").strip().lower()
+    if raw_demo not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise SettingsError(f"JIDOKA_DEMO_LOGIN must be 1 or 0, got {raw_demo!r}")
+    return {
+        "jwt_secret": source.get("JIDOKA_JWT_SECRET") or None,
+        "jwks_url": source.get("JIDOKA_JWKS_URL") or None,
+        "jwt_audience": source.get("JIDOKA_JWT_AUDIENCE") or None,
+        "jwt_issuer": source.get("JIDOKA_JWT_ISSUER") or None,
+        "max_body_bytes": _int_setting(source, "JIDOKA_MAX_BODY_BYTES", 65536, 1024, 64 * 1024 * 1024),
+        "max_message_chars": _int_setting(source, "JIDOKA_MAX_MESSAGE_CHARS", 4000, 1, 4000),
+        "rate_limit_per_minute": _int_setting(source, "JIDOKA_RATE_LIMIT_PER_MIN", 30, 1, 100000),
+        "demo_login": raw_demo in ("1", "true", "yes"),
+        "cors_origins": _origins(source.get("JIDOKA_CORS_ORIGINS") or ""),
+    }
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise SettingsError(f"JIDOKA_CORS_ORIGINS: {origin!r} is not an origin like https://erp.example.com")
+    return origins
+
+
+def _embeddings_setting(source: Mapping[str, str]) -> str:
+    raw = (source.get("JIDOKA_EMBEDDINGS") or "minilm").strip()
+    provider, _, model = raw.partition(":")
+    if raw != "minilm" and not (provider == "openai" and model.strip()):
+        raise SettingsError(f"JIDOKA_EMBEDDINGS must be 'minilm' or 'openai:<model>', got {raw!r}")
+    return raw
+
+
+def _chroma_url_setting(source: Mapping[str, str]) -> str | None:
+    raw = (source.get("JIDOKA_CHROMA_URL") or "").strip()
+    if raw and not raw.startswith(("http://", "https://")):
+        raise SettingsError(f"JIDOKA_CHROMA_URL must be an http(s):// URL of a Chroma server, got {raw!r}")
+    return raw or None

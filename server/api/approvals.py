@@ -1,0 +1,126 @@
+"""Approval requests over HTTP: list, show, approve, reject (a decision resumes the paused thread) and undo."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+
+from guardrails.approvals.models import DecisionKind, RequestStatus
+from guardrails.governed import Trace
+from server.api.approval_view import may_see, request_view
+from server.api.deps import Caller, caller, turn_caller
+from server.api.errors import ApiError, Conflict, Forbidden, NotFound
+from server.api.models import DecisionRequest
+from server.api.turns import governed, run_turn
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["approvals"])
+
+RequestId = Annotated[str, Path(pattern=r"^(?:APR|AUT)-[0-9A-F]{12}$",
+                                  description="The request id (APR-… or AUT-… for an autonomous run).")]
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not authenticated."},
+    403: {"description": "Not eligible (or the requester deciding their own request)."},
+    404: {"description": "No such request the caller may see."},
+    409: {"description": "Already decided, expired, or not executed."},
+    422: {"description": "A field is invalid."},
+    429: {"description": "Too many turns in a minute."},
+}
+
+
+@router.get("/v1/approvals", summary="Requests the caller may decide or made", responses=_ERRORS)
+def list_approvals(who: Annotated[Caller, Depends(caller)],
+                   status: Annotated[RequestStatus | None, Query(description="Only this status.")] = None,
+                   ) -> dict[str, Any]:
+    """Newest first: pending requests the caller may decide now, and the caller's own requests."""
+    services = who.services
+
+    def read() -> dict[str, Any]:
+        requests = services.runtime.approvals.store.list_for(who.user, services.runtime.policy)
+        views = [request_view(r, who.user, services.runtime.policy) for r in requests
+                 if status is None or r.status is status]
+        return {"approvals": views, "count": len(views)}
+
+    return governed(services, read, exclusive=False)
+
+
+def _visible(who: Caller, request_id: str) -> Any:
+    request = who.services.runtime.approvals.get(request_id)
+    if not may_see(request, who.user, auditor=who.may("audit.read")):
+        raise NotFound(f"no approval request {request_id!r}")
+    return request
+
+
+@router.get("/v1/approvals/{request_id}", summary="One request", responses=_ERRORS)
+def show_approval(request_id: RequestId, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
+    """The request (its requester, eligible approvers, deciders and auditors may see it)."""
+    return governed(who.services, lambda: request_view(_visible(who, request_id), who.user,
+                                                           who.services.runtime.policy), exclusive=False)
+
+
+def _decide(who: Caller, request_id: str, kind: DecisionKind, comment: str) -> dict[str, Any]:
+    services = who.services
+    runtime = services.runtime
+
+    def decide() -> Any:
+        # No visibility check first: the store is the authority, and "not eligible" is a 403, not a 404.
+        with runtime.audit.buffer() as buffer:
+            return runtime.approvals.decide(request_id, who.user.user_id, kind, comment, audit=buffer)
+
+    request = governed(services, decide)
+    services.metrics.approval_decisions.labels(decision=kind.value).inc()
+    resumed: dict[str, Any] | None = None
+    resume_error: str | None = None
+    if request.status is not RequestStatus.PENDING:
+        try:
+            resumed = run_turn(services, lambda: services.copilot.resume(request_id)).to_json()
+        except ApiError as exc:  # the decision stands; the thread can be resumed later (`jidoka approvals resume`)
+            resume_error = exc.message
+        request = governed(services, lambda: runtime.approvals.get(request_id))
+    return {"request": request_view(request, who.user, runtime.policy), "resumed": resumed,
+            "resume_error": resume_error}
+
+
+@router.post("/v1/approvals/{request_id}/approve", summary="Approve (resumes the thread once fully approved)",
+             responses=_ERRORS)
+def approve(request_id: RequestId, who: Annotated[Caller, Depends(turn_caller)],
+            body: Annotated[DecisionRequest | None, Body()] = None) -> dict[str, Any]:
+    """Approve for one of the request's open approver groups; when all groups approved, the paused thread
+    resumes and the action executes exactly once."""
+    return _decide(who, request_id, DecisionKind.APPROVE, (body or DecisionRequest()).comment)
+
+
+@router.post("/v1/approvals/{request_id}/reject", summary="Reject (the thread resumes; nothing executes)",
+             responses=_ERRORS)
+def reject(request_id: RequestId, who: Annotated[Caller, Depends(turn_caller)],
+           body: Annotated[DecisionRequest | None, Body()] = None) -> dict[str, Any]:
+    """Reject the request; the paused thread resumes and tells its requester."""
+    return _decide(who, request_id, DecisionKind.REJECT, (body or DecisionRequest()).comment)
+
+
+@router.post("/v1/approvals/{request_id}/undo", summary="Undo an executed action", responses=_ERRORS)
+def undo(request_id: RequestId, who: Annotated[Caller, Depends(turn_caller)],
+         body: Annotated[DecisionRequest | None, Body()] = None) -> dict[str, Any]:
+    """Run the action's compensation (its requester or an eligible approver only); audited. The body's
+    ``comment`` is accepted for symmetry with approve/reject but not stored (the undo audit event has no
+    comment field)."""
+    services = who.services
+    runtime = services.runtime
+
+    def run() -> dict[str, Any]:
+        request = _visible(who, request_id)
+        trace = Trace(trace_id=uuid.uuid4().hex, thread_id=request.thread_id, user_id=who.user.user_id,
+                      policy_hash=runtime.policy.hash)
+        with runtime.audit.buffer() as buffer:
+            outcome = runtime.approvals.undo(request_id, who.user, trace=trace, audit=buffer)
+        if outcome.status == "denied":
+            raise Forbidden(f"{outcome.reason} [{outcome.rule_id}]")
+        if outcome.status in ("not_undoable", "conflict"):
+            raise Conflict(f"{outcome.status}: {outcome.reason} [{outcome.rule_id}]")
+        return {"request": request_view(runtime.approvals.get(request_id), who.user, runtime.policy),
+                "undo": {"status": outcome.status, "rule_id": outcome.rule_id, "reason": outcome.reason}}
+
+    return governed(services, run)

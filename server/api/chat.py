@@ -1,0 +1,154 @@
+"""``POST /v1/chat`` (SSE or one JSON answer) and ``GET /v1/threads/{id}`` (the caller's own threads)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from langchain_core.messages import AIMessage, HumanMessage
+from starlette.concurrency import run_in_threadpool
+
+from agent.copilot import TurnResult
+from guardrails.approvals.models import RequestStatus
+from guardrails.errors import RequestNotFound
+from server.api.approval_view import approver_lines, request_view
+from server.api.deps import Caller, caller, turn_caller
+from server.api.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
+from server.api.models import THREAD_ID_PATTERN, ChatRequest
+from server.api.sse import format_event, turn_events
+from server.api.turns import governed, run_turn
+
+__all__ = ["approvers_of", "router", "wants_json"]
+
+log = logging.getLogger("jidoka.api")
+router = APIRouter(tags=["chat"])
+
+_HEARTBEAT_S = 2.0
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "SSE events (`token`, `tool_call`, `approval_requested`, `citation`, `done`, `error`), "
+                         "or one JSON turn with `Accept: application/json`.",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}, "application/json": {}}},
+    401: {"description": "Missing or invalid bearer token."},
+    403: {"description": "The thread belongs to another user."},
+    409: {"description": "The thread waits for an approval decision."},
+    413: {"description": "Request body too large."},
+    422: {"description": "A field is invalid (the body names it)."},
+    429: {"description": "Too many turns in a minute (Retry-After)."},
+}
+
+
+def wants_json(request: Request) -> bool:
+    """True when the client asks for JSON and not for an event stream."""
+    accept = request.headers.get("accept", "").lower()
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
+def _check_message(who: Caller, body: ChatRequest) -> str:
+    limit = who.services.settings.max_message_chars
+    if len(body.message) > limit:
+        raise Unprocessable(f"message: longer than {limit} characters (JIDOKA_MAX_MESSAGE_CHARS)", field="message")
+    if not body.message.strip():
+        raise Unprocessable("message: the question is empty", field="message")
+    return body.message
+
+
+def _precheck(who: Caller, thread_id: str | None) -> None:
+    """Refuse before streaming what the turn would refuse: someone else's thread, a thread paused for approval."""
+    if thread_id is None:
+        return
+    copilot, approvals = who.services.copilot, who.services.runtime.approvals
+    owner = copilot.thread_owner(thread_id)
+    if owner is not None and owner != who.user.user_id:
+        raise Forbidden(f"thread {thread_id} belongs to another user", field="thread_id")
+    pending = [r["id"] for r in copilot.waiting_for(thread_id)
+               if approvals.get(str(r["id"])).status is RequestStatus.PENDING]
+    if pending:
+        raise Conflict(f"thread {thread_id} is waiting for approval of {', '.join(pending)}; it continues when that "
+                       "is decided (ask in a new thread meanwhile)", field="thread_id")
+
+
+def approvers_of(who: Caller) -> Callable[[str], list[str]]:
+    """``request_id → approver lines`` for the SSE ``approval_requested`` event."""
+    def lines(request_id: str) -> list[str]:
+        try:
+            return approver_lines(who.services.runtime.approvals.get(request_id))
+        except RequestNotFound:
+            return []
+    return lines
+
+
+async def _stream(who: Caller, body: ChatRequest) -> AsyncIterator[str]:
+    services = who.services
+    task = asyncio.ensure_future(run_in_threadpool(
+        run_turn, services, lambda: services.copilot.ask(who.user.user_id, body.message, thread_id=body.thread_id)))
+    try:
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=_HEARTBEAT_S)
+            if not done:
+                yield ": working\n\n"  # an SSE comment keeps proxies from closing a quiet connection
+        result: TurnResult = task.result()
+        lines = approvers_of(who)
+        for name, data in await run_in_threadpool(lambda: list(turn_events(result, lines))):
+            yield format_event(name, data)
+    except ApiError as exc:
+        yield format_event("error", {"message": exc.message, "status": exc.status})
+    except Exception:
+        log.exception("chat turn failed")
+        yield format_event("error", {"message": "internal error: the turn failed; see the server log",
+                                     "status": 500})
+
+
+@router.post("/v1/chat", responses=_CHAT_RESPONSES, summary="Ask one governed question")
+async def chat(body: ChatRequest, request: Request, who: Annotated[Caller, Depends(turn_caller)]) -> Any:
+    """One governed turn. Streams SSE events by default; ``Accept: application/json`` gives one JSON turn
+    shaped like ``jidoka ask --json``. The stream starts after the turn is screened (see :mod:`server.api.sse`)."""
+    message = _check_message(who, body)
+    services = who.services
+    if wants_json(request):
+        result = await run_in_threadpool(
+            run_turn, services, lambda: services.copilot.ask(who.user.user_id, message, thread_id=body.thread_id))
+        return JSONResponse(result.to_json())
+    await run_in_threadpool(governed, services, lambda: _precheck(who, body.thread_id))
+    return StreamingResponse(_stream(who, body), media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+def _messages(values: dict[str, Any]) -> list[dict[str, str]]:
+    """The thread as the user saw it: questions and screened answers (tool traffic left out)."""
+    shown: list[dict[str, str]] = []
+    for message in values.get("messages", []):
+        if isinstance(message, HumanMessage) and str(message.id or "").startswith("q-"):
+            shown.append({"role": "user", "text": str(message.content)})
+        elif isinstance(message, AIMessage) and not message.tool_calls and str(message.content).strip():
+            shown.append({"role": "assistant", "text": str(message.content)})
+    return shown
+
+
+@router.get("/v1/threads/{thread_id}", summary="One of the caller's threads",
+            responses={401: {"description": "Not authenticated."}, 404: {"description": "No such thread of yours."}})
+def thread(thread_id: Annotated[str, Path(pattern=THREAD_ID_PATTERN)],
+           who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
+    """The thread's questions and answers, and the approval requests it waits for (own threads only)."""
+    services = who.services
+
+    def read() -> dict[str, Any]:
+        copilot = services.copilot
+        snapshot = copilot.graph.get_state({"configurable": {"thread_id": thread_id}})
+        values = dict(snapshot.values) if snapshot and snapshot.values else {}
+        if values.get("user_id") != who.user.user_id:
+            raise NotFound(f"no thread {thread_id} of yours")
+        waiting = []
+        for r in copilot.waiting_for(thread_id):
+            try:
+                waiting.append(request_view(services.runtime.approvals.get(str(r["id"])), who.user,
+                                            services.runtime.policy))
+            except RequestNotFound:
+                continue
+        return {"thread_id": thread_id, "user_id": who.user.user_id, "messages": _messages(values),
+                "paused": bool(waiting), "waiting": waiting}
+
+    return governed(services, read, exclusive=False)

@@ -1,0 +1,93 @@
+"""What every route depends on: the app's services (built by the lifespan) and the caller's identity."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from guardrails.identity import User
+from server.api.auth import TokenVerifier
+from server.api.errors import Forbidden, Unauthorized, Unavailable
+from server.api.limits import RateLimiter
+from server.api.metrics import ApiMetrics
+from server.runtime import Runtime
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.copilot import Copilot
+
+__all__ = ["Caller", "Services", "bearer", "caller", "get_services", "require_permission", "turn_caller"]
+
+bearer = HTTPBearer(auto_error=False, description="A JWT: `jidoka token --as USER` (HS256 demo) or an OIDC "
+                                                  "provider's RS256 token (JIDOKA_JWKS_URL).")
+
+
+@dataclass
+class Services:
+    """Everything the routes use, built once per app by its lifespan."""
+
+    settings: Settings
+    runtime: Runtime
+    copilot: Copilot
+    verifier: TokenVerifier
+    metrics: ApiMetrics
+    limiter: RateLimiter
+    turn_lock: threading.RLock = field(default_factory=threading.RLock)
+    """Serialises turns and decisions: the graph's SQLite checkpointer shares one connection."""
+
+
+def get_services(request: Request) -> Services:
+    """The services of the app handling ``request``."""
+    services = getattr(request.app.state, "services", None)
+    if not isinstance(services, Services):
+        raise Unavailable("the server is still starting")
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user (the policy's, see :mod:`server.api.auth`) and the services."""
+
+    user: User
+    services: Services
+
+    def may(self, permission: str) -> bool:
+        """True when one of the user's policy roles carries ``permission`` (e.g. ``audit.read``)."""
+        return self.services.runtime.policy.has_permission(self.user, permission)
+
+
+def caller(services: ServicesDep, credentials: Credentials) -> Caller:
+    """The caller named by the bearer token; 401 when it is missing or not valid."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("a bearer token is required (Authorization: Bearer <JWT>)")
+    return Caller(services.verifier.user(credentials.credentials), services)
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def turn_caller(who: CallerDep) -> Caller:
+    """The caller, counted against the per-user turn rate limit (429 when over it)."""
+    who.services.limiter.check(who.user.user_id)
+    return who
+
+
+def require_permission(permission: str) -> Callable[[Caller], Caller]:
+    """A dependency admitting only callers whose policy roles carry ``permission`` (403 otherwise)."""
+
+    def check(who: CallerDep) -> Caller:
+        if not who.may(permission):
+            raise Forbidden(f"{who.user.user_id} lacks the permission {permission!r} "
+                            f"(roles: {', '.join(sorted(who.user.roles)) or 'none'})")
+        return who
+
+    return check

@@ -1,0 +1,96 @@
+"""The error tree of the HTTP API: each error knows its status and says one sentence a person can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "Unauthorized",
+    "Unavailable",
+    "Unprocessable",
+]
+
+
+class ApiError(Exception):
+    """Base of every error the API answers with; ``status`` is the HTTP status, ``field`` names a bad input."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+        super().__init__(message)
+
+    def body(self) -> dict[str, str]:
+        """The JSON body: ``{"detail": message, "field"?: name}``."""
+        body = {"detail": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class BadRequest(ApiError):
+    """The request cannot be read as sent."""
+
+
+class Unauthorized(ApiError):
+    """No valid bearer token (missing, forged, expired, or its subject is not a policy user)."""
+
+    status = 401
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    """A known user without the role, permission or scope for this."""
+
+    status = 403
+
+
+class NotFound(ApiError):
+    """Nothing with this id that the caller may see."""
+
+    status = 404
+
+
+class Conflict(ApiError):
+    """The thing is not in a state that allows this (already decided, expired, thread paused)."""
+
+    status = 409
+
+
+class PayloadTooLarge(ApiError):
+    """The request body is larger than ``JIDOKA_MAX_BODY_BYTES``."""
+
+    status = 413
+
+
+class Unprocessable(ApiError):
+    """A field's value is invalid (the message and ``field`` name it)."""
+
+    status = 422
+
+
+class RateLimited(ApiError):
+    """Too many turns by one user in the last minute; ``Retry-After`` says when to try again."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
+
+
+class Unavailable(ApiError):
+    """A service the request needs (e.g. the knowledge index) is not available right now."""
+
+    status = 503

@@ -1,0 +1,48 @@
+"""Server-Sent Events of a finished, screened turn.
+
+The turn runs to its end first (gate, tools, grounding and output screening),
+then its events are sent: ``tool_call`` per decided call, ``approval_requested``
+per request, the screened answer as ``token`` deltas, ``citation`` per cited
+record, and ``done``. So nothing that fails output screening can reach the
+client — the stream only ever replays the screened answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from agent.copilot import TurnResult
+
+__all__ = ["format_event", "text_chunks", "turn_events"]
+
+_WORDS = re.compile(r"\s*\S+\s*|\s+")
+
+
+def format_event(name: str, data: dict[str, Any]) -> str:
+    """One SSE frame: ``event: <name>\\ndata: <json>\\n\\n`` (JSON on one line)."""
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+def text_chunks(text: str, words: int = 4) -> Iterator[str]:
+    """``text`` in deltas of a few words each (whitespace kept, so the deltas join back to ``text``)."""
+    pieces = _WORDS.findall(text)
+    for i in range(0, len(pieces), words):
+        yield "".join(pieces[i:i + words])
+
+
+def turn_events(result: TurnResult, approvers: Callable[[str], list[str]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The events of ``result`` in order; ``approvers(request_id)`` names who may decide a request."""
+    for call in result.tool_calls:
+        yield "tool_call", {"name": call["name"], "decision": call["decision"], "rule_id": call["rule_id"]}
+    for approval in result.approvals:  # requested now (pending) or settled by this turn (executed, rejected…)
+        yield "approval_requested", {"id": approval["id"], "action": approval["action"],
+                                     "approvers": approvers(str(approval["id"])), "status": approval["status"]}
+    for delta in text_chunks(result.answer):
+        yield "token", {"text": delta}
+    for record_id in result.citations:
+        yield "citation", {"id": record_id}
+    yield "done", {"trace_id": result.trace_id, "thread_id": result.thread_id, "degraded": result.degraded,
+                   "paused": result.paused, "approvals": result.approvals, "unverified": result.unverified}

@@ -1,0 +1,138 @@
+"""The FastAPI app: routers, limits, error handling, and the resources its lifespan owns.
+
+``create_app(settings)`` builds no resource itself: the lifespan builds the
+:class:`~server.runtime.Runtime` and the copilot (or takes injected ones, which
+it then leaves open for their owner) and keeps them on ``app.state.services``.
+Every error reaches the client as a short JSON message (``{"detail", "field"?}``;
+OpenAI's ``{"error": {...}}`` on the facade's paths), never as a traceback;
+unexpected ones are logged with their traceback and answered 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.api import approvals, audit, chat, facade, meta, records
+from server.api.auth import JwksFetcher, TokenVerifier
+from server.api.deps import Services
+from server.api.errors import ApiError
+from server.api.limits import BodySizeLimit, RateLimiter
+from server.api.metrics import ApiMetrics, StatusCounter
+from server.runtime import Runtime, build_copilot, build_runtime
+from server.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.copilot import Copilot
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("jidoka.api")
+
+
+def _error_body(request: Request, status: int, message: str, field: str | None = None,
+                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    if request.url.path in facade.FACADE_PATHS:
+        kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+                429: "rate_limit_error"}.get(status, "invalid_request_error" if status < 500 else "server_error")
+        return {"error": {"message": message, "type": kind, "param": field, "code": str(status)}}
+    body: dict[str, Any] = {"detail": message}
+    if field:
+        body["field"] = field
+    if extra:
+        body.update(extra)
+    return body
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "(body)"
+
+
+def _install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(_error_body(request, exc.status, exc.message, exc.field), status_code=exc.status,
+                            headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors()]
+        first = errors[0] if errors else {"field": "(body)", "message": "invalid request"}
+        return JSONResponse(_error_body(request, 422, f"{first['field']}: {first['message']}", first["field"],
+                                        {"errors": errors[:20]}), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(_error_body(request, exc.status_code, str(exc.detail)), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(_error_body(request, 500, "internal error; the server log has the details"),
+                            status_code=500)
+
+
+def _include_web(app: FastAPI) -> None:
+    """The widget, demo page, inbox and audit viewer (server.web, served without an OpenAPI entry)."""
+    try:
+        from server.web.routes import router as web_router
+    except ModuleNotFoundError as exc:  # only a missing web package is tolerated, not a broken one
+        if not (exc.name or "").startswith("server.web"):
+            raise
+        log.warning("server.web is not installed: the API runs without its pages")
+        return
+    app.include_router(web_router)
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: Copilot | None = None,
+               jwks_fetcher: JwksFetcher | None = None) -> FastAPI:
+    """The jidoka HTTP app for ``settings``.
+
+    ``runtime`` / ``copilot`` are built by the lifespan when omitted (and closed by it); injected ones stay
+    their owner's. ``jwks_fetcher`` replaces the HTTP fetch of ``JIDOKA_JWKS_URL`` (tests, custom transports).
+    """
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime if runtime is not None else build_runtime(settings)
+        try:
+            cp = copilot if copilot is not None else build_copilot(rt)
+            metrics.watch_approvals(rt.state_engine)
+            app.state.services = Services(settings=settings, runtime=rt, copilot=cp,
+                                          verifier=TokenVerifier(settings, rt.policy, jwks_fetcher=jwks_fetcher),
+                                          metrics=metrics, limiter=RateLimiter(settings.rate_limit_per_minute))
+            yield
+        finally:
+            app.state.services = None
+            if runtime is None:
+                rt.close()
+
+    app = FastAPI(title="jidoka", version="0.3", lifespan=lifespan,
+                  description="A governed AI copilot for manufacturers: chat (SSE), approvals, audit, and an "
+                              "OpenAI-compatible facade. Authenticate with `Authorization: Bearer <JWT>`.")
+    app.state.settings = settings
+    app.state.services = None
+    _install_handlers(app)
+    for module in (chat, approvals, audit, records, meta, facade):
+        app.include_router(module.router)
+    _include_web(app)
+    app.add_middleware(StatusCounter, metrics=metrics)
+    if settings.cors_origins:  # pages on other origins embedding the widget (bearer tokens, no cookies)
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type", "Accept"],
+                           expose_headers=["Retry-After"], max_age=600)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,465 @@
+/* jidoka chat widget — embed with one tag:
+ *   <script src="https://jidoka.example/widget.js" data-jidoka-url="https://jidoka.example" defer></script>
+ * A classic script (document.currentScript gives its data attributes). Everything lives in an open shadow root
+ * with jd- classes, so host pages' CSS and the widget's cannot clash. The bearer token is kept in sessionStorage
+ * ("jidoka.session", shared with the portal, inbox and audit pages of the same origin). */
+(() => {
+  "use strict";
+  if (window.JidokaWidget) return; // embedded twice: keep the first
+  const script = document.currentScript;
+  const base = ((script && script.dataset.jidokaUrl) || (script ? new URL(script.src, location.href).origin : ""))
+    .replace(/\/+$/, "");
+  const SESSION_KEY = "jidoka.session";
+  const POLL_MS = Number((script && script.dataset.pollMs) || 3000);
+  const SETTLED = new Set(["executed", "rejected", "expired", "failed", "compensated"]);
+  const ID = /[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+(?:\/\d+)?(?: §[\w.]+)?/g;
+
+  // ---- session (shared key; the portal's session bar sends "jidoka:session" when it changes it) ----
+  const readSession = () => {
+    try { return JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null"); } catch { return null; }
+  };
+  const writeSession = (value) => {
+    if (value) sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
+    else sessionStorage.removeItem(SESSION_KEY);
+    window.dispatchEvent(new CustomEvent("jidoka:session", { detail: { source: "widget" } }));
+  };
+  const jwtClaims = (token) => {
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      return JSON.parse(atob(part));
+    } catch { return {}; }
+  };
+
+  // ---- HTTP ----
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+  const explain = async (response) => {
+    let detail = "";
+    try {
+      const body = await response.json();
+      detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail ?? body);
+    } catch { /* not JSON */ }
+    if (response.status === 401) return "Your sign-in is missing or has expired. Please sign in again.";
+    if (response.status === 429) {
+      const wait = response.headers.get("Retry-After");
+      return `Slow down: too many requests. Try again${wait ? ` in ${wait} s` : " in a moment"}.`;
+    }
+    if (response.status === 403) return detail || "You are not allowed to do that.";
+    return detail || `The server answered ${response.status}.`;
+  };
+  const request = async (path, { method = "GET", body, accept = "application/json" } = {}) => {
+    const session = readSession();
+    const headers = { Accept: accept };
+    if (session && session.token) headers.Authorization = `Bearer ${session.token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch {
+      throw new ApiError(0, "Cannot reach the jidoka server. Check your connection and try again.");
+    }
+    if (!response.ok) throw new ApiError(response.status, await explain(response));
+    return response;
+  };
+  async function* serverEvents(response) { // text/event-stream over fetch: EventSource cannot POST or send headers
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer = (buffer + value).replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let name = "message";
+        const data = [];
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event:")) name = line.slice(6).trim();
+          else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        }
+        if (!data.length) continue;
+        let parsed;
+        try { parsed = JSON.parse(data.join("\n")); } catch { parsed = { text: data.join("\n") }; }
+        yield { name, data: parsed };
+      }
+    }
+  }
+
+  // ---- DOM helpers ----
+  const el = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === false || value === null || value === undefined) continue;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) if (child !== null && child !== undefined && child !== false)
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    return node;
+  };
+  const describeApprovers = (value) => {
+    if (!value) return "";
+    if (typeof value === "string") return value;
+    if (Array.isArray(value)) return value.map((g) => {
+      if (typeof g === "string") return g;
+      const who = (g.eligible_user_ids || g.eligible || []).join(", ");
+      const roles = (g.roles || []).join(" or ");
+      return `${roles}${g.site ? ` at ${g.site}` : ""}${who ? ` (${who})` : ""}`;
+    }).join("; ");
+    return JSON.stringify(value);
+  };
+
+  // ---- the widget ----
+  const host = el("div", { id: "jidoka-widget" });
+  const root = host.attachShadow({ mode: "open" });
+  const bubble = el("button", { type: "button", class: "jd-bubble", "aria-expanded": "false",
+    "aria-controls": "jd-panel" },
+    el("span", { class: "jd-bubble-icon", "aria-hidden": "true", text: "✦" }), el("span", { text: "Ask jidoka" }));
+  const who = el("p", { class: "jd-who" });
+  const newThread = el("button", { type: "button", class: "jd-link", text: "New conversation" });
+  const signOut = el("button", { type: "button", class: "jd-link", text: "Sign out" });
+  const closeButton = el("button", { type: "button", class: "jd-close", "aria-label": "Close the assistant", text: "×" });
+  const log = el("div", { class: "jd-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  const status = el("p", { class: "jd-status", role: "status" });
+  const question = el("textarea", { id: "jd-question", rows: "2", maxlength: "4000", autocomplete: "off",
+    placeholder: "e.g. which items are below their reorder point at P100?" });
+  const send = el("button", { type: "submit", class: "jd-send", text: "Send" });
+  const askForm = el("form", { class: "jd-ask" },
+    el("label", { for: "jd-question", text: "Ask a question or request an action" }),
+    el("div", { class: "jd-row" }, question, send),
+    el("p", { class: "jd-hint", text: "Enter sends · Shift+Enter adds a line · Esc closes" }));
+  const loginForm = el("form", { class: "jd-login", hidden: true });
+  const panel = el("section", { id: "jd-panel", class: "jd-panel", role: "dialog", "aria-modal": "false",
+    "aria-labelledby": "jd-title", hidden: true },
+    el("header", { class: "jd-head" },
+      el("div", {}, el("h2", { id: "jd-title", text: "jidoka assistant" }), who),
+      el("div", { class: "jd-tools" }, newThread, signOut, closeButton)),
+    loginForm, log, status, askForm);
+  const recordTitle = el("h3", { id: "jd-record-title" });
+  const recordBody = el("div", { class: "jd-record-body" });
+  const recordDialog = el("dialog", { class: "jd-record", "aria-labelledby": "jd-record-title" },
+    el("div", { class: "jd-record-head" }, recordTitle,
+      el("button", { type: "button", class: "jd-close", "aria-label": "Close record details", text: "×",
+        onclick: () => recordDialog.close() })),
+    recordBody);
+  root.append(el("link", { rel: "stylesheet", href: `${base}/static/widget.css` }), bubble, panel, recordDialog);
+
+  let threadId = null;
+  let busy = false;
+  const polls = new Map();
+
+  const setStatus = (text) => { status.textContent = text; };
+  const isOpen = () => !panel.hidden;
+  const open = (prefill) => {
+    panel.hidden = false;
+    bubble.setAttribute("aria-expanded", "true");
+    refreshSession();
+    if (typeof prefill === "string" && prefill) question.value = prefill;
+    (loginForm.hidden ? question : loginForm.querySelector("select, input"))?.focus();
+  };
+  const close = () => {
+    panel.hidden = true;
+    bubble.setAttribute("aria-expanded", "false");
+    bubble.focus();
+  };
+
+  const refreshSession = () => {
+    const session = readSession();
+    const signedIn = Boolean(session && session.token);
+    askForm.hidden = !signedIn;
+    signOut.hidden = !signedIn;
+    newThread.hidden = !signedIn;
+    if (signedIn) {
+      const user = session.user || {};
+      const roles = (user.roles || []).join(", ");
+      who.textContent = `Signed in as ${user.name || user.id || "token user"}${roles ? ` · ${roles}` : ""}`;
+      loginForm.hidden = true;
+    } else {
+      who.textContent = "Not signed in";
+      if (loginForm.hidden && isOpen()) buildLogin();
+    }
+  };
+
+  const buildLogin = async (message) => {
+    loginForm.hidden = false;
+    loginForm.replaceChildren(el("p", { class: "jd-note", role: "status", text: message || "Sign in to ask jidoka." }));
+    let users = null;
+    try {
+      users = await (await request("/v1/demo/users")).json();
+    } catch { users = null; } // demo login is off: ask for a token
+    const field = users && users.length
+      ? el("select", { id: "jd-login-user", required: true },
+        users.map((u) => el("option", { value: u.id, text: `${u.name} — ${(u.roles || []).join(", ")}` })))
+      : el("input", { id: "jd-login-user", type: "password", required: true, autocomplete: "off" });
+    loginForm.append(
+      el("label", { for: "jd-login-user", text: users && users.length ? "Demo user" : "Access token (JWT)" }),
+      el("div", { class: "jd-row" }, field, el("button", { type: "submit", class: "jd-send", text: "Sign in" })));
+    loginForm.dataset.mode = users && users.length ? "demo" : "token";
+    if (isOpen()) field.focus();
+  };
+  loginForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = loginForm.querySelector("#jd-login-user").value.trim();
+    if (!value) return;
+    try {
+      if (loginForm.dataset.mode === "demo") {
+        const body = await (await request("/v1/demo/token", { method: "POST", body: { user: value } })).json();
+        writeSession({ token: body.token, user: body.user });
+      } else {
+        const claims = jwtClaims(value);
+        writeSession({ token: value, user: { id: claims.sub, name: claims.sub, roles: claims.roles, sites: claims.sites } });
+      }
+      loginForm.hidden = true;
+      refreshSession();
+      question.focus();
+    } catch (error) {
+      loginForm.querySelector(".jd-note").textContent = error.message;
+    }
+  });
+
+  // ---- rendering an answer: text with clickable citations ----
+  const renderText = (node, text) => {
+    const parts = [];
+    let last = 0;
+    for (const block of text.matchAll(/\[([^\[\]\n]+)\]/g)) {
+      const inner = block[1];
+      const ids = [...inner.matchAll(ID)];
+      if (!ids.length) continue;
+      parts.push(text.slice(last, block.index));
+      // Each id stays on one line with its neighbouring bracket; long lists may still wrap between ids.
+      let at = 0;
+      ids.forEach((id, i) => {
+        const before = inner.slice(at, id.index);
+        const button = el("button", { type: "button", class: "jd-cite", "data-record": id[0],
+          "aria-label": `Show record ${id[0]}`, text: id[0], onclick: (e) => showRecord(id[0], e.currentTarget) });
+        if (i > 0) parts.push(before);
+        parts.push(el("span", { class: "jd-cites" }, i === 0 ? `[${before}` : "", button,
+          i === ids.length - 1 ? `${inner.slice(id.index + id[0].length)}]` : ""));
+        at = id.index + id[0].length;
+      });
+      last = block.index + block[0].length;
+    }
+    parts.push(text.slice(last));
+    node.replaceChildren(...parts.filter((p) => p !== ""));
+  };
+
+  let recordTicket = 0; // only the newest lookup may fill the dialog
+  const showRecord = async (id, opener) => {
+    const ticket = ++recordTicket;
+    recordTitle.textContent = id;
+    recordBody.replaceChildren(el("p", { class: "jd-note", text: "Loading…" }));
+    recordDialog.addEventListener("close", () => opener && opener.focus(), { once: true });
+    if (!recordDialog.open) recordDialog.showModal();
+    try {
+      const record = await (await request(`/v1/records/${encodeURIComponent(id)}`)).json();
+      if (ticket === recordTicket) recordBody.replaceChildren(renderRecord(record));
+    } catch (error) {
+      if (ticket !== recordTicket) return;
+      if (error.status === 401) signedOut();
+      recordBody.replaceChildren(el("p", { class: "jd-error", role: "alert", text: error.message }));
+    }
+  };
+  const WORDS = { id: "ID", wo: "WO", po: "PO", so: "SO", qe: "QE", pct: "%", usd: "USD", uom: "UoM" };
+  const label = (key) => {
+    const text = key.split("_").map((w) => WORDS[w] || w).join(" ");
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  };
+  const renderData = (value, depth = 0) => {
+    if (value === null || value === undefined || value === "") return "—";
+    if (typeof value === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value)) return value.slice(0, 16).replace("T", " ");
+    if (typeof value !== "object") return String(value);
+    if (Array.isArray(value)) {
+      if (!value.length) return "none";
+      if (value.every((v) => v === null || typeof v !== "object")) return value.join(", ");
+      if (depth > 2) return el("pre", { class: "jd-json", text: JSON.stringify(value, null, 2) });
+      const rows = value.slice(0, 25);
+      const columns = [...new Set(rows.flatMap((r) => (r && typeof r === "object" ? Object.keys(r) : [])))];
+      return el("div", { class: "jd-table-wrap" }, el("table", { class: "jd-table" },
+        el("thead", {}, el("tr", {}, columns.map((c) => el("th", { scope: "col", text: label(c) })))),
+        el("tbody", {}, rows.map((r) => el("tr", {}, columns.map((c) => el("td", {}, renderData(r[c], depth + 1))))))),
+        value.length > rows.length ? el("p", { class: "jd-note", text: `and ${value.length - rows.length} more` }) : null);
+    }
+    if (depth > 2) return el("pre", { class: "jd-json", text: JSON.stringify(value, null, 2) });
+    // Plain fields as a two-column list; nested objects and lists as titled sections below it (full width).
+    const entries = Object.entries(value);
+    const flat = entries.filter(([, v]) => v === null || typeof v !== "object" || (Array.isArray(v) && v.every((x) => x === null || typeof x !== "object")));
+    const nested = entries.filter((entry) => !flat.includes(entry));
+    const list = el("dl", { class: "jd-fields" });
+    for (const [key, item] of flat) list.append(el("dt", { text: label(key) }), el("dd", {}, renderData(item, depth + 1)));
+    return el("div", {}, flat.length ? list : null, nested.map(([key, item]) => el("section", { class: "jd-section" },
+      el(depth ? "h5" : "h4", { text: label(key) }), renderData(item, depth + 1))));
+  };
+  const renderRecord = (body) => {
+    if (!body || typeof body !== "object" || !("record" in body)) return renderData(body);
+    const meta = [body.kind && label(body.kind), body.as_of && `as of ${String(body.as_of).replace("T", " ").slice(0, 16)}`,
+      body.tool && `shown by ${body.tool}`].filter(Boolean).join(" · ");
+    return el("div", {}, el("p", { class: "jd-note", text: meta }), renderData(body.record),
+      body.rule_id ? el("p", { class: "jd-foot", text: `allowed by ${body.rule_id}` }) : null);
+  };
+
+  // After a decision the paused thread resumes on the server; its last answer says what happened.
+  const showOutcome = async (turn, card) => {
+    if (!turn.thread) return;
+    try {
+      const thread = await (await request(`/v1/threads/${encodeURIComponent(turn.thread)}`)).json();
+      const said = (thread.messages || []).filter((m) => m.role === "assistant").pop();
+      if (!said) return;
+      const text = el("div", { class: "jd-text" });
+      renderText(text, said.text);
+      card.append(el("div", { class: "jd-outcome" }, el("strong", { text: "Outcome: " }), text));
+      card.scrollIntoView({ block: "nearest" });
+    } catch { /* the status above already tells the decision */ }
+  };
+
+  const approvalCard = (info, turn) => {
+    const badge = el("span", { class: "jd-badge", "data-status": info.status || "pending", text: info.status || "pending" });
+    const decisions = el("ul", { class: "jd-decisions" });
+    const card = el("div", { class: "jd-approval", "data-approval": info.id },
+      el("p", { class: "jd-approval-title" }, el("strong", { text: "Approval requested" }), " · ",
+        el("code", { text: info.id })),
+      el("p", {}, "Action: ", el("code", { text: info.action || "" })),
+      el("p", { class: "jd-approvers" }, `Approvers: ${describeApprovers(info.approvers) || "see the inbox"}`),
+      el("p", { role: "status" }, "Status: ", badge),
+      decisions);
+    const update = (item) => {
+      const value = item.status || "pending";
+      badge.textContent = value;
+      badge.dataset.status = value;
+      const approvers = item.approvers || item.groups;
+      if (approvers) card.querySelector(".jd-approvers").textContent = `Approvers: ${describeApprovers(approvers)}`;
+      decisions.replaceChildren(...(item.decisions || []).map((d) =>
+        el("li", { text: `${d.approver} ${d.decision === "approve" ? "approved" : "rejected"}${d.comment ? `: “${d.comment}”` : ""}` })));
+      return SETTLED.has(value);
+    };
+    const poll = async () => {
+      polls.delete(info.id);
+      try {
+        const item = await (await request(`/v1/approvals/${encodeURIComponent(info.id)}`)).json();
+        if (update(item)) {
+          setStatus(`Request ${info.id} is now ${item.status}.`);
+          showOutcome(turn, card);
+          return;
+        }
+      } catch (error) {
+        if (error.status === 401 || error.status === 403 || error.status === 404) {
+          badge.textContent = `${badge.textContent} (no longer visible: ${error.message})`;
+          return;
+        }
+      }
+      polls.set(info.id, setTimeout(poll, POLL_MS));
+    };
+    if (!update(info)) polls.set(info.id, setTimeout(poll, POLL_MS));
+    return card;
+  };
+
+  const stopPolling = () => {
+    for (const timer of polls.values()) clearTimeout(timer);
+    polls.clear();
+  };
+  const signedOut = (message) => {
+    writeSession(null);
+    stopPolling();
+    askForm.hidden = true;
+    signOut.hidden = true;
+    newThread.hidden = true;
+    who.textContent = "Not signed in";
+    buildLogin(message || "Your sign-in is missing or has expired. Please sign in again.");
+  };
+
+  const streamTurn = async (message) => {
+    busy = true;
+    send.disabled = true;
+    log.append(el("div", { class: "jd-msg jd-user" }, el("span", { class: "jd-sr", text: "You: " }), message));
+    const chips = el("ul", { class: "jd-chips", "aria-label": "Tool calls" });
+    const body = el("div", { class: "jd-text" });
+    const extras = el("div", { class: "jd-extras" });
+    const foot = el("p", { class: "jd-foot" });
+    const answer = el("div", { class: "jd-msg jd-bot", "aria-busy": "true" },
+      el("span", { class: "jd-sr", text: "jidoka: " }), chips, body, extras, foot);
+    log.append(answer);
+    setStatus("jidoka is working on it…");
+    let text = "";
+    const turn = { thread: threadId };
+    try {
+      const payload = threadId ? { message, thread_id: threadId } : { message };
+      const response = await request("/v1/chat", { method: "POST", body: payload, accept: "text/event-stream" });
+      for await (const { name, data } of serverEvents(response)) {
+        if (name === "token") {
+          text += data.text || "";
+          renderText(body, text);
+        } else if (name === "tool_call") {
+          chips.append(el("li", { class: "jd-chip", "data-decision": data.decision, title: data.rule_id || "",
+            text: `${data.name} · ${String(data.decision || "").replace(/_/g, " ")}` }));
+        } else if (name === "approval_requested") {
+          extras.append(approvalCard(data, turn));
+        } else if (name === "done") {
+          turn.thread = data.thread_id || threadId;
+          // A paused thread takes no questions until its request is decided: the next one starts a new thread.
+          threadId = data.paused ? null : turn.thread;
+          const notes = [];
+          if (data.degraded) notes.push("answered by the offline fallback model");
+          if (data.paused) notes.push("waiting for approval — your next question starts a new conversation");
+          foot.textContent = `${notes.length ? `${notes.join(" · ")} · ` : ""}trace ${data.trace_id || "—"}`;
+        } else if (name === "error") {
+          const message = data.status === 429 ? "Slow down: too many requests. Try again in a moment."
+            : data.message || "Something went wrong.";
+          if (data.status === 401) signedOut();
+          extras.append(el("p", { class: "jd-error", role: "alert", text: message }));
+        }
+      }
+      setStatus("Answer complete.");
+    } catch (error) {
+      if (error.status === 401) signedOut(error.message);
+      extras.append(el("p", { class: "jd-error", role: "alert", text: error.message }));
+      setStatus(error.message);
+    } finally {
+      renderText(body, text);
+      answer.setAttribute("aria-busy", "false");
+      busy = false;
+      send.disabled = false;
+      log.scrollTop = log.scrollHeight;
+    }
+  };
+
+  askForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const message = question.value.trim();
+    if (!message || busy) return;
+    question.value = "";
+    streamTurn(message);
+  });
+  question.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      askForm.requestSubmit();
+    }
+  });
+  bubble.addEventListener("click", () => (isOpen() ? close() : open()));
+  closeButton.addEventListener("click", close);
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { event.stopPropagation(); close(); }
+  });
+  signOut.addEventListener("click", () => signedOut("Signed out."));
+  newThread.addEventListener("click", () => {
+    threadId = null;
+    log.replaceChildren();
+    setStatus("New conversation.");
+    question.focus();
+  });
+  window.addEventListener("jidoka:session", (event) => {
+    if (event.detail && event.detail.source === "widget") return;
+    stopPolling(); // another user now: the previous user's requests are not theirs to watch
+    threadId = null;
+    log.replaceChildren();
+    loginForm.hidden = true;
+    refreshSession();
+  });
+
+  const mount = () => { document.body.append(host); refreshSession(); };
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  window.JidokaWidget = Object.freeze({ open, close });
+})();
