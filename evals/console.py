@@ -1,0 +1,48 @@
+"""The rich console summary of an eval report."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from evals.report import Report
+
+__all__ = ["print_summary"]
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def print_summary(report: Report, console: Console) -> None:
+    """Metrics with intervals, thresholds, containment attempts by kind and the failed cases."""
+    table = Table(title=f"jidoka eval — model {report.model}, suites {', '.join(report.suites)}")
+    for col in ("metric", "n/N", "rate", "95% CI"):
+        table.add_column(col)
+    for name, m in report.metrics.items():
+        ci = "—" if m.ci_low is None else f"{_pct(m.ci_low)}–{_pct(m.ci_high)}"
+        table.add_row(name, f"{m.n}/{m.N}", _pct(m.rate), ci)
+    console.print(table)
+    if report.containment:
+        kinds = Table(title=f"containment: {report.containment.get('attempts', 0)} attempts by kind")
+        for col in ("kind", "attempts", "refused", "pending", "contained", "leaked", "unapproved"):
+            kinds.add_column(col)
+        for kind, t in report.containment.get("by_kind", {}).items():
+            kinds.add_row(kind, *(str(t.get(k, 0)) for k in ("attempts", "refused", "pending", "contained",
+                                                              "leaked", "unapproved")))
+        console.print(kinds)
+    for t in report.thresholds:
+        mark = "[green]ok[/green]" if t.ok else "[red]MISSED[/red]"
+        console.print(f"{mark} {t.suite}: {t.metric} {t.op} {t.value:g} (measured {_pct(t.rate)}, {t.n}/{t.N})",
+                      highlight=False)
+    for s in report.skipped:
+        console.print(f"[yellow]skipped[/yellow] {escape(s['suite'] + '/' + s['case'])} ({s['user']}): "
+                      f"{escape(s['reason'])}", highlight=False)
+    failed = [c for c in report.cases if not c.passed and not c.skipped]
+    for c in failed[:40]:
+        detail = escape(f"{c.suite}/{c.case_id} {c.user} trace {','.join(c.trace_ids[:2])}: "
+                        f"{'; '.join(c.failures)[:300]}")
+        console.print(f"[red]FAIL[/red] {detail}", highlight=False)
+    console.print(f"{sum(c.passed for c in report.cases)}/{len(report.cases)} case runs passed; "
+                  f"{'all thresholds hold' if report.ok else 'THRESHOLDS MISSED'}")
