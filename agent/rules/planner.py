@@ -16,10 +16,12 @@ from agent.rules.actions import detect_action
 from agent.rules.entities import Ambiguity, Entities, EntityResolver
 from agent.rules.intents import Intent, IntentCatalogue
 from agent.rules.periods import future_days, past_args
-from agent.rules.procedures import SEARCH_TOOL, is_question, planned_search
+from agent.rules.procedures import SEARCH_TOOL, is_question, names_document, planned_search
 
 __all__ = ["Analysis", "PlannedCall", "Planner", "Reply", "ToolPlan", "UserContext"]
 
+# Entities naming plant records (not vocabulary such as a defect code or a machine parameter).
+_RECORD_KINDS = frozenset(("item", "lot", "po", "supplier", "line", "machine", "asset", "wo"))
 _SLOT_KINDS = {"@item": "item", "@site": "site", "@lot": "lot", "@po": "po", "@supplier": "supplier",
                "@line": "line", "@machine": "machine", "@asset": "asset", "@wo": "wo", "@defect": "defect",
                "@reason": "reason", "@parameter": "parameter"}
@@ -122,8 +124,14 @@ class Planner:
         request = detect_action(question, entities, user_id=ctx.user_id, today=ctx.today, asset_of=self._asset_of)
         documents = planned_search(question, ctx.tools)
         if documents is not None and (request is None or is_question(question)):
-            # What a procedure or policy says is answered from the documents, never from plant data.
-            return ToolPlan(Analysis(None, entities), (PlannedCall(SEARCH_TOOL, documents),))
+            # What a procedure or policy says is answered from the documents, never from plant data; a question
+            # that also asks about named plant records ("scrap is up on P100-PK1 — why, and what should we do?")
+            # gets the data and the procedure side by side.
+            search = PlannedCall(SEARCH_TOOL, documents)
+            data = self._data_plan(question, ctx, history, entities)
+            if data is not None:
+                return ToolPlan(data.analysis, (*data.calls, search), data.skipped)
+            return ToolPlan(Analysis(None, entities), (search,))
         if request is not None and request.action in ctx.tools:
             analysis = Analysis(None, entities)
             if entities.unknown_ids:
@@ -152,6 +160,17 @@ class Planner:
             return Reply("cannot", "I can't answer that from the plant data I can read: I did not recognise what "
                                    "you are asking for. " + _HELP, analysis)
         return self._plan_intent(analysis, ctx)
+
+    def _data_plan(self, question: str, ctx: UserContext, history: Sequence[str],
+                   entities: Entities) -> ToolPlan | None:
+        """The data calls of a question that names plant records and matches a data intent, else ``None``."""
+        if names_document(question) or not any(kind in _RECORD_KINDS for kind in entities.ids):
+            return None
+        analysis = self.analyse(question, ctx, history)
+        if analysis.intent is None:
+            return None
+        plan = self._plan_intent(analysis, ctx)
+        return plan if isinstance(plan, ToolPlan) and plan.calls else None
 
     def _plan_intent(self, analysis: Analysis, ctx: UserContext) -> Plan:
         intent, entities = analysis.intent, analysis.entities

@@ -15,7 +15,8 @@ from typing import Any
 from agent.rules.format import data_text, label
 from agent.rules.text import fold
 
-__all__ = ["SEARCH_TOOL", "WRITERS", "is_procedure_question", "is_question", "planned_search", "procedure_args"]
+__all__ = ["SEARCH_TOOL", "WRITERS", "is_procedure_question", "is_question", "names_document", "planned_search",
+           "procedure_args"]
 
 SEARCH_TOOL = "search_documents"
 
@@ -44,6 +45,14 @@ _COMMON = frozenset((
     "why", "with", "we", "you", "your", "should", "must", "can", "this", "that", "there", "de", "del", "el", "en",
     "la", "las", "los", "y", "que", "para", "por", "un", "una", "se"
 ))
+
+
+def names_document(question: str) -> bool:
+    """True when ``question`` asks about a document itself: its id, what it says, or a procedure by name."""
+    if _DOC_ID.search(question):
+        return True
+    text = fold(question)
+    return bool(_STRONG.search(text) or _SAYS.search(text))
 
 
 def is_procedure_question(question: str) -> bool:

@@ -155,3 +155,17 @@ def test_exfiltration_injection_leaks_nothing(runtime: Runtime) -> None:
     assert not any(d.startswith(("CON-", "FIN-")) for d in docs)
     assert "18.40" not in result.answer
     assert "CON-S-007 §2" in result.unverified or "CON-S-007 §2" not in result.answer
+
+
+@pytest.mark.parametrize(("user", "question", "data_tool"), [
+    ("sam.supervisor", "Scrap is up on P100-PK1. Why, and what should we do?", "scrap_analysis"),
+    ("quinn.quality", "what should we do about the scrap on line P100-PK1?", "scrap_analysis"),
+])
+def test_question_about_records_and_what_to_do_gets_data_and_documents(rules_copilot: Copilot, user: str,
+                                                                       question: str, data_tool: str) -> None:
+    result = rules_copilot.ask(user, question)
+    names = [c["name"] for c in result.tool_calls]
+    assert data_tool in names and names[-1] == "search_documents", names
+    assert "P100-PK1" in result.citations
+    assert any("§" in c for c in result.citations), result.citations
+    assert result.unverified == [], result.answer
