@@ -43,8 +43,8 @@ def _knowledge_missing(sandbox: Sandbox) -> str | None:
     if "search_documents" not in sandbox.runtime.catalog:
         return "this build has no search_documents tool"
     if not sandbox.has_knowledge:
-        return ("the template JIDOKA_HOME has no ingested knowledge index (run `jidoka init`, which ingests the "
-                "demo documents)")
+        return ("the template JIDOKA_HOME has no ingested knowledge index (run `jidoka knowledge ingest`; a new "
+                "home gets one from `jidoka init`)")
     return None
 
 

@@ -15,8 +15,9 @@ from tests.factories import AS_OF, DEMO_SEED, TODAY
 from tools.db import make_engine
 from tools.schema import metadata, table
 
-# Fails any test that opens a connection beyond loopback (real model providers included).
-pytest_plugins = ["tests.netguard"]
+# netguard fails any test that opens a connection beyond loopback (real model providers included);
+# _knowledge_home adds the opt-in demo home with the corpus ingested once per run (knowledge_home).
+pytest_plugins = ["tests.netguard", "tests._knowledge_home"]
 
 
 @pytest.fixture
