@@ -9,12 +9,13 @@ from typing import Any
 
 import yaml
 
+from evals.bench.stats import percentile
 from guardrails.gate import Gate
 from guardrails.identity import User
 from guardrails.policy import Policy, default_policy_dir, load_policy
 from tools.catalog import Catalog
 
-__all__ = ["gate_latency", "write_large_policy"]
+__all__ = ["gate_latency", "large_policy", "write_large_policy"]
 
 
 class _StaticResolver:
@@ -28,8 +29,7 @@ class _StaticResolver:
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
-    samples.sort()
-    return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return percentile(samples, 50), percentile(samples, 99)
 
 
 def _calls(policy: Policy, catalog: Catalog, n: int, seed: int) -> list[tuple[User, str, dict[str, Any]]]:

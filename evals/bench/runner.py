@@ -1,119 +1,119 @@
-"""Runs the benchmarks and collects figures with the conditions they were measured under."""
+"""Runs the benchmark sections and collects figures with the conditions they were measured under.
+
+A section whose dependency is missing here (no pycasbin, no server app, no knowledge
+base…) raises :class:`SectionUnavailable`; its figures are reported as null with the
+reason — never a made-up number. A section that fails unexpectedly is reported the same
+way, with the error as the reason.
+"""
 
 from __future__ import annotations
 
-import os
-import platform
 import tempfile
+import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from guardrails.audit import measure_append_throughput, measure_verify_throughput
-from guardrails.policy import load_policy
-from tools import default_catalog, make_engine
+from evals.bench.figures import REQUIRED_KEYS, BenchContext, BenchFigure, SectionUnavailable, machine_info
+from evals.bench.sections import (
+    accuracy_section,
+    audit_section,
+    casbin_section,
+    chat_section,
+    checkpoint_section,
+    gate_section,
+    retrieval_section,
+    turn_section,
+)
 
-__all__ = ["BenchFigure", "machine_info", "run_benchmarks"]
+__all__ = ["SECTIONS", "BenchContext", "Section", "run_benchmarks"]
 
 
 @dataclass(frozen=True)
-class BenchFigure:
-    """One measured number."""
+class Section:
+    """A group of figures measured together; ``keys`` are reported as null when it cannot run."""
 
-    key: str
-    """Top-level JSON key (stable across releases)."""
-    value: float
-    unit: str
-    goal: str
-    """The target, e.g. ``<= 5``; empty when there is none."""
-    conditions: str
+    name: str
+    run: Callable[[BenchContext], list[BenchFigure]]
+    keys: tuple[str, ...]
 
 
-def machine_info() -> dict[str, Any]:
-    """What the figures were measured on."""
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+SECTIONS: tuple[Section, ...] = (
+    Section("gate", gate_section, ("policy_decision_p50_us", "policy_decision_p99_us",
+                                   "policy_decision_1000_rules_p50_us", "policy_decision_1000_rules_p99_us")),
+    Section("pycasbin", casbin_section, ("pycasbin_rbac_p50_us", "policy_vs_pycasbin")),
+    Section("audit", audit_section, ("audit_append_per_s", "audit_verify_per_s")),
+    Section("turn", turn_section, ("governed_turn_ratio", "governance_cpu_ms_per_turn")),
+    Section("checkpoint", checkpoint_section, ("checkpoint_bytes_per_turn_first_20",
+                                               "checkpoint_bytes_per_turn_last_20")),
+    Section("retrieval", retrieval_section, ("retrieval_p50_ms", "embed_query_p50_ms", "retrieval_recall_at_5")),
+    Section("chat", chat_section, ("chat_turns_per_s", "chat_p99_ms")),
+    Section("accuracy", accuracy_section, ("rules_model_accuracy",)),
+)
 
 
-def _gate(quick: bool, tmp: Path) -> list[BenchFigure]:
-    from evals.bench.gate import gate_latency, large_policy
-
-    catalog = default_catalog()
-    n = 5000 if quick else 50000
-    default = load_policy()
-    big = large_policy(tmp / "policy-1000", catalog, rules=1000)
-    figures = []
-    for label, policy, rules in (("", default, "default policy"), ("_1000_rules", big, "1,000-rule policy")):
-        p50, p99 = gate_latency(policy, catalog, n=n)
-        c50, c99 = gate_latency(policy, catalog, n=n // 5, cache=False)
-        cond = f"{rules}, {n:,} mixed calls (30 % name a PO, 20 % a site), warm per-(user, tool) cache"
-        cold = f"{rules}, per-(user, tool) part recomputed on every call"
-        figures += [
-            BenchFigure(f"policy_decision{label}_p50_us", p50, "µs", "<= 5", cond),
-            BenchFigure(f"policy_decision{label}_p99_us", p99, "µs", "", cond),
-            BenchFigure(f"policy_decision{label}_uncached_p50_us", c50, "µs", "", cold),
-            BenchFigure(f"policy_decision{label}_uncached_p99_us", c99, "µs", "", cold),
-        ]
-    return figures
+def _run_section(section: Section, ctx: BenchContext) -> tuple[list[BenchFigure], float]:
+    start = time.perf_counter()
+    try:
+        figures = section.run(ctx)
+    except SectionUnavailable as exc:
+        figures = [BenchFigure.missing(key, str(exc)) for key in section.keys]
+    except Exception as exc:  # report, never crash the whole run or invent a number
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        reason = f"{section.name} failed: {type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"
+        figures = [BenchFigure.missing(key, reason) for key in section.keys]
+    produced = {f.key for f in figures}
+    figures += [BenchFigure.missing(key, f"the {section.name} section did not produce it")
+                for key in section.keys if key not in produced]
+    return figures, time.perf_counter() - start
 
 
-def _audit(quick: bool, tmp: Path) -> list[BenchFigure]:
-    events = 5000 if quick else 50000
-    figures = []
-    for batch in (10, 100, 1000):
-        engine = make_engine(f"sqlite:///{tmp / f'audit-{batch}.db'}")
-        rate = measure_append_throughput(engine, events=events, batch=batch)
-        key = "audit_append_per_s" if batch == 100 else f"audit_append_batch{batch}_per_s"
-        conditions = f"SQLite WAL, synchronous=FULL, {events:,} events in batches of {batch}, chain kept"
-        figures.append(BenchFigure(key, rate, "events/s", ">= 20000" if batch == 100 else "", conditions))
-        if batch == 100:
-            figures.append(BenchFigure("audit_verify_per_s", measure_verify_throughput(engine), "events/s", "",
-                                       f"full chain walk over {events:,} events"))
-        engine.dispose()
-    return figures
-
-
-def _turn(quick: bool, tmp: Path) -> list[BenchFigure]:
-    from evals.bench.turn import turn_cpu
-    from server.settings import DEFAULT_TODAY
-    from tools.demo import build_plant
-
-    plant_url = f"sqlite:///{tmp / 'bench-plant.db'}"
-    engine = make_engine(plant_url)
-    build_plant(engine, seed=42, today=DEFAULT_TODAY)
-    engine.dispose()
-    turns = 12 if quick else 80
-    figures = turn_cpu(plant_url, tmp, DEFAULT_TODAY, turns=turns)
-    cond = (f"{turns} turns, each a fresh thread: scripted model → 1 read tool → answer; SQLite checkpointer; "
-            "bare = langgraph.prebuilt.create_react_agent with the same model and tools, no governance")
-    return [
-        BenchFigure("governed_turn_ratio", figures["governed_turn_ratio"], "×", "<= 1.4", cond),
-        BenchFigure("governance_cpu_ms_per_turn", figures["governance_cpu_ms_per_turn"], "ms", "<= 1",
-                    "gate, screening (input, data, output), spotlighting, grounding and audit writes, CPU only"),
-        BenchFigure("governed_turn_cpu_ms", figures["governed_turn_cpu_ms"], "ms", "", cond),
-        BenchFigure("bare_turn_cpu_ms", figures["bare_turn_cpu_ms"], "ms", "", cond),
-    ]
-
-
-SECTIONS: dict[str, Callable[[bool, Path], list[BenchFigure]]] = {"gate": _gate, "audit": _audit, "turn": _turn}
+def _prefixed(say: Callable[[str], None], name: str) -> Callable[[str], None]:
+    def progress(message: str) -> None:
+        say(f"{name}: {message}")
+    return progress
 
 
 def run_benchmarks(*, quick: bool = False, only: list[str] | None = None,
-                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the benchmark sections and return the JSON report (figures keyed at top level)."""
+                   progress: Callable[[str], None] | None = None,
+                   sections: tuple[Section, ...] = SECTIONS) -> dict[str, Any]:
+    """Run the benchmark sections and return the JSON report (figures keyed at top level).
+
+    Every key of :data:`REQUIRED_KEYS` is present: a number, or null with its reason under ``missing``.
+    """
+    known = {s.name for s in sections}
+    unknown = sorted(set(only or ()) - known)
+    if unknown:
+        raise ValueError(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(s.name for s in sections)}")
+    say = progress or (lambda _message: None)
+    machine = machine_info()
     figures: list[BenchFigure] = []
+    timings: dict[str, float] = {}
+    shared: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="jidoka-bench-") as tmp:
-        for name, section in SECTIONS.items():
-            if only and name not in only:
+        for section in sections:
+            if only and section.name not in only:
                 continue
-            if progress:
-                progress(name)
-            figures += section(quick, Path(tmp))
-    report: dict[str, Any] = {f.key: round(f.value, 3) for f in figures}
-    report["figures"] = [asdict(f) for f in figures]
-    report["machine"] = machine_info()
+            say(section.name)
+            folder = Path(tmp) / section.name
+            folder.mkdir()
+            ctx = BenchContext(quick=quick, tmp=folder, progress=_prefixed(say, section.name),
+                               shared=shared)
+            produced, seconds = _run_section(section, ctx)
+            figures += produced
+            timings[section.name] = round(seconds, 1)
+    skipped = "not run (--only)"
+    have = {f.key for f in figures}
+    figures += [BenchFigure.missing(key, skipped) for key in REQUIRED_KEYS if key not in have]
+    report: dict[str, Any] = {f.key: (None if f.value is None else round(f.value, 4)) for f in figures}
+    report["missing"] = {f.key: f.reason for f in figures if f.value is None}
+    report["goals"] = {f.key: {"goal": f.goal, "met": f.met} for f in figures if f.goal}
+    report["figures"] = [{**asdict(f), "met": f.met} for f in figures]
+    report["machine"] = machine
+    report["section_seconds"] = timings
     report["quick"] = quick
     report["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return report

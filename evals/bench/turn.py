@@ -1,32 +1,38 @@
 """CPU per turn: jidoka's governed graph against a bare LangGraph ReAct agent.
 
 Both run the same scripted model (one tool call, then an answer written from
-the result), the same read tools and the same kind of checkpointer (SQLite).
-The governance work alone — gate, screening, spotlighting, grounding, audit —
-is timed by wrapping those functions during the governed run.
+the result), the same read tools and the same kind of checkpointer (SQLite, one
+database each). Runs are interleaved in rounds — bare, governed, governed with
+the governance timer, in a rotating order — so machine noise hits all alike;
+CPU is the process's CPU time. The figure is the median of the per-round
+ratios, reported with their range.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import StructuredTool
 from langgraph.prebuilt import create_react_agent
+from langgraph.types import Durability
 from sqlalchemy import Engine
 
-import agent.graph as graph_module
-import guardrails.governed as governed_module
 from agent.checkpoint import open_checkpointer
 from agent.copilot import Copilot
 from agent.graph import AgentDeps, build_graph
 from agent.scripted import ScriptedChatModel
+from evals.bench._governance_timer import COMPONENTS, GovernanceTimer, governance_timer
+from evals.bench.stats import Spread, spread
 from guardrails.audit import AuditLog
 from guardrails.gate import Gate
 from guardrails.governed import GovernedTools
@@ -35,18 +41,20 @@ from guardrails.policy import load_policy
 from guardrails.turn_guard import TurnGuard
 from tools import DataScope, default_catalog, make_engine, tool_context
 
-__all__ = ["turn_cpu"]
+__all__ = ["TurnComparison", "governed_turn", "turn_cpu"]
 
-_QUESTIONS = [("inventory_lookup", {"item_id": "RM-3001", "limit": 5}),
-              ("open_po_lines", {"late_only": True, "limit": 5}),
-              ("work_orders", {"line_id": "P100-PK1", "limit": 5}),
-              ("quality_events", {"line_id": "P100-PK1", "limit": 5})]
+QUESTIONS = [("inventory_lookup", {"item_id": "RM-3001", "limit": 5}),
+             ("open_po_lines", {"late_only": True, "limit": 5}),
+             ("work_orders", {"line_id": "P100-PK1", "limit": 5}),
+             ("quality_events", {"line_id": "P100-PK1", "limit": 5})]
+USER = "eve.exec"
+"""Allowed all four tools, so both agents do the same work (a refusal would be cheaper)."""
 
 
 def _script() -> list[Any]:
     """Alternating steps: ask for the next question's tool, then answer from its result."""
     steps: list[Any] = []
-    for index, (name, args) in enumerate(_QUESTIONS):
+    for index, (name, args) in enumerate(QUESTIONS):
         steps.append(AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"call_{index}"}]))
 
         def answer(messages: list[BaseMessage]) -> AIMessage:
@@ -62,65 +70,45 @@ def _identity(model: Any, reply: Any) -> dict[str, Any]:
     return {"provider": "scripted", "model": "scripted", "version": "0"}
 
 
-class _Timer:
-    """Accumulates CPU seconds spent inside wrapped functions (outermost calls only)."""
+class _Durability:
+    """The compiled graph with every ``invoke`` run in one durability mode (the copilot passes none)."""
 
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._depth = 0
+    def __init__(self, graph: Any, mode: Durability) -> None:
+        self._graph = graph
+        self._mode = mode
 
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            if self._depth:
-                return fn(*args, **kwargs)
-            self._depth += 1
-            start = time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds += time.process_time() - start
-                self._depth -= 1
-        return timed
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        return self._graph.invoke(*args, durability=self._mode, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._graph, name)
 
 
-@contextmanager
-def _governance_timer() -> Iterator[_Timer]:
-    timer = _Timer()
-    patches = [
-        (GovernedTools, "decide"), (TurnGuard, "screen_prompt"), (TurnGuard, "screen_answer"),
-        (AuditLog, "_write"), (governed_module, "screen_and_spotlight"), (graph_module, "check_grounding"),
-        (graph_module, "collect_evidence"),
-    ]
-    originals = [(owner, name, getattr(owner, name)) for owner, name in patches]
-    for owner, name, original in originals:
-        setattr(owner, name, timer.wrap(original))
-    try:
-        yield timer
-    finally:
-        for owner, name, original in originals:
-            setattr(owner, name, original)
+def governed_turn(plant: Engine, home: Path, today: Any, durability: Durability | None = None) -> Callable[[int], None]:
+    """One governed turn per call, each on a fresh thread (state, audit and checkpoints under ``home``).
 
-
-def _governed(plant: Engine, home: Path, today: Any) -> Callable[[int], None]:
+    ``durability`` runs the graph in that LangGraph durability mode instead of the default (a diagnostic).
+    """
     policy = load_policy()
     catalog = default_catalog()
     governed = GovernedTools(gate=Gate(policy, catalog, SqlSiteResolver(plant)), catalog=catalog, engine=plant,
                              today=today)
-    state_url = f"sqlite:///{home / 'governed-state.db'}"
+    state_url = f"sqlite:///{home / ('governed-state-' + (durability or 'default') + '.db')}"
     audit = AuditLog(make_engine(state_url))
     audit.create_schema()
     checkpointer, _ = open_checkpointer(state_url)
     model = ScriptedChatModel(script=_script(), cycle=True)
     deps = AgentDeps(governed=governed, guard=TurnGuard(policy), model=model, fallback=model, identity=_identity)
-    copilot = Copilot(build_graph(deps, checkpointer), governed, audit)
+    graph = build_graph(deps, checkpointer)
+    copilot = Copilot(graph if durability is None else cast(Any, _Durability(graph, durability)), governed, audit)
 
-    # eve.exec may call all four tools, so both agents do the same work (a refusal would be cheaper).
     def turn(i: int) -> None:  # a fresh thread per turn: both agents pay for one turn, not for history
-        copilot.ask("eve.exec", f"question {i}", thread_id=f"bench-{uuid.uuid4().hex[:12]}")
+        model.calls.clear()  # the scripted model keeps every call for tests; not here
+        copilot.ask(USER, f"question {i}", thread_id=f"bench-{uuid.uuid4().hex[:12]}")
     return turn
 
 
-def _bare(plant: Engine, home: Path, today: Any) -> Callable[[int], None]:
+def _bare(plant: Engine, home: Path, today: Any, durability: Durability | None = None) -> Callable[[int], None]:
     catalog = default_catalog()
     ctx = tool_context(plant, DataScope.unrestricted(), today)
     tools = []
@@ -129,39 +117,97 @@ def _bare(plant: Engine, home: Path, today: Any) -> Callable[[int], None]:
             return _spec.invoke(ctx, kwargs).model_dump_json()
         tools.append(StructuredTool.from_function(func=run, name=spec.name, description=spec.description,
                                                   args_schema=spec.args_model))
-    checkpointer, _ = open_checkpointer(f"sqlite:///{home / 'bare-state.db'}")
-    agent = create_react_agent(ScriptedChatModel(script=_script(), cycle=True), tools, checkpointer=checkpointer)
+    checkpointer, _ = open_checkpointer(f"sqlite:///{home / ('bare-state-' + (durability or 'default') + '.db')}")
+    model = ScriptedChatModel(script=_script(), cycle=True)
+    with warnings.catch_warnings():  # moved to the `langchain` package (not a dependency); the same agent
+        warnings.simplefilter("ignore")
+        agent = create_react_agent(model, tools, checkpointer=checkpointer)
 
     def turn(i: int) -> None:
-        agent.invoke({"messages": [HumanMessage(content=f"question {i}")]},
-                     config={"configurable": {"thread_id": f"bench-{uuid.uuid4().hex[:12]}"}})
+        model.calls.clear()
+        config: Any = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex[:12]}"}}
+        if durability is None:
+            agent.invoke({"messages": [HumanMessage(content=f"question {i}")]}, config=config)
+        else:
+            agent.invoke({"messages": [HumanMessage(content=f"question {i}")]}, config=config,
+                         durability=durability)
     return turn
 
 
-def _warm_up(turn: Callable[[int], None]) -> None:
-    for i in range(len(_QUESTIONS)):  # imports, caches, prepared statements, connections
-        turn(i)
-
-
 def _cpu_per_turn(turn: Callable[[int], None], turns: int) -> float:
-    """CPU per turn over ``turns`` turns (after :func:`_warm_up`)."""
+    """Process CPU seconds per turn over ``turns`` turns (collected garbage first, so neither pays the other's)."""
+    gc.collect()
     start = time.process_time()
     for i in range(turns):
         turn(i)
     return (time.process_time() - start) / turns
 
 
-def turn_cpu(plant_url: str, home: Path, today: Any, *, turns: int = 40) -> dict[str, float]:
-    """CPU ms per turn for both agents, their ratio, and the governance work alone."""
+@dataclass(frozen=True)
+class TurnComparison:
+    """Per-round CPU ms per turn of both agents, their ratio, and the governance work by component."""
+
+    bare_ms: Spread
+    governed_ms: Spread
+    ratio: Spread
+    governance_ms: Spread
+    components_ms: dict[str, float]
+    """Median CPU ms per turn of each governance component over the timed rounds."""
+    rounds: int
+    turns_per_round: int
+    storage: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Per agent (``governed``, ``bare``): checkpoints and channel writes stored per turn."""
+
+
+def _storage(database: Path) -> tuple[float, float]:
+    """Checkpoints and writes per thread (each turn runs on a fresh thread) in ``database``."""
+    with sqlite3.connect(database) as conn:
+        threads, checkpoints = conn.execute("SELECT COUNT(DISTINCT thread_id), COUNT(*) FROM checkpoints").fetchone()
+        writes = conn.execute("SELECT COUNT(*) FROM writes").fetchone()[0]
+    return (checkpoints / threads, writes / threads) if threads else (0.0, 0.0)
+
+
+def turn_cpu(plant_url: str, home: Path, today: Any, *, rounds: int = 10, turns: int = 10,
+             warmup: int = 2 * len(QUESTIONS), durability: Durability | None = None) -> TurnComparison:
+    """Measure ``rounds`` interleaved rounds of ``turns`` turns for each agent (both in ``durability`` mode when
+    given, else LangGraph's default)."""
     plant = make_engine(plant_url)
-    bare_turn = _bare(plant, home, today)
-    _warm_up(bare_turn)
-    bare = _cpu_per_turn(bare_turn, turns)
-    governed_turn = _governed(plant, home, today)
-    _warm_up(governed_turn)
-    with _governance_timer() as timer:  # the same turns as the governed figure: one-time set-up is in neither
-        governed = _cpu_per_turn(governed_turn, turns)
-        governance = timer.seconds / turns
-    plant.dispose()
-    return {"bare_turn_cpu_ms": bare * 1000, "governed_turn_cpu_ms": governed * 1000,
-            "governed_turn_ratio": governed / bare, "governance_cpu_ms_per_turn": governance * 1000}
+    try:
+        bare_turn = _bare(plant, home, today, durability)
+        governed = governed_turn(plant, home, today, durability)
+        for i in range(warmup):  # imports, caches, prepared statements, connections
+            bare_turn(i)
+            governed(i)
+        timer = GovernanceTimer()
+        timer.calibrate()
+        bare: list[float] = []
+        gov: list[float] = []
+        ratios: list[float] = []
+        governance: list[float] = []
+        parts: dict[str, list[float]] = {label: [] for label in COMPONENTS}
+
+        def timed_round() -> None:
+            timer.reset()
+            with governance_timer(timer):
+                _cpu_per_turn(governed, turns)
+            net = timer.net()
+            governance.append(sum(net.values()) / turns * 1000)
+            for label, seconds in net.items():
+                parts[label].append(seconds / turns * 1000)
+
+        for r in range(rounds):
+            steps: list[Callable[[], None]] = [lambda: bare.append(_cpu_per_turn(bare_turn, turns) * 1000),
+                                               lambda: gov.append(_cpu_per_turn(governed, turns) * 1000),
+                                               timed_round]
+            shift = r % 3  # rotate the order: no agent always runs first (cold) or last
+            for step in steps[shift:] + steps[:shift]:
+                step()
+            ratios.append(gov[-1] / bare[-1])
+    finally:
+        plant.dispose()
+    mode = durability or "default"
+    storage = {agent: _storage(home / f"{agent}-state-{mode}.db") for agent in ("governed", "bare")}
+    return TurnComparison(bare_ms=spread(bare), governed_ms=spread(gov), ratio=spread(ratios), storage=storage,
+                          governance_ms=spread(governance),
+                          components_ms={k: spread(v).median for k, v in parts.items()},
+                          rounds=rounds, turns_per_round=turns)

@@ -1,0 +1,107 @@
+"""Section plumbing: checkpoint growth, the turn comparison, and nulls when a dependency is missing."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from evals.bench.checkpoint import checkpoint_bytes, checkpoint_growth, per_turn_growth
+from evals.bench.figures import BenchContext, SectionUnavailable
+from evals.bench.turn import turn_cpu
+from server.settings import DEFAULT_TODAY
+
+
+def test_per_turn_growth_uses_the_first_and_last_window() -> None:
+    sizes = [100, 110, 120, 130, 150, 170, 190]
+    assert per_turn_growth(sizes, window=2) == (10.0, 20.0)
+    assert per_turn_growth(list(range(0, 2100, 10)), window=20) == (10.0, 10.0)
+    with pytest.raises(ValueError, match="at least 3 turns"):
+        per_turn_growth([1, 2, 3], window=3)
+
+
+def test_checkpoint_growth_on_a_short_thread(bench_home: Path) -> None:
+    growth = checkpoint_growth(bench_home, turns=4, window=2)
+    assert len(growth.sizes) == 5 and growth.turns == 4 and growth.keep_turns > 0
+    assert all(b >= a for a, b in zip(growth.sizes, growth.sizes[1:], strict=False))
+    assert growth.first_20 > 0 and growth.last_20 > 0  # every turn adds checkpoints
+    assert checkpoint_bytes(bench_home / "state.db") == growth.sizes[-1]
+    assert checkpoint_bytes(bench_home / "plant.db") == 0  # no checkpoint tables there
+
+
+def test_turn_comparison_reports_spreads_and_components(bench_home: Path, tmp_path: Path) -> None:
+    result = turn_cpu(f"sqlite:///{bench_home / 'plant.db'}", tmp_path, DEFAULT_TODAY, rounds=2, turns=2, warmup=2)
+    assert result.rounds == 2 and result.ratio.n == 2
+    assert result.bare_ms.median > 0 and result.governed_ms.median > 0
+    assert result.ratio.low <= result.ratio.median <= result.ratio.high
+    assert set(result.components_ms) >= {"gate", "input screening", "audit write (hash chain, commit, fsync)"}
+    assert result.components_ms["gate"] > 0  # the governed turns did call the gate
+    governed, bare = result.storage["governed"], result.storage["bare"]
+    assert governed[0] > bare[0] >= 2  # the governed graph has more steps, each checkpointed
+
+
+def test_turn_comparison_in_exit_durability_writes_one_checkpoint_per_turn(bench_home: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    result = turn_cpu(f"sqlite:///{bench_home / 'plant.db'}", tmp_path, DEFAULT_TODAY, rounds=1, turns=2, warmup=1,
+                      durability="exit")
+    assert result.ratio.n == 1
+    for name in ("governed-state-exit.db", "bare-state-exit.db"):
+        with sqlite3.connect(tmp_path / name) as conn:
+            row = conn.execute("SELECT COUNT(DISTINCT thread_id), COUNT(*) FROM checkpoints").fetchone()
+        threads, checkpoints = row
+        assert threads == checkpoints > 0  # one checkpoint per turn (each turn is a fresh thread)
+
+
+def _ctx(tmp_path: Path) -> BenchContext:
+    return BenchContext(quick=True, tmp=tmp_path, progress=lambda _m: None)
+
+
+def test_chat_is_null_with_a_reason_without_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evals.bench.chat import chat_figures
+
+    monkeypatch.setitem(sys.modules, "server.app", None)  # importing it now raises ImportError
+    with pytest.raises(SectionUnavailable, match="HTTP server is not importable"):
+        chat_figures(_ctx(tmp_path))
+
+
+def test_accuracy_is_null_with_a_reason_without_the_eval_harness(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from evals.bench.accuracy import accuracy_figures
+
+    monkeypatch.setitem(sys.modules, "evals.runner", None)
+    with pytest.raises(SectionUnavailable, match="eval harness is not importable"):
+        accuracy_figures(_ctx(tmp_path))
+
+
+def test_retrieval_is_null_with_a_reason_without_the_knowledge_bench(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from evals.bench.retrieval import retrieval_figures
+
+    monkeypatch.setitem(sys.modules, "knowledge.bench", None)
+    with pytest.raises(SectionUnavailable, match=r"knowledge\.bench is not importable"):
+        retrieval_figures(_ctx(tmp_path))
+
+
+def test_pycasbin_is_null_with_a_reason_when_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evals.bench.sections import casbin_section
+
+    monkeypatch.setitem(sys.modules, "casbin", None)
+    with pytest.raises(SectionUnavailable, match="pycasbin is not installed"):
+        casbin_section(_ctx(tmp_path))
+
+
+def test_chat_load_against_the_real_server(bench_home: Path) -> None:
+    from evals.bench.chat import _SECRET, LOAD, run_load, serve
+    from guardrails.policy import load_policy
+    from server.api.auth import mint_demo_token
+
+    policy = load_policy()
+    tokens = {user: mint_demo_token(_SECRET, policy.user(user)) for user in ("pat.planner", "bea.buyer")}
+    assert set(tokens) <= set(LOAD)
+    with serve(bench_home) as base:
+        assert base.startswith("http://127.0.0.1:")
+        load = run_load(base, tokens, requests=4, concurrency=2)
+    assert load.ok == 4 and load.errors == 0 and load.statuses == {200: 4}
+    assert load.turns_per_s > 0 and load.p99_ms >= load.p50_ms > 0
