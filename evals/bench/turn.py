@@ -28,7 +28,7 @@ from langgraph.types import Durability
 from sqlalchemy import Engine
 
 from agent.checkpoint import open_checkpointer
-from agent.copilot import Copilot
+from agent.copilot import TURN_DURABILITY, Copilot
 from agent.graph import AgentDeps, build_graph
 from agent.scripted import ScriptedChatModel
 from evals.bench._governance_timer import COMPONENTS, GovernanceTimer, governance_timer
@@ -71,36 +71,39 @@ def _identity(model: Any, reply: Any) -> dict[str, Any]:
 
 
 class _Durability:
-    """The compiled graph with every ``invoke`` run in one durability mode (the copilot passes none)."""
+    """The compiled graph with every ``invoke`` run in another durability mode than the copilot's."""
 
     def __init__(self, graph: Any, mode: Durability) -> None:
         self._graph = graph
         self._mode = mode
 
     def invoke(self, *args: Any, **kwargs: Any) -> Any:
-        return self._graph.invoke(*args, durability=self._mode, **kwargs)
+        kwargs["durability"] = self._mode
+        return self._graph.invoke(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._graph, name)
 
 
-def governed_turn(plant: Engine, home: Path, today: Any, durability: Durability | None = None) -> Callable[[int], None]:
+def governed_turn(plant: Engine, home: Path, today: Any,
+                  durability: Durability = TURN_DURABILITY) -> Callable[[int], None]:
     """One governed turn per call, each on a fresh thread (state, audit and checkpoints under ``home``).
 
-    ``durability`` runs the graph in that LangGraph durability mode instead of the default (a diagnostic).
+    ``durability`` runs the graph in that LangGraph durability mode instead of the copilot's (a diagnostic).
     """
     policy = load_policy()
     catalog = default_catalog()
     governed = GovernedTools(gate=Gate(policy, catalog, SqlSiteResolver(plant)), catalog=catalog, engine=plant,
                              today=today)
-    state_url = f"sqlite:///{home / ('governed-state-' + (durability or 'default') + '.db')}"
+    state_url = f"sqlite:///{home / ('governed-state-' + durability + '.db')}"
     audit = AuditLog(make_engine(state_url))
     audit.create_schema()
     checkpointer, _ = open_checkpointer(state_url)
     model = ScriptedChatModel(script=_script(), cycle=True)
     deps = AgentDeps(governed=governed, guard=TurnGuard(policy), model=model, fallback=model, identity=_identity)
     graph = build_graph(deps, checkpointer)
-    copilot = Copilot(graph if durability is None else cast(Any, _Durability(graph, durability)), governed, audit)
+    copilot = Copilot(graph if durability == TURN_DURABILITY else cast(Any, _Durability(graph, durability)), governed,
+                      audit)
 
     def turn(i: int) -> None:  # a fresh thread per turn: both agents pay for one turn, not for history
         model.calls.clear()  # the scripted model keeps every call for tests; not here
@@ -108,7 +111,7 @@ def governed_turn(plant: Engine, home: Path, today: Any, durability: Durability 
     return turn
 
 
-def _bare(plant: Engine, home: Path, today: Any, durability: Durability | None = None) -> Callable[[int], None]:
+def _bare(plant: Engine, home: Path, today: Any, durability: Durability = TURN_DURABILITY) -> Callable[[int], None]:
     catalog = default_catalog()
     ctx = tool_context(plant, DataScope.unrestricted(), today)
     tools = []
@@ -117,7 +120,7 @@ def _bare(plant: Engine, home: Path, today: Any, durability: Durability | None =
             return _spec.invoke(ctx, kwargs).model_dump_json()
         tools.append(StructuredTool.from_function(func=run, name=spec.name, description=spec.description,
                                                   args_schema=spec.args_model))
-    checkpointer, _ = open_checkpointer(f"sqlite:///{home / ('bare-state-' + (durability or 'default') + '.db')}")
+    checkpointer, _ = open_checkpointer(f"sqlite:///{home / ('bare-state-' + durability + '.db')}")
     model = ScriptedChatModel(script=_script(), cycle=True)
     with warnings.catch_warnings():  # moved to the `langchain` package (not a dependency); the same agent
         warnings.simplefilter("ignore")
@@ -126,11 +129,7 @@ def _bare(plant: Engine, home: Path, today: Any, durability: Durability | None =
     def turn(i: int) -> None:
         model.calls.clear()
         config: Any = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex[:12]}"}}
-        if durability is None:
-            agent.invoke({"messages": [HumanMessage(content=f"question {i}")]}, config=config)
-        else:
-            agent.invoke({"messages": [HumanMessage(content=f"question {i}")]}, config=config,
-                         durability=durability)
+        agent.invoke({"messages": [HumanMessage(content=f"question {i}")]}, config=config, durability=durability)
     return turn
 
 
@@ -168,9 +167,9 @@ def _storage(database: Path) -> tuple[float, float]:
 
 
 def turn_cpu(plant_url: str, home: Path, today: Any, *, rounds: int = 10, turns: int = 10,
-             warmup: int = 2 * len(QUESTIONS), durability: Durability | None = None) -> TurnComparison:
-    """Measure ``rounds`` interleaved rounds of ``turns`` turns for each agent (both in ``durability`` mode when
-    given, else LangGraph's default)."""
+             warmup: int = 2 * len(QUESTIONS), durability: Durability = TURN_DURABILITY) -> TurnComparison:
+    """Measure ``rounds`` interleaved rounds of ``turns`` turns for each agent, both in ``durability`` mode (by
+    default the copilot's own)."""
     plant = make_engine(plant_url)
     try:
         bare_turn = _bare(plant, home, today, durability)
@@ -205,8 +204,7 @@ def turn_cpu(plant_url: str, home: Path, today: Any, *, rounds: int = 10, turns:
             ratios.append(gov[-1] / bare[-1])
     finally:
         plant.dispose()
-    mode = durability or "default"
-    storage = {agent: _storage(home / f"{agent}-state-{mode}.db") for agent in ("governed", "bare")}
+    storage = {agent: _storage(home / f"{agent}-state-{durability}.db") for agent in ("governed", "bare")}
     return TurnComparison(bare_ms=spread(bare), governed_ms=spread(gov), ratio=spread(ratios), storage=storage,
                           governance_ms=spread(governance),
                           components_ms={k: spread(v).median for k, v in parts.items()},
