@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import AgentError
 from evals.errors import OracleError
-from evals.oracle import pick
+from evals.oracle import fill, pick
 from evals.outcome import StepResult
 from evals.sandbox import RowChange, Sandbox
 from evals.suite import Case, Step
@@ -76,16 +76,6 @@ def resolve_vars(case: Case, user: str, sandbox: Sandbox) -> dict[str, str]:
     return values
 
 
-def _fmt(value: Any, values: dict[str, str]) -> Any:
-    if isinstance(value, str):
-        return value.format(**values)
-    if isinstance(value, dict):
-        return {k: _fmt(v, values) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fmt(v, values) for v in value]
-    return value
-
-
 def _approvals_at(approvals: ActionApprovals, hours: float) -> ActionApprovals:
     """The same approvals API with its clock ``hours`` ahead (to decide after expiry)."""
     base = approvals.actions
@@ -124,7 +114,7 @@ def _step(sandbox: Sandbox, copilot: Copilot, run: CaseRun, step: Step, values: 
             trace = runtime.trace(request.requester, request.thread_id)
             with runtime.audit.buffer() as buffer:
                 settled = runtime.approvals.settle(rid, action=request.action,
-                                                   args={**dict(request.args), **_fmt(step.args, values)},
+                                                   args={**dict(request.args), **fill(step.args, values)},
                                                    requester=request.requester, thread_id=request.thread_id,
                                                    trace=trace, audit=buffer)
             run.trace_ids.append(trace.trace_id)

@@ -7,6 +7,7 @@ about (so suites work on any seed); canaries and scope leaks live in :mod:`evals
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 
 from evals.errors import OracleError
 
-__all__ = ["FACTS", "PICKERS", "Fact", "OracleContext", "facts_for", "pick"]
+__all__ = ["FACTS", "NUMBER", "PICKERS", "Fact", "OracleContext", "facts_for", "fill", "numbers_in", "pick"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,39 @@ class Fact:
     def describe(self) -> str:
         """``kind:value``."""
         return f"{self.kind}:{self.value}"
+
+    def found_in(self, answer: str) -> bool:
+        """True when ``answer`` states this fact: the id or text (any case), or the number within tolerance
+        (a percentage in the answer also counts as its 0..1 rate)."""
+        if self.kind in ("id", "text", "date"):
+            return str(self.value).lower() in answer.lower()
+        value = float(self.value)
+        tol = self.tol or max(0.011, abs(value) * 0.0005)
+        return any(abs(n - value) <= tol for n in numbers_in(answer))
+
+
+NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|-?\d+(?:\.\d+)?%?")
+"""A number as answers write it: thousands separators, decimals, an optional percent sign."""
+
+
+def numbers_in(answer: str) -> list[float]:
+    """Every number in ``answer``; a percentage gives both its value and its 0..1 rate."""
+    out: list[float] = []
+    for token in NUMBER.findall(answer):
+        value = float(token.rstrip("%").replace(",", ""))
+        out += [value, value / 100.0] if token.endswith("%") else [value]
+    return out
+
+
+def fill(value: Any, values: dict[str, str]) -> Any:
+    """``value`` (a string, or lists and dicts of them) with ``{name}`` placeholders filled from ``values``."""
+    if isinstance(value, str):
+        return value.format(**values)
+    if isinstance(value, dict):
+        return {k: fill(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, values) for v in value]
+    return value
 
 
 @dataclass(frozen=True)

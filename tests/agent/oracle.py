@@ -10,32 +10,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
+
+from evals.oracle import Fact, OracleContext  # the same fact and context types as the eval suites' oracle
 
 __all__ = ["ORACLES", "Fact", "OracleContext"]
-
-
-@dataclass(frozen=True)
-class Fact:
-    """Something the answer must contain: kind 'id', 'num', 'pct' (a 0..1 rate), 'date' or 'text'."""
-
-    kind: str
-    value: Any
-    tol: float = 0.0
-
-
-@dataclass(frozen=True)
-class OracleContext:
-    """The plant, the asking user's sites (None = all), the plant's today and the generator manifest."""
-
-    engine: Engine
-    sites: frozenset[str] | None
-    today: date
-    manifest: dict[str, Any]
 
 
 def _rows(conn: Connection, sql: str, **params: Any) -> list[Any]:

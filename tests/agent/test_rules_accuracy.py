@@ -12,7 +12,6 @@ were frozen, in different wording, never tuned on). Both scores are reported in 
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,12 +31,11 @@ from guardrails.gate import Effect, Gate
 from guardrails.governed import GovernedTools, Trace
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy import Policy, load_policy
-from tests.agent.oracle import ORACLES, Fact, OracleContext
+from tests.agent.oracle import ORACLES, OracleContext
 from tests.factories import AS_OF, TODAY
 from tools import default_catalog, make_engine
 
 QUESTIONS = Path(__file__).parent / "data" / "rules_questions.yaml"
-NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|-?\d+(?:\.\d+)?%?")
 MAX_STEPS = 4
 TARGET = 0.90
 
@@ -101,22 +99,6 @@ def _run(model: RulesChatModel, governed: GovernedTools, audit: AuditLog, policy
     return calls, "(no answer within the step limit)"
 
 
-def _numbers(answer: str) -> list[float]:
-    out = []
-    for token in NUMBER.findall(answer):
-        value = float(token.rstrip("%").replace(",", ""))
-        out += [value, value / 100.0] if token.endswith("%") else [value]
-    return out
-
-
-def _has(answer: str, fact: Fact) -> bool:
-    if fact.kind in ("id", "text", "date"):
-        return str(fact.value).lower() in answer.lower()
-    value = float(fact.value)
-    tol = fact.tol or max(0.011, abs(value) * 0.0005)
-    return any(abs(n - value) <= tol for n in _numbers(answer))
-
-
 def _calls_match(expected: list[dict[str, Any]], actual: list[dict[str, Any]]) -> str | None:
     if sorted(e["name"] for e in expected) != sorted(a["name"] for a in actual):
         return f"tools {[a['name'] for a in actual]} != {[e['name'] for e in expected]}"
@@ -147,7 +129,7 @@ def test_rules_model_accuracy(demo_plant: Engine, demo_manifest: dict[str, Any],
                 user = policy.user(q["user"])
                 ctx = OracleContext(demo_plant, user.sites, TODAY, demo_manifest)
                 facts = ORACLES[spec.pop("fn")](ctx, **spec)
-                missing = [f"{f.kind}:{f.value}" for f in facts if not _has(answer, f)]
+                missing = [f"{f.kind}:{f.value}" for f in facts if not f.found_in(answer)]
                 problem = f"answer lacks {missing}: {answer[:300]!r}" if missing else None
             outcomes.append(Outcome(q["id"], part, q["intent"], problem is None, problem or ""))
     report = _report(outcomes)
