@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from knowledge._lexical import bm25_rank, terms
+from knowledge._lexical import LexicalIndex
 from knowledge.embeddings import Embedder
 from knowledge.errors import KnowledgeError, StoreUnavailable
 from knowledge.scope import DocumentScope
@@ -79,8 +78,8 @@ class KnowledgeIndex:
         self.path = path
         self.url = url
         self._collection: Any = None
-        self._terms: dict[str, Counter[str]] = {}
-        """Term counts by chunk id: a chunk id holds its text's hash, so an entry never goes stale."""
+        self._lexical = LexicalIndex()
+        """The BM25 side's inverted index, filled lazily (each chunk tokenized once per process)."""
 
     @property
     def location(self) -> str:
@@ -123,8 +122,7 @@ class KnowledgeIndex:
         if not chunk_ids:
             return
         got = self.collection.get(ids=list(chunk_ids), where=dict(where), include=["documents"])
-        for cid, text in zip(got["ids"], got["documents"], strict=True):
-            self._terms[str(cid)] = Counter(terms(text or ""))
+        self._lexical.add((str(cid), text or "") for cid, text in zip(got["ids"], got["documents"], strict=True))
 
     def count(self) -> int:
         """Number of stored chunks."""
@@ -173,8 +171,8 @@ class KnowledgeIndex:
             ranks.setdefault(cid, {})["dense"] = rank
         # The lexical side scores the same scoped chunks: Chroma applies the filter before anything is scored.
         scoped_ids = [str(i) for i in collection.get(where=where, include=[])["ids"]]
-        self._load_terms([i for i in scoped_ids if i not in self._terms], where)
-        lexical = bm25_rank(query, [self._terms[i] for i in scoped_ids], _CANDIDATES)
+        self._load_terms([i for i in scoped_ids if i not in self._lexical], where)
+        lexical = self._lexical.rank(query, scoped_ids, _CANDIDATES)
         missing = [scoped_ids[i] for i, _ in lexical if scoped_ids[i] not in rows]
         if missing:
             got = collection.get(ids=missing, where=where, include=["documents", "metadatas"])

@@ -9,8 +9,8 @@ cannot answer rather than guessing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent.rules.text import fold, tokenize
@@ -36,6 +36,15 @@ class Cue:
 
     text: str
     elements: tuple[Element, ...]
+    needed: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
+    """The word positions (gaps left out): a question lacking every stem of one of them cannot match."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "needed", tuple(e for e in self.elements if e is not None))
+
+    def possible(self, present: Set[str]) -> bool:
+        """False when ``present`` (the question's stems as a set) rules the phrase out — a cheap prefilter."""
+        return all(not e.isdisjoint(present) for e in self.needed)
 
     @classmethod
     def parse(cls, text: str) -> Cue:
@@ -65,9 +74,14 @@ class Cue:
             raise ValueError(f"phrase {text!r} must start and end with a word")
         return cls(str(text), tuple(elements))
 
-    def matches(self, stems: Sequence[str]) -> bool:
-        """True when the phrase occurs in ``stems``."""
-        return any(self._at(stems, i, 0) for i in range(len(stems)))
+    def matches(self, stems: Sequence[str], present: Set[str] | None = None) -> bool:
+        """True when the phrase occurs in ``stems`` (``present``: ``set(stems)``, to skip hopeless phrases)."""
+        if present is not None and not self.possible(present):
+            return False
+        # A phrase starts with a word (never a gap), so only positions holding one of its first stems can start it.
+        first = self.elements[0]
+        assert first is not None
+        return any(stem in first and self._at(stems, i, 0) for i, stem in enumerate(stems))
 
     def _at(self, stems: Sequence[str], i: int, k: int) -> bool:
         if k == len(self.elements):
@@ -80,6 +94,17 @@ class Cue:
     def stems(self) -> set[str]:
         """Every stem of the phrase."""
         return {s for e in self.elements if e is not None for s in e}
+
+
+def _by_first(cues: Iterable[Cue]) -> dict[str, tuple[int, ...]]:
+    """Positions of ``cues`` by each stem their first word accepts."""
+    index: dict[str, list[int]] = {}
+    for i, cue in enumerate(cues):
+        first = cue.elements[0]
+        assert first is not None
+        for stem in first:
+            index.setdefault(stem, []).append(i)
+    return {stem: tuple(ids) for stem, ids in index.items()}
 
 
 @dataclass(frozen=True)
@@ -103,14 +128,31 @@ class Intent:
     cues: tuple[tuple[Cue, float], ...]
     needs: tuple[str, ...] = ()
     ask: str = ""
+    by_first: Mapping[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+    """Indices into ``cues`` by each stem a cue can start with: only those cues can match a question."""
+    exclude_by_first: Mapping[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+    """The same for ``exclude``."""
+    require_by_first: tuple[Mapping[str, tuple[int, ...]], ...] = field(init=False, repr=False, compare=False)
+    """The same for each ``require`` group."""
 
-    def score(self, stems: Sequence[str]) -> float | None:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_first", _by_first(cue for cue, _ in self.cues))
+        object.__setattr__(self, "exclude_by_first", _by_first(self.exclude))
+        object.__setattr__(self, "require_by_first", tuple(_by_first(group) for group in self.require))
+
+    def score(self, stems: Sequence[str], present: Set[str] | None = None) -> float | None:
         """The cue score for ``stems``, or ``None`` when a requirement fails or an exclusion hits."""
-        if any(not any(c.matches(stems) for c in group) for group in self.require):
+        present = frozenset(stems) if present is None else present
+        for group, index in zip(self.require, self.require_by_first, strict=True):
+            if not any(group[i].matches(stems, present) for stem in present for i in index.get(stem, ())):
+                return None
+        excluding = self.exclude_by_first
+        if any(self.exclude[i].matches(stems, present) for stem in present for i in excluding.get(stem, ())):
             return None
-        if any(c.matches(stems) for c in self.exclude):
-            return None
-        return sum(weight for cue, weight in self.cues if cue.matches(stems))
+        # The cues in catalogue order (so the float sum is the same), restricted to those a question word starts.
+        starts = sorted({i for stem in present for i in self.by_first.get(stem, ())})
+        cues = self.cues
+        return sum(cues[i][1] for i in starts if cues[i][0].matches(stems, present))
 
 
 @dataclass(frozen=True)
@@ -177,8 +219,9 @@ class IntentCatalogue:
 
     def match(self, stems: Sequence[str]) -> IntentMatch | None:
         """The best intent for ``stems`` (``None`` when none qualifies)."""
+        present = frozenset(stems)
         scored = [(score, -i, intent) for i, intent in enumerate(self.intents)
-                  if (score := intent.score(stems)) is not None and score > 0]
+                  if (score := intent.score(stems, present)) is not None and score > 0]
         if not scored:
             return None
         scored.sort(key=lambda s: (s[0], s[1]), reverse=True)
@@ -206,8 +249,10 @@ class IntentCatalogue:
 
     def unsupported_topic(self, stems: Sequence[str]) -> str | None:
         """The unsupported topic the question is about, if any."""
-        return next((topic for cue, topic in self.unsupported if cue.matches(stems)), None)
+        present = frozenset(stems)
+        return next((topic for cue, topic in self.unsupported if cue.matches(stems, present)), None)
 
     def is_help(self, stems: Sequence[str]) -> bool:
         """True for greetings and 'what can you do'."""
-        return len(stems) <= 8 and any(cue.matches(stems) for cue in self.help)
+        present = frozenset(stems)
+        return len(stems) <= 8 and any(cue.matches(stems, present) for cue in self.help)
