@@ -2,8 +2,8 @@
 
 It scores only the chunks it is given — the caller passes the chunks the reader's scope already selected,
 so statistics and scores never involve a restricted chunk. :class:`LexicalIndex` keeps the term counts as an
-inverted index (tokenized once per chunk) and scores only the given chunks that hold a query term;
-:func:`bm25_rank` is the plain scorer over term counts (the reference the index must equal).
+inverted index (tokenized once per chunk) and scores only the given chunks that hold a query term
+(tests/knowledge/test_lexical_index.py keeps the plain scorer over term counts it must equal).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-__all__ = ["LexicalIndex", "bm25_rank", "terms"]
+__all__ = ["K1", "B", "LexicalIndex", "terms"]
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-_/.][a-z0-9]+)*")
 _SEPARATOR = re.compile(r"[-_/.]")
@@ -25,8 +25,9 @@ _STOP = frozenset((
     "why", "with", "we", "you", "your", "de", "del", "el", "en", "la", "las", "los", "y", "que", "para", "por",
     "un", "una"
 ))
-_K1 = 1.2
-_B = 0.75
+# BM25 parameters (the usual defaults): term-frequency saturation and length normalisation.
+K1 = 1.2
+B = 0.75
 
 
 def _strip_marks(run: re.Match[str]) -> str:
@@ -61,34 +62,6 @@ def terms(text: str) -> list[str]:
             out.append(token)
         out.extend(_stem(p) for p in parts if p not in _STOP)
     return out
-
-
-def bm25_rank(query: str, docs: Sequence[Counter[str]], limit: int) -> list[tuple[int, float]]:
-    """(index into ``docs``, score) of the best ``limit`` documents with a positive score, best first.
-
-    ``docs`` are term counts (``Counter(terms(text))``): the caller keeps them, so a text is tokenized once.
-    """
-    wanted = set(terms(query))
-    if not wanted or not docs:
-        return []
-    lengths = [sum(d.values()) for d in docs]
-    average = sum(lengths) / len(docs) or 1.0
-    count = len(docs)
-    idf = {}
-    for term in wanted:
-        df = sum(1 for d in docs if term in d)
-        idf[term] = math.log(1.0 + (count - df + 0.5) / (df + 0.5))
-    scored: list[tuple[int, float]] = []
-    for i, (doc, length) in enumerate(zip(docs, lengths, strict=True)):
-        score = 0.0
-        for term in wanted:
-            tf = doc.get(term, 0)
-            if tf:
-                score += idf[term] * tf * (_K1 + 1) / (tf + _K1 * (1 - _B + _B * length / average))
-        if score > 0:
-            scored.append((i, score))
-    scored.sort(key=lambda s: (-s[1], s[0]))
-    return scored[:limit]
 
 
 class LexicalIndex:
@@ -150,7 +123,7 @@ class LexicalIndex:
             for term in wanted:  # the reference's order of terms, so the float sums are the same
                 tf = hits[term].get(i, 0)
                 if tf:
-                    score += idf[term] * tf * (_K1 + 1) / (tf + _K1 * (1 - _B + _B * length / average))
+                    score += idf[term] * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average))
             if score > 0:
                 scored.append((i, score))
         scored.sort(key=lambda s: (-s[1], s[0]))

@@ -10,17 +10,47 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Sequence
 
 import pytest
 
 from guardrails.policy import Policy, load_policy
-from knowledge._lexical import LexicalIndex, bm25_rank, terms
+from knowledge._lexical import K1, B, LexicalIndex, terms
 from knowledge.bench import scope_for_user
 from knowledge.documents import Chunk, Document, chunk_document, load_documents
 from knowledge.ingest import demo_corpus_dir
 from knowledge.scope import DocumentScope
 from knowledge.store import KnowledgeIndex
 from tests.knowledge.conftest import readable
+
+
+# The plain scorer retrieval used before the index: the reference the index must equal.
+def bm25_rank(query: str, docs: Sequence[Counter[str]], limit: int) -> list[tuple[int, float]]:
+    """(index into ``docs``, score) of the best ``limit`` documents with a positive score, best first.
+
+    ``docs`` are term counts (``Counter(terms(text))``): the caller keeps them, so a text is tokenized once.
+    """
+    wanted = set(terms(query))
+    if not wanted or not docs:
+        return []
+    lengths = [sum(d.values()) for d in docs]
+    average = sum(lengths) / len(docs) or 1.0
+    count = len(docs)
+    idf = {}
+    for term in wanted:
+        df = sum(1 for d in docs if term in d)
+        idf[term] = math.log(1.0 + (count - df + 0.5) / (df + 0.5))
+    scored: list[tuple[int, float]] = []
+    for i, (doc, length) in enumerate(zip(docs, lengths, strict=True)):
+        score = 0.0
+        for term in wanted:
+            tf = doc.get(term, 0)
+            if tf:
+                score += idf[term] * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average))
+        if score > 0:
+            scored.append((i, score))
+    scored.sort(key=lambda s: (-s[1], s[0]))
+    return scored[:limit]
 
 
 @pytest.fixture(scope="module")
