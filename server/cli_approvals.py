@@ -21,11 +21,9 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from guardrails.approvals.events import decided_event
 from guardrails.approvals.models import ApprovalRequest, DecisionKind, RequestStatus
@@ -34,8 +32,7 @@ from guardrails.approvals.views import RequestView, view_for
 from guardrails.audit import AuditLog
 from guardrails.errors import ApprovalError, AuditError, PolicyError, UnknownUser
 from guardrails.policy import Policy, load_policy
-from server._cli_common import cli_settings, console, fail
-from tools.db import make_engine
+from server._cli_common import cli_settings, console, existing_state_engine, fail
 
 __all__ = ["OnDecided", "approvals_app", "make_approvals_app"]
 
@@ -60,19 +57,7 @@ def _open(ctx: typer.Context) -> Iterator[_Session]:
         policy = load_policy(settings.policy_dir)
     except PolicyError as exc:
         raise fail(f"the policy cannot be loaded: {exc}") from None
-    url = settings.state_url
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise fail(f"JIDOKA_STATE_URL is not a database URL: {url!r}") from None
-    shown = parsed.render_as_string(hide_password=True)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        # make_engine would create an empty file; reading must not.
-        if database in ("", ":memory:") or not Path(database).is_file():
-            raise fail(f"no state database at {database or shown!r} (JIDOKA_STATE_URL): "
-                        "no approval was requested yet")
-    engine = make_engine(url)
+    engine, shown = existing_state_engine(settings, "no approval was requested yet")
     try:
         store = ApprovalStore(engine)
         try:

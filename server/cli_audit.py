@@ -20,13 +20,10 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from guardrails.audit import AuditLog, AuditRecord
 from guardrails.errors import AuditError
-from server._cli_common import cli_settings, console, fail
-from tools.db import make_engine
+from server._cli_common import cli_settings, console, existing_state_engine, fail
 
 __all__ = ["ExportFormat", "audit_app"]
 
@@ -45,20 +42,7 @@ class ExportFormat(StrEnum):
 @contextmanager
 def _open_log(ctx: typer.Context) -> Iterator[AuditLog]:
     """The audit log of the configured state database; exits 1 with a message if there is none."""
-    url = cli_settings(ctx).state_url
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise fail(f"JIDOKA_STATE_URL is not a database URL: {url!r}") from None
-    shown = parsed.render_as_string(hide_password=True)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        # make_engine would create an empty file (and its folder); reading must not.
-        if database in ("", ":memory:") or not Path(database).is_file():
-            raise fail(
-                f"no state database at {database or shown!r} (JIDOKA_STATE_URL): nothing was audited yet"
-            )
-    engine = make_engine(url)
+    engine, shown = existing_state_engine(cli_settings(ctx), "nothing was audited yet")
     try:
         log = AuditLog(engine)
         try:
