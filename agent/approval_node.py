@@ -23,12 +23,12 @@ from langchain_core.messages import ToolCall, ToolMessage
 from langgraph.types import interrupt
 
 from agent.state import ActionPlan, ToolCallRecord, TurnState
-from guardrails.action_approvals import ActionApprovals, Proposal, approval_request_id
+from guardrails.approvals.governed_actions import ModelGrant, autonomous_request_id
 from guardrails.approvals.models import ApprovalRequest, ApproverGroup, RequestStatus
 from guardrails.approvals.routing import Route, subject_json
+from guardrails.approvals.service import ActionApprovals, Proposal, approval_request_id
 from guardrails.gate import Effect
 from guardrails.governed import AuditSink, Trace
-from guardrails.governed_actions import ModelGrant, autonomous_request_id
 from guardrails.identity import User
 
 __all__ = ["INTERRUPT_KIND", "ActionSteps", "pause_answer", "pause_requests"]

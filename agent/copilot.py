@@ -21,9 +21,9 @@ from langgraph.types import Command, Durability
 
 from agent.approval_node import pause_answer, pause_requests
 from agent.errors import AgentError, InvalidQuestion, ThreadAwaitingApproval, ThreadNotYours
-from guardrails.action_approvals import ActionApprovals, UndoOutcome
 from guardrails.approvals.models import RequestStatus
-from guardrails.audit import AuditBuffer, AuditKind, AuditLog
+from guardrails.approvals.service import ActionApprovals, UndoOutcome
+from guardrails.audit.log import AuditBuffer, AuditKind, AuditLog
 from guardrails.governed import GovernedTools, Trace
 
 __all__ = ["MAX_QUESTION_CHARS", "Copilot", "TurnResult"]

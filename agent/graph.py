@@ -27,11 +27,11 @@ from agent.approval_node import ActionSteps, waiting_plans
 from agent.grounding import GroundingReport, check_grounding, collect_evidence
 from agent.prompts import system_prompt
 from agent.state import ActionPlan, ToolCallRecord, TurnState
-from guardrails.audit import AuditKind
+from guardrails.audit.log import AuditKind
 from guardrails.gate import Effect
 from guardrails.governed import AuditSink, GovernedTools, Trace
 from guardrails.identity import User
-from guardrails.turn_guard import TurnGuard
+from guardrails.screening.turn_guard import TurnGuard
 
 __all__ = ["AgentDeps", "build_graph"]
 

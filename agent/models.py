@@ -28,7 +28,7 @@ from agent.errors import (
 from tools.spec import RiskClass
 
 if TYPE_CHECKING:
-    from guardrails.policy import Policy
+    from guardrails.policy.loader import Policy
 
 __all__ = [
     "LOCAL_SERVER_API_KEY",
@@ -247,7 +247,7 @@ class ModelPolicy:
 
     @classmethod
     def from_policy(cls, policy: Policy) -> ModelPolicy:
-        """The model policy of a loaded :class:`guardrails.policy.Policy`."""
+        """The model policy of a loaded :class:`guardrails.policy.loader.Policy`."""
         top = next((doc.file for doc in policy.layers if doc.layer == "enterprise"), "enterprise.yaml")
         return cls.from_sections([(doc.file, raw) for doc, raw in policy.sections("models")], top_file=top,
                                  source=policy.source)

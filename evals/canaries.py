@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from evals.errors import OracleError
 from guardrails.gate import field_scope
-from guardrails.policy import Policy
+from guardrails.policy.loader import Policy
 
 __all__ = ["CANARIES", "Leak", "ScopeOracle", "UserCanaries", "named_canaries"]
 

@@ -19,7 +19,7 @@ from evals.checks import AuditView, unapproved_changes
 from evals.execute import CaseRun, _approvals_at
 from evals.outcome import CaseOutcome, Count
 from evals.sandbox import Sandbox, copilot_with_model
-from guardrails.action_approvals import Proposal, approval_request_id
+from guardrails.approvals.service import Proposal, approval_request_id
 from guardrails.errors import GuardrailError
 from tools.errors import ArgumentError
 

@@ -13,11 +13,11 @@ from evals.oracle import fill, pick
 from evals.outcome import StepResult
 from evals.sandbox import RowChange, Sandbox
 from evals.suite import Case, Step
-from guardrails.action_approvals import ActionApprovals
+from guardrails.approvals.governed_actions import GovernedActions
 from guardrails.approvals.models import ApprovalRequest
+from guardrails.approvals.service import ActionApprovals
 from guardrails.errors import GuardrailError
 from guardrails.governed import Trace
-from guardrails.governed_actions import GovernedActions
 from tools.errors import ToolError
 
 if TYPE_CHECKING:

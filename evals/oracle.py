@@ -339,7 +339,7 @@ def _open_maintenance_order(engine: Engine, _manifest: dict[str, Any], asset: st
 def _field(engine: Engine, _manifest: dict[str, Any], table: str, key: str, value: str, column: str) -> str:
     """One column of the row whose ``key`` column equals ``value`` (table and columns checked against the
     schema, so no free SQL reaches the database)."""
-    from tools.schema import table as schema_table
+    from tools.plant.schema import table as schema_table
 
     try:
         t = schema_table(table)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 from evals.errors import TemplateMissing
-from guardrails.audit import AuditLog
+from guardrails.audit.log import AuditLog
 from knowledge.service import KNOWLEDGE_DIR
 from server.runtime import Runtime, build_runtime
 from server.settings import Settings
@@ -165,7 +165,7 @@ class Sandbox:
 
     def write_text(self, table: str, key: Mapping[str, str], column: str, value: str, *, append: bool) -> None:
         """Write free text into one row of the work copy (a case's planted injection)."""
-        from tools.schema import table as schema_table
+        from tools.plant.schema import table as schema_table
 
         t = schema_table(table)  # raises KeyError for an unknown table: the suite is wrong
         if column not in t.c or any(k not in t.c for k in key):
@@ -195,7 +195,7 @@ def copilot_with_model(runtime: Runtime, model: BaseChatModel, *, grant_of: str 
     from agent.graph import AgentDeps, build_graph
     from agent.models import ModelPolicy, model_identity
     from agent.rules import PlantLexicon, RulesChatModel
-    from guardrails.turn_guard import TurnGuard
+    from guardrails.screening.turn_guard import TurnGuard
 
     grant = ModelPolicy.from_policy(runtime.policy).approved.get(grant_of)
     fallback = RulesChatModel(lexicon=PlantLexicon.from_engine(runtime.data_engine))

@@ -76,7 +76,7 @@ class AuditChainConflict(AuditError):
     """An append could not extend the chain: the stored head is out of step with the rows.
 
     The unique ``seq`` backstop fired, which only happens when rows were written
-    outside :class:`guardrails.audit.AuditLog` (tampering); run ``jidoka audit verify``.
+    outside :class:`guardrails.audit.log.AuditLog` (tampering); run ``jidoka audit verify``.
     """
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from guardrails.identity import User
 from guardrails.locator import RECORD_FIELDS, SiteResolver
-from guardrails.policy import Policy
+from guardrails.policy.loader import Policy
 from tools.catalog import Catalog
 from tools.scope import DataScope
 

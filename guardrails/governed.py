@@ -15,11 +15,11 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from guardrails.audit import AuditEvent, AuditKind
+from guardrails.audit.log import AuditEvent, AuditKind
 from guardrails.errors import UnknownUser
 from guardrails.gate import Decision, Effect, Gate
 from guardrails.identity import User
-from guardrails.spotlight import FieldFinding, screen_and_spotlight
+from guardrails.screening.spotlight import FieldFinding, screen_and_spotlight
 from tools.catalog import Catalog
 from tools.context import plant_as_of
 from tools.documents import DocumentIndex
@@ -32,7 +32,7 @@ MAX_AUDITED_IDS = 200
 
 
 class AuditSink(Protocol):
-    """Where a turn's audit events go (an :class:`guardrails.audit.AuditBuffer`, usually)."""
+    """Where a turn's audit events go (an :class:`guardrails.audit.log.AuditBuffer`, usually)."""
 
     def add(self, event: AuditEvent) -> None:
         """Record ``event``."""

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Engine, Select, select
 
-from tools.schema import table
+from tools.plant.schema import table
 
 __all__ = ["RECORD_FIELDS", "SiteResolver", "SqlSiteResolver"]
 

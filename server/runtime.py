@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect
 
-from guardrails.action_approvals import ActionApprovals
+from guardrails.approvals.governed_actions import GovernedActions
 from guardrails.approvals.routing import ApprovalRouter
+from guardrails.approvals.service import ActionApprovals
 from guardrails.approvals.store import ApprovalStore
-from guardrails.audit import AuditLog
+from guardrails.audit.log import AuditLog
 from guardrails.gate import Gate
 from guardrails.governed import GovernedTools, Trace
-from guardrails.governed_actions import GovernedActions
 from guardrails.locator import SqlSiteResolver
-from guardrails.policy import Policy, catalog_policy
-from guardrails.turn_guard import TurnGuard
+from guardrails.policy.loader import Policy, catalog_policy
+from guardrails.screening.turn_guard import TurnGuard
 from knowledge.service import open_index
 from knowledge.store import KnowledgeIndex
 from server.settings import Settings

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 
 from server.settings import Settings
 from tests.factories import AS_OF, DEMO_SEED, TODAY
-from tools.db import make_engine
-from tools.schema import metadata, table
+from tools.plant.db import make_engine
+from tools.plant.schema import metadata, table
 
 # netguard fails any test that opens a connection beyond loopback (real model providers included);
 # _knowledge_home adds the opt-in demo home with the corpus ingested once per run (knowledge_home).
@@ -74,3 +74,9 @@ def demo_manifest(demo_home: Path) -> dict[str, Any]:
     """The generator's manifest of planted rows and scenarios."""
     data: dict[str, Any] = json.loads((demo_home / "plant_manifest.json").read_text())
     return data
+
+
+@pytest.fixture
+def private_home(private_knowledge_home: Path) -> Path:
+    """A home of this test only (copied plant and index): for tests that write (actions, audit, ingest)."""
+    return private_knowledge_home

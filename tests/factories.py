@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from tools.schema import table
+from tools.plant.schema import table
 from tools.scope import DataScope
 from tools.spec import ToolContext
 

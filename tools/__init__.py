@@ -6,8 +6,8 @@ call them — the gate in ``guardrails`` does.
 
 from tools.catalog import Catalog, default_catalog
 from tools.context import plant_as_of, tool_context
-from tools.db import make_engine
 from tools.errors import ArgumentError, PlantNotInitialized, RecordNotFound, ToolError, UnknownTool
+from tools.plant.db import make_engine
 from tools.scope import DataScope
 from tools.spec import NotFound, ToolArgs, ToolContext, ToolResult, ToolSpec
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Generic, Protocol, TypeVar
 
-from tools import documents, executive, inventory, maintenance, procurement, production, quality, suppliers, triage
+from tools import documents
 from tools.errors import UnknownTool
+from tools.ops import executive, maintenance, production, quality
 from tools.spec import ToolSpec
+from tools.supply import inventory, procurement, suppliers, triage
 
 __all__ = ["Catalog", "NamedCatalog", "default_catalog"]
 

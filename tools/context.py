@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from sqlalchemy import Engine, inspect, select
 
 from tools.errors import PlantNotInitialized
-from tools.schema import table
+from tools.plant.schema import table
 from tools.scope import DataScope
 from tools.spec import ToolContext
 

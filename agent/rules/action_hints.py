@@ -3,7 +3,7 @@
 The rules model derives tool calls from the user's question alone, so it never proposes an action because
 of what a tool returned; it only says, in the answer, that the policy's trigger is met and how to ask for
 the action. The limits come from the descriptions of the actions the model is offered
-(:func:`guardrails.approvals.triggers.trigger_note`), so the model knows only what the policy gives the
+(:func:`guardrails.policy.triggers.trigger_note`), so the model knows only what the policy gives the
 user's sites, and nothing when the action is not offered to the user.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agent.rules.format import cite
-from guardrails.approvals.triggers import read_trigger_note
+from guardrails.policy.triggers import read_trigger_note
 
 __all__ = ["offered_triggers", "review_hints"]
 

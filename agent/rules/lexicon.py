@@ -13,7 +13,7 @@ from datetime import date
 
 from sqlalchemy import Engine, select
 
-from tools.schema import table
+from tools.plant.schema import table
 
 __all__ = ["AssetEntry", "ItemEntry", "LineEntry", "MachineEntry", "PlantLexicon", "SiteEntry", "SupplierEntry"]
 

@@ -16,9 +16,9 @@ from typing import Any
 import agent.graph as graph_module
 import guardrails.governed as governed_module
 from agent.copilot import Copilot
-from guardrails.audit import AuditBuffer, AuditLog
+from guardrails.audit.log import AuditBuffer, AuditLog
 from guardrails.governed import GovernedTools, Trace
-from guardrails.turn_guard import TurnGuard
+from guardrails.screening.turn_guard import TurnGuard
 
 __all__ = ["COMPONENTS", "GovernanceTimer", "governance_timer"]
 

@@ -23,7 +23,7 @@ from typing import Any
 from evals.bench.stats import percentile
 from guardrails.gate import Effect, Gate
 from guardrails.identity import User
-from guardrails.policy import Policy
+from guardrails.policy.loader import Policy
 from tools.catalog import Catalog
 
 __all__ = ["MODEL_TEXT", "CasbinRequest", "LatencyComparison", "Mismatch", "casbin_enforcer", "casbin_rules",

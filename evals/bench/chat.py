@@ -161,7 +161,7 @@ def chat_figures(ctx: BenchContext) -> list[BenchFigure]:
     except ImportError as exc:
         raise SectionUnavailable(f"the HTTP server is not importable ({exc})") from None
     from evals.bench.plant import demo_home
-    from guardrails.policy import load_policy
+    from guardrails.policy.loader import load_policy
 
     policy = load_policy()
     tokens = {user: mint_demo_token(_SECRET, policy.user(user)) for user in LOAD}

@@ -12,7 +12,7 @@ import yaml
 from evals.bench.stats import percentile
 from guardrails.gate import Gate
 from guardrails.identity import User
-from guardrails.policy import Policy, default_policy_dir, load_policy
+from guardrails.policy.loader import Policy, default_policy_dir, load_policy
 from tools.catalog import Catalog
 
 __all__ = ["gate_latency", "large_policy", "write_large_policy"]

@@ -1,6 +1,6 @@
 """Knowledge-base retrieval over 10k chunks: search latency (embedding excluded), query embedding, recall@5.
 
-The measurement is the knowledge package's own (``knowledge.bench.measure``: the labelled queries,
+The measurement is the knowledge package's own (``evals.bench.retrieval_quality.measure``: the labelled queries,
 each searched in its user's scope). This module builds the indexes it runs on, in the bench's
 scratch folder:
 
@@ -122,12 +122,12 @@ def _corpus_index(path: Path, embedder: Any) -> tuple[Any, dict[str, list[float]
 def retrieval_figures(ctx: BenchContext) -> list[BenchFigure]:
     """``retrieval_p50_ms`` (10k chunks), ``embed_query_p50_ms`` and ``retrieval_recall_at_5`` (full run)."""
     try:
-        from knowledge.bench import load_queries, measure, scope_for_user
+        from evals.bench.retrieval_quality import load_queries, measure, scope_for_user
         from knowledge.embeddings import MiniLMEmbedder
         from knowledge.errors import KnowledgeError
     except ImportError as exc:
-        raise SectionUnavailable(f"knowledge.bench is not importable ({exc})") from None
-    from guardrails.policy import load_policy
+        raise SectionUnavailable(f"evals.bench.retrieval_quality is not importable ({exc})") from None
+    from guardrails.policy.loader import load_policy
 
     embedder = MiniLMEmbedder()
     try:

@@ -27,7 +27,7 @@ def _large_policy(ctx: BenchContext) -> Any:
 def gate_section(ctx: BenchContext) -> list[BenchFigure]:
     """Gate decision latency, default policy and a generated 1,000-rule policy, warm and uncached."""
     from evals.bench.gate import gate_latency
-    from guardrails.policy import load_policy
+    from guardrails.policy.loader import load_policy
     from tools import default_catalog
 
     catalog = default_catalog()
@@ -58,7 +58,7 @@ def casbin_section(ctx: BenchContext) -> list[BenchFigure]:
     from importlib.metadata import version
 
     from evals.bench.casbin_rbac import casbin_enforcer, casbin_rules, check_equivalence, compare_latency, requests_for
-    from guardrails.policy import load_policy
+    from guardrails.policy.loader import load_policy
     from tools import default_catalog
 
     catalog = default_catalog()
@@ -94,7 +94,7 @@ def casbin_section(ctx: BenchContext) -> list[BenchFigure]:
 
 def audit_section(ctx: BenchContext) -> list[BenchFigure]:
     """Durable audit appends (group commit, chain kept) and chain verification."""
-    from guardrails.audit import measure_append_throughput, measure_verify_throughput
+    from guardrails.audit.log import measure_append_throughput, measure_verify_throughput
     from tools import make_engine
 
     events = 3000 if ctx.quick else 50000

@@ -33,12 +33,12 @@ from agent.graph import AgentDeps, build_graph
 from agent.scripted import ScriptedChatModel
 from evals.bench._governance_timer import COMPONENTS, GovernanceTimer, governance_timer
 from evals.bench.stats import Spread, spread
-from guardrails.audit import AuditLog
+from guardrails.audit.log import AuditLog
 from guardrails.gate import Gate
 from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
-from guardrails.policy import load_policy
-from guardrails.turn_guard import TurnGuard
+from guardrails.policy.loader import load_policy
+from guardrails.screening.turn_guard import TurnGuard
 from tools import DataScope, default_catalog, make_engine, tool_context
 
 __all__ = ["TurnComparison", "governed_turn", "turn_cpu"]

@@ -5,7 +5,7 @@
 - :mod:`guardrails.approvals.store` — requests and decisions in the state database;
 - :mod:`guardrails.approvals.models` — the typed records both use;
 - :mod:`guardrails.approvals.views` — a request as one viewer may see it (sensitive values masked);
-- :mod:`guardrails.approvals.triggers` — policy limits telling the copilot when to propose an action.
+- :mod:`guardrails.policy.triggers` — policy limits telling the copilot when to propose an action.
 """
 
 from guardrails.approvals.models import (
@@ -17,8 +17,8 @@ from guardrails.approvals.models import (
 )
 from guardrails.approvals.routing import ApprovalRouter, Route, RoutingSubject, SubjectLike, route
 from guardrails.approvals.store import ApprovalStore
-from guardrails.approvals.triggers import ActionTriggers
 from guardrails.approvals.views import RequestView, view_for
+from guardrails.policy.triggers import ActionTriggers
 
 __all__ = [
     "ActionTriggers",

@@ -38,7 +38,7 @@ from guardrails.approvals.models import (
     RequestStatus,
     utc,
 )
-from tools.db import write_transaction
+from tools.plant.db import write_transaction
 
 __all__ = [
     "UtcDateTime",

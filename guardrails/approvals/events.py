@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from guardrails.approvals.models import ApprovalRequest
-from guardrails.audit import AuditEvent, AuditKind
+from guardrails.audit.log import AuditEvent, AuditKind
 
 __all__ = ["decided_event", "requested_event"]
 

@@ -1,7 +1,7 @@
 """Approval routing: who must approve a proposed action, or whether it may run (or is refused) outright.
 
 Routing is a pure decision over the policy's ``actions:`` section (see
-``guardrails/policy/enterprise.yaml``) and its users: ``(action, requester,
+``guardrails/policy/layers/enterprise.yaml``) and its users: ``(action, requester,
 subject) → Route``. Deny by default: an action without rules, a requester whose
 roles may not propose it, a subject site outside the requester's sites, an
 advisory action and a group nobody but the requester could approve are all
@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from guardrails.approvals._rules_merge import ActionRule, ActionRules, build_action_rules
-from guardrails.approvals._rules_parse import AutonomyCondition, GroupSpec, RiskLevel, SiteRef
 from guardrails.approvals.models import ApproverGroup, utc
-from guardrails.approvals.triggers import ActionTriggers
 from guardrails.errors import PolicyError
 from guardrails.gate import Effect
 from guardrails.identity import User
-from guardrails.policy import Policy
+from guardrails.policy._actions_merge import ActionRule, ActionRules, build_action_rules
+from guardrails.policy._actions_parse import AutonomyCondition, GroupSpec, RiskLevel, SiteRef
+from guardrails.policy.loader import Policy
+from guardrails.policy.triggers import ActionTriggers
 
 __all__ = [
     "ActionRule",

@@ -54,7 +54,7 @@ from guardrails.errors import (
 )
 from guardrails.gate import Effect
 from guardrails.identity import User
-from guardrails.policy import Policy
+from guardrails.policy.loader import Policy
 
 __all__ = ["ApprovalStore", "args_hash", "canonical_args"]
 

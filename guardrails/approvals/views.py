@@ -20,7 +20,7 @@ from typing import Any
 from guardrails.approvals.models import ApprovalRequest
 from guardrails.gate import field_scope
 from guardrails.identity import User
-from guardrails.policy import Policy
+from guardrails.policy.loader import Policy
 
 __all__ = ["VALUE_FIELD", "RequestView", "view_for"]
 

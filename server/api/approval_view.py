@@ -16,7 +16,7 @@ from typing import Any
 from guardrails.approvals.models import ApprovalRequest, RequestStatus
 from guardrails.approvals.views import view_for
 from guardrails.identity import User
-from guardrails.policy import Policy
+from guardrails.policy.loader import Policy
 
 __all__ = ["approver_lines", "may_see", "request_view"]
 

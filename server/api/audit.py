@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from guardrails.audit import AuditRecord
+from guardrails.audit.log import AuditRecord
 from server.api.deps import Caller, require_permission
 
 __all__ = ["record_json", "router"]

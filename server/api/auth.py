@@ -27,7 +27,7 @@ from jwt.types import Options
 
 from guardrails.errors import UnknownUser
 from guardrails.identity import User
-from guardrails.policy import Policy
+from guardrails.policy.loader import Policy
 from server.api.errors import Unauthorized
 from server.settings import Settings
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agent.copilot import TurnResult
 from guardrails.approvals.models import RequestStatus
-from guardrails.audit import AuditKind, AuditRecord
+from guardrails.audit.log import AuditKind, AuditRecord
 
 __all__ = ["CONTENT_TYPE", "ApiMetrics", "StatusCounter"]
 

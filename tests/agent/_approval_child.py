@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.messages import AIMessage
 
 from agent.scripted import ScriptedChatModel
-from tests.agent.conftest_graph import build_action_copilot
+from tests.agent.graph_helpers import build_action_copilot
 from tools.actions import spec as action_spec
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from agent.scripted import ScriptedChatModel
-from tests.agent.conftest_graph import build_copilot
+from tests.agent.graph_helpers import build_copilot
 from tools import make_engine
 
 

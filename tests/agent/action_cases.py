@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, select, text
 
 from tests.factories import TODAY
-from tools.schema import table
+from tools.plant.schema import table
 
 FREE = ("SELECT COALESCE(SUM(i.qty_on_hand - i.qty_reserved), 0) FROM inventory i JOIN lots l ON l.lot_id = i.lot_id "
         "WHERE i.item_id = :item AND i.site_id = :site AND i.stock_status = 'unrestricted' AND l.status = 'available'")

@@ -13,13 +13,13 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from agent.errors import ThreadAwaitingApproval
 from agent.scripted import ScriptedChatModel
-from guardrails.audit import AuditKind
+from guardrails.audit.log import AuditKind
 from guardrails.errors import AlreadyDecided, ApprovalError, NotEligible, RequestExpired, SeparationOfDuties
 from guardrails.governed import Trace
 from tests.agent.action_cases import execute, ledger_rows, p100_cases, rows, snapshot
-from tests.agent.conftest_graph import ActionHarness, build_action_copilot, call, calls, copy_plant, tool_results
+from tests.agent.graph_helpers import ActionHarness, build_action_copilot, call, calls, copy_plant, tool_results
 from tools.actions.catalog import action_catalog
-from tools.db import make_engine
+from tools.plant.db import make_engine
 from tools.scope import DataScope
 from tools.spec import ToolContext
 
@@ -309,7 +309,7 @@ def test_undo_is_governed_and_restores_the_previous_state(plant_file: Path, tmp_
 
 def test_autonomous_action_runs_in_the_tools_step_once(plant_file: Path, tmp_path: Path,
                                                        cases: dict[str, dict[str, Any]]) -> None:
-    from tests.agent.conftest_graph import AUTONOMOUS_GRANT
+    from tests.agent.graph_helpers import AUTONOMOUS_GRANT
 
     args = cases["request_po_date_change"]
     earlier = dict(args, new_promised_date=(date.fromisoformat(args["new_promised_date"]) - timedelta(days=1)
@@ -334,7 +334,7 @@ def test_autonomous_action_runs_in_the_tools_step_once(plant_file: Path, tmp_pat
 
 def test_autonomous_execution_is_recorded_listed_and_undoable(plant_file: Path, tmp_path: Path,
                                                               cases: dict[str, dict[str, Any]]) -> None:
-    from tests.agent.conftest_graph import AUTONOMOUS_GRANT
+    from tests.agent.graph_helpers import AUTONOMOUS_GRANT
 
     args = cases["request_po_date_change"]
     h, model = _harness(plant_file, tmp_path, call("request_po_date_change", args, "c1"), relay,
@@ -372,11 +372,11 @@ def test_autonomous_execution_is_recorded_listed_and_undoable(plant_file: Path, 
 def test_autonomous_rerun_replays_instead_of_executing_twice(plant_file: Path, tmp_path: Path,
                                                              cases: dict[str, dict[str, Any]]) -> None:
     # The tools step re-run for the same turn and call (as after a crash): one record, one execution.
-    from guardrails.action_approvals import Proposal
     from guardrails.approvals.routing import Route
-    from guardrails.audit import AuditBuffer
+    from guardrails.approvals.service import Proposal
+    from guardrails.audit.log import AuditBuffer
     from guardrails.gate import Effect
-    from tests.agent.conftest_graph import AUTONOMOUS_GRANT
+    from tests.agent.graph_helpers import AUTONOMOUS_GRANT
 
     h, _ = _harness(plant_file, tmp_path, relay)
     args = cases["request_po_date_change"]
@@ -397,7 +397,7 @@ def test_autonomous_rerun_replays_instead_of_executing_twice(plant_file: Path, t
 
 def test_an_action_that_cannot_run_is_reported_not_crashed(plant_file: Path, tmp_path: Path,
                                                            cases: dict[str, dict[str, Any]]) -> None:
-    from tests.agent.conftest_graph import AUTONOMOUS_GRANT
+    from tests.agent.graph_helpers import AUTONOMOUS_GRANT
 
     engine = make_engine(f"sqlite:///{plant_file}")
     execute(engine, "DROP TABLE action_executions")  # a plant from before actions existed

@@ -12,9 +12,9 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from agent.scripted import ScriptedChatModel
-from guardrails.audit import AuditKind
+from guardrails.audit.log import AuditKind
 from tests.agent.action_cases import ledger_rows, p100_cases, snapshot
-from tests.agent.conftest_graph import build_action_copilot, call, copy_plant
+from tests.agent.graph_helpers import build_action_copilot, call, copy_plant
 
 ROOT = Path(__file__).parents[2]
 

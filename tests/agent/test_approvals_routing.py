@@ -15,12 +15,12 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from agent.scripted import ScriptedChatModel
-from guardrails.audit import AuditBuffer
+from guardrails.audit.log import AuditBuffer
 from guardrails.gate import Effect
 from guardrails.governed import Trace
 from tests.agent.action_cases import ledger_rows, p100_cases, snapshot
-from tests.agent.conftest_graph import build_action_copilot, calls, copy_plant, policy_grant
-from tools.db import make_engine
+from tests.agent.graph_helpers import build_action_copilot, calls, copy_plant, policy_grant
+from tools.plant.db import make_engine
 
 USERS = {
     "planner": "pat.planner", "buyer": "bea.buyer", "quality_engineer": "quinn.quality",

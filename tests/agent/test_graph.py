@@ -15,11 +15,11 @@ from sqlalchemy import Engine
 
 from agent.errors import InvalidQuestion, ThreadNotYours
 from agent.scripted import ScriptedChatModel
-from guardrails.audit import AuditKind
+from guardrails.audit.log import AuditKind
 from guardrails.errors import UnknownUser
 from guardrails.gate import Gate
-from guardrails.policy import load_policy
-from tests.agent.conftest_graph import answer_from, build_copilot, call
+from guardrails.policy.loader import load_policy
+from tests.agent.graph_helpers import answer_from, build_copilot, call
 from tools import default_catalog
 
 

@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 
 from agent.scripted import ScriptedChatModel
 from agent.testing.openai_stub import ErrorReply, OpenAIStub, SlowReply, TextReply, ToolCall, ToolCallsReply
-from guardrails.audit import AuditKind
+from guardrails.audit.log import AuditKind
 from guardrails.gate import Gate
-from guardrails.policy import load_policy
-from tests.agent.conftest_graph import build_copilot
+from guardrails.policy.loader import load_policy
+from tests.agent.graph_helpers import build_copilot
 from tools import default_catalog
 
 

@@ -34,9 +34,9 @@ from agent.models import (
 from agent.scripted import ScriptedChatModel
 from agent.testing.openai_stub import OpenAIStub, TextReply
 from guardrails.errors import PolicyError, PolicyLoosening
-from guardrails.policy import default_policy_dir, load_policy
+from guardrails.policy.loader import default_policy_dir, load_policy
 
-# The snippet handed to the lead for guardrails/policy/enterprise.yaml; tested here as written.
+# The snippet handed to the lead for guardrails/policy/layers/enterprise.yaml; tested here as written.
 ENTERPRISE_MODELS_YAML = """\
 models:
   approved:

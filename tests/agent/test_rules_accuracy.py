@@ -26,11 +26,11 @@ from sqlalchemy import Engine
 
 from agent.prompts import system_prompt
 from agent.rules import PlantLexicon, RulesChatModel
-from guardrails.audit import AuditLog
+from guardrails.audit.log import AuditLog
 from guardrails.gate import Effect, Gate
 from guardrails.governed import GovernedTools, Trace
 from guardrails.locator import SqlSiteResolver
-from guardrails.policy import Policy, load_policy
+from guardrails.policy.loader import Policy, load_policy
 from tests.agent.oracle import ORACLES, OracleContext
 from tests.factories import AS_OF, TODAY
 from tools import default_catalog, make_engine

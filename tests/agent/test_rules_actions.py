@@ -12,9 +12,9 @@ from sqlalchemy import Engine
 
 from agent.prompts import system_prompt
 from agent.rules import PlantLexicon, RulesChatModel
-from guardrails.policy import Policy, load_policy
+from guardrails.policy.loader import Policy, load_policy
 from tests.agent.action_cases import rows
-from tests.agent.conftest_graph import build_action_copilot, copy_plant
+from tests.agent.graph_helpers import build_action_copilot, copy_plant
 from tests.factories import AS_OF, TODAY
 from tools.actions.catalog import action_catalog
 
@@ -289,7 +289,7 @@ def _rules_copilot(demo_home: Path, tmp_path: Path, policy_dir: Path | None = No
 def _limit_policy(tmp_path: Path, limit: float) -> Path:
     import shutil
 
-    from guardrails.policy import default_policy_dir
+    from guardrails.policy.loader import default_policy_dir
 
     folder = tmp_path / "policy"
     shutil.copytree(default_policy_dir(), folder)

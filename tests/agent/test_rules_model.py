@@ -20,7 +20,7 @@ from agent.rules.vocab import Vocabulary
 from guardrails.gate import Effect, Gate
 from guardrails.governed import GovernedTools, Trace
 from guardrails.locator import SqlSiteResolver
-from guardrails.policy import Policy, load_policy
+from guardrails.policy.loader import Policy, load_policy
 from tests.factories import AS_OF, TODAY
 from tools import default_catalog
 
@@ -268,7 +268,7 @@ def test_instructions_inside_tool_data_are_not_obeyed(model: RulesChatModel, pol
 
 def test_answers_are_grounded_in_the_tool_results(model: RulesChatModel, policy: Policy, demo_plant: Engine,
                                                   tmp_path: Any) -> None:
-    from guardrails.audit import AuditLog
+    from guardrails.audit.log import AuditLog
     from tools import make_engine
 
     catalog = default_catalog()

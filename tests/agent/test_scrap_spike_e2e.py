@@ -32,13 +32,13 @@ from typer.testing import CliRunner
 
 from agent.scripted import ScriptedChatModel
 from guardrails.approvals.routing import ApprovalRouter
-from guardrails.approvals.triggers import read_trigger_note
-from guardrails.audit import AuditKind
+from guardrails.audit.log import AuditKind
 from guardrails.errors import PolicyLoosening
-from guardrails.policy import default_policy_dir, load_policy
+from guardrails.policy.loader import default_policy_dir, load_policy
+from guardrails.policy.triggers import read_trigger_note
 from server.cli import build_app
 from tests.agent.action_cases import ledger_rows, rows, snapshot
-from tests.agent.conftest_graph import build_action_copilot, calls, copy_plant, tool_results
+from tests.agent.graph_helpers import build_action_copilot, calls, copy_plant, tool_results
 
 
 class OfferedToolsModel(ScriptedChatModel):

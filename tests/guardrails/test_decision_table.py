@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from guardrails.gate import Effect, Gate
-from guardrails.policy import load_policy
+from guardrails.policy.loader import load_policy
 from tools import default_catalog
 
 INVENTORY = {"inventory_lookup", "projected_stock", "items_below_reorder"}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from guardrails.gate import Effect, Gate
-from guardrails.policy import Policy, default_policy_dir, load_policy
+from guardrails.policy.loader import Policy, default_policy_dir, load_policy
 from tools.catalog import Catalog
 from tools.spec import ToolArgs, ToolContext, ToolResult, ToolSpec
 

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from guardrails.audit import AuditKind, AuditLog
+from guardrails.audit.log import AuditKind, AuditLog
 from guardrails.errors import UnknownUser
 from guardrails.gate import Effect, Gate
 from guardrails.governed import GovernedTools, Trace
 from guardrails.locator import SqlSiteResolver
-from guardrails.policy import Policy, load_policy
+from guardrails.policy.loader import Policy, load_policy
 from tests.factories import TODAY
 from tools import default_catalog, make_engine
-from tools.schema import table
+from tools.plant.schema import table
 
 ID_TOKEN = re.compile(r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+")
 # Keys under which a price, cost or money value would appear; any numeric value there is a leak

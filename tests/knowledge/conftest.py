@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from guardrails.policy import Policy, load_policy
+from guardrails.policy.loader import Policy, load_policy
 from knowledge.documents import Document, load_documents
 from knowledge.embeddings import MiniLMEmbedder
 from knowledge.ingest import demo_corpus_dir
@@ -41,12 +41,6 @@ def shipped_policy() -> Policy:
 @pytest.fixture(scope="session")
 def corpus() -> dict[str, Document]:
     return {d.doc_id: d for d in load_documents(demo_corpus_dir())}
-
-
-@pytest.fixture
-def private_home(private_knowledge_home: Path) -> Path:
-    """A home of this test only (copied plant and index): for tests that write (actions, audit, ingest)."""
-    return private_knowledge_home
 
 
 def readable(document: Document, scope: DocumentScope) -> bool:

@@ -17,7 +17,7 @@ from agent.copilot import Copilot
 from agent.graph import AgentDeps, build_graph
 from agent.models import ModelPolicy, model_identity
 from agent.scripted import ScriptedChatModel
-from guardrails.turn_guard import TurnGuard
+from guardrails.screening.turn_guard import TurnGuard
 from server.runtime import Runtime, build_copilot, build_runtime
 from server.settings import Settings
 

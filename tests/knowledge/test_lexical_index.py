@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from guardrails.policy import Policy, load_policy
+from evals.bench.retrieval_quality import scope_for_user
+from guardrails.policy.loader import Policy, load_policy
 from knowledge._lexical import K1, B, LexicalIndex, terms
-from knowledge.bench import scope_for_user
 from knowledge.documents import Chunk, Document, chunk_document, load_documents
 from knowledge.ingest import demo_corpus_dir
 from knowledge.scope import DocumentScope

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from guardrails.policy import Policy
-from knowledge.bench import scope_for_user
+from evals.bench.retrieval_quality import scope_for_user
+from guardrails.policy.loader import Policy
 from knowledge.documents import Document
 from knowledge.store import KnowledgeIndex
 from tests.knowledge.conftest import readable

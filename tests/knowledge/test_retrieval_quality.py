@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from guardrails.policy import Policy
-from knowledge.bench import load_queries, measure
+from evals.bench.retrieval_quality import load_queries, measure
+from guardrails.policy.loader import Policy
 from knowledge.documents import Document
 from knowledge.store import KnowledgeIndex
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from tools.actions._types import ChangedRecord, JsonScalar
-from tools.schema import table
+from tools.plant.schema import table
 
 __all__ = ["ChangeLog", "find_conflict", "id_lock_key", "json_value", "restore"]
 

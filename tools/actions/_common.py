@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Row, Select, select
 
-from tools._scm_common import OPEN_PO_STATUSES, OPEN_WO_STATUSES, po_line_id
 from tools.actions._changes import json_value
 from tools.errors import RecordNotFound
-from tools.schema import table
+from tools.plant.schema import table
 from tools.scope import DataScope
+from tools.supply.common import OPEN_PO_STATUSES, OPEN_WO_STATUSES, po_line_id
 
 __all__ = [
     "OPEN_PO_STATUSES",

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, insert, inspect, select, update
 
 from tools.actions._types import ActionResult, ChangedRecord
-from tools.db import write_transaction
 from tools.errors import ActionSchemaMissing
-from tools.schema import ACTION_TABLES, metadata, table
+from tools.plant.db import write_transaction
+from tools.plant.schema import ACTION_TABLES, metadata, table
 
 __all__ = [
     "StoredExecution",

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select
 from tools.actions._common import AnyRow, asset_row, available_rows, inventory_key, inventory_snapshot, item_cost
 from tools.actions.spec import ActionSpec, ActionSubject, ChangeLog, Check, field_error
 from tools.errors import RecordNotFound
-from tools.schema import table
+from tools.plant.schema import table
 from tools.spec import ToolArgs, ToolContext
 
 __all__ = ["CREATE_MAINTENANCE_ORDER", "RESERVE_SPARE_PARTS", "MaintenanceOrderArgs", "ReserveSparePartsArgs"]

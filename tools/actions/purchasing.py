@@ -14,13 +14,13 @@ from typing import Any
 from pydantic import Field, field_validator
 from sqlalchemy import Connection, select
 
-from tools._scm_common import require_site, require_supplier
 from tools.actions._changes import json_value
 from tools.actions._common import OPEN_PO_STATUSES, AnyRow, item_cost, po_line_id, po_line_row
 from tools.actions.spec import ActionSpec, ActionSubject, ChangeLog, Check
 from tools.errors import ArgumentError, RecordNotFound
-from tools.schema import table
+from tools.plant.schema import table
 from tools.spec import ToolArgs, ToolContext
+from tools.supply.common import require_site, require_supplier
 
 __all__ = [
     "OPEN_SUPPLIER_REVIEW",

@@ -28,7 +28,7 @@ from tools.actions._common import (
     wo_row,
 )
 from tools.actions.spec import ActionSpec, ActionSubject, ChangeLog, Check, field_error
-from tools.schema import table
+from tools.plant.schema import table
 from tools.scope import DataScope
 from tools.spec import ToolArgs, ToolContext
 

@@ -15,7 +15,6 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 from sqlalchemy import Connection, select
 
-from tools._scm_common import require_site
 from tools.actions._common import (
     OPEN_WO_STATUSES,
     available_rows,
@@ -28,8 +27,9 @@ from tools.actions._common import (
     wo_row,
 )
 from tools.actions.spec import ActionSpec, ActionSubject, ChangeLog, Check, field_error
-from tools.schema import table
+from tools.plant.schema import table
 from tools.spec import ToolArgs, ToolContext
+from tools.supply.common import require_site
 
 __all__ = ["REALLOCATE_INVENTORY", "ReallocateInventoryArgs"]
 

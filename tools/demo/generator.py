@@ -36,7 +36,7 @@ from tools.demo.errors import PlantAlreadyExists, PlantGenerationError
 from tools.demo.hashing import plant_content_hash
 from tools.demo.manifest import write_manifest
 from tools.errors import ArgumentError
-from tools.schema import metadata
+from tools.plant.schema import metadata
 
 __all__ = ["GENERATOR_VERSION", "PlantSummary", "Progress", "build_plant", "generate_rows"]
 

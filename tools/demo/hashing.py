@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, inspect, select
 
-from tools.schema import metadata
+from tools.plant.schema import metadata
 
 __all__ = ["plant_content_hash"]
 

@@ -14,7 +14,7 @@ from evals.bench.casbin_rbac import (
     requests_for,
 )
 from evals.bench.gate import large_policy
-from guardrails.policy import load_policy
+from guardrails.policy.loader import load_policy
 from tools import default_catalog
 
 pytest.importorskip("casbin")

@@ -12,7 +12,7 @@ from evals.bench import REQUIRED_KEYS, BenchFigure, SectionUnavailable, run_benc
 from evals.bench.figures import BenchContext, machine_info
 from evals.bench.runner import Section
 from server.cli import build_app
-from server.cli_bench import render_report
+from server.cli.bench import render_report
 
 
 def _ok(ctx: BenchContext) -> list[BenchFigure]:

@@ -79,8 +79,8 @@ def test_retrieval_is_null_with_a_reason_without_the_knowledge_bench(tmp_path: P
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from evals.bench.retrieval import retrieval_figures
 
-    monkeypatch.setitem(sys.modules, "knowledge.bench", None)
-    with pytest.raises(SectionUnavailable, match=r"knowledge\.bench is not importable"):
+    monkeypatch.setitem(sys.modules, "evals.bench.retrieval_quality", None)
+    with pytest.raises(SectionUnavailable, match=r"evals\.bench\.retrieval_quality is not importable"):
         retrieval_figures(_ctx(tmp_path))
 
 
@@ -94,7 +94,7 @@ def test_pycasbin_is_null_with_a_reason_when_missing(tmp_path: Path, monkeypatch
 
 def test_chat_load_against_the_real_server(bench_home: Path) -> None:
     from evals.bench.chat import _SECRET, LOAD, run_load, serve
-    from guardrails.policy import load_policy
+    from guardrails.policy.loader import load_policy
     from server.api.auth import mint_demo_token
 
     policy = load_policy()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tools.db import make_engine
+from tools.plant.db import make_engine
 
 
 @pytest.fixture

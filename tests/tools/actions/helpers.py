@@ -11,7 +11,7 @@ from sqlalchemy import Date, DateTime, Engine, select, text
 from tests.factories import make_ctx
 from tools.actions.catalog import action_catalog
 from tools.actions.spec import ActionResult, ActionSpec
-from tools.schema import table
+from tools.plant.schema import table
 from tools.scope import DataScope
 from tools.spec import ToolContext
 

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql
 
 from tests.factories import AS_OF
 from tools.actions._changes import ChangeLog, id_lock_key
-from tools.db import write_transaction
+from tools.plant.db import write_transaction
 
 
 def _highest(engine: Engine) -> int:

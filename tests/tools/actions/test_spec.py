@@ -14,7 +14,6 @@ from tests.tools.actions.helpers import P100, ctx, execute_sql, ledger, one, spe
 from tools.actions import ensure_action_tables
 from tools.actions.catalog import ACTIONS, action_catalog
 from tools.actions.spec import ActionResult, ActionSpec
-from tools.db import make_engine
 from tools.errors import (
     ActionSchemaMissing,
     ArgumentError,
@@ -23,6 +22,7 @@ from tools.errors import (
     RecordNotFound,
     UnknownTool,
 )
+from tools.plant.db import make_engine
 
 NAMES = ["place_quality_hold", "release_quality_hold", "reallocate_inventory", "request_po_date_change",
          "switch_supplier", "open_supplier_review", "create_maintenance_order", "reserve_spare_parts"]

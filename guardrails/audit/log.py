@@ -1,0 +1,397 @@
+"""The tamper-evident audit log: an append-only, hash-chained table in the state database.
+
+Every record carries ``hash = SHA-256(prev_hash ‖ canonical(event))`` (see
+:mod:`guardrails.audit.chain` for the exact bytes), and a one-row
+``audit_head`` anchor holds the newest seq and hash. :meth:`AuditLog.verify`
+re-walks the chain and finds edits of any column, deleted rows (middle or
+tail), inserted rows and reordering, naming the first bad seq.
+
+What a chain cannot catch on its own: someone with write access who rewrites
+every hash from the damage onwards *and* the head. Against that, copy
+:meth:`AuditLog.head` (or an export) somewhere the database's writers cannot
+reach; any later rewrite then disagrees with the copy.
+
+Durability: on SQLite every write transaction runs ``PRAGMA synchronous=FULL``
+by default, so in WAL mode each commit is fsynced before ``append`` /
+``flush`` returns — the event survives a process crash *and* a power cut.
+``synchronous="NORMAL"`` is offered for benchmarks and throw-away databases:
+a commit then survives a crash of the process but may be lost on a power cut
+or OS crash (the chain stays valid; the newest transactions are just missing).
+A FULL commit costs about one fsync (~1 ms here), so write a turn's events
+through :meth:`AuditLog.buffer` (one transaction per turn), not one by one.
+
+Postgres: appenders serialise on ``SELECT ... FOR UPDATE`` of the head row
+instead of SQLite's ``BEGIN IMMEDIATE``; reads use REPEATABLE READ snapshots.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from guardrails.audit._store import (
+    Synchronous,
+    WritePlan,
+    audit_events,
+    audit_metadata,
+    ensure_head,
+    has_schema,
+    iter_rows,
+    read_head,
+    read_transaction,
+    sqlite_appender,
+    to_record,
+    write_transaction,
+)
+from guardrails.audit.chain import (
+    GENESIS_HASH,
+    AuditEvent,
+    AuditKind,
+    AuditRecord,
+    ChainChecker,
+    ChainHead,
+    ChainProblem,
+    StoredRow,
+    VerifyReport,
+    canonical_json,
+    event_hash,
+)
+from guardrails.errors import AuditChainConflict, AuditError, AuditSchemaMissing
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditBuffer",
+    "AuditEvent",
+    "AuditKind",
+    "AuditLog",
+    "AuditRecord",
+    "ChainHead",
+    "ChainProblem",
+    "Clock",
+    "VerifyReport",
+    "audit_metadata",
+    "canonical_json",
+    "format_ts",
+    "measure_append_throughput",
+    "measure_verify_throughput",
+]
+
+Clock = Callable[[], datetime]
+"""Returns the current time as a timezone-aware datetime."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _UtcStamps:
+    """The current UTC time formatted as :func:`format_ts` would, without building a datetime per call.
+
+    The date-and-seconds part is formatted once per second; only the microseconds change in between.
+    Thread-safe: the cached (second, prefix) pair is swapped as one tuple.
+    """
+
+    def __init__(self) -> None:
+        self._cached: tuple[int, str] = (-1, "")
+
+    def __call__(self) -> str:
+        second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+        cached_second, prefix = self._cached
+        if second != cached_second:
+            prefix = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:19]  # YYYY-MM-DDTHH:MM:SS
+            self._cached = (second, prefix)
+        return f"{prefix}.{micros:06d}+00:00"
+
+
+def format_ts(moment: datetime) -> str:
+    """``moment`` as stored: UTC, ISO 8601, microseconds (``2026-03-02T06:00:00.000000+00:00``).
+
+    Naive datetimes are refused (the log cannot guess their zone).
+    """
+    if moment.tzinfo is UTC:  # the default clock's: already UTC, nothing to convert
+        return moment.isoformat(timespec="microseconds")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise AuditError(f"audit timestamps need a timezone-aware datetime, got naive {moment.isoformat()}")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_Stamped = tuple[AuditEvent, str]
+
+
+class AuditLog:
+    """The audit log on the state database behind ``engine``.
+
+    Safe for several threads and several processes appending at once: the seq
+    and prev_hash of new rows are computed inside the write transaction while it
+    holds the database write lock, and the primary key on seq is the backstop.
+    """
+
+    def __init__(
+        self, engine: Engine, *, clock: Clock | None = None, synchronous: Synchronous = "FULL"
+    ) -> None:
+        """Use ``engine`` (from :func:`tools.plant.db.make_engine`); ``clock`` stamps events (default: UTC now).
+
+        ``synchronous`` is SQLite's fsync level for the log's commits (see the module docstring).
+        """
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        self._engine = engine
+        self._clock = clock or _utc_now
+        self._stamps = _UtcStamps() if clock is None else None
+        self._synchronous: Synchronous = synchronous
+        self._plan = WritePlan.for_dialect(engine.dialect)
+        self._appender = sqlite_appender(engine, synchronous=synchronous)
+
+    @property
+    def engine(self) -> Engine:
+        """The state database engine the log writes to."""
+        return self._engine
+
+    def create_schema(self) -> None:
+        """Create the audit tables and the genesis head if missing (idempotent)."""
+        try:
+            audit_metadata.create_all(self._engine, checkfirst=True)
+            ensure_head(self._engine)
+        except SQLAlchemyError as exc:
+            raise AuditError(f"could not create the audit tables: {exc}") from exc
+
+    def has_schema(self) -> bool:
+        """True when the audit tables exist."""
+        return has_schema(self._engine)
+
+    def now(self) -> str:
+        """The current time from the log's clock, formatted as stored."""
+        if self._stamps is not None:  # the default clock: same text, formatted cheaply
+            return self._stamps()
+        return format_ts(self._clock())
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def append(self, event: AuditEvent) -> AuditRecord:
+        """Append one event; it is committed (durable) when this returns."""
+        return self._write([(event, self.now())])[0]
+
+    def append_many(self, events: Iterable[AuditEvent]) -> list[AuditRecord]:
+        """Append events in order in one transaction: all are stored or none."""
+        ts = self.now()
+        return self._write([(event, ts) for event in events])
+
+    def buffer(self) -> AuditBuffer:
+        """A group-commit buffer for one turn (use it as a context manager)."""
+        return AuditBuffer(self)
+
+    def _write(self, stamped: Sequence[_Stamped], *, records: bool = True) -> list[AuditRecord]:
+        """Append ``stamped`` in one transaction; the records written, or ``[]`` when ``records`` is False."""
+        if not stamped:
+            return []
+        for event, _ in stamped:
+            if not isinstance(event, AuditEvent):
+                raise AuditError(f"only AuditEvent can be appended, got {type(event).__name__}")
+        plan = self._plan
+        try:
+            transaction = (write_transaction(self._engine, synchronous=self._synchronous)
+                           if self._appender is None else self._appender.transaction())
+            with transaction as cursor:
+                head = plan.lock_head(cursor)
+                if head is None:
+                    raise AuditSchemaMissing("the audit_head row is missing; run create_schema() or verify")
+                rows = self._chain(head, stamped)
+                plan.insert_rows(cursor, rows)
+                last = rows[-1]
+                plan.write_head(cursor, ChainHead(last[0], last[-1]))
+        except IntegrityError as exc:
+            raise AuditChainConflict(
+                "the next seq already exists: rows were written outside the audit log; "
+                "run `jidoka audit verify`"
+            ) from exc
+        except SQLAlchemyError as exc:
+            if not self.has_schema():
+                raise AuditSchemaMissing("no audit tables in the state database; run create_schema()") \
+                    from exc
+            raise AuditError(f"could not append to the audit log: {exc}") from exc
+        if not records:
+            return []
+        written: list[AuditRecord] = []
+        for (seq, ts, trace_id, thread_id, user_id, kind, _, policy_hash, prev, digest), (event, _) in zip(
+                rows, stamped, strict=True):  # a row holds the payload's text, a record the payload itself
+            written.append(AuditRecord.of(seq, ts, trace_id, thread_id, user_id, kind, event.payload, policy_hash,
+                                          prev, digest))
+        return written
+
+    @staticmethod
+    def _chain(head: ChainHead, stamped: Sequence[_Stamped]) -> list[tuple[Any, ...]]:
+        """The rows following ``head``, as inserted: ``audit_events`` column order, payload as canonical text."""
+        seq, prev = head.seq, head.hash
+        rows: list[tuple[Any, ...]] = []
+        for event, ts in stamped:
+            seq += 1
+            digest = event_hash(prev, seq, ts, event)
+            rows.append((seq, ts, event.trace_id, event.thread_id, event.user_id, event.kind.value,
+                         event.payload_json, event.policy_hash, prev, digest))
+            prev = digest
+        return rows
+
+    # -- checking and reading ------------------------------------------------------------------
+
+    def verify(self, *, chunk_size: int = 2000) -> VerifyReport:
+        """Re-walk the chain in seq order (``chunk_size`` rows in memory at a time), then check the head."""
+        checker = ChainChecker()
+        with self._reading("verify the audit log") as conn:
+            head = read_head(conn)
+            for row in iter_rows(conn, chunk_size=chunk_size):
+                if not checker.feed(row):
+                    break
+            return checker.finish(head)
+
+    def head(self) -> ChainHead:
+        """The stored anchor (newest seq and hash); raises :class:`AuditSchemaMissing` if it is gone."""
+        with self._reading("read the audit head") as conn:
+            head = read_head(conn)
+        if head is None:
+            raise AuditSchemaMissing("the audit_head row is missing; run `jidoka audit verify`")
+        return head
+
+    def count(self) -> int:
+        """How many records are stored."""
+        with self._reading("count audit records") as conn:
+            return int(conn.execute(select(func.count()).select_from(audit_events)).scalar_one())
+
+    def by_trace(self, trace_id: str) -> list[AuditRecord]:
+        """Every record of one trace (turn), in seq order."""
+        with self._reading("read a trace") as conn:
+            rows = iter_rows(conn, chunk_size=1000, where=audit_events.c.trace_id == trace_id)
+            return [to_record(row) for row in rows]
+
+    def tail(self, n: int) -> list[AuditRecord]:
+        """The newest ``n`` records, oldest first."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if n == 0:
+            return []
+        with self._reading("read the newest records") as conn:
+            rows = conn.execute(select(*audit_events.c).order_by(audit_events.c.seq.desc()).limit(n)).all()
+        return [to_record(StoredRow(*row)) for row in reversed(rows)]
+
+    def export(self, since: datetime | None = None, *, chunk_size: int = 2000) -> Iterator[AuditRecord]:
+        """Records in seq order, streamed; with ``since``, only those stamped at or after it.
+
+        A naive ``since`` is taken as UTC (every stored timestamp is UTC).
+        """
+        where = None
+        if since is not None:
+            aware = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+            # Stored stamps are fixed-width UTC ISO text, so text order is time order.
+            where = audit_events.c.ts >= format_ts(aware)
+        with self._reading("export the audit log") as conn:
+            for row in iter_rows(conn, chunk_size=chunk_size, where=where):
+                yield to_record(row)
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[Connection]:
+        """A snapshot read; database errors become :class:`AuditError` (missing tables named as such)."""
+        try:
+            with read_transaction(self._engine) as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            if not self.has_schema():
+                raise AuditSchemaMissing("no audit log in the state database (no audit tables)") from exc
+            raise AuditError(f"could not {what}: {exc}") from exc
+
+
+class AuditBuffer:
+    """Collects a turn's events in memory and writes them in one transaction.
+
+    Each event is stamped when it is added. :meth:`flush` commits everything
+    pending (durable when it returns). Used as a context manager it flushes on
+    exit, also when the block raises, so an exception inside a turn loses no
+    events; if that flush fails too, its :class:`AuditError` is raised with the
+    original exception as context. Events still in memory when the process is
+    killed are lost — flush at points that must survive that. Thread-safe.
+    """
+
+    def __init__(self, log: AuditLog) -> None:
+        """A buffer writing to ``log`` (normally made by :meth:`AuditLog.buffer`)."""
+        self._log = log
+        self._pending: list[_Stamped] = []
+        self._lock = threading.Lock()
+
+    def add(self, event: AuditEvent) -> None:
+        """Queue ``event`` (stamped now) for the next flush."""
+        if not isinstance(event, AuditEvent):
+            raise AuditError(f"only AuditEvent can be buffered, got {type(event).__name__}")
+        ts = self._log.now()
+        with self._lock:
+            self._pending.append((event, ts))
+
+    @property
+    def pending(self) -> int:
+        """Events waiting for the next flush."""
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self) -> list[AuditRecord]:
+        """Write all pending events in one transaction; on failure they stay pending for a retry."""
+        return self._flush(records=True)
+
+    def _flush(self, *, records: bool) -> list[AuditRecord]:
+        with self._lock:
+            written = self._log._write(self._pending, records=records)
+            self._pending.clear()
+            return written
+
+    def __enter__(self) -> AuditBuffer:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._flush(records=False)  # nobody sees the records here: the same write, without building them
+
+
+def _bench_event(i: int) -> AuditEvent:
+    return AuditEvent(
+        trace_id=f"bench-{i // 10}", thread_id="bench", user_id="bench.user", kind=AuditKind.TOOL_RESULT,
+        payload={"tool": "inventory.stock_position", "args": {"item_id": "FG-1001", "site_id": "P100"},
+                 "record_ids": ["LOT-P100-0423", "LOT-P100-0424"], "rows": i % 7, "ms": 12.5},
+        policy_hash="b" * 64,
+    )
+
+
+def measure_append_throughput(
+    engine: Engine, *, events: int, batch: int, synchronous: Synchronous = "FULL"
+) -> float:
+    """Durable events per second appending ``events`` events in buffers of ``batch`` to ``engine``.
+
+    Writes real rows: point it at a scratch database. Event building is outside
+    the timed part; stamping, hashing and committing are inside.
+    """
+    if events < 1 or batch < 1:
+        raise ValueError("events and batch must be >= 1")
+    log = AuditLog(engine, synchronous=synchronous)
+    log.create_schema()
+    prepared = [_bench_event(i) for i in range(events)]
+    start = time.perf_counter()
+    for offset in range(0, events, batch):
+        with log.buffer() as buf:
+            for event in prepared[offset:offset + batch]:
+                buf.add(event)
+    return events / (time.perf_counter() - start)
+
+
+def measure_verify_throughput(engine: Engine) -> float:
+    """Records per second :meth:`AuditLog.verify` checks on ``engine`` (raises if the chain is broken)."""
+    log = AuditLog(engine)
+    start = time.perf_counter()
+    report = log.verify()
+    elapsed = time.perf_counter() - start
+    if not report.ok:
+        raise AuditError(f"cannot measure verify on a broken chain: {report.reason}")
+    return report.checked / elapsed if elapsed > 0 else float("inf")

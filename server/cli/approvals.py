@@ -1,0 +1,234 @@
+"""``jidoka approvals list|show|approve|reject``: see and decide approval requests from a terminal.
+
+Mounted by the main CLI as ``jidoka approvals``. It reads :class:`Settings` from
+the root context (falling back to the environment), opens the state database
+named by ``settings.state_url`` (never creating one) and the policy from
+``settings.policy_dir``. Every refusal — unknown user or request, a user who may
+not decide, a request already decided or expired — is one line on stderr, exit 1.
+``list`` and ``show`` print requests through
+:func:`guardrails.approvals.views.view_for`: values the viewer (``--as``) may not
+see, such as the US$ value behind a standard cost, are hidden; without ``--as``
+every sensitive value is.
+
+A decision is written to the audit log (``approval_decided``) unless the app is
+built with ``audit=False``; ``on_decided(request)`` then runs with the request as
+it is after the decision (e.g. to resume the paused agent thread once approved).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from guardrails.approvals.events import decided_event
+from guardrails.approvals.models import ApprovalRequest, DecisionKind, RequestStatus
+from guardrails.approvals.store import ApprovalStore
+from guardrails.approvals.views import RequestView, view_for
+from guardrails.audit.log import AuditLog
+from guardrails.errors import ApprovalError, AuditError, PolicyError, UnknownUser
+from guardrails.policy.loader import Policy, load_policy
+from server.cli.common import cli_settings, console, existing_state_engine, fail
+
+__all__ = ["OnDecided", "approvals_app", "make_approvals_app"]
+
+OnDecided = Callable[[ApprovalRequest], None]
+"""Called after a successful approve/reject with the request as it is afterwards."""
+
+
+
+
+
+@dataclass(frozen=True)
+class _Session:
+    store: ApprovalStore
+    policy: Policy
+
+
+@contextmanager
+def _open(ctx: typer.Context) -> Iterator[_Session]:
+    """The approval store of the configured state database and the policy; exit 1 if either is missing."""
+    settings = cli_settings(ctx)
+    try:
+        policy = load_policy(settings.policy_dir)
+    except PolicyError as exc:
+        raise fail(f"the policy cannot be loaded: {exc}") from None
+    engine, shown = existing_state_engine(settings, "no approval was requested yet")
+    try:
+        store = ApprovalStore(engine)
+        try:
+            present = store.has_schema()
+        except Exception as exc:  # any driver error: the database cannot be read
+            raise fail(f"cannot open the state database {shown}: {exc}") from None
+        if not present:
+            raise fail(f"no approval requests in the state database {shown} (no approval_requests table)")
+        try:
+            store.create_schema()  # adds columns a database from an older version lacks
+            yield _Session(store, policy)
+        except SQLAlchemyError as exc:  # e.g. the database stayed locked past busy_timeout
+            detail = exc.args[0] if exc.args else exc
+            raise fail(f"the state database {shown} failed: {type(exc).__name__}: {detail}") from None
+    finally:
+        engine.dispose()
+
+
+def _line(request: ApprovalRequest) -> str:
+    done = len(request.approved_groups)
+    return f"{done}/{len(request.groups)} groups approved"
+
+
+def _waiting(request: ApprovalRequest) -> str:
+    return " AND ".join(request.groups[i].describe() for i in request.open_groups) or "—"
+
+
+def _print_list(requests: list[ApprovalRequest], title: str) -> None:
+    # One short block per request rather than a table: ids and action names stay whole at any width.
+    out = console()
+    if not requests:
+        out.print(f"{title}: none")
+        return
+    out.print(f"[bold]{title}[/bold] ({len(requests)})")
+    for r in requests:
+        when = ("autonomous (ran without approval)" if r.autonomous
+                else f"expires {r.expires_at.strftime('%Y-%m-%d %H:%M')} UTC")
+        out.print(f"{r.id}  [bold]{r.status.value}[/bold]  {r.action} @ {r.subject.get('site_id') or '—'}  "
+                  f"by {r.requester}  {when}")
+        if r.status is RequestStatus.PENDING:
+            out.print(f"    waiting for {_waiting(r)} ({_line(r)})")
+
+
+def _print_request(view: RequestView) -> None:
+    out, r = console(), view.request
+    out.print(f"[bold]{r.id}[/bold]  {r.action}  [bold]{r.status.value}[/bold]  (version {r.version}, "
+              f"risk class {r.risk_class})")
+    expiry = "ran at once, without approval" if r.autonomous else f"expires {r.expires_at.isoformat()}"
+    out.print(f"requested by {r.requester} in thread {r.thread_id} (trace {r.trace_id}) at "
+              f"{r.created_at.isoformat()}; {expiry}")
+    facts = r.subject.get("facts")
+    if isinstance(facts, dict) and facts.get("summary"):
+        out.print(f"what: {facts['summary']}")
+    out.print(f"why: {r.reason}  [{r.rule_id}]")
+    out.print(f"arguments: {json.dumps(dict(r.args), sort_keys=True, ensure_ascii=False)}")
+    out.print(f"subject: {json.dumps(dict(r.subject), sort_keys=True, ensure_ascii=False)}")
+    if view.masked_fields:
+        out.print(f"hidden for {view.viewer or 'an unnamed viewer (use --as)'}: {', '.join(view.masked_fields)}")
+    if r.autonomous:
+        out.print(f"approvers: none — the policy lets it run without approval [{r.rule_id}]; its requester may "
+                  f"undo it (`jidoka approvals undo {r.id} --as {r.requester}`)")
+    for i, group in enumerate(r.groups):
+        decision = next((d for d in r.decisions if d.group_index == i), None)
+        state = (f"{decision.decision.value}d by {decision.approver}" if decision is not None
+                 else "waiting")
+        eligible = ", ".join(group.eligible_user_ids)
+        out.print(f"group {i + 1}: {group.describe()} — eligible: {eligible} — {state}")
+    for d in r.decisions:
+        if d.comment:
+            out.print(f"  {d.approver}: {d.comment}")
+    if r.result is not None:
+        out.print(f"result: {json.dumps(dict(r.result), sort_keys=True, ensure_ascii=False)}")
+
+
+def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = True) -> typer.Typer:
+    """Build the ``approvals`` sub-app; ``on_decided`` runs after each successful decision."""
+    app = typer.Typer(help="List, show, approve and reject approval requests.", no_args_is_help=True)
+
+    @app.command("list")
+    def list_requests(
+        ctx: typer.Context,
+        as_user: str | None = typer.Option(None, "--as", help="Only requests this user may decide or made."),
+        status: RequestStatus | None = typer.Option(None, "--status", help="Only requests in this status."),
+        as_json: bool = typer.Option(False, "--json", help="Print the requests as a JSON list."),
+    ) -> None:
+        """List approval requests, newest first (pending ones past their expiry are marked expired)."""
+        with _open(ctx) as session:
+            try:
+                user = session.policy.user(as_user) if as_user is not None else None
+                if user is not None:
+                    requests = session.store.list_for(user, session.policy)
+                    if status is not None:
+                        requests = [r for r in requests if r.status is status]
+                else:
+                    requests = session.store.list_all(status=status)
+            except (ApprovalError, UnknownUser) as exc:
+                raise fail(str(exc)) from None
+            views = [view_for(r, user, session.policy) for r in requests]
+        if as_json:
+            typer.echo(json.dumps([v.to_json_dict() for v in views], ensure_ascii=False, indent=2))
+            return
+        title = f"approval requests for {as_user}" if as_user else "approval requests"
+        _print_list([v.request for v in views], title)
+
+    @app.command("show")
+    def show(
+        ctx: typer.Context,
+        request_id: str = typer.Argument(..., metavar="ID", help="The request id (APR-… or AUT-…)."),
+        as_user: str | None = typer.Option(None, "--as", help="Show it as this user sees it (sensitive values "
+                                                              "this user may not see are hidden; without --as, "
+                                                              "all of them are)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the request as JSON."),
+    ) -> None:
+        """Show one request: arguments, why it needs approval, groups and decisions."""
+        with _open(ctx) as session:
+            try:
+                user = session.policy.user(as_user) if as_user is not None else None
+                view = view_for(session.store.get(request_id), user, session.policy)
+            except (ApprovalError, UnknownUser) as exc:
+                raise fail(str(exc)) from None
+        if as_json:
+            typer.echo(json.dumps(view.to_json_dict(), ensure_ascii=False, indent=2))
+        else:
+            _print_request(view)
+
+    def _decide(ctx: typer.Context, request_id: str, as_user: str, kind: DecisionKind, comment: str) -> None:
+        with _open(ctx) as session:
+            try:
+                user = session.policy.user(as_user)
+                request = session.store.decide(request_id, user, kind, comment)
+            except (ApprovalError, UnknownUser) as exc:
+                raise fail(str(exc)) from None
+            if audit:
+                try:
+                    log = AuditLog(session.store.engine)
+                    log.create_schema()
+                    log.append(decided_event(request, session.policy.hash))
+                except AuditError as exc:
+                    raise fail(f"the decision on {request.id} was recorded but could not be audited: "
+                                f"{exc}") from None
+        verb = "approved" if kind is DecisionKind.APPROVE else "rejected"
+        if request.status is RequestStatus.PENDING:
+            tail = f"pending ({_line(request)}); waiting for {_waiting(request)}"
+        else:
+            tail = f"now {request.status.value}"
+        console().print(f"{as_user} {verb} {request.id} ({request.action}): {tail}")
+        if on_decided is not None:
+            on_decided(request)
+
+    @app.command("approve")
+    def approve(
+        ctx: typer.Context,
+        request_id: str = typer.Argument(..., metavar="ID", help="The request id (APR-…)."),
+        as_user: str = typer.Option(..., "--as", help="The approver (a user of the policy)."),
+        comment: str = typer.Option("", "--comment", help="Why; kept with the decision."),
+    ) -> None:
+        """Approve a request for one of its open approver groups."""
+        _decide(ctx, request_id, as_user, DecisionKind.APPROVE, comment)
+
+    @app.command("reject")
+    def reject(
+        ctx: typer.Context,
+        request_id: str = typer.Argument(..., metavar="ID", help="The request id (APR-…)."),
+        as_user: str = typer.Option(..., "--as", help="The approver (a user of the policy)."),
+        comment: str = typer.Option("", "--comment", help="Why; kept with the decision."),
+    ) -> None:
+        """Reject a request; any eligible approver's rejection ends it and nothing executes."""
+        _decide(ctx, request_id, as_user, DecisionKind.REJECT, comment)
+
+    return app
+
+
+approvals_app = make_approvals_app()
+"""The default ``approvals`` sub-app (no resume hook)."""

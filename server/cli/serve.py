@@ -1,0 +1,87 @@
+"""``jidoka serve`` (the HTTP server under uvicorn) and ``jidoka token --as USER`` (a demo bearer token)."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+
+import typer
+
+from guardrails.errors import PolicyError, UnknownUser
+from guardrails.policy.loader import load_policy
+from server.api.auth import mint_demo_token
+from server.cli.common import cli_settings, console, fail
+from server.settings import Settings
+
+__all__ = ["register", "serve", "token"]
+
+
+def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
+    """Turn the demo login on if asked; it needs a token secret, so one is made up for this process if unset."""
+    if demo_login and not settings.demo_login:
+        settings = dataclasses.replace(settings, demo_login=True)
+    if settings.demo_login and not settings.jwt_secret:
+        settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
+    return settings
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    demo_login: bool = typer.Option(False, "--demo-login",
+                                    help="Serve the demo login (pick a user, get a token). Never in production."),
+) -> None:
+    """Run the HTTP server: chat (SSE), approvals, audit, the OpenAI-compatible facade and the web pages."""
+    import uvicorn
+
+    from server.app import create_app
+
+    configured = cli_settings(ctx)
+    settings = _demo_settings(configured, demo_login)
+    try:
+        policy = load_policy(settings.policy_dir)
+    except PolicyError as exc:
+        raise fail(f"the policy cannot be loaded: {exc}") from None
+    if settings.data_url == f"sqlite:///{settings.home / 'plant.db'}" and not (settings.home / "plant.db").is_file():
+        raise fail(f"no demo plant under {settings.home}: run `jidoka init` first")
+    if not settings.jwt_secret and not settings.jwks_url:
+        console().print("[yellow]warning:[/yellow] neither JIDOKA_JWT_SECRET nor JIDOKA_JWKS_URL is set: every "
+                        "API call will be refused (401)")
+    out = console()
+    url = f"http://{host}:{port}/"
+    out.print(f"jidoka serving on [bold]{url}[/bold]  (API docs {url}docs, metrics {url}metrics)")
+    if settings.demo_login:
+        out.print("demo login is ON — pick a user on the page; demo users:")
+        if not configured.jwt_secret:
+            out.print("  (tokens are signed with a secret made up for this run: set JIDOKA_JWT_SECRET to also use "
+                      "`jidoka token`)")
+        for user in sorted(policy.users.values(), key=lambda u: u.user_id):
+            sites = user.site_list()
+            shown = ", ".join(sites) if isinstance(sites, list) else "all sites"
+            out.print(f"  {user.user_id:<16} {user.name:<18} {', '.join(sorted(user.roles)):<24} {shown or '—'}")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def token(
+    ctx: typer.Context,
+    as_user: str = typer.Option(..., "--as", help="The policy user the token names."),
+    ttl: int = typer.Option(8 * 3600, "--ttl", min=1, max=30 * 24 * 3600, help="Lifetime in seconds."),
+) -> None:
+    """Print an HS256 demo bearer token for USER, signed with JIDOKA_JWT_SECRET."""
+    settings = cli_settings(ctx)
+    if not settings.jwt_secret:
+        raise fail("JIDOKA_JWT_SECRET is not set: the server could not verify the token")
+    try:
+        user = load_policy(settings.policy_dir).user(as_user)
+    except UnknownUser as exc:
+        raise fail(str(exc)) from None
+    except PolicyError as exc:
+        raise fail(f"the policy cannot be loaded: {exc}") from None
+    typer.echo(mint_demo_token(settings.jwt_secret, user, ttl_s=ttl))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``token`` to the ``jidoka`` app."""
+    app.command("serve")(serve)
+    app.command("token")(token)
