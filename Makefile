@@ -36,8 +36,10 @@ demo: install
 ## Lint, types and the test suite.
 test: install lint typecheck pytest
 
+## Style (ruff) and the architecture contract (import-linter: layers and no cycles; see pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install
 	$(BIN)/mypy

@@ -27,8 +27,8 @@ from guardrails.approvals.governed_actions import ModelGrant, autonomous_request
 from guardrails.approvals.models import ApprovalRequest, ApproverGroup, RequestStatus
 from guardrails.approvals.routing import Route, subject_json
 from guardrails.approvals.service import ActionApprovals, Proposal, approval_request_id
+from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Effect
-from guardrails.governed import AuditSink, Trace
 from guardrails.identity import User
 
 __all__ = ["INTERRUPT_KIND", "ActionSteps", "pause_answer", "pause_requests"]

@@ -24,7 +24,8 @@ from agent.errors import AgentError, InvalidQuestion, ThreadAwaitingApproval, Th
 from guardrails.approvals.models import RequestStatus
 from guardrails.approvals.service import ActionApprovals, UndoOutcome
 from guardrails.audit.log import AuditBuffer, AuditKind, AuditLog
-from guardrails.governed import GovernedTools, Trace
+from guardrails.audit.trace import Trace
+from guardrails.governed import GovernedTools
 
 __all__ = ["MAX_QUESTION_CHARS", "Copilot", "TurnResult"]
 

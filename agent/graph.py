@@ -28,10 +28,11 @@ from agent.grounding import GroundingReport, check_grounding, collect_evidence
 from agent.prompts import system_prompt
 from agent.state import ActionPlan, ToolCallRecord, TurnState
 from guardrails.audit.log import AuditKind
+from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Effect
-from guardrails.governed import AuditSink, GovernedTools, Trace
+from guardrails.governed import GovernedTools
 from guardrails.identity import User
-from guardrails.screening.turn_guard import TurnGuard
+from guardrails.turn_guard import TurnGuard
 
 __all__ = ["AgentDeps", "build_graph"]
 

@@ -251,7 +251,7 @@ def _graph_turns(sandbox: Sandbox, scopes: ScopeOracle, user_id: str, foreign: d
 def run_containment(sandbox: Sandbox, scopes: ScopeOracle, users: list[str] | None = None,
                     fast: bool = False) -> list[CaseOutcome]:
     """One outcome per user with the attempts by kind; leaks and unapproved changes fail it."""
-    from agent.models import ModelPolicy
+    from guardrails.policy.models import ModelPolicy
 
     runtime = sandbox.runtime
     policy = runtime.policy

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from knowledge.errors import JidokaError
+
 __all__ = ["EvalError", "ModelNotSupported", "OracleError", "SuiteInvalid", "SuiteNotFound", "TemplateMissing"]
 
 
-class EvalError(Exception):
+class EvalError(JidokaError):
     """Base of every eval error; the message is one clear line for the user."""
 
 

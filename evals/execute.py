@@ -16,8 +16,8 @@ from evals.suite import Case, Step
 from guardrails.approvals.governed_actions import GovernedActions
 from guardrails.approvals.models import ApprovalRequest
 from guardrails.approvals.service import ActionApprovals
+from guardrails.audit.trace import Trace
 from guardrails.errors import GuardrailError
-from guardrails.governed import Trace
 from tools.errors import ToolError
 
 if TYPE_CHECKING:

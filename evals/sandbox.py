@@ -193,9 +193,10 @@ def copilot_with_model(runtime: Runtime, model: BaseChatModel, *, grant_of: str 
     from agent.checkpoint import open_checkpointer
     from agent.copilot import Copilot
     from agent.graph import AgentDeps, build_graph
-    from agent.models import ModelPolicy, model_identity
+    from agent.models import model_identity
     from agent.rules import PlantLexicon, RulesChatModel
-    from guardrails.screening.turn_guard import TurnGuard
+    from guardrails.policy.models import ModelPolicy
+    from guardrails.turn_guard import TurnGuard
 
     grant = ModelPolicy.from_policy(runtime.policy).approved.get(grant_of)
     fallback = RulesChatModel(lexicon=PlantLexicon.from_engine(runtime.data_engine))

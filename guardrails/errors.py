@@ -7,6 +7,10 @@ are kept apart so nobody catches one as the other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from knowledge.errors import JidokaError
+
 __all__ = [
     "AlreadyDecided",
     "ApprovalError",
@@ -18,6 +22,10 @@ __all__ = [
     "ConcurrentDecision",
     "GuardrailError",
     "InvalidTransition",
+    "ModelConfigError",
+    "ModelNotApproved",
+    "ModelPolicyError",
+    "ModelPolicyLoosening",
     "NotEligible",
     "PolicyError",
     "PolicyLoosening",
@@ -25,11 +33,12 @@ __all__ = [
     "RequestNotFound",
     "ScreeningInputError",
     "SeparationOfDuties",
+    "UnknownRiskClass",
     "UnknownUser",
 ]
 
 
-class GuardrailError(Exception):
+class GuardrailError(JidokaError):
     """Base of every error raised by the guardrail layer."""
 
 
@@ -143,3 +152,46 @@ class BindingMismatch(ApprovalError):
     def __init__(self, request_id: str, field: str, message: str) -> None:
         self.field = field
         super().__init__(request_id, message)
+
+
+class ModelConfigError(GuardrailError, ValueError):
+    """A model setting (``JIDOKA_MODEL``, ``OPENAI_BASE_URL``, ...) cannot be used; names the variable."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        self.variable = variable
+        self.message = message
+        super().__init__(f"{variable}: {message}")
+
+
+class ModelPolicyError(PolicyError):
+    """The ``models:`` section of a policy file is invalid; names the file and key."""
+
+
+class ModelPolicyLoosening(ModelPolicyError, PolicyLoosening):
+    """A lower policy layer tries to approve a model or a risk class the layers above do not."""
+
+
+class ModelNotApproved(GuardrailError):
+    """The configured model is not approved by the policy; nothing may run with it."""
+
+    def __init__(self, model_id: str, approved: Sequence[str], file: str, reason: str) -> None:
+        self.model_id = model_id
+        """The refused model, as written in ``JIDOKA_MODEL`` (e.g. ``openai:gpt-4o``)."""
+        self.approved = tuple(approved)
+        """Ids of the models the policy approves."""
+        self.file = file
+        """The policy file to change to approve the model."""
+        self.reason = reason
+        """Why: which layer does not list it or removes it."""
+        shown = ", ".join(self.approved) or "none"
+        super().__init__(f"model {model_id!r} is not approved: {reason}. Approved models: {shown}. "
+                         f"To use it, change {file} (section `models:`), "
+                         "or set JIDOKA_MODEL to an approved model.")
+
+
+class UnknownRiskClass(GuardrailError, ValueError):
+    """A risk class that is not one of the tool risk classes (read, advisory, approval, autonomous)."""
+
+    def __init__(self, risk_class: str, known: Sequence[str]) -> None:
+        self.risk_class = risk_class
+        super().__init__(f"unknown risk class {risk_class!r}; known: {', '.join(known)}")

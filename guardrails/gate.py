@@ -152,10 +152,5 @@ class Gate:
         all_sites = user.sites is None and granted == user_sites
         scope = DataScope(sites=None if all_sites else granted, masked_fields=masked,
                           aggregate_only_fields=aggregate_only)
-        if spec.risk_class != "read":
-            # Actions are routed by the approval policy (a later layer); until then nothing executes.
-            return Decision(Effect.DENY, "gate.actions_not_configured",
-                            f"{tool} changes plant data and no approval rule covers it.",
-                            _NO_SCOPE, tool, user.user_id)
         where = "all sites" if all_sites else ", ".join(sorted(granted))
         return Decision(Effect.ALLOW, enterprise_rule, f"{tool} allowed for {where}.", scope, tool, user.user_id)

@@ -10,48 +10,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
-from guardrails.audit.log import AuditEvent, AuditKind
+from guardrails.audit.log import AuditKind
+from guardrails.audit.trace import AuditSink, Trace
 from guardrails.errors import UnknownUser
 from guardrails.gate import Decision, Effect, Gate
 from guardrails.identity import User
 from guardrails.screening.spotlight import FieldFinding, screen_and_spotlight
 from tools.catalog import Catalog
 from tools.context import plant_as_of
-from tools.documents import DocumentIndex
+from tools.document_index import DocumentIndex
 from tools.errors import ArgumentError
 from tools.spec import ServiceUnavailable, ToolContext, ToolResult
 
-__all__ = ["AuditSink", "GovernedTools", "Refusal", "ToolOutcome", "Trace"]
+__all__ = ["GovernedTools", "Refusal", "ToolOutcome"]
 
 MAX_AUDITED_IDS = 200
-
-
-class AuditSink(Protocol):
-    """Where a turn's audit events go (an :class:`guardrails.audit.log.AuditBuffer`, usually)."""
-
-    def add(self, event: AuditEvent) -> None:
-        """Record ``event``."""
-        ...
-
-
-@dataclass(frozen=True)
-class Trace:
-    """Who is asking and which turn an event belongs to."""
-
-    trace_id: str
-    thread_id: str | None
-    user_id: str
-    policy_hash: str
-
-    def event(self, kind: AuditKind, payload: Mapping[str, Any]) -> AuditEvent:
-        """An audit event of ``kind`` for this trace."""
-        return AuditEvent(trace_id=self.trace_id, thread_id=self.thread_id, user_id=self.user_id, kind=kind,
-                          payload=payload, policy_hash=self.policy_hash)
 
 
 class Refusal(BaseModel):

@@ -1,4 +1,9 @@
-"""The error tree of the knowledge package: every failure a caller can cause, with what to do about it."""
+"""The error tree of the knowledge package, and :class:`JidokaError`, the root of every jidoka error.
+
+The root lives here because knowledge is the lowest layer: every package's error tree can derive from it without
+importing upwards. The CLI and the HTTP error handler catch the root, so any package's error reaches a person as
+one clear sentence, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,17 @@ __all__ = [
     "CorpusError",
     "EmbedderUnavailable",
     "EmbeddingError",
+    "JidokaError",
     "KnowledgeError",
     "StoreUnavailable",
 ]
 
 
-class KnowledgeError(Exception):
+class JidokaError(Exception):
+    """Root of every error jidoka raises on purpose; its message is one sentence a person can act on."""
+
+
+class KnowledgeError(JidokaError):
     """Base of every error raised by the knowledge package."""
 
 

@@ -21,14 +21,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from knowledge.errors import EmbedderUnavailable, StoreUnavailable
 from server.api import approvals, audit, chat, facade, meta, records
 from server.api.auth import JwksFetcher, TokenVerifier
 from server.api.deps import Services
 from server.api.errors import ApiError
 from server.api.limits import BodySizeLimit, RateLimiter
 from server.api.metrics import ApiMetrics, StatusCounter
+from server.errors import JidokaError
 from server.runtime import Runtime, build_copilot, build_runtime
 from server.settings import Settings
+from tools.spec import ServiceUnavailable
 
 if TYPE_CHECKING:
     from agent.copilot import Copilot
@@ -76,6 +79,13 @@ def _install_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(_error_body(request, exc.status_code, str(exc.detail)), status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(JidokaError)
+    async def typed(request: Request, exc: JidokaError) -> JSONResponse:
+        # A typed error no route mapped (e.g. the knowledge store down): its message is written for people.
+        log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+        status = 503 if isinstance(exc, StoreUnavailable | EmbedderUnavailable | ServiceUnavailable) else 500
+        return JSONResponse(_error_body(request, status, str(exc)), status_code=status)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -18,11 +18,12 @@ from guardrails.approvals.routing import ApprovalRouter
 from guardrails.approvals.service import ActionApprovals
 from guardrails.approvals.store import ApprovalStore
 from guardrails.audit.log import AuditLog
+from guardrails.audit.trace import Trace
 from guardrails.gate import Gate
-from guardrails.governed import GovernedTools, Trace
+from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy, catalog_policy
-from guardrails.screening.turn_guard import TurnGuard
+from guardrails.turn_guard import TurnGuard
 from knowledge.service import open_index
 from knowledge.store import KnowledgeIndex
 from server.settings import Settings
@@ -111,8 +112,9 @@ def build_copilot(runtime: Runtime) -> Copilot:
     from agent.checkpoint import open_checkpointer
     from agent.copilot import Copilot
     from agent.graph import AgentDeps, build_graph
-    from agent.models import ModelPolicy, ModelSpec, build_chat_model, model_identity
+    from agent.models import build_chat_model, model_identity
     from agent.rules import PlantLexicon, RulesChatModel
+    from guardrails.policy.models import ModelPolicy, ModelSpec
 
     settings = runtime.settings
     spec = ModelSpec.parse(settings.model)

@@ -13,13 +13,11 @@ from datetime import date
 from pathlib import Path
 from typing import TypedDict
 
+from server.errors import SettingsError
+
 __all__ = ["DEFAULT_TODAY", "Settings", "SettingsError"]
 
 DEFAULT_TODAY = date(2026, 3, 2)
-
-
-class SettingsError(ValueError):
-    """An environment variable holds a value jidoka cannot use; the message names it."""
 
 
 @dataclass(frozen=True)

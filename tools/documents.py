@@ -7,62 +7,15 @@ user — becomes the index's metadata filter, so a document the reader may not s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
-
 from pydantic import BaseModel, Field
 
 from knowledge.errors import KnowledgeError
 from knowledge.scope import DocumentScope
+from tools.document_index import DocumentIndex
 from tools.spec import ServiceUnavailable, ToolArgs, ToolContext, ToolResult, ToolSpec
 
 __all__ = ["TOOLS", "DocumentHit", "DocumentIndex", "SearchDocumentsArgs", "SearchDocumentsResult",
            "search_documents"]
-
-
-class _HitLike(Protocol):
-    @property
-    def chunk_id(self) -> str: ...
-
-    @property
-    def doc_id(self) -> str: ...
-
-    @property
-    def title(self) -> str: ...
-
-    @property
-    def section(self) -> str: ...
-
-    @property
-    def heading(self) -> str: ...
-
-    @property
-    def text(self) -> str: ...
-
-    @property
-    def revision(self) -> str: ...
-
-    @property
-    def effective(self) -> str: ...
-
-    @property
-    def score(self) -> float: ...
-
-    @property
-    def citation(self) -> str: ...
-
-
-class _ResultLike(Protocol):
-    @property
-    def hits(self) -> Sequence[_HitLike]: ...
-
-
-class DocumentIndex(Protocol):
-    """What the tool needs of a knowledge index (``knowledge.KnowledgeIndex`` provides it)."""
-
-    def search(self, query: str, scope: DocumentScope, limit: int = 5) -> _ResultLike:
-        """The best chunks for ``query`` that ``scope`` may read."""
-        ...
 
 
 class SearchDocumentsArgs(ToolArgs):

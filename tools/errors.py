@@ -6,6 +6,8 @@ explain it; nothing here carries a traceback to a user.
 
 from __future__ import annotations
 
+from knowledge.errors import JidokaError
+
 __all__ = [
     "ActionError",
     "ActionSchemaMissing",
@@ -19,7 +21,7 @@ __all__ = [
 ]
 
 
-class ToolError(Exception):
+class ToolError(JidokaError):
     """Base of every error raised by the tools package."""
 
 

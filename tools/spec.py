@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
@@ -18,9 +19,10 @@ from tools.errors import ArgumentError, RecordNotFound, ToolError
 from tools.scope import DataScope
 
 if TYPE_CHECKING:
-    from tools.documents import DocumentIndex
+    from tools.document_index import DocumentIndex
 
 __all__ = [
+    "RISK_CLASSES",
     "Domain",
     "NotFound",
     "RiskClass",
@@ -34,7 +36,23 @@ __all__ = [
 
 Domain = Literal["inventory", "procurement", "production", "quality", "maintenance", "finance", "executive",
                  "knowledge"]
-RiskClass = Literal["read", "advisory", "approval", "autonomous"]
+
+
+class RiskClass(StrEnum):
+    """How a tool call is governed: the one risk-class vocabulary of jidoka (tools, actions, policy, models).
+
+    ``read`` tools only return data; actions are ``advisory`` (never execute), ``approval`` (execute once a person
+    approved) or ``autonomous`` (execute at once within the policy's thresholds).
+    """
+
+    READ = "read"
+    ADVISORY = "advisory"
+    APPROVAL = "approval"
+    AUTONOMOUS = "autonomous"
+
+
+RISK_CLASSES: tuple[str, ...] = tuple(RiskClass)
+"""Every risk class's name, least governed first."""
 
 
 class ToolArgs(BaseModel):
@@ -118,7 +136,8 @@ class ToolSpec:
     fn: ToolFn
     sensitive_fields: frozenset[str] = field(default_factory=frozenset)
     """``table.column`` fields the tool may return; the scope decides whether it does."""
-    risk_class: RiskClass = "read"
+    risk_class: ClassVar[RiskClass] = RiskClass.READ
+    """Every catalog tool only reads; changes are actions (:mod:`tools.actions`), governed by the action gate."""
 
     def parse_args(self, raw: Mapping[str, Any] | ToolArgs) -> ToolArgs:
         """Validate ``raw`` into the tool's argument model; :class:`ArgumentError` names the bad field."""

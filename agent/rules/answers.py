@@ -10,12 +10,12 @@ and an empty result says so.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agent.rules import answers_ops, answers_supply, procedures
 from agent.rules.actions import action_answer, is_action_tool
-from agent.rules.entities import Entities
+from agent.rules.focus import Focus, ToolOutput, Writer
 from agent.rules.format import as_of_line, cite, data_text
 
 __all__ = ["Focus", "ToolOutput", "compose_answer"]
@@ -23,31 +23,7 @@ __all__ = ["Focus", "ToolOutput", "compose_answer"]
 REFUSALS = ("denied", "needs_approval", "invalid_arguments")
 
 
-@dataclass(frozen=True)
-class ToolOutput:
-    """One tool result of the turn."""
-
-    name: str
-    args: Mapping[str, Any]
-    content: str
-
-
-@dataclass(frozen=True)
-class Focus:
-    """What the question asked for, so a writer can lead with it."""
-
-    intent: str
-    entities: Entities
-    args: Mapping[str, Any] = field(default_factory=dict)
-
-
-Writer = Callable[[Mapping[str, Any], Focus], list[str]]
-
-
 def _writers() -> dict[str, Writer]:
-    # Imported here so the writer modules can import the shared helpers without a cycle.
-    from agent.rules import answers_ops, answers_supply, procedures
-
     return {**answers_supply.WRITERS, **answers_ops.WRITERS, **procedures.WRITERS}
 
 

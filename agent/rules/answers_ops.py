@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from agent.rules.format import cite, day, join, label, more, num, pct, when
 
 if TYPE_CHECKING:
-    from agent.rules.answers import Focus, Writer
+    from agent.rules.focus import Focus, Writer
 
 __all__ = ["WRITERS"]
 

@@ -24,8 +24,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
 from agent.rules.action_hints import offered_triggers, review_hints
-from agent.rules.answers import Focus, ToolOutput, compose_answer
+from agent.rules.answers import compose_answer
 from agent.rules.entities import Entities, EntityResolver
+from agent.rules.focus import Focus, ToolOutput
 from agent.rules.intents import IntentCatalogue
 from agent.rules.lexicon import PlantLexicon
 from agent.rules.planner import Planner, Reply, ToolPlan, UserContext

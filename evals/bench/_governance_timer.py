@@ -17,8 +17,9 @@ import agent.graph as graph_module
 import guardrails.governed as governed_module
 from agent.copilot import Copilot
 from guardrails.audit.log import AuditBuffer, AuditLog
-from guardrails.governed import GovernedTools, Trace
-from guardrails.screening.turn_guard import TurnGuard
+from guardrails.audit.trace import Trace
+from guardrails.governed import GovernedTools
+from guardrails.turn_guard import TurnGuard
 
 __all__ = ["COMPONENTS", "GovernanceTimer", "governance_timer"]
 

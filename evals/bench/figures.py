@@ -12,6 +12,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from evals.errors import EvalError
+
 __all__ = ["KEY_PACKAGES", "REQUIRED_KEYS", "BenchContext", "BenchFigure", "SectionUnavailable", "machine_info"]
 
 REQUIRED_KEYS = (
@@ -44,7 +46,7 @@ class BenchContext:
     """Expensive inputs several sections use (the 1,000-rule policy), built once per run."""
 
 
-class SectionUnavailable(Exception):
+class SectionUnavailable(EvalError):
     """A benchmark section cannot run here (a dependency is missing); its figures are reported as null."""
 
 

@@ -94,7 +94,7 @@ def casbin_section(ctx: BenchContext) -> list[BenchFigure]:
 
 def audit_section(ctx: BenchContext) -> list[BenchFigure]:
     """Durable audit appends (group commit, chain kept) and chain verification."""
-    from guardrails.audit.log import measure_append_throughput, measure_verify_throughput
+    from evals.bench.audit import measure_append_throughput, measure_verify_throughput
     from tools import make_engine
 
     events = 3000 if ctx.quick else 50000

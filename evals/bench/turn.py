@@ -38,7 +38,7 @@ from guardrails.gate import Gate
 from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import load_policy
-from guardrails.screening.turn_guard import TurnGuard
+from guardrails.turn_guard import TurnGuard
 from tools import DataScope, default_catalog, make_engine, tool_context
 
 __all__ = ["TurnComparison", "governed_turn", "turn_cpu"]

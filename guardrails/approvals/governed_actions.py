@@ -28,8 +28,8 @@ from sqlalchemy import Engine
 
 from guardrails.approvals.routing import ApprovalRouter, Route
 from guardrails.audit.log import AuditKind
+from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Effect, field_scope
-from guardrails.governed import AuditSink, Trace
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
 from guardrails.policy.triggers import ActionTriggers

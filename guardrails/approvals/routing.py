@@ -22,9 +22,10 @@ from guardrails.errors import PolicyError
 from guardrails.gate import Effect
 from guardrails.identity import User
 from guardrails.policy._actions_merge import ActionRule, ActionRules, build_action_rules
-from guardrails.policy._actions_parse import AutonomyCondition, GroupSpec, RiskLevel, SiteRef
+from guardrails.policy._actions_parse import AutonomyCondition, GroupSpec, SiteRef
 from guardrails.policy.loader import Policy
 from guardrails.policy.triggers import ActionTriggers
+from tools.spec import RiskClass
 
 __all__ = [
     "ActionRule",
@@ -299,11 +300,11 @@ class ApprovalRouter:
             return self._deny(action, requester, "approvals.invalid_subject",
                               f"{action} has no valid US$ value ({subject.value_usd!r}), so it cannot be "
                               "routed.")
-        if rule.risk_class is RiskLevel.ADVISORY:
+        if rule.risk_class is RiskClass.ADVISORY:
             return self._deny(action, requester, rule.origins["risk_class"],
                               f"{action} is advisory at {site}: recommendation only; a person must do it "
                               "in the plant systems.")
-        if rule.risk_class is RiskLevel.AUTONOMOUS:
+        if rule.risk_class is RiskClass.AUTONOMOUS:
             return Route(Effect.ALLOW, rule.origins["risk_class"],
                          f"{action} runs without approval at {site} (risk class autonomous).",
                          action, requester.user_id)

@@ -25,9 +25,9 @@ from guardrails.approvals.models import ApprovalRequest, DecisionKind, RequestSt
 from guardrails.approvals.routing import Route
 from guardrails.approvals.store import ApprovalStore
 from guardrails.audit.log import AuditKind
+from guardrails.audit.trace import AuditSink, Trace
 from guardrails.errors import BindingMismatch, InvalidTransition, RequestNotFound
 from guardrails.gate import Effect
-from guardrails.governed import AuditSink, Trace
 from guardrails.identity import User
 from guardrails.screening.screen import ScreeningRules
 from guardrails.screening.spotlight import screen_and_spotlight

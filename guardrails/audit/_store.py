@@ -38,7 +38,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import QueuePool
 
-from guardrails.audit.chain import GENESIS_HASH, MAX_ID_LENGTH, AuditRecord, ChainHead, StoredRow
+from guardrails.audit.chain import GENESIS_HASH, MAX_ID_LENGTH, AuditRecord
+from guardrails.audit.verify import ChainHead, StoredRow
 from guardrails.errors import AuditError, AuditSchemaMissing
 
 __all__ = [

@@ -18,12 +18,13 @@ from guardrails.policy._actions_parse import (
     AutonomyCondition,
     GroupSpec,
     LayerActionRule,
-    RiskLevel,
     SiteRef,
     ValueRule,
     parse_actions,
+    risk_rank,
 )
 from guardrails.policy._layer_parse import LayerDoc
+from tools.spec import RiskClass
 
 __all__ = ["ActionRule", "ActionRules", "build_action_rules"]
 
@@ -36,7 +37,7 @@ class ActionRule:
     domain: str
     """Tool domain of the action; a domain layer may only set rules for actions of domains it covers."""
     description: str
-    risk_class: RiskLevel
+    risk_class: RiskClass
     proposers: frozenset[str]
     """Roles that may propose the action at all."""
     approvers: tuple[GroupSpec, ...]
@@ -198,7 +199,7 @@ def _tighten(upper: ActionRule, rule: LayerActionRule) -> ActionRule:
     origins = dict(upper.origins)
     risk = upper.risk_class
     if rule.risk_class is not None:
-        if rule.risk_class.rank < upper.risk_class.rank:
+        if risk_rank(rule.risk_class) < risk_rank(upper.risk_class):
             raise PolicyLoosening(file, f"{key}.risk_class", f"would lower risk_class from "
                                   f"{upper.risk_class.value} to {rule.risk_class.value}")
         if rule.risk_class is not upper.risk_class:
@@ -250,7 +251,7 @@ def _merge(upper: Mapping[str, ActionRule], doc: LayerDoc, rules: Mapping[str, L
 
 def _check_complete(rules: Mapping[str, ActionRule]) -> None:
     for rule in rules.values():
-        if rule.risk_class is RiskLevel.APPROVAL and not rule.approvers:
+        if rule.risk_class is RiskClass.APPROVAL and not rule.approvers:
             file = rule.origins["risk_class"].partition("#")[0]
             raise PolicyError(file, f"actions.{rule.action}.approvers",
                               "an action with risk_class approval needs at least one approver group")

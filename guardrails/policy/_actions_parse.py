@@ -14,36 +14,31 @@ from typing import Any
 
 from guardrails.errors import PolicyError
 from guardrails.policy.triggers import TRIGGER_KINDS
+from tools.spec import RiskClass
 
 __all__ = [
+    "ACTION_RISK_CLASSES",
     "DEFAULT_EXPIRES_HOURS",
     "AutonomyCondition",
     "GroupSpec",
     "LayerActionRule",
-    "RiskLevel",
     "SiteRef",
     "ValueRule",
     "parse_actions",
+    "risk_rank",
 ]
 
 DEFAULT_EXPIRES_HOURS = 24.0
 """How long a request stays open when the policy does not say."""
 
 
-class RiskLevel(StrEnum):
-    """How an action is governed, from least to most restrictive."""
-
-    AUTONOMOUS = "autonomous"
-    APPROVAL = "approval"
-    ADVISORY = "advisory"
-
-    @property
-    def rank(self) -> int:
-        """Order used by the tightening check: a lower layer may only raise it."""
-        return _RANK[self]
+ACTION_RISK_CLASSES = (RiskClass.AUTONOMOUS, RiskClass.APPROVAL, RiskClass.ADVISORY)
+"""The risk classes an action may have, least to most restrictive: a lower layer may only move right."""
 
 
-_RANK = {RiskLevel.AUTONOMOUS: 0, RiskLevel.APPROVAL: 1, RiskLevel.ADVISORY: 2}
+def risk_rank(risk: RiskClass) -> int:
+    """Order used by the tightening check: a lower layer may only raise it."""
+    return ACTION_RISK_CLASSES.index(risk)
 
 
 class SiteRef(StrEnum):
@@ -98,7 +93,7 @@ class LayerActionRule:
     file: str
     domain: str | None = None
     description: str | None = None
-    risk_class: RiskLevel | None = None
+    risk_class: RiskClass | None = None
     proposers: frozenset[str] | None = None
     approvers: tuple[GroupSpec, ...] | None = None
     when: tuple[ValueRule, ...] | None = None
@@ -241,13 +236,12 @@ def _action(r: _Reader, action: str, raw: Any, roles: frozenset[str]) -> LayerAc
     key = f"actions.{action}"
     body = r.mapping(key, raw)
     r.keys(key, body, _ACTION_KEYS)
-    risk: RiskLevel | None = None
+    risk: RiskClass | None = None
     if "risk_class" in body:
-        try:
-            risk = RiskLevel(body["risk_class"])
-        except ValueError:
-            raise r.fail(f"{key}.risk_class", f"must be one of {[x.value for x in RiskLevel]}, "
-                                              f"got {body['risk_class']!r}") from None
+        risk = next((c for c in ACTION_RISK_CLASSES if c == body["risk_class"]), None)
+        if risk is None:
+            raise r.fail(f"{key}.risk_class", f"must be one of {[x.value for x in ACTION_RISK_CLASSES]}, "
+                                              f"got {body['risk_class']!r}")
     for text_key in ("domain", "description"):
         if text_key in body and (not isinstance(body[text_key], str) or not body[text_key]):
             raise r.fail(f"{key}.{text_key}", "must be a non-empty string")

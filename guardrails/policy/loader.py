@@ -20,7 +20,7 @@ from guardrails.errors import PolicyError, UnknownUser
 from guardrails.identity import User
 from guardrails.policy._layer_merge import EffectiveRole, merge_fields, merge_roles, roles_from_enterprise
 from guardrails.policy._layer_parse import FieldRule, LayerDoc, parse_layer
-from guardrails.screening.screen import ScreeningRules
+from guardrails.screening.rules import ScreeningRules
 from tools.actions.catalog import ACTIONS
 from tools.catalog import Catalog
 from tools.plant.schema import SENSITIVE_COLUMNS
@@ -32,6 +32,7 @@ __all__ = [
     "Policy",
     "catalog_policy",
     "default_policy_dir",
+    "load_default_rules",
     "load_policy",
 ]
 
@@ -225,3 +226,12 @@ def catalog_policy(directory: Path | None, catalog: Catalog) -> Policy:
     maskable = SENSITIVE_COLUMNS | {f for s in catalog for f in s.sensitive_fields}
     known = {s.name: s.domain for s in catalog} | {a.name: a.domain for a in ACTIONS}
     return load_policy(directory, known_tools=known, maskable_fields=maskable)
+
+
+def load_default_rules() -> ScreeningRules:
+    """The screening rules of the policy shipped with jidoka (enterprise layer plus any lower-layer additions).
+
+    Loads and compiles on every call: load once and keep the result (the :class:`Policy` holds its own).
+    A broken policy raises :class:`~guardrails.errors.PolicyError`.
+    """
+    return load_policy().screening

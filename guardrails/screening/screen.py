@@ -43,7 +43,6 @@ __all__ = [
     "ScreeningRules",
     "Stage",
     "Verdict",
-    "load_default_rules",
     "screen_data",
     "screen_input",
     "screen_output",
@@ -148,15 +147,3 @@ def screen_output(
                   asked_text=asked_view)
     )
     return OutputScreening(apply_replacements(text, findings, plan.replacements), findings)
-
-
-def load_default_rules() -> ScreeningRules:
-    """The screening rules of the policy shipped with jidoka (enterprise layer plus any lower-layer additions).
-
-    Loads and compiles on every call: load once and keep the result (the
-    :class:`~guardrails.policy.loader.Policy` holds its own). A broken policy raises
-    :class:`~guardrails.errors.PolicyError`.
-    """
-    from guardrails.policy.loader import load_policy  # the policy module imports this one
-
-    return load_policy().screening

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query
 
 from guardrails.approvals.models import DecisionKind, RequestStatus
-from guardrails.governed import Trace
+from guardrails.audit.trace import Trace
 from server.api.approval_view import may_see, request_view
 from server.api.deps import Caller, caller, turn_caller
 from server.api.errors import ApiError, Conflict, Forbidden, NotFound

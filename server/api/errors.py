@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from server.errors import ServerError
+
 __all__ = [
     "ApiError",
     "BadRequest",
@@ -18,7 +20,7 @@ __all__ = [
 ]
 
 
-class ApiError(Exception):
+class ApiError(ServerError):
     """Base of every error the API answers with; ``status`` is the HTTP status, ``field`` names a bad input."""
 
     status = 400

@@ -17,9 +17,6 @@ import typer
 from rich.console import Console
 from typer._click import exceptions as _typer_click
 
-from agent.errors import AgentError
-from evals.errors import EvalError
-from guardrails.errors import GuardrailError
 from server.cli import plant as cli_plant
 from server.cli import serve as cli_serve
 from server.cli.actions import build_approvals_app
@@ -29,8 +26,8 @@ from server.cli.bench import bench
 from server.cli.eval import eval_app
 from server.cli.knowledge import knowledge_app
 from server.cli.policy import policy_app
-from server.settings import Settings, SettingsError
-from tools.errors import ToolError
+from server.errors import JidokaError
+from server.settings import Settings
 
 __all__ = ["build_app", "main"]
 
@@ -85,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app()
     try:
         code = app(args=argv, standalone_mode=False)
-    except (ToolError, GuardrailError, AgentError, SettingsError, EvalError) as exc:
+    except JidokaError as exc:  # every package's typed error: one clear line, no traceback
         _err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)
     except _USAGE_ERRORS as exc:

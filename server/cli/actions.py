@@ -18,8 +18,8 @@ import typer
 from agent.copilot import TurnResult
 from agent.errors import AgentError
 from guardrails.approvals.models import ApprovalRequest, RequestStatus
+from guardrails.audit.trace import Trace
 from guardrails.errors import ApprovalError, GuardrailError, UnknownUser
-from guardrails.governed import Trace
 from server.cli.approvals import make_approvals_app
 from server.cli.common import cli_settings, console, fail
 from server.runtime import build_copilot, build_runtime

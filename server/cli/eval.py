@@ -8,10 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from evals.console import print_summary
-from evals.html import render_html
-from evals.runner import run_suites
-from server.settings import Settings
+from server.cli.common import cli_settings
 
 __all__ = ["eval_app"]
 
@@ -28,7 +25,12 @@ def run(
     html_path: Path | None = typer.Option(None, "--html", help="Write the static HTML report here."),
 ) -> None:
     """Run eval suites on a copy of the plant in JIDOKA_HOME (never changed) and print the metrics."""
-    settings: Settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings.from_env()
+    # The eval harness loads only here, so every other command starts without it.
+    from evals.console import print_summary
+    from evals.html import render_html
+    from evals.runner import run_suites
+
+    settings = cli_settings(ctx)
     report = run_suites(suites or [], model=model, home=settings.home, repeat=repeat, env=dict(os.environ))
     if json_path is not None:
         report.write_json(json_path)

@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from langchain_core.language_models import BaseChatModel
 
-from agent.models import ModelSpec, build_chat_model
+from agent.models import build_chat_model
 from agent.testing.openai_stub import OpenAIStub
+from guardrails.policy.models import ModelSpec
 
 
 @pytest.fixture(scope="session")

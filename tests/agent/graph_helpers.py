@@ -19,7 +19,6 @@ from agent.approval_node import ActionSteps
 from agent.checkpoint import open_checkpointer
 from agent.copilot import Copilot
 from agent.graph import AgentDeps, build_graph
-from agent.models import ApprovedModel, ModelPolicy
 from agent.scripted import ScriptedChatModel
 from guardrails.approvals.governed_actions import GovernedActions
 from guardrails.approvals.models import ApprovalRequest, DecisionKind
@@ -31,7 +30,8 @@ from guardrails.gate import Gate
 from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy, load_policy
-from guardrails.screening.turn_guard import TurnGuard
+from guardrails.policy.models import ApprovedModel, ModelPolicy
+from guardrails.turn_guard import TurnGuard
 from tests.factories import TODAY
 from tools import default_catalog, make_engine
 from tools.actions import ensure_action_tables

@@ -14,8 +14,8 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from agent.errors import ThreadAwaitingApproval
 from agent.scripted import ScriptedChatModel
 from guardrails.audit.log import AuditKind
+from guardrails.audit.trace import Trace
 from guardrails.errors import AlreadyDecided, ApprovalError, NotEligible, RequestExpired, SeparationOfDuties
-from guardrails.governed import Trace
 from tests.agent.action_cases import execute, ledger_rows, p100_cases, rows, snapshot
 from tests.agent.graph_helpers import ActionHarness, build_action_copilot, call, calls, copy_plant, tool_results
 from tools.actions.catalog import action_catalog

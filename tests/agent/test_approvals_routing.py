@@ -16,8 +16,8 @@ from langchain_core.messages import AIMessage
 
 from agent.scripted import ScriptedChatModel
 from guardrails.audit.log import AuditBuffer
+from guardrails.audit.trace import Trace
 from guardrails.gate import Effect
-from guardrails.governed import Trace
 from tests.agent.action_cases import ledger_rows, p100_cases, snapshot
 from tests.agent.graph_helpers import build_action_copilot, calls, copy_plant, policy_grant
 from tools.plant.db import make_engine

@@ -27,8 +27,9 @@ from sqlalchemy import Engine
 from agent.prompts import system_prompt
 from agent.rules import PlantLexicon, RulesChatModel
 from guardrails.audit.log import AuditLog
+from guardrails.audit.trace import Trace
 from guardrails.gate import Effect, Gate
-from guardrails.governed import GovernedTools, Trace
+from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy, load_policy
 from tests.agent.oracle import ORACLES, OracleContext

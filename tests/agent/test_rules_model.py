@@ -17,8 +17,9 @@ from agent.rules.intents import Cue, IntentCatalogue
 from agent.rules.periods import find_period, future_days, past_args
 from agent.rules.planner import Reply, ToolPlan, UserContext
 from agent.rules.vocab import Vocabulary
+from guardrails.audit.trace import Trace
 from guardrails.gate import Effect, Gate
-from guardrails.governed import GovernedTools, Trace
+from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy, load_policy
 from tests.factories import AS_OF, TODAY

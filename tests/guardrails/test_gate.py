@@ -18,9 +18,9 @@ def _noop(ctx: ToolContext, args: ToolArgs) -> ToolResult:
     return ToolResult(as_of=ctx.as_of)
 
 
-def _spec(name: str, domain: str, risk: str = "read") -> ToolSpec:
+def _spec(name: str, domain: str) -> ToolSpec:
     return ToolSpec(name=name, description=name, domain=domain, args_model=ToolArgs,  # type: ignore[arg-type]
-                    result_model=ToolResult, fn=_noop, risk_class=risk)  # type: ignore[arg-type]
+                    result_model=ToolResult, fn=_noop)  # type: ignore[arg-type]
 
 
 CATALOG = Catalog([
@@ -33,7 +33,6 @@ CATALOG = Catalog([
     _spec("assets_at_risk", "maintenance"),
     _spec("executive_summary", "executive"),
     _spec("cost_rollup", "finance"),
-    _spec("place_quality_hold", "quality", risk="approval"),
 ])
 
 
@@ -138,11 +137,6 @@ def test_multi_site_user_may_name_either_site(gate: Gate, policy: Policy) -> Non
     buyer = policy.user("bea.buyer")
     assert gate.decide(buyer, "open_po_lines", {"po_id": "PO-24017"}).effect is Effect.ALLOW
     assert gate.decide(buyer, "open_po_lines", {"site_id": "P100"}).effect is Effect.ALLOW
-
-
-def test_actions_never_execute_without_an_approval_rule(gate: Gate, policy: Policy) -> None:
-    decision = gate.decide(policy.user("quinn.quality"), "place_quality_hold", {"lot_id": "LOT-P100-0001"})
-    assert decision.effect is not Effect.ALLOW
 
 
 def test_plant_layer_revocation_narrows_the_scope(tmp_path: Path) -> None:

@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from guardrails.audit.log import AuditKind, AuditLog
+from guardrails.audit.trace import Trace
 from guardrails.errors import UnknownUser
 from guardrails.gate import Effect, Gate
-from guardrails.governed import GovernedTools, Trace
+from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy, load_policy
 from tests.factories import TODAY

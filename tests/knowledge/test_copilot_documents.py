@@ -15,9 +15,10 @@ from agent.approval_node import ActionSteps
 from agent.checkpoint import open_checkpointer
 from agent.copilot import Copilot
 from agent.graph import AgentDeps, build_graph
-from agent.models import ModelPolicy, model_identity
+from agent.models import model_identity
 from agent.scripted import ScriptedChatModel
-from guardrails.screening.turn_guard import TurnGuard
+from guardrails.policy.models import ModelPolicy
+from guardrails.turn_guard import TurnGuard
 from server.runtime import Runtime, build_copilot, build_runtime
 from server.settings import Settings
 

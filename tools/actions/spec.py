@@ -68,7 +68,7 @@ class ActionSpec:
     subject_fn: SubjectFn
     check_fn: CheckFn
     apply_fn: ApplyFn
-    risk_class: RiskClass = "approval"
+    risk_class: RiskClass = RiskClass.APPROVAL
     sensitive_fields: frozenset[str] = field(default_factory=lambda: frozenset({"items.standard_cost"}))
     """Sensitive fields behind the subject (value_usd) or in changed records (masked per scope)."""
 

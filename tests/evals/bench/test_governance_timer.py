@@ -5,7 +5,7 @@ from __future__ import annotations
 from evals.bench._governance_timer import COMPONENTS, GovernanceTimer, governance_timer
 from evals.bench.stats import percentile, spread
 from guardrails.governed import GovernedTools
-from guardrails.screening.turn_guard import TurnGuard
+from guardrails.turn_guard import TurnGuard
 
 
 def test_nested_calls_count_once_under_the_outer_label() -> None:

@@ -26,7 +26,6 @@ from guardrails.audit.log import (
     ChainProblem,
     canonical_json,
     format_ts,
-    measure_append_throughput,
 )
 from guardrails.errors import AuditChainConflict, AuditError, AuditEventInvalid, AuditSchemaMissing
 from tools.plant.db import make_engine
@@ -500,16 +499,3 @@ def test_threads_sharing_one_log_keep_one_chain(log: AuditLog) -> None:
     assert report.ok and report.checked == 240
     for k in range(4):
         assert [r.payload["i"] for r in log.by_trace(f"thread-{k}")] == list(range(60))
-
-
-# -- benchmark helper --------------------------------------------------------------------------
-
-
-def test_measure_append_throughput_writes_a_valid_chain(engine: Engine) -> None:
-    rate = measure_append_throughput(engine, events=50, batch=20)
-    assert rate > 0
-    audit = AuditLog(engine)
-    assert audit.count() == 50
-    assert audit.verify().ok
-    with pytest.raises(ValueError):
-        measure_append_throughput(engine, events=0, batch=10)

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from guardrails.policy.loader import load_default_rules
 from guardrails.screening._index import min_width
-from guardrails.screening.screen import ScreeningRules, load_default_rules, screen_data
+from guardrails.screening.screen import ScreeningRules, screen_data
 from guardrails.screening.spotlight import (
     _HAS_SPACE,
     _WITHHELD,

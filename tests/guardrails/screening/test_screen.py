@@ -19,11 +19,11 @@ import pytest
 import yaml
 
 from guardrails.errors import PolicyError, ScreeningInputError
+from guardrails.policy.loader import load_default_rules
 from guardrails.screening._index import necessary_factors
 from guardrails.screening._text import normalize
 from guardrails.screening.screen import (
     ScreeningRules,
-    load_default_rules,
     screen_data,
     screen_input,
     screen_output,

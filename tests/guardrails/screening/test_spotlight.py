@@ -10,7 +10,8 @@ import pytest
 from pydantic import BaseModel
 
 from guardrails.errors import ScreeningInputError
-from guardrails.screening.screen import ScreeningRules, load_default_rules
+from guardrails.policy.loader import load_default_rules
+from guardrails.screening.screen import ScreeningRules
 from guardrails.screening.spotlight import screen_and_spotlight, spotlight, spotlight_result
 
 END = re.compile(r"^<<<END DATA ([0-9a-f]{16})>>>$", re.MULTILINE)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from guardrails.audit.log import AuditEvent, AuditKind
-from guardrails.governed import Trace
+from guardrails.audit.trace import Trace
 from guardrails.policy.loader import Policy, load_policy
-from guardrails.screening.turn_guard import TurnGuard, answer_masks, hidden_fields
+from guardrails.turn_guard import TurnGuard, answer_masks, hidden_fields
 
 
 class ListSink:

@@ -8,7 +8,7 @@ the SQL scope. Every finding is flagged in the audit under the turn's trace.
 from __future__ import annotations
 
 from guardrails.audit.log import AuditKind
-from guardrails.governed import AuditSink, Trace
+from guardrails.audit.trace import AuditSink, Trace
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
 from guardrails.screening.screen import Finding, OutputScreening, ScreeningResult, screen_input, screen_output

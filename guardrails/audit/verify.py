@@ -1,0 +1,150 @@
+"""Checking the audit hash chain: rows fed in seq order with constant memory, then the head anchor.
+
+Pure values and functions, no database (:class:`guardrails.audit.log.AuditLog` reads the rows).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from guardrails.audit.chain import GENESIS_HASH, canonical_event, canonical_json, chain_hash
+
+__all__ = ["ChainChecker", "ChainHead", "ChainProblem", "StoredRow", "VerifyReport"]
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The anchor: the newest seq and its hash (seq 0 and the genesis hash for an empty log)."""
+
+    seq: int
+    """Last seq written."""
+    hash: str
+    """Hash of that record."""
+
+
+class ChainProblem(StrEnum):
+    """The kinds of damage :meth:`guardrails.audit.log.AuditLog.verify` tells apart."""
+
+    EDITED = "hash mismatch (edited)"
+    NOT_CANONICAL = "payload not canonical JSON (edited)"
+    RELINKED = "prev_hash mismatch (reordered or inserted)"
+    RELINKED_EDITED = "prev_hash and hash mismatch (reordered, inserted or edited)"
+    DELETED = "seq gap (deleted)"
+    UNEXPECTED_SEQ = "unexpected seq (inserted)"
+    TRUNCATED = "head mismatch (truncated)"
+    HEAD_BEHIND = "head mismatch (rows added outside the log)"
+    HEAD_EDITED = "head mismatch (newest row or head edited)"
+    HEAD_MISSING = "head missing"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of checking the whole chain."""
+
+    ok: bool
+    """True when every row and the head check out."""
+    checked: int
+    """Rows that checked out before the first problem (all rows when ok)."""
+    first_bad_seq: int | None
+    """The first seq that is damaged or missing; None when ok (or only the head row is gone)."""
+    problem: ChainProblem | None
+    """What kind of damage was found first; None when ok."""
+    reason: str | None
+    """The problem in words with details; None when ok."""
+    head: ChainHead | None
+    """The stored anchor as read (None if the head row is missing); record it elsewhere to pin the chain."""
+
+
+class StoredRow(NamedTuple):
+    """A row of ``audit_events`` exactly as read, before any parsing (column order of the table)."""
+
+    seq: int
+    ts: Any
+    trace_id: Any
+    thread_id: Any
+    user_id: Any
+    kind: Any
+    payload: Any
+    policy_hash: Any
+    prev_hash: Any
+    hash: Any
+
+
+def _recompute(row: StoredRow) -> tuple[str | None, bool]:
+    """(hash recomputed from the row's own columns or None if its payload is not JSON, payload canonical?)."""
+    try:
+        payload_json = canonical_json(json.loads(row.payload))
+        canonical = canonical_event(
+            seq=row.seq, ts=row.ts, trace_id=row.trace_id, thread_id=row.thread_id,
+            user_id=row.user_id, kind=row.kind, payload_json=payload_json, policy_hash=row.policy_hash,
+        )
+        return chain_hash(str(row.prev_hash), canonical), payload_json == row.payload
+    except (TypeError, ValueError):
+        return None, False
+
+
+class ChainChecker:
+    """Checks rows fed in seq order with constant memory, then the head; stops at the first problem."""
+
+    def __init__(self) -> None:
+        self._expected_seq = 1
+        self._prev_hash = GENESIS_HASH
+        self._checked = 0
+        self._problem: tuple[int | None, ChainProblem, str] | None = None
+
+    def feed(self, row: StoredRow) -> bool:
+        """Check the next row; False once a problem was found (stop feeding then)."""
+        if self._problem is not None:
+            return False
+        seq, expected = row.seq, self._expected_seq
+        if seq != expected:
+            if seq > expected:
+                self._fail(expected, ChainProblem.DELETED, f"no row {expected}; the next stored seq is {seq}")
+            else:
+                self._fail(seq, ChainProblem.UNEXPECTED_SEQ, f"row {seq} where {expected} was expected")
+            return False
+        computed, canonical = _recompute(row)
+        linked = row.prev_hash == self._prev_hash
+        intact = computed is not None and computed == row.hash
+        if not linked:
+            problem = ChainProblem.RELINKED if intact else ChainProblem.RELINKED_EDITED
+            previous = f"seq {seq - 1}" if seq > 1 else "the genesis"
+            self._fail(seq, problem, f"its prev_hash is not the hash of {previous}")
+            return False
+        if not intact:
+            detail = "payload is not valid JSON" if computed is None else "stored hash != recomputed hash"
+            self._fail(seq, ChainProblem.EDITED, detail)
+            return False
+        if not canonical:
+            self._fail(seq, ChainProblem.NOT_CANONICAL, "payload text rewritten (same JSON, other bytes)")
+            return False
+        self._prev_hash = row.hash
+        self._expected_seq += 1
+        self._checked += 1
+        return True
+
+    def finish(self, head: ChainHead | None) -> VerifyReport:
+        """The report, after checking the stored ``head`` against the last row fed (unless a row failed)."""
+        last_seq = self._expected_seq - 1
+        if self._problem is None:
+            if head is None:
+                self._fail(None, ChainProblem.HEAD_MISSING, "the audit_head row is gone")
+            elif head.seq > last_seq:
+                self._fail(last_seq + 1, ChainProblem.TRUNCATED,
+                           f"head says seq {head.seq}, last stored is {last_seq}")
+            elif head.seq < last_seq:
+                self._fail(head.seq + 1, ChainProblem.HEAD_BEHIND,
+                           f"head says seq {head.seq}, rows go up to {last_seq}")
+            elif head.hash != self._prev_hash:
+                self._fail(head.seq or None, ChainProblem.HEAD_EDITED,
+                           f"head hash differs from the hash of seq {head.seq}")
+        if self._problem is None:
+            return VerifyReport(True, self._checked, None, None, None, head)
+        bad_seq, problem, detail = self._problem
+        return VerifyReport(False, self._checked, bad_seq, problem, f"{problem.value}: {detail}", head)
+
+    def _fail(self, seq: int | None, problem: ChainProblem, detail: str) -> None:
+        self._problem = (seq, problem, detail)

@@ -1,0 +1,15 @@
+"""The error tree of the server package (settings, the HTTP API, the CLI) under :class:`JidokaError`."""
+
+from __future__ import annotations
+
+from knowledge.errors import JidokaError
+
+__all__ = ["JidokaError", "ServerError", "SettingsError"]
+
+
+class ServerError(JidokaError):
+    """Base of every error raised by the server package."""
+
+
+class SettingsError(ServerError, ValueError):
+    """An environment variable holds a value jidoka cannot use; the message names it."""
