@@ -18,8 +18,8 @@ from agent.scripted import ScriptedChatModel
 from guardrails.audit.log import AuditKind
 from guardrails.errors import UnknownUser
 from guardrails.gate import Gate
-from guardrails.policy.loader import load_policy
 from tests.agent.graph_helpers import answer_from, build_copilot, call
+from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 
 
@@ -50,7 +50,7 @@ def test_model_is_offered_only_the_users_tools(demo_plant: Engine, tmp_path: Pat
     model = ScriptedChatModel(script=[AIMessage(content="Nothing to look up.")])
     copilot, _ = build_copilot(demo_plant, tmp_path, model)
     copilot.ask("max.maint", "hello")
-    policy = load_policy()
+    policy = shipped_policy()
     gate = Gate(policy, default_catalog())
     allowed = {s.name for s in default_catalog() if gate.decide(policy.user("max.maint"), s.name).allowed}
     assert set(model.bound_tool_names) == allowed

@@ -15,8 +15,8 @@ from agent.scripted import ScriptedChatModel
 from agent.testing.openai_stub import ErrorReply, OpenAIStub, SlowReply, TextReply, ToolCall, ToolCallsReply
 from guardrails.audit.log import AuditKind
 from guardrails.gate import Gate
-from guardrails.policy.loader import load_policy
 from tests.agent.graph_helpers import build_copilot
+from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 
 
@@ -39,7 +39,7 @@ def test_openai_tool_call_round_trip(demo_plant: Engine, tmp_path: Path, openai_
     assert not result.degraded and result.unverified == []
     assert result.citations and result.citations[0].startswith("LOT-P100-")
     first, second = openai_stub.requests
-    policy = load_policy()
+    policy = shipped_policy()
     gate = Gate(policy, default_catalog())
     allowed = {s.name for s in default_catalog() if gate.decide(policy.user("pat.planner"), s.name).allowed}
     assert set(first.tool_names) == allowed

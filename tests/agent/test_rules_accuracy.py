@@ -31,9 +31,10 @@ from guardrails.audit.trace import Trace
 from guardrails.gate import Effect, Gate
 from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
-from guardrails.policy.loader import Policy, load_policy
+from guardrails.policy.loader import Policy
 from tests.agent.oracle import ORACLES, OracleContext
 from tests.factories import AS_OF, TODAY
+from tests.policy_helpers import shipped_policy
 from tools import default_catalog, make_engine
 
 QUESTIONS = Path(__file__).parent / "data" / "rules_questions.yaml"
@@ -59,7 +60,7 @@ def _load() -> dict[str, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return shipped_policy()
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from guardrails.policy.loader import Policy, load_policy
 from tests.agent.action_cases import rows
 from tests.agent.graph_helpers import build_action_copilot, copy_plant
 from tests.factories import AS_OF, TODAY
+from tests.policy_helpers import shipped_policy
 from tools.actions.catalog import action_catalog
 
 USER = "sam.supervisor"
@@ -23,7 +24,7 @@ USER = "sam.supervisor"
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return shipped_policy()
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,9 @@ from guardrails.audit.trace import Trace
 from guardrails.gate import Effect, Gate
 from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
-from guardrails.policy.loader import Policy, load_policy
+from guardrails.policy.loader import Policy
 from tests.factories import AS_OF, TODAY
+from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 
 NUMBERS = Vocabulary.load().numbers
@@ -30,7 +31,7 @@ NUMBERS = Vocabulary.load().numbers
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return shipped_policy()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from guardrails.gate import Effect, Gate
-from guardrails.policy.loader import load_policy
+from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 
 INVENTORY = {"inventory_lookup", "projected_stock", "items_below_reorder"}
@@ -37,7 +37,7 @@ def test_table_covers_the_whole_catalog() -> None:
     assert set(default_catalog().names) == every
 
 
-POLICY = load_policy()
+POLICY = shipped_policy()
 CASES = [(user_id, spec.name) for user_id in sorted(POLICY.users) for spec in default_catalog()]
 
 
@@ -50,4 +50,8 @@ def test_decision_matches_table(user_id: str, tool: str) -> None:
     assert decision.effect is expected, f"{user_id} ({role}) → {tool}: {decision.rule_id} {decision.reason}"
     assert decision.rule_id
     if expected is Effect.ALLOW:
-        assert decision.scope.sites is None or decision.scope.sites == user.sites
+        # An all-sites user gets an unrestricted scope; everyone else exactly their own sites, never more.
+        if user.sites is None:
+            assert decision.scope.sites is None
+        else:
+            assert decision.scope.sites == user.sites

@@ -10,6 +10,7 @@ import yaml
 
 from guardrails.gate import Effect, Gate
 from guardrails.policy.loader import Policy, default_policy_dir, load_policy
+from tests.policy_helpers import shipped_policy
 from tools.catalog import Catalog
 from tools.spec import ToolArgs, ToolContext, ToolResult, ToolSpec
 
@@ -50,7 +51,7 @@ class DictResolver:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return shipped_policy()
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from guardrails.errors import UnknownUser
 from guardrails.gate import Effect, Gate
 from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
-from guardrails.policy.loader import Policy, load_policy
+from guardrails.policy.loader import Policy
 from tests.factories import TODAY
+from tests.policy_helpers import shipped_policy
 from tools import default_catalog, make_engine
 from tools.plant.schema import table
 
@@ -32,7 +33,7 @@ PRICE_KEYS = re.compile(r'"(\w*unit_price|standard_cost|bank_account|\w*_cost|op
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return shipped_policy()
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import pytest
 
 from guardrails.audit.log import AuditEvent, AuditKind
 from guardrails.audit.trace import Trace
-from guardrails.policy.loader import Policy, load_policy
+from guardrails.policy.loader import Policy
 from guardrails.turn_guard import TurnGuard, answer_masks, hidden_fields
+from tests.policy_helpers import shipped_policy
 
 
 class ListSink:
@@ -22,7 +23,7 @@ class ListSink:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return shipped_policy()
 
 
 def _trace(user: str) -> Trace:

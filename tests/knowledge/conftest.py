@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from guardrails.policy.loader import Policy, load_policy
+from guardrails.policy.loader import Policy
 from knowledge.documents import Document, load_documents
 from knowledge.embeddings import MiniLMEmbedder
 from knowledge.ingest import demo_corpus_dir
 from knowledge.scope import DocumentScope
 from knowledge.store import KnowledgeIndex
 from server.settings import Settings
+from tests import policy_helpers
 from tests._knowledge_home import SharedIndex
 
 __all__ = ["SharedIndex", "readable"]
@@ -35,7 +36,7 @@ def knowledge_settings(knowledge_home: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def shipped_policy() -> Policy:
-    return load_policy()
+    return policy_helpers.shipped_policy()
 
 
 @pytest.fixture(scope="session")

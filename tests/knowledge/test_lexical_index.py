@@ -15,13 +15,14 @@ from collections.abc import Sequence
 import pytest
 
 from evals.bench.retrieval_quality import scope_for_user
-from guardrails.policy.loader import Policy, load_policy
+from guardrails.policy.loader import Policy
 from knowledge._lexical import K1, B, LexicalIndex, terms
 from knowledge.documents import Chunk, Document, chunk_document, load_documents
 from knowledge.ingest import demo_corpus_dir
 from knowledge.scope import DocumentScope
 from knowledge.store import KnowledgeIndex
 from tests.knowledge.conftest import readable
+from tests.policy_helpers import shipped_policy
 
 
 # The plain scorer retrieval used before the index: the reference the index must equal.
@@ -120,7 +121,7 @@ def test_re_adding_a_chunk_keeps_one_entry(chunks: list[Chunk]) -> None:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return shipped_policy()
 
 
 @pytest.mark.parametrize("user", ["pat.planner", "bo.buyer", "quinn.quality", "max.maint", "eve.exec"])

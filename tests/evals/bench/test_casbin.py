@@ -14,14 +14,14 @@ from evals.bench.casbin_rbac import (
     requests_for,
 )
 from evals.bench.gate import large_policy
-from guardrails.policy.loader import load_policy
+from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 
 pytest.importorskip("casbin")
 
 
 def test_default_policy_export_is_equivalent_on_every_request() -> None:
-    policy, catalog = load_policy(), default_catalog()
+    policy, catalog = shipped_policy(), default_catalog()
     requests = requests_for(policy, catalog)
     assert len(requests) == len(policy.users) * (len(catalog.names) + 1) * len(policy.sites)
     enforcer = casbin_enforcer(policy, catalog)
@@ -31,7 +31,7 @@ def test_default_policy_export_is_equivalent_on_every_request() -> None:
 
 
 def test_the_check_catches_a_wrong_export() -> None:
-    policy, catalog = load_policy(), default_catalog()
+    policy, catalog = shipped_policy(), default_catalog()
     enforcer = casbin_enforcer(policy, catalog)
     p_lines, _, _ = casbin_rules(policy, catalog)
     deny = next(line for line in p_lines if line[3] == "deny")  # planner may not see supplier scorecards

@@ -11,6 +11,7 @@ from evals.bench.checkpoint import checkpoint_bytes, checkpoint_growth, per_turn
 from evals.bench.figures import BenchContext, SectionUnavailable
 from evals.bench.turn import turn_cpu
 from server.settings import DEFAULT_TODAY
+from tests.policy_helpers import shipped_policy
 
 
 def test_per_turn_growth_uses_the_first_and_last_window() -> None:
@@ -94,10 +95,9 @@ def test_pycasbin_is_null_with_a_reason_when_missing(tmp_path: Path, monkeypatch
 
 def test_chat_load_against_the_real_server(bench_home: Path) -> None:
     from evals.bench.chat import _SECRET, LOAD, run_load, serve
-    from guardrails.policy.loader import load_policy
     from server.api.auth import mint_demo_token
 
-    policy = load_policy()
+    policy = shipped_policy()
     tokens = {user: mint_demo_token(_SECRET, policy.user(user)) for user in ("pat.planner", "bea.buyer")}
     assert set(tokens) <= set(LOAD)
     with serve(bench_home) as base:

@@ -28,11 +28,11 @@ from guardrails.errors import (
 )
 from guardrails.gate import Effect
 from guardrails.identity import User
-from guardrails.policy.loader import load_policy
+from tests.policy_helpers import shipped_policy
 from tools.plant.db import make_engine
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-POLICY = load_policy()
+POLICY = shipped_policy()
 ROUTER = ApprovalRouter(POLICY)
 HOLD_ARGS = {"lot_id": "LOT-P100-0423", "include_open_work_orders": True, "reason": "scrap spike on PK1"}
 

@@ -14,13 +14,13 @@ from guardrails.approvals.models import DecisionKind
 from guardrails.approvals.routing import ApprovalRouter, RoutingSubject
 from guardrails.approvals.store import ApprovalStore
 from guardrails.approvals.views import VALUE_FIELD, view_for
-from guardrails.policy.loader import load_policy
 from server.cli.approvals import make_approvals_app
 from server.settings import Settings
+from tests.policy_helpers import shipped_policy
 from tests.server.cli.test_approvals import make_app
 from tools.plant.db import make_engine
 
-POLICY = load_policy()
+POLICY = shipped_policy()
 ROUTER = ApprovalRouter(POLICY)
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 VALUE = 12345.67

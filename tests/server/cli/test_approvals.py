@@ -20,9 +20,10 @@ from guardrails.policy.loader import load_policy
 from server.cli import approvals as cli_approvals
 from server.cli.approvals import make_approvals_app
 from server.settings import Settings
+from tests.policy_helpers import shipped_policy
 from tools.plant.db import make_engine
 
-POLICY = load_policy()
+POLICY = shipped_policy()
 ROUTER = ApprovalRouter(POLICY)
 
 
