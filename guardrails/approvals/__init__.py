@@ -1,7 +1,9 @@
 """Approvals: route proposed actions by policy, persist requests, and enforce who may decide them.
 
-- :mod:`guardrails.approvals.routing` — the ``actions:`` policy section and
-  ``(action, requester, subject) → Route``;
+- :mod:`guardrails.approvals.routing` — ``(action, requester, subject) → Route`` from the policy's ``actions:``
+  section (parsed in :mod:`guardrails.policy`);
+- :mod:`guardrails.approvals.governed_actions` — the action gate and execution (risk class, autonomy, routing);
+- :mod:`guardrails.approvals.service` — proposals, decisions, execution exactly once and undo, audited;
 - :mod:`guardrails.approvals.store` — requests and decisions in the state database;
 - :mod:`guardrails.approvals.models` — the typed records both use;
 - :mod:`guardrails.approvals.views` — a request as one viewer may see it (sensitive values masked);

@@ -1,0 +1,15 @@
+"""The tamper-evident audit log: every prompt, decision, result, approval and action as a hash-chained event.
+
+- :mod:`guardrails.audit.chain` — event kinds, canonical JSON and the hash rule (pure);
+- :mod:`guardrails.audit.verify` — the chain check over stored rows (pure);
+- :mod:`guardrails.audit.log` — :class:`AuditLog` on the state database, with per-turn buffers;
+- :mod:`guardrails.audit.trace` — :class:`Trace` (who and which turn) and :class:`AuditSink`;
+- ``_store`` — the tables and the SQLite fast path.
+"""
+
+from guardrails.audit.chain import AuditEvent, AuditKind
+from guardrails.audit.log import AuditBuffer, AuditLog
+from guardrails.audit.trace import AuditSink, Trace
+from guardrails.audit.verify import VerifyReport
+
+__all__ = ["AuditBuffer", "AuditEvent", "AuditKind", "AuditLog", "AuditSink", "Trace", "VerifyReport"]
