@@ -39,6 +39,7 @@ from guardrails.approvals.models import (
     utc,
 )
 from tools.plant.db import write_transaction
+from tools.spec import RiskClass
 
 __all__ = [
     "UtcDateTime",
@@ -151,7 +152,7 @@ def to_request(row: Mapping[str, Any], decisions: Sequence[Mapping[str, Any]]) -
         status=RequestStatus(row["status"]), created_at=row["created_at"], expires_at=row["expires_at"],
         updated_at=row["updated_at"], version=int(row["version"]),
         result=None if row["result_json"] is None else json.loads(row["result_json"]),
-        risk_class=str(row.get("risk_class") or "approval"),
+        risk_class=RiskClass(row.get("risk_class") or RiskClass.APPROVAL),
         decisions=tuple(
             ApprovalDecision(request_id=d["request_id"], group_index=int(d["group_index"]),
                              approver=d["approver"], decision=DecisionKind(d["decision"]),

@@ -37,7 +37,7 @@ from tools.actions.catalog import ActionCatalog
 from tools.actions.spec import ActionResult, ActionSpec, ActionSubject
 from tools.errors import ArgumentError, RecordNotFound
 from tools.scope import DataScope
-from tools.spec import ToolContext
+from tools.spec import RiskClass, ToolContext
 
 __all__ = [
     "ActionDecision",
@@ -66,7 +66,7 @@ class ModelGrant(Protocol):
     def approved_in(self) -> str:
         """The policy file approving the model."""
 
-    def may_propose(self, risk_class: str) -> bool:
+    def may_propose(self, risk_class: RiskClass) -> bool:
         """True when the model may propose a call of ``risk_class``."""
 
 
@@ -91,7 +91,7 @@ class ActionDecision:
     subject: ActionSubject | None = None
     snapshot: Mapping[str, Any] = field(default_factory=dict)
     """Precondition snapshot of the records the action will change (when it got that far)."""
-    risk_class: str | None = None
+    risk_class: RiskClass | None = None
     """``autonomous`` for an allowed action, ``approval`` for one routed to approvers."""
 
 
@@ -185,7 +185,7 @@ class GovernedActions:
             if scope is None:
                 continue
             rules = [self.router.rule(spec.name, s) for s in sorted(self.policy.user_sites(user))]
-            classes = {_class_of(r.risk_class.value, bool(r.autonomous_when))
+            classes = {_class_of(r.risk_class, bool(r.autonomous_when))
                        for r in rules if r is not None and user.roles & r.proposers}
             if any(model.may_propose(c) for cs in classes for c in cs):
                 out.append(spec)
@@ -214,7 +214,7 @@ class GovernedActions:
         if decision.subject is not None:
             payload["subject"] = decision.subject.to_json()
         if decision.risk_class is not None:
-            payload["risk_class"] = decision.risk_class
+            payload["risk_class"] = decision.risk_class.value
             payload["model"] = model.id if model is not None else None
         if decision.route is not None and decision.route.groups:
             payload["approver_groups"] = [g.to_json_dict() for g in decision.route.groups]
@@ -248,7 +248,7 @@ class GovernedActions:
         route = self.router.route(action, user, subject)
         if route.effect is Effect.DENY:
             return refuse(route.rule_id, route.reason, args=args, scope=scope, route=route, subject=subject)
-        risk = "autonomous" if route.effect is Effect.ALLOW else "approval"
+        risk = RiskClass.AUTONOMOUS if route.effect is Effect.ALLOW else RiskClass.APPROVAL
         if model is None or not model.may_propose(risk):
             where = (f"{model.approved_in}#models.approved[{model.id}].risk_classes" if model is not None
                      else "models.no_action_grant")
@@ -299,8 +299,8 @@ def executed_payload(result: ActionResult, rule_id: str) -> dict[str, Any]:
             "changed": [c.to_json() for c in result.changed]}
 
 
-def _class_of(risk_class: str, has_autonomy: bool) -> tuple[str, ...]:
+def _class_of(risk_class: RiskClass, has_autonomy: bool) -> tuple[RiskClass, ...]:
     """The risk classes a proposal of an action with ``risk_class`` can end up in."""
-    if risk_class == "approval":
-        return ("approval", "autonomous") if has_autonomy else ("approval",)
+    if risk_class is RiskClass.APPROVAL:
+        return (RiskClass.APPROVAL, RiskClass.AUTONOMOUS) if has_autonomy else (RiskClass.APPROVAL,)
     return (risk_class,)

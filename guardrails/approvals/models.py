@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from guardrails.identity import User
+from tools.spec import RiskClass
 
 __all__ = [
     "FINAL_STATUSES",
@@ -145,14 +146,14 @@ class ApprovalRequest:
     result: Mapping[str, Any] | None
     """What execution / compensation recorded, once it ran."""
     decisions: tuple[ApprovalDecision, ...] = ()
-    risk_class: str = "approval"
+    risk_class: RiskClass = RiskClass.APPROVAL
     """``approval`` (routed to approvers) or ``autonomous`` (ran at once under a policy rule: no approver
     groups, recorded so it can be listed, shown and undone)."""
 
     @property
     def autonomous(self) -> bool:
         """True for the record of an autonomous execution (nobody approves it)."""
-        return self.risk_class == "autonomous"
+        return self.risk_class is RiskClass.AUTONOMOUS
 
     @property
     def approved_groups(self) -> frozenset[int]:

@@ -55,6 +55,7 @@ from guardrails.errors import (
 from guardrails.gate import Effect
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
+from tools.spec import RiskClass
 
 __all__ = ["ApprovalStore", "args_hash", "canonical_args"]
 
@@ -128,12 +129,12 @@ class ApprovalStore:
                                       f"(got {route.effect.value} by {route.rule_id})")
         moment = self._now(now)
         return self._insert(thread_id, trace_id, requester_id, action, args, subject, route, precondition_snapshot,
-                            moment, RequestStatus.APPROVED, moment, risk_class="autonomous")
+                            moment, RequestStatus.APPROVED, moment, risk_class=RiskClass.AUTONOMOUS)
 
     def _insert(self, thread_id: str, trace_id: str, requester_id: str, action: str, args: Any,
                 subject: SubjectLike | Mapping[str, Any], route: Route,
                 precondition_snapshot: Mapping[str, Any] | None, moment: datetime, status: RequestStatus,
-                expires_at: datetime, *, risk_class: str = "approval") -> ApprovalRequest:
+                expires_at: datetime, *, risk_class: RiskClass = RiskClass.APPROVAL) -> ApprovalRequest:
         if route.action != action or route.requester_id != requester_id:
             raise ApprovalError(None, f"the route is for {route.action} by {route.requester_id}, "
                                       f"not {action} by {requester_id}")
