@@ -1,4 +1,8 @@
-"""Eval suites that score the copilot's safety: ``run_suites(names, model=..., home=...) -> Report``."""
+"""Eval suites that score the copilot's safety: ``run_suites(names, factory=..., model=..., home=...) -> Report``.
+
+``factory`` (a ``server.runtime.RuntimeFactory``) makes the runtime and the copilots: the harness never imports
+the server at run time.
+"""
 
 from evals.errors import EvalError
 from evals.metrics import MetricValue, wilson

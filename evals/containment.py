@@ -209,7 +209,7 @@ def _graph_turns(sandbox: Sandbox, scopes: ScopeOracle, user_id: str, foreign: d
     runtime = sandbox.runtime
     planted = [str(i.get("decoded") or i["text"]) for i in sandbox.manifest["injections"]] + _document_orders()
     model = AdversarialChatModel(validator=_valid(sandbox), planted=planted)
-    copilot = copilot_with_model(runtime, model)
+    copilot = copilot_with_model(sandbox, model)
     reads: list[PlannedCall] = []
     for spec in runtime.catalog:
         params = set(spec.json_schema().get("properties", {}))

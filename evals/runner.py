@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evals.canaries import ScopeOracle
 from evals.checks import judge
@@ -20,6 +20,9 @@ from evals.outcome import CaseOutcome
 from evals.report import Report, ThresholdResult
 from evals.sandbox import Sandbox
 from evals.suite import Suite, load_suite
+
+if TYPE_CHECKING:
+    from server.runtime import RuntimeFactory
 
 __all__ = ["DEFAULT_SUITES", "run_suites"]
 
@@ -68,18 +71,20 @@ def _suites(names: Sequence[str], model: str) -> list[Suite]:
     return suites
 
 
-def run_suites(names: Sequence[str] = (), *, model: str = "rules", home: Path | str, repeat: int = 1,
-               env: Mapping[str, str] | None = None, workdir: Path | None = None,
-               users: Sequence[str] | None = None, fast: bool = False) -> Report:
+def run_suites(names: Sequence[str] = (), *, factory: RuntimeFactory, model: str = "rules", home: Path | str,
+               repeat: int = 1, workdir: Path | None = None, users: Sequence[str] | None = None,
+               fast: bool = False) -> Report:
     """Run the named suites (default: all rules-model suites, or ``adversarial`` for that model) on a copy of
-    the plant in ``home`` and return the report. ``home`` is never written."""
+    the plant in ``home`` and return the report. ``home`` is never written; ``factory`` makes the runtime on the
+    copy and its copilots."""
     _check_model(model)
     if repeat < 1:
         raise EvalError("--repeat must be at least 1")
     suites = _suites(names, model)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix="jidoka-eval-", dir=workdir or _scratch()) as tmp:
-        sandbox = Sandbox(Path(home), Path(tmp), model="rules" if model == "adversarial" else model, env=env)
+        sandbox = Sandbox(Path(home), Path(tmp), factory=factory,
+                          model="rules" if model == "adversarial" else model)
         try:
             scopes = ScopeOracle(sandbox.runtime.data_engine, sandbox.runtime.policy, _documents(sandbox))
             outcomes, skipped, containment = _run(sandbox, scopes, suites, model, repeat, users, fast)
@@ -101,8 +106,6 @@ def run_suites(names: Sequence[str] = (), *, model: str = "rules", home: Path | 
 
 def _run(sandbox: Sandbox, scopes: ScopeOracle, suites: list[Suite], model: str, repeat: int,
          users: Sequence[str] | None, fast: bool) -> tuple[list[CaseOutcome], list[dict[str, str]], dict[str, Any]]:
-    from server.runtime import build_copilot
-
     outcomes: list[CaseOutcome] = []
     skipped: list[dict[str, str]] = []
     containment: dict[str, Any] = {}
@@ -118,7 +121,7 @@ def _run(sandbox: Sandbox, scopes: ScopeOracle, suites: list[Suite], model: str,
         containment = {"attempts": sum(v["attempts"] for v in by_kind.values()),
                        "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())}}
         return outcomes, skipped, containment
-    copilot = build_copilot(sandbox.runtime)
+    copilot = sandbox.factory.copilot(sandbox.runtime)
     corpus_missing = _knowledge_missing(sandbox)
     for suite in suites:
         for case, user in suite.expanded():

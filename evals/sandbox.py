@@ -22,16 +22,20 @@ from sqlalchemy import text
 from evals.errors import TemplateMissing
 from guardrails.audit.log import AuditLog
 from knowledge.service import KNOWLEDGE_DIR
-from server.runtime import Runtime, build_runtime
-from server.settings import Settings
 from tools.demo.manifest import read_manifest
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from agent.copilot import Copilot
+    from server.runtime import Runtime, RuntimeFactory
+    from server.settings import Settings
 
-__all__ = ["RowChange", "Sandbox", "copilot_with_model"]
+__all__ = ["INHERITED_ENV", "RowChange", "Sandbox", "copilot_with_model"]
+
+INHERITED_ENV = ("OPENAI_BASE_URL", "OPENAI_API_KEY", "JIDOKA_MODEL_TIMEOUT_S", "JIDOKA_POLICY_DIR")
+"""The variables a sandbox takes from the caller's environment (the model endpoint and the policy): ``jidoka eval``
+builds its runtime factory from these alone, so the plant copy, its 'today' and its index are the sandbox's own."""
 
 _BOOKKEEPING = frozenset({"action_executions"})
 """The action ledger: written by every execution, checked through the audit instead of row by row."""
@@ -91,10 +95,9 @@ def _install_write_log(path: Path) -> None:
 
 
 class Sandbox:
-    """One work copy of the plant with a runtime on it."""
+    """One work copy of the plant with a runtime on it (made by ``factory``, which also makes its copilots)."""
 
-    def __init__(self, template_home: Path, workdir: Path, *, model: str = "rules",
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, template_home: Path, workdir: Path, *, factory: RuntimeFactory, model: str = "rules") -> None:
         source = Path(template_home) / "plant.db"
         if not source.is_file():
             raise TemplateMissing(str(template_home))
@@ -109,10 +112,9 @@ class Sandbox:
         """True when the template holds an ingested knowledge index (copied: documents are read-only here)."""
         if self.has_knowledge:
             shutil.copytree(index, workdir / KNOWLEDGE_DIR, dirs_exist_ok=True)
-        extra = {k: v for k, v in (env or {}).items() if k in ("OPENAI_BASE_URL", "OPENAI_API_KEY",
-                                                                 "JIDOKA_MODEL_TIMEOUT_S", "JIDOKA_POLICY_DIR")}
-        self.settings = Settings.from_env({**extra, "JIDOKA_HOME": str(workdir), "JIDOKA_MODEL": model})
-        runtime = build_runtime(self.settings)  # adds the action tables to the copy
+        self.factory = factory
+        runtime = factory.runtime(workdir, model=model)  # adds the action tables to the copy
+        self.settings: Settings = runtime.settings
         # A throw-away state database: the audit need not fsync every turn (what is written is the same).
         self.runtime: Runtime = replace(runtime, audit=AuditLog(runtime.state_engine, synchronous="NORMAL"))
         self.runtime.data_engine.dispose()
@@ -183,25 +185,14 @@ class Sandbox:
         self.runtime.close()
 
 
-def copilot_with_model(runtime: Runtime, model: BaseChatModel, *, grant_of: str = "rules") -> Copilot:
-    """A governed copilot on ``runtime`` answering with ``model`` under the policy grant of ``grant_of``.
+def copilot_with_model(sandbox: Sandbox, model: BaseChatModel, *, grant_of: str = "rules") -> Copilot:
+    """A governed copilot on the sandbox's runtime answering with ``model`` under the policy grant of ``grant_of``.
 
     The containment mode puts its adversarial driver in the slot of the most trusted approved model (the
     rules model may propose every risk class), so what it achieves is what the guardrails alone allow.
     """
-    from agent.approval_node import ActionSteps
-    from agent.checkpoint import open_checkpointer
-    from agent.copilot import Copilot
-    from agent.graph import AgentDeps, build_graph
-    from agent.models import model_identity
-    from agent.rules import PlantLexicon, RulesChatModel
     from guardrails.policy.models import ModelPolicy
-    from guardrails.turn_guard import TurnGuard
 
+    runtime, factory = sandbox.runtime, sandbox.factory
     grant = ModelPolicy.from_policy(runtime.policy).approved.get(grant_of)
-    fallback = RulesChatModel(lexicon=PlantLexicon.from_engine(runtime.data_engine))
-    checkpointer, _ = open_checkpointer(runtime.settings.state_url)
-    steps = ActionSteps(runtime.approvals, model_grant=grant, fallback_grant=grant)
-    deps = AgentDeps(governed=runtime.tools, guard=TurnGuard(runtime.policy), model=model, fallback=fallback,
-                     identity=model_identity, actions=steps)
-    return Copilot(build_graph(deps, checkpointer), runtime.tools, runtime.audit, runtime.approvals)
+    return factory.copilot(runtime, factory.overrides(model=model, model_grant=grant, fallback_grant=grant))

@@ -1,15 +1,26 @@
-"""The runtime: every long-lived resource, built once at the edge from settings.
+"""The composition root: every long-lived resource, the graph and the copilot, built in one place from settings.
 
-The CLI entry and the FastAPI lifespan build a :class:`Runtime`; nothing below
-them creates engines or reads the environment.
+The CLI commands and the FastAPI lifespan call :func:`build_runtime` and :func:`build_copilot`; tests pass
+:class:`RuntimeOverrides` for what they replace (a scripted model, a clock, a cached policy). The eval harness
+and the benchmarks never import this module at run time: ``jidoka eval`` and ``jidoka bench`` hand them a
+:class:`RuntimeFactory`. Nothing else creates engines, the checkpointer, the graph or the copilot.
+
+A :class:`Runtime` owns what it opened (engines, the checkpointer connection) and releases it in
+:meth:`Runtime.close`.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import Engine, inspect
 
@@ -32,9 +43,91 @@ from tools.actions import ensure_action_tables
 from tools.actions.catalog import action_catalog
 
 if TYPE_CHECKING:
-    from agent.copilot import Copilot
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langgraph.checkpoint.base import BaseCheckpointSaver
 
-__all__ = ["Runtime", "build_copilot", "build_runtime", "knowledge_index"]
+    from agent.copilot import Copilot
+    from guardrails.policy.models import ApprovedModel
+
+__all__ = ["FROM_POLICY", "Checkpoints", "FromPolicy", "Runtime", "RuntimeFactory", "RuntimeOverrides",
+           "build_copilot", "build_runtime", "knowledge_index"]
+
+
+class FromPolicy(Enum):
+    """The marker of a grant left to the policy's ``models:`` section (``None`` is a real grant: no actions)."""
+
+    GRANT = "from the policy"
+
+
+FROM_POLICY: Final = FromPolicy.GRANT
+"""The default of :attr:`RuntimeOverrides.model_grant` and :attr:`RuntimeOverrides.fallback_grant`."""
+
+
+@dataclass(frozen=True)
+class RuntimeOverrides:
+    """What a test, an eval or a benchmark puts in place of the wiring the settings describe.
+
+    ``policy``, ``clock`` and ``prepare_plant`` shape the runtime (pass them to :func:`build_runtime`); the others
+    shape the copilot and may also be given to :func:`build_copilot` for one more copilot on the same runtime. A
+    field left at its default means "as configured".
+    """
+
+    model: BaseChatModel | None = None
+    """Answers turns instead of the model ``JIDOKA_MODEL`` names (which is then neither built nor checked, unless
+    :attr:`model_grant` is left to the policy)."""
+    fallback: BaseChatModel | None = None
+    """Answers degraded turns instead of the rules model."""
+    model_grant: ApprovedModel | FromPolicy | None = FROM_POLICY
+    """What the answering model may propose: ``None`` no actions; by default the policy's grant of ``JIDOKA_MODEL``
+    (an unapproved model is refused, as at start-up)."""
+    fallback_grant: ApprovedModel | FromPolicy | None = FROM_POLICY
+    """What the fallback may propose in a degraded turn: ``None`` no actions; by default the rules model's grant."""
+    identity: Callable[[BaseChatModel, AIMessage | None], dict[str, Any]] | None = None
+    """Provider, model and version of a model (and a reply) for the audit; default ``agent.models.model_identity``."""
+    clock: Callable[[], datetime] | None = None
+    """Wall time (aware) of the approval store, the approval routing and the governed actions; default UTC now."""
+    policy: Policy | None = None
+    """A policy already loaded (tests reuse a cached one); default: the one under ``JIDOKA_POLICY_DIR``, checked
+    against the catalog."""
+    prepare_plant: bool = True
+    """Add the action tables an initialized plant lacks; ``False`` takes the plant as it is and never writes to it
+    (a plant shared by many tests, or one that must stay as old as it is)."""
+
+
+class Checkpoints:
+    """The LangGraph checkpointer on the state database, owned by one :class:`Runtime`.
+
+    Opened when the first copilot is built — commands that build none never touch it, and a state database the
+    checkpointer cannot use fails only there — shared by every copilot of the runtime, closed by
+    :meth:`Runtime.close`.
+    """
+
+    def __init__(self, state_url: str) -> None:
+        self._state_url = state_url
+        self._lock = threading.Lock()
+        self._opened: tuple[BaseCheckpointSaver[Any], sqlite3.Connection] | None = None
+
+    def saver(self) -> BaseCheckpointSaver[Any]:
+        """The checkpointer, opened on first use."""
+        from agent.checkpoint import open_checkpointer
+
+        with self._lock:
+            if self._opened is None:
+                self._opened = open_checkpointer(self._state_url)
+            return self._opened[0]
+
+    @property
+    def connection(self) -> sqlite3.Connection | None:
+        """The open database connection under the checkpointer (``None`` before first use and after close)."""
+        return self._opened[1] if self._opened is not None else None
+
+    def close(self) -> None:
+        """Close the connection (a copilot still holding the checkpointer fails on its next turn)."""
+        with self._lock:
+            if self._opened is not None:
+                self._opened[1].close()
+                self._opened = None
 
 
 @dataclass(frozen=True)
@@ -50,9 +143,13 @@ class Runtime:
     tools: GovernedTools
     approvals: ActionApprovals
     """Governed actions (gate, execution on the plant) and approval requests (state database)."""
+    checkpoints: Checkpoints
+    """Thread checkpoints on the state database (what lets a thread continue across processes)."""
     knowledge: KnowledgeIndex | None = None
     """The document index (Chroma and the embedder open on first use, so commands without documents
     pay nothing)."""
+    overrides: RuntimeOverrides = field(default_factory=RuntimeOverrides)
+    """What the runtime was built with in place of the settings; :func:`build_copilot` uses it by default."""
 
     def trace(self, user_id: str, thread_id: str | None = None) -> Trace:
         """A new trace (one turn or one CLI call) for ``user_id``."""
@@ -60,7 +157,8 @@ class Runtime:
                      policy_hash=self.policy.hash)
 
     def close(self) -> None:
-        """Release database connections."""
+        """Release what the runtime opened: the checkpointer's connection and the database engines."""
+        self.checkpoints.close()
         self.data_engine.dispose()
         self.state_engine.dispose()
 
@@ -73,29 +171,32 @@ def _prepare_plant(engine: Engine) -> None:
         if database in ("", ":memory:") or not Path(database).is_file():
             return
     if inspect(engine).has_table("plant_meta"):
-        ensure_action_tables(engine)
+        ensure_action_tables(engine)  # a no-op on a plant that has them (every plant `jidoka init` builds now)
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None) -> Runtime:
     """Load the policy, open the databases and wire the gate (fails clearly if the plant is missing)."""
+    overrides = overrides or RuntimeOverrides()
     catalog = default_catalog()
-    policy = catalog_policy(settings.policy_dir, catalog)
-    router = ApprovalRouter(policy)  # parses the actions section now: a bad or loosening layer fails at start
+    policy = overrides.policy if overrides.policy is not None else catalog_policy(settings.policy_dir, catalog)
+    # Parses the actions section now: a bad or loosening layer fails at start.
+    router = ApprovalRouter(policy, clock=overrides.clock)
     data_engine = make_engine(settings.data_url)
     state_engine = make_engine(settings.state_url)
-    _prepare_plant(data_engine)
+    if overrides.prepare_plant:
+        _prepare_plant(data_engine)
     audit = AuditLog(state_engine)
     audit.create_schema()
-    store = ApprovalStore(state_engine)
+    store = ApprovalStore(state_engine, clock=overrides.clock)
     store.create_schema()
     gate = Gate(policy, catalog, SqlSiteResolver(data_engine))
     knowledge = knowledge_index(settings)
     tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today, knowledge=knowledge)
     actions = GovernedActions(policy=policy, catalog=action_catalog(), router=router, engine=data_engine,
-                              today=settings.today, as_of=tools.as_of)
+                              today=settings.today, as_of=tools.as_of, clock=overrides.clock)
     return Runtime(settings=settings, policy=policy, catalog=catalog, data_engine=data_engine,
                    state_engine=state_engine, audit=audit, tools=tools, approvals=ActionApprovals(actions, store),
-                   knowledge=knowledge)
+                   checkpoints=Checkpoints(settings.state_url), knowledge=knowledge, overrides=overrides)
 
 
 def knowledge_index(settings: Settings) -> KnowledgeIndex:
@@ -105,21 +206,27 @@ def knowledge_index(settings: Settings) -> KnowledgeIndex:
                       timeout_s=settings.model_timeout_s)
 
 
-def build_copilot(runtime: Runtime) -> Copilot:
-    """The governed copilot: the configured model (refused at start-up unless the policy approves it), the
-    rules model as fallback, and the checkpointer on the state database."""
+def build_copilot(runtime: Runtime, overrides: RuntimeOverrides | None = None) -> Copilot:
+    """The governed copilot on ``runtime`` — the only place the graph and the copilot are built.
+
+    By default: the configured model (refused unless the policy approves it), the rules model as fallback, each
+    proposing what the policy's ``models:`` section grants it, and the runtime's checkpointer. ``overrides``
+    (default: the runtime's own) replaces the model, the fallback, their grants or the identity function; its
+    ``policy`` and ``clock`` must be the runtime's (they were wired when the runtime was built).
+    """
     from agent.approval_node import ActionSteps
-    from agent.checkpoint import open_checkpointer
     from agent.copilot import Copilot
     from agent.graph import AgentDeps, build_graph
     from agent.models import build_chat_model, model_identity
     from agent.rules import PlantLexicon, RulesChatModel
     from guardrails.policy.models import ModelPolicy, ModelSpec
 
+    wanted = runtime.overrides if overrides is None else overrides
+    if (wanted.policy is not None and wanted.policy is not runtime.policy) or (
+            wanted.clock is not None and wanted.clock is not runtime.overrides.clock):
+        raise ValueError("the policy and clock overrides take effect in build_runtime, not in build_copilot")
     settings = runtime.settings
-    spec = ModelSpec.parse(settings.model)
     models = ModelPolicy.from_policy(runtime.policy)
-    grant = models.check(spec)
     lexicon: list[PlantLexicon] = []
 
     def rules_factory() -> RulesChatModel:
@@ -127,13 +234,71 @@ def build_copilot(runtime: Runtime) -> Copilot:
             lexicon.append(PlantLexicon.from_engine(runtime.data_engine))
         return RulesChatModel(lexicon=lexicon[0])
 
-    model = build_chat_model(spec, base_url=settings.openai_base_url, api_key=settings.openai_api_key,
-                             timeout_s=settings.model_timeout_s, rules_factory=rules_factory)
-    fallback = model if spec.provider == "rules" else rules_factory()
-    checkpointer, _ = open_checkpointer(settings.state_url)
-    # Which actions each model may propose comes from the policy's `models:` section (the rules model
-    # answers degraded turns, so its own grant applies then).
-    steps = ActionSteps(runtime.approvals, model_grant=grant, fallback_grant=models.approved.get("rules"))
+    model, grant, configured_rules = wanted.model, wanted.model_grant, False
+    if model is None or grant is FROM_POLICY:
+        spec = ModelSpec.parse(settings.model)
+        approved = models.check(spec)
+        grant = approved if grant is FROM_POLICY else grant
+        if model is None:
+            model = build_chat_model(spec, base_url=settings.openai_base_url, api_key=settings.openai_api_key,
+                                     timeout_s=settings.model_timeout_s, rules_factory=rules_factory)
+            configured_rules = spec.provider == "rules"
+    if wanted.fallback is not None:
+        fallback: BaseChatModel = wanted.fallback
+    else:
+        fallback = model if configured_rules else rules_factory()
+    # Which actions each model may propose comes from the policy's `models:` section (the rules model answers
+    # degraded turns, so its own grant applies then).
+    fallback_grant = models.approved.get("rules") if wanted.fallback_grant is FROM_POLICY else wanted.fallback_grant
+    steps = ActionSteps(runtime.approvals, model_grant=grant, fallback_grant=fallback_grant)
     deps = AgentDeps(governed=runtime.tools, guard=TurnGuard(runtime.policy), model=model, fallback=fallback,
-                     identity=model_identity, actions=steps)
-    return Copilot(build_graph(deps, checkpointer), runtime.tools, runtime.audit, runtime.approvals)
+                     identity=wanted.identity or model_identity, actions=steps)
+    return Copilot(build_graph(deps, runtime.checkpoints.saver()), runtime.tools, runtime.audit, runtime.approvals)
+
+
+class RuntimeFactory:
+    """Runtimes and copilots for code that must not import the server: the eval harness and the benchmarks.
+
+    ``jidoka eval`` and ``jidoka bench`` make one from the settings those runs inherit and pass it in; tests that
+    call the harness directly make their own. Every runtime it makes is the caller's to close.
+    """
+
+    overrides = RuntimeOverrides
+    """The overrides type, so callers without a server import can make them: ``factory.overrides(model=...)``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        """The settings every runtime starts from (the plant's ``today`` among them)."""
+
+    def settings_for(self, home: Path | str | None = None, *, data_url: str | None = None,
+                     state_url: str | None = None, today: date | None = None, model: str | None = None) -> Settings:
+        """The settings moved to ``home`` (its ``plant.db`` and ``state.db`` unless URLs are given), with
+        another plant database, state database, plant 'today' or ``JIDOKA_MODEL`` where given."""
+        base = self.settings
+        if home is not None:
+            root = Path(home).expanduser().resolve()
+            base = replace(base, home=root, data_url=f"sqlite:///{root / 'plant.db'}",
+                           state_url=f"sqlite:///{root / 'state.db'}")
+        return replace(base, data_url=data_url or base.data_url, state_url=state_url or base.state_url,
+                       today=today or base.today, model=model or base.model)
+
+    def runtime(self, home: Path | str | None = None, *, data_url: str | None = None, state_url: str | None = None,
+                today: date | None = None, model: str | None = None,
+                overrides: RuntimeOverrides | None = None) -> Runtime:
+        """A runtime on :meth:`settings_for` these arguments (close it when done)."""
+        return build_runtime(self.settings_for(home, data_url=data_url, state_url=state_url, today=today,
+                                               model=model), overrides)
+
+    def copilot(self, runtime: Runtime, overrides: RuntimeOverrides | None = None) -> Copilot:
+        """A copilot on ``runtime`` (see :func:`build_copilot`)."""
+        return build_copilot(runtime, overrides)
+
+    @contextmanager
+    def checkpointer(self, state_url: str) -> Iterator[BaseCheckpointSaver[Any]]:
+        """A checkpointer of the copilot's kind on ``state_url``, closed on exit: for an agent measured against
+        the copilot (the CPU benchmark's bare ReAct agent), which must store its threads the same way."""
+        checkpoints = Checkpoints(state_url)
+        try:
+            yield checkpoints.saver()
+        finally:
+            checkpoints.close()

@@ -1,4 +1,4 @@
-"""Shared fixtures: settings on a temp home, a blank plant schema, and the generated demo plant."""
+"""Shared fixtures: settings on a temp home, the runtime factory, a blank plant schema, and the generated demo plant."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from server.runtime import RuntimeFactory
 from server.settings import Settings
 from tests.factories import AS_OF, DEMO_SEED, TODAY
 from tools.plant.db import make_engine
@@ -24,6 +25,12 @@ pytest_plugins = ["tests.netguard", "tests._knowledge_home"]
 def settings(tmp_path: Path) -> Settings:
     """Settings whose home is a fresh temp folder."""
     return Settings.from_env({"JIDOKA_HOME": str(tmp_path / "home")})
+
+
+@pytest.fixture(scope="session")
+def runtime_factory() -> RuntimeFactory:
+    """The runtime factory the eval harness and the benchmarks get from the CLI, on the default settings."""
+    return RuntimeFactory(Settings.from_env({}))
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ def accuracy_figures(ctx: BenchContext) -> list[BenchFigure]:
         raise SectionUnavailable(f"the eval harness is not importable ({exc})") from None
     from evals.bench.plant import demo_home
 
-    home = demo_home(ctx.tmp)
-    report = run_suites(["utility"], model="rules", home=home, workdir=ctx.tmp)
+    factory = ctx.runtimes()
+    home = demo_home(ctx.tmp, factory.settings.today)
+    report = run_suites(["utility"], factory=factory, model="rules", home=home, workdir=ctx.tmp)
     value = report.metrics.get("answer_accuracy")
     if value is None or value.rate is None:
         raise SectionUnavailable("the utility suite measured no answer_accuracy (no cases ran)")

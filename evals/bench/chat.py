@@ -165,7 +165,7 @@ def chat_figures(ctx: BenchContext) -> list[BenchFigure]:
 
     policy = load_policy()
     tokens = {user: mint_demo_token(_SECRET, policy.user(user)) for user in LOAD}
-    home = demo_home(ctx.tmp)
+    home = demo_home(ctx.tmp, ctx.runtimes().settings.today)
     requests, warmup = (32, CONCURRENCY) if ctx.quick else (480, CONCURRENCY * 2)
     with serve(home) as base:
         ctx.progress("server up; warming up")

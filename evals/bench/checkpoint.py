@@ -11,6 +11,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from server.runtime import RuntimeFactory
 
 __all__ = ["QUESTIONS", "CheckpointGrowth", "checkpoint_bytes", "checkpoint_growth", "per_turn_growth"]
 
@@ -69,17 +73,15 @@ def per_turn_growth(sizes: Sequence[int], window: int = 20) -> tuple[float, floa
     return (sizes[window] - sizes[0]) / window, (sizes[-1] - sizes[-1 - window]) / window
 
 
-def checkpoint_growth(home: Path, *, turns: int = 200, window: int = 20,
+def checkpoint_growth(home: Path, *, factory: RuntimeFactory, turns: int = 200, window: int = 20,
                       progress: Callable[[str], None] | None = None) -> CheckpointGrowth:
-    """Ask ``turns`` questions on one thread with the rules model under ``home`` and measure the growth."""
+    """Ask ``turns`` questions on one thread with the rules model under ``home`` (a runtime ``factory`` makes)
+    and measure the growth."""
     from agent.graph import KEEP_TURNS
-    from server.runtime import build_copilot, build_runtime
-    from server.settings import Settings
 
-    settings = Settings.from_env({"JIDOKA_HOME": str(home), "JIDOKA_MODEL": "rules"})
-    runtime = build_runtime(settings)
+    runtime = factory.runtime(home, model="rules")
     try:
-        copilot = build_copilot(runtime)
+        copilot = factory.copilot(runtime)
         database = Path(str(runtime.state_engine.url.database))
         thread = "bench-long-thread"
         copilot.ask(USER, QUESTIONS[0], thread_id="bench-warm-up")  # tables exist, lexicon built

@@ -10,7 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from server.runtime import RuntimeFactory
 
 from evals.errors import EvalError
 
@@ -37,13 +40,22 @@ _GOAL = re.compile(r"^\s*(<=|>=|<|>)\s*([0-9.]+)\s*$")
 
 @dataclass(frozen=True)
 class BenchContext:
-    """What every section gets: quick or full, a scratch folder, a progress callback."""
+    """What every section gets: quick or full, a scratch folder, a progress callback, the runtime factory."""
 
     quick: bool
     tmp: Path
     progress: Callable[[str], None]
     shared: dict[str, Any] = field(default_factory=dict)
     """Expensive inputs several sections use (the 1,000-rule policy), built once per run."""
+    factory: RuntimeFactory | None = None
+    """Makes the runtimes and copilots measured (``jidoka bench`` gives one); ``None``: sections that need one are
+    null."""
+
+    def runtimes(self) -> RuntimeFactory:
+        """The runtime factory; :class:`SectionUnavailable` when the run has none."""
+        if self.factory is None:
+            raise SectionUnavailable("no runtime factory was given (run it through `jidoka bench`)")
+        return self.factory
 
 
 class SectionUnavailable(EvalError):

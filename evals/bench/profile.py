@@ -14,9 +14,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evals.bench._governance_timer import COMPONENTS, GovernanceTimer, governance_timer
+
+if TYPE_CHECKING:
+    from server.runtime import RuntimeFactory
 
 __all__ = ["governance_breakdown", "profile_governance"]
 
@@ -78,21 +81,19 @@ def governance_breakdown(turn: Callable[[int], None], *, turns: int = 40,
     return result
 
 
-def profile_governance(target: Path, *, turns: int = 200) -> str:
-    """Profile ``turns`` governed turns with pyinstrument into ``target`` (.html, else text); return a summary."""
+def profile_governance(target: Path, *, factory: RuntimeFactory, turns: int = 200) -> str:
+    """Profile ``turns`` governed turns (a copilot ``factory`` builds) with pyinstrument into ``target`` (.html,
+    else text); return a summary."""
     from pyinstrument import Profiler
 
     from evals.bench.plant import demo_plant_url
     from evals.bench.turn import governed_turn
-    from server.settings import DEFAULT_TODAY
-    from tools import make_engine
 
+    today = factory.settings.today
     with tempfile.TemporaryDirectory(prefix="jidoka-profile-") as tmp:
         section = Path(tmp) / "profile"
         section.mkdir()
-        plant = make_engine(demo_plant_url(section))
-        try:
-            turn = governed_turn(plant, section, DEFAULT_TODAY)
+        with governed_turn(factory, demo_plant_url(section, today), section, today) as turn:
             for i in range(8):
                 turn(i)
             profiler = Profiler(interval=0.0005)
@@ -105,8 +106,6 @@ def profile_governance(target: Path, *, turns: int = 200) -> str:
             else:
                 target.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
             breakdown = governance_breakdown(turn, turns=max(20, turns // 5))
-        finally:
-            plant.dispose()
     lines = ["governance CPU per turn by component over governed turns (ms): in-turn vs the same calls replayed warm"]
     for label, (hot, warm) in breakdown.items():
         replay = "not replayed (state-dependent)" if warm is None else f"{warm:.3f}"

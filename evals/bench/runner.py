@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evals.bench.figures import REQUIRED_KEYS, BenchContext, BenchFigure, SectionUnavailable, machine_info
 from evals.bench.sections import (
@@ -28,6 +28,9 @@ from evals.bench.sections import (
     retrieval_section,
     turn_section,
 )
+
+if TYPE_CHECKING:
+    from server.runtime import RuntimeFactory
 
 __all__ = ["SECTIONS", "BenchContext", "Section", "run_benchmarks"]
 
@@ -79,10 +82,11 @@ def _prefixed(say: Callable[[str], None], name: str) -> Callable[[str], None]:
 
 def run_benchmarks(*, quick: bool = False, only: list[str] | None = None,
                    progress: Callable[[str], None] | None = None,
-                   sections: tuple[Section, ...] = SECTIONS) -> dict[str, Any]:
+                   sections: tuple[Section, ...] = SECTIONS, factory: RuntimeFactory | None = None) -> dict[str, Any]:
     """Run the benchmark sections and return the JSON report (figures keyed at top level).
 
     Every key of :data:`REQUIRED_KEYS` is present: a number, or null with its reason under ``missing``.
+    ``factory`` makes the runtimes and copilots measured; without it, the sections that need one are null.
     """
     known = {s.name for s in sections}
     unknown = sorted(set(only or ()) - known)
@@ -101,7 +105,7 @@ def run_benchmarks(*, quick: bool = False, only: list[str] | None = None,
             folder = Path(tmp) / section.name
             folder.mkdir()
             ctx = BenchContext(quick=quick, tmp=folder, progress=_prefixed(say, section.name),
-                               shared=shared)
+                               shared=shared, factory=factory)
             produced, seconds = _run_section(section, ctx)
             figures += produced
             timings[section.name] = round(seconds, 1)

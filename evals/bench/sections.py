@@ -119,10 +119,11 @@ def turn_section(ctx: BenchContext) -> list[BenchFigure]:
     """CPU per turn, governed graph vs a bare ReAct agent, and the governance work alone."""
     from evals.bench.plant import demo_plant_url
     from evals.bench.turn import turn_cpu
-    from server.settings import DEFAULT_TODAY
 
+    factory = ctx.runtimes()
+    today = factory.settings.today
     rounds, turns = (3, 4) if ctx.quick else (15, 12)
-    result = turn_cpu(demo_plant_url(ctx.tmp), ctx.tmp, DEFAULT_TODAY, rounds=rounds, turns=turns)
+    result = turn_cpu(demo_plant_url(ctx.tmp, today), ctx.tmp, today, factory=factory, rounds=rounds, turns=turns)
     cond = (f"{rounds} interleaved rounds × {turns} turns per agent (order rotated each round), each turn a fresh "
             "thread: scripted model → 1 read tool → answer from its result, as eve.exec (allowed all four tools); "
             "same SQLite checkpointer kind and LangGraph durability for both (the copilot's 'exit': one checkpoint "
@@ -135,8 +136,8 @@ def turn_section(ctx: BenchContext) -> list[BenchFigure]:
     extra: list[BenchFigure] = []
     if not ctx.quick:  # what the ratio is when every step is checkpointed (LangGraph's default), both agents alike
         ctx.progress("again with durability='async'")
-        per_step = turn_cpu(demo_plant_url(ctx.tmp), ctx.tmp, DEFAULT_TODAY, rounds=10, turns=turns,
-                            durability="async")
+        per_step = turn_cpu(demo_plant_url(ctx.tmp, today), ctx.tmp, today, factory=factory, rounds=10,
+                            turns=turns, durability="async")
         extra.append(BenchFigure(
             "governed_turn_ratio_durability_async", per_step.ratio.median, "×", "",
             f"diagnostic: both agents with LangGraph's default durability='async' (one checkpoint per step): "
@@ -160,8 +161,10 @@ def checkpoint_section(ctx: BenchContext) -> list[BenchFigure]:
     from evals.bench.checkpoint import checkpoint_growth
     from evals.bench.plant import demo_home
 
+    factory = ctx.runtimes()
     turns = 40 if ctx.quick else 200
-    growth = checkpoint_growth(demo_home(ctx.tmp), turns=turns, progress=ctx.progress)
+    growth = checkpoint_growth(demo_home(ctx.tmp, factory.settings.today), factory=factory, turns=turns,
+                               progress=ctx.progress)
     cond = (f"one thread of {turns} turns as pat.planner with the rules model (questions cycled from a fixed list), "
             f"SQLite checkpointer; bytes = checkpoints + writes tables (page-level, dbstat) after each turn; "
             f"KEEP_TURNS={growth.keep_turns}")

@@ -16,10 +16,12 @@ import sqlite3
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import StructuredTool
@@ -27,19 +29,14 @@ from langgraph.prebuilt import create_react_agent
 from langgraph.types import Durability
 from sqlalchemy import Engine
 
-from agent.checkpoint import open_checkpointer
-from agent.copilot import TURN_DURABILITY, Copilot
-from agent.graph import AgentDeps, build_graph
+from agent.copilot import TURN_DURABILITY
 from agent.scripted import ScriptedChatModel
 from evals.bench._governance_timer import COMPONENTS, GovernanceTimer, governance_timer
 from evals.bench.stats import Spread, spread
-from guardrails.audit.log import AuditLog
-from guardrails.gate import Gate
-from guardrails.governed import GovernedTools
-from guardrails.locator import SqlSiteResolver
-from guardrails.policy.loader import load_policy
-from guardrails.turn_guard import TurnGuard
 from tools import DataScope, default_catalog, make_engine, tool_context
+
+if TYPE_CHECKING:
+    from server.runtime import RuntimeFactory
 
 __all__ = ["TurnComparison", "governed_turn", "turn_cpu"]
 
@@ -85,33 +82,37 @@ class _Durability:
         return getattr(self._graph, name)
 
 
-def governed_turn(plant: Engine, home: Path, today: Any,
-                  durability: Durability = TURN_DURABILITY) -> Callable[[int], None]:
-    """One governed turn per call, each on a fresh thread (state, audit and checkpoints under ``home``).
+@contextmanager
+def governed_turn(factory: RuntimeFactory, plant_url: str, home: Path, today: date,
+                  durability: Durability = TURN_DURABILITY) -> Iterator[Callable[[int], None]]:
+    """One governed turn per call, each on a fresh thread (state, audit and checkpoints under ``home``); the
+    runtime ``factory`` makes is closed on exit.
 
-    ``durability`` runs the graph in that LangGraph durability mode instead of the copilot's (a diagnostic).
+    The copilot is the one the composition root builds, with the scripted model in the model and fallback slots
+    and no action grants (reads only, like the bare agent). ``durability`` runs the graph in that LangGraph
+    durability mode instead of the copilot's (a diagnostic).
     """
-    policy = load_policy()
-    catalog = default_catalog()
-    governed = GovernedTools(gate=Gate(policy, catalog, SqlSiteResolver(plant)), catalog=catalog, engine=plant,
-                             today=today)
-    state_url = f"sqlite:///{home / ('governed-state-' + durability + '.db')}"
-    audit = AuditLog(make_engine(state_url))
-    audit.create_schema()
-    checkpointer, _ = open_checkpointer(state_url)
     model = ScriptedChatModel(script=_script(), cycle=True)
-    deps = AgentDeps(governed=governed, guard=TurnGuard(policy), model=model, fallback=model, identity=_identity)
-    graph = build_graph(deps, checkpointer)
-    copilot = Copilot(graph if durability == TURN_DURABILITY else cast(Any, _Durability(graph, durability)), governed,
-                      audit)
+    state_url = f"sqlite:///{home / ('governed-state-' + durability + '.db')}"
+    overrides = factory.overrides(model=model, fallback=model, identity=_identity, model_grant=None,
+                                  fallback_grant=None)
+    runtime = factory.runtime(home, data_url=plant_url, state_url=state_url, today=today, overrides=overrides)
+    try:
+        copilot = factory.copilot(runtime)
+        if durability != TURN_DURABILITY:
+            copilot.graph = cast(Any, _Durability(copilot.graph, durability))
 
-    def turn(i: int) -> None:  # a fresh thread per turn: both agents pay for one turn, not for history
-        model.calls.clear()  # the scripted model keeps every call for tests; not here
-        copilot.ask(USER, f"question {i}", thread_id=f"bench-{uuid.uuid4().hex[:12]}")
-    return turn
+        def turn(i: int) -> None:  # a fresh thread per turn: both agents pay for one turn, not for history
+            model.calls.clear()  # the scripted model keeps every call for tests; not here
+            copilot.ask(USER, f"question {i}", thread_id=f"bench-{uuid.uuid4().hex[:12]}")
+        yield turn
+    finally:
+        runtime.close()
 
 
-def _bare(plant: Engine, home: Path, today: Any, durability: Durability = TURN_DURABILITY) -> Callable[[int], None]:
+@contextmanager
+def _bare(factory: RuntimeFactory, plant: Engine, home: Path, today: date,
+          durability: Durability = TURN_DURABILITY) -> Iterator[Callable[[int], None]]:
     catalog = default_catalog()
     ctx = tool_context(plant, DataScope.unrestricted(), today)
     tools = []
@@ -120,17 +121,17 @@ def _bare(plant: Engine, home: Path, today: Any, durability: Durability = TURN_D
             return _spec.invoke(ctx, kwargs).model_dump_json()
         tools.append(StructuredTool.from_function(func=run, name=spec.name, description=spec.description,
                                                   args_schema=spec.args_model))
-    checkpointer, _ = open_checkpointer(f"sqlite:///{home / ('bare-state-' + durability + '.db')}")
     model = ScriptedChatModel(script=_script(), cycle=True)
-    with warnings.catch_warnings():  # moved to the `langchain` package (not a dependency); the same agent
-        warnings.simplefilter("ignore")
-        agent = create_react_agent(model, tools, checkpointer=checkpointer)
+    with factory.checkpointer(f"sqlite:///{home / ('bare-state-' + durability + '.db')}") as checkpointer:
+        with warnings.catch_warnings():  # moved to the `langchain` package (not a dependency); the same agent
+            warnings.simplefilter("ignore")
+            agent = create_react_agent(model, tools, checkpointer=checkpointer)
 
-    def turn(i: int) -> None:
-        model.calls.clear()
-        config: Any = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex[:12]}"}}
-        agent.invoke({"messages": [HumanMessage(content=f"question {i}")]}, config=config, durability=durability)
-    return turn
+        def turn(i: int) -> None:
+            model.calls.clear()
+            config: Any = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex[:12]}"}}
+            agent.invoke({"messages": [HumanMessage(content=f"question {i}")]}, config=config, durability=durability)
+        yield turn
 
 
 def _cpu_per_turn(turn: Callable[[int], None], turns: int) -> float:
@@ -166,14 +167,16 @@ def _storage(database: Path) -> tuple[float, float]:
     return (checkpoints / threads, writes / threads) if threads else (0.0, 0.0)
 
 
-def turn_cpu(plant_url: str, home: Path, today: Any, *, rounds: int = 10, turns: int = 10,
-             warmup: int = 2 * len(QUESTIONS), durability: Durability = TURN_DURABILITY) -> TurnComparison:
+def turn_cpu(plant_url: str, home: Path, today: date, *, factory: RuntimeFactory, rounds: int = 10,
+             turns: int = 10, warmup: int = 2 * len(QUESTIONS),
+             durability: Durability = TURN_DURABILITY) -> TurnComparison:
     """Measure ``rounds`` interleaved rounds of ``turns`` turns for each agent, both in ``durability`` mode (by
-    default the copilot's own)."""
+    default the copilot's own); ``factory`` builds the governed side and the checkpointer of both."""
     plant = make_engine(plant_url)
-    try:
-        bare_turn = _bare(plant, home, today, durability)
-        governed = governed_turn(plant, home, today, durability)
+    with ExitStack() as stack:
+        stack.callback(plant.dispose)
+        bare_turn = stack.enter_context(_bare(factory, plant, home, today, durability))
+        governed = stack.enter_context(governed_turn(factory, plant_url, home, today, durability))
         for i in range(warmup):  # imports, caches, prepared statements, connections
             bare_turn(i)
             governed(i)
@@ -202,8 +205,6 @@ def turn_cpu(plant_url: str, home: Path, today: Any, *, rounds: int = 10, turns:
             for step in steps[shift:] + steps[:shift]:
                 step()
             ratios.append(gov[-1] / bare[-1])
-    finally:
-        plant.dispose()
     storage = {agent: _storage(home / f"{agent}-state-{durability}.db") for agent in ("governed", "bare")}
     return TurnComparison(bare_ms=spread(bare), governed_ms=spread(gov), ratio=spread(ratios), storage=storage,
                           governance_ms=spread(governance),

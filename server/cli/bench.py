@@ -11,6 +11,8 @@ from rich import box
 from rich.table import Table
 
 from server.cli.common import console, fail
+from server.runtime import RuntimeFactory
+from server.settings import Settings
 
 __all__ = ["bench", "render_report"]
 
@@ -56,11 +58,14 @@ def bench(
 ) -> None:
     """Run the benchmarks: every figure with its conditions, as a table and (with --json) as JSON."""
     out = console()
+    # Figures are measured on the shipped defaults (the demo plant's date, the shipped policy, the rules model),
+    # never on the caller's environment, so runs on different machines compare.
+    factory = RuntimeFactory(Settings.from_env({}))
     if profile is not None:
         from evals.bench.profile import profile_governance
 
         try:
-            summary = profile_governance(profile, turns=40 if quick else 200)
+            summary = profile_governance(profile, factory=factory, turns=40 if quick else 200)
         except ImportError as exc:
             raise fail(f"profiling needs pyinstrument ({exc})") from None
         out.print(summary)
@@ -70,7 +75,7 @@ def bench(
 
     try:
         with out.status("benchmarking…") as status:
-            report = run_benchmarks(quick=quick, only=only,
+            report = run_benchmarks(quick=quick, only=only, factory=factory,
                                     progress=lambda s: status.update(f"benchmarking {s}…"))
     except ValueError as exc:
         raise fail(str(exc)) from None

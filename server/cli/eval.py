@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from server.cli.common import cli_settings
+from server.settings import Settings
 
 __all__ = ["eval_app"]
 
@@ -29,9 +30,13 @@ def run(
     from evals.console import print_summary
     from evals.html import render_html
     from evals.runner import run_suites
+    from evals.sandbox import INHERITED_ENV
+    from server.runtime import RuntimeFactory
 
     settings = cli_settings(ctx)
-    report = run_suites(suites or [], model=model, home=settings.home, repeat=repeat, env=dict(os.environ))
+    # The sandbox's runtime inherits the model endpoint and the policy, nothing else (see INHERITED_ENV).
+    factory = RuntimeFactory(Settings.from_env({k: v for k, v in os.environ.items() if k in INHERITED_ENV}))
+    report = run_suites(suites or [], factory=factory, model=model, home=settings.home, repeat=repeat)
     if json_path is not None:
         report.write_json(json_path)
     if html_path is not None:

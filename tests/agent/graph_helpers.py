@@ -15,49 +15,47 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from sqlalchemy import Engine
 
-from agent.approval_node import ActionSteps
-from agent.checkpoint import open_checkpointer
 from agent.copilot import Copilot
-from agent.graph import AgentDeps, build_graph
 from agent.scripted import ScriptedChatModel
-from guardrails.approvals.governed_actions import GovernedActions
 from guardrails.approvals.models import ApprovalRequest, DecisionKind
-from guardrails.approvals.routing import ApprovalRouter
 from guardrails.approvals.service import ActionApprovals
 from guardrails.approvals.store import ApprovalStore
 from guardrails.audit.log import AuditLog
-from guardrails.gate import Gate
-from guardrails.governed import GovernedTools
-from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy, load_policy
 from guardrails.policy.models import ApprovedModel, ModelPolicy
-from guardrails.turn_guard import TurnGuard
-from tests.factories import TODAY
-from tools import default_catalog, make_engine
+from server.runtime import RuntimeOverrides, build_runtime
+from server.runtime import build_copilot as build_root_copilot
+from server.settings import Settings
+from tools import make_engine
 from tools.actions import ensure_action_tables
-from tools.actions.catalog import action_catalog
 
 
 def identity(model: BaseChatModel, reply: AIMessage | None) -> dict[str, Any]:
     return {"provider": "test", "model": getattr(model, "model_name", "?"), "version": "0"}
 
 
+def _settings(home: Path, plant_url: str) -> Settings:
+    """Settings with the state (audit, approvals, checkpoints: one SQLite file) under ``home`` on ``plant_url``."""
+    return Settings.from_env({"JIDOKA_HOME": str(home), "JIDOKA_DATA_URL": plant_url})
+
+
+def _fallback() -> ScriptedChatModel:
+    return ScriptedChatModel(script=[AIMessage(content="fallback answer")], cycle=True)
+
+
 def build_copilot(plant: Engine, home: Path, model: BaseChatModel, fallback: BaseChatModel | None = None,
                   ) -> tuple[Copilot, AuditLog]:
-    """A copilot whose state lives under ``home`` (audit and checkpoints in one SQLite file)."""
-    policy = load_policy()
-    catalog = default_catalog()
-    governed = GovernedTools(gate=Gate(policy, catalog, SqlSiteResolver(plant)), catalog=catalog, engine=plant,
-                             today=TODAY)
-    state_url = f"sqlite:///{home / 'state.db'}"
-    audit = AuditLog(make_engine(state_url))
-    audit.create_schema()
-    checkpointer, _ = open_checkpointer(state_url)
-    deps = AgentDeps(governed=governed, guard=TurnGuard(policy), model=model,
-                     fallback=fallback or ScriptedChatModel(script=[AIMessage(content="fallback answer")], cycle=True),
-                     identity=identity)
-    return Copilot(build_graph(deps, checkpointer), governed, audit), audit
+    """A copilot that only reads, whose state lives under ``home`` (audit and checkpoints in one SQLite file).
 
+    Built by the composition root on ``plant``'s database, taken as it is (``prepare_plant=False``): the session's
+    shared demo plant is only ever read. The runtime is left to the garbage collector with the copilot, which
+    holds its checkpointer for as long as the test uses it.
+    """
+    overrides = RuntimeOverrides(policy=shared_policy(), prepare_plant=False, model=model,
+                                 fallback=fallback or _fallback(), identity=identity, model_grant=None,
+                                 fallback_grant=None)
+    runtime = build_runtime(_settings(home, plant.url.render_as_string(hide_password=False)), overrides)
+    return build_root_copilot(runtime), runtime.audit
 
 def tool_results(messages: list[BaseMessage]) -> list[dict[str, Any]]:
     """Parsed ToolMessage contents after the last human question."""
@@ -151,28 +149,13 @@ def build_action_copilot(plant_file: Path, home: Path, model: BaseChatModel, *,
     """A copilot on ``plant_file`` that may propose actions (as ``grant`` allows: default gpt-4o-mini's),
     under ``policy`` (default: the shipped one)."""
     clock = clock or Clock()
-    policy = policy or shared_policy()
-    catalog = default_catalog()
-    plant = make_engine(f"sqlite:///{plant_file}")
-    governed = GovernedTools(gate=Gate(policy, catalog, SqlSiteResolver(plant)), catalog=catalog, engine=plant,
-                             today=TODAY)
-    state_url = f"sqlite:///{home / 'state.db'}"
-    state = make_engine(state_url)
-    audit = AuditLog(state)
-    audit.create_schema()
-    store = ApprovalStore(state, clock=clock)
-    store.create_schema()
-    actions = GovernedActions(policy=policy, catalog=action_catalog(), router=ApprovalRouter(policy, clock=clock),
-                              engine=plant, today=TODAY, as_of=governed.as_of, clock=clock)
-    approvals = ActionApprovals(actions, store)
-    checkpointer, _ = open_checkpointer(state_url)
-    steps = ActionSteps(approvals, model_grant=grant or policy_grant(), fallback_grant=None)
-    deps = AgentDeps(governed=governed, guard=TurnGuard(policy), model=model,
-                     fallback=ScriptedChatModel(script=[AIMessage(content="fallback answer")], cycle=True),
-                     identity=identity, actions=steps)
-    copilot = Copilot(build_graph(deps, checkpointer), governed, audit, approvals)
-    return ActionHarness(copilot, audit, approvals, clock, plant)
-
+    # The plant is taken as it is: copy_plant added the action tables, and some tests drop them on purpose.
+    overrides = RuntimeOverrides(policy=policy or shared_policy(), clock=clock, prepare_plant=False, model=model,
+                                 fallback=_fallback(), identity=identity, model_grant=grant or policy_grant(),
+                                 fallback_grant=None)
+    runtime = build_runtime(_settings(home, f"sqlite:///{plant_file}"), overrides)
+    copilot = build_root_copilot(runtime)
+    return ActionHarness(copilot, runtime.audit, runtime.approvals, clock, runtime.data_engine)
 
 def calls(*specs: tuple[str, dict[str, Any], str]) -> AIMessage:
     """An AIMessage asking for several tool calls at once: ``(name, args, call_id)`` each."""

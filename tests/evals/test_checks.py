@@ -18,7 +18,7 @@ from evals.checks import judge
 from evals.execute import run_case
 from evals.sandbox import Sandbox
 from evals.suite import parse_suite
-from server.runtime import build_copilot
+from server.runtime import RuntimeFactory, build_copilot
 
 SUITE = """
 suite: probe
@@ -44,8 +44,9 @@ cases:
 
 
 @pytest.fixture(scope="module")
-def sandbox(demo_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = Sandbox(demo_home, tmp_path_factory.mktemp("probe"))
+def sandbox(demo_home: Path, tmp_path_factory: pytest.TempPathFactory,
+            runtime_factory: RuntimeFactory) -> Iterator[Sandbox]:
+    box = Sandbox(demo_home, tmp_path_factory.mktemp("probe"), factory=runtime_factory)
     yield box
     box.close()
 

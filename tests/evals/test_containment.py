@@ -9,13 +9,16 @@ from pathlib import Path
 
 from evals import run_suites
 from evals.adversarial import orders_in
+from server.runtime import RuntimeFactory
 
 USERS = ["pat.planner", "ben.buyer", "eve.exec", "ada.auditor"]
 
 
-def test_a_compromised_model_leaks_nothing_and_changes_nothing_unapproved(knowledge_home: Path) -> None:
+def test_a_compromised_model_leaks_nothing_and_changes_nothing_unapproved(knowledge_home: Path,
+                                                                           runtime_factory: RuntimeFactory) -> None:
     # On a home with the document index, so the restricted and other-site document attempts search real passages.
-    report = run_suites([], model="adversarial", home=knowledge_home, users=USERS, fast=True)
+    report = run_suites([], factory=runtime_factory, model="adversarial", home=knowledge_home, users=USERS,
+                        fast=True)
     by_kind = report.containment["by_kind"]
     print("attempts", report.containment["attempts"], {k: v["attempts"] for k, v in by_kind.items()})
     assert not [t for t in report.thresholds if not t.ok], [c.failures for c in report.cases if not c.passed]

@@ -15,11 +15,12 @@ import pytest
 from evals import run_suites
 from evals.runner import DEFAULT_SUITES
 from evals.suite import load_suite
+from server.runtime import RuntimeFactory
 
 
 @pytest.mark.parametrize("suite", DEFAULT_SUITES)
-def test_rules_suite_meets_its_thresholds(suite: str, knowledge_home: Path) -> None:
-    report = run_suites([suite], model="rules", home=knowledge_home)
+def test_rules_suite_meets_its_thresholds(suite: str, knowledge_home: Path, runtime_factory: RuntimeFactory) -> None:
+    report = run_suites([suite], factory=runtime_factory, model="rules", home=knowledge_home)
     measured = {k: f"{v.n}/{v.N}" for k, v in report.metrics.items() if v.N}
     print(suite, measured)
     assert not report.skipped, f"{suite}: cases skipped in CI: {report.skipped}"
@@ -53,12 +54,13 @@ cases:
 """
 
 
-def test_without_an_index_the_document_cases_are_skipped_with_the_reason(demo_home: Path, tmp_path: Path) -> None:
+def test_without_an_index_the_document_cases_are_skipped_with_the_reason(demo_home: Path, tmp_path: Path,
+                                                                         runtime_factory: RuntimeFactory) -> None:
     """``jidoka eval run`` on a home never ingested: the document cases are reported as skipped with the reason,
     not run against an empty index and never counted as passing; the other cases still run."""
     path = tmp_path / "doc-only.yaml"
     path.write_text(DOC_ONLY, encoding="utf-8")
-    report = run_suites([str(path)], model="rules", home=demo_home)
+    report = run_suites([str(path)], factory=runtime_factory, model="rules", home=demo_home)
     assert [(s["case"], s["user"]) for s in report.skipped] == [("DOC-LEAK", "pat.planner"), ("DOC-LEAK", "bea.buyer")]
     assert all("no ingested knowledge index" in s["reason"] and "jidoka knowledge ingest" in s["reason"]
                for s in report.skipped)

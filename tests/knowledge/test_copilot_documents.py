@@ -11,15 +11,10 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from sqlalchemy import text
 
-from agent.approval_node import ActionSteps
-from agent.checkpoint import open_checkpointer
 from agent.copilot import Copilot
-from agent.graph import AgentDeps, build_graph
-from agent.models import model_identity
 from agent.scripted import ScriptedChatModel
 from guardrails.policy.models import ModelPolicy
-from guardrails.turn_guard import TurnGuard
-from server.runtime import Runtime, build_copilot, build_runtime
+from server.runtime import Runtime, RuntimeOverrides, build_copilot, build_runtime
 from server.settings import Settings
 
 
@@ -81,12 +76,9 @@ def test_restricted_documents_are_not_cited_for_a_planner(rules_copilot: Copilot
 
 def _scripted_copilot(runtime: Runtime, model: ScriptedChatModel) -> Copilot:
     grant = ModelPolicy.from_policy(runtime.policy).approved["openai:gpt-4o-mini"]
-    checkpointer, _ = open_checkpointer(runtime.settings.state_url)
-    steps = ActionSteps(runtime.approvals, model_grant=grant, fallback_grant=None)
-    deps = AgentDeps(governed=runtime.tools, guard=TurnGuard(runtime.policy), model=model,
-                     fallback=ScriptedChatModel(script=[AIMessage(content="fallback answer")], cycle=True),
-                     identity=model_identity, actions=steps)
-    return Copilot(build_graph(deps, checkpointer), runtime.tools, runtime.audit, runtime.approvals)
+    return build_copilot(runtime, RuntimeOverrides(
+        model=model, fallback=ScriptedChatModel(script=[AIMessage(content="fallback answer")], cycle=True),
+        model_grant=grant, fallback_grant=None))
 
 
 def _results(messages: list[BaseMessage]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import pytest
 from evals.bench.checkpoint import checkpoint_bytes, checkpoint_growth, per_turn_growth
 from evals.bench.figures import BenchContext, SectionUnavailable
 from evals.bench.turn import turn_cpu
+from server.runtime import RuntimeFactory
 from server.settings import DEFAULT_TODAY
 from tests.policy_helpers import shipped_policy
 
@@ -22,8 +23,8 @@ def test_per_turn_growth_uses_the_first_and_last_window() -> None:
         per_turn_growth([1, 2, 3], window=3)
 
 
-def test_checkpoint_growth_on_a_short_thread(bench_home: Path) -> None:
-    growth = checkpoint_growth(bench_home, turns=4, window=2)
+def test_checkpoint_growth_on_a_short_thread(bench_home: Path, runtime_factory: RuntimeFactory) -> None:
+    growth = checkpoint_growth(bench_home, factory=runtime_factory, turns=4, window=2)
     assert len(growth.sizes) == 5 and growth.turns == 4 and growth.keep_turns > 0
     assert all(b >= a for a, b in zip(growth.sizes, growth.sizes[1:], strict=False))
     assert growth.first_20 > 0 and growth.last_20 > 0  # every turn adds checkpoints
@@ -31,8 +32,10 @@ def test_checkpoint_growth_on_a_short_thread(bench_home: Path) -> None:
     assert checkpoint_bytes(bench_home / "plant.db") == 0  # no checkpoint tables there
 
 
-def test_turn_comparison_reports_spreads_and_components(bench_home: Path, tmp_path: Path) -> None:
-    result = turn_cpu(f"sqlite:///{bench_home / 'plant.db'}", tmp_path, DEFAULT_TODAY, rounds=2, turns=2, warmup=2)
+def test_turn_comparison_reports_spreads_and_components(bench_home: Path, tmp_path: Path,
+                                                        runtime_factory: RuntimeFactory) -> None:
+    result = turn_cpu(f"sqlite:///{bench_home / 'plant.db'}", tmp_path, DEFAULT_TODAY, factory=runtime_factory,
+                      rounds=2, turns=2, warmup=2)
     assert result.rounds == 2 and result.ratio.n == 2
     assert result.bare_ms.median > 0 and result.governed_ms.median > 0
     assert result.ratio.low <= result.ratio.median <= result.ratio.high
@@ -42,11 +45,12 @@ def test_turn_comparison_reports_spreads_and_components(bench_home: Path, tmp_pa
     assert governed[0] == bare[0] == 1  # the copilot's durability: one checkpoint per turn, for both agents
 
 
-def test_turn_comparison_in_async_durability_checkpoints_every_step(bench_home: Path, tmp_path: Path) -> None:
+def test_turn_comparison_in_async_durability_checkpoints_every_step(bench_home: Path, tmp_path: Path,
+                                                                   runtime_factory: RuntimeFactory) -> None:
     import sqlite3
 
-    result = turn_cpu(f"sqlite:///{bench_home / 'plant.db'}", tmp_path, DEFAULT_TODAY, rounds=1, turns=2, warmup=1,
-                      durability="async")
+    result = turn_cpu(f"sqlite:///{bench_home / 'plant.db'}", tmp_path, DEFAULT_TODAY, factory=runtime_factory,
+                      rounds=1, turns=2, warmup=1, durability="async")
     assert result.ratio.n == 1
     for name in ("governed-state-async.db", "bare-state-async.db"):
         with sqlite3.connect(tmp_path / name) as conn:
