@@ -19,7 +19,7 @@ from typer._click import exceptions as _typer_click
 
 from server.cli import plant as cli_plant
 from server.cli import serve as cli_serve
-from server.cli.actions import build_approvals_app
+from server.cli.approvals import build_approvals_app
 from server.cli.ask import ask, chat
 from server.cli.audit import audit_app
 from server.cli.bench import bench

@@ -10,8 +10,8 @@ from rich.markdown import Markdown
 
 from agent.copilot import TurnResult
 from agent.errors import AgentError
+from server.cli.common import cli_settings
 from server.runtime import build_copilot, build_runtime
-from server.settings import Settings
 
 __all__ = ["ask", "chat"]
 
@@ -38,7 +38,7 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="Print the turn as JSON."),
 ) -> None:
     """Ask one governed question."""
-    settings: Settings = ctx.find_root().obj
+    settings = cli_settings(ctx)
     runtime = build_runtime(settings)
     try:
         copilot = build_copilot(runtime)
@@ -61,7 +61,7 @@ def chat(
     thread: str | None = typer.Option(None, "--thread", help="Continue this thread."),
 ) -> None:
     """A terminal conversation (empty line or Ctrl-D to leave)."""
-    settings: Settings = ctx.find_root().obj
+    settings = cli_settings(ctx)
     runtime = build_runtime(settings)
     try:
         copilot = build_copilot(runtime)

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.rule import Rule
 
+from server.cli.common import cli_settings
 from server.runtime import Runtime, build_copilot, build_runtime
-from server.settings import Settings
 
 __all__ = ["demo"]
 
@@ -63,7 +63,7 @@ def _run(runtime: Runtime, manifest: dict[str, Any]) -> None:
 
 def demo(ctx: typer.Context) -> None:
     """Ask the copilot a few questions as different users (what `make run` shows); every turn is governed."""
-    settings: Settings = ctx.find_root().obj
+    settings = cli_settings(ctx)
     manifest_path = settings.home / "plant_manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     runtime = build_runtime(settings)

@@ -10,20 +10,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from server.cli.common import cli_settings
 from server.cli.render import render_model
 from server.runtime import build_runtime
-from server.settings import Settings
 from tools import default_catalog, make_engine
 
 __all__ = ["register"]
 
 _out = Console()
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    settings = ctx.find_root().obj
-    assert isinstance(settings, Settings)
-    return settings
 
 
 def init(
@@ -36,7 +30,7 @@ def init(
     """Build the demo plant (ERP + MES data) in JIDOKA_DATA_URL and ingest its documents."""
     from tools.demo import build_plant
 
-    settings = _settings(ctx)
+    settings = cli_settings(ctx)
     engine = make_engine(settings.data_url)
     settings.home.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -110,7 +104,7 @@ def tools_run(
 ) -> None:
     """Run one tool through the gate, as the agent would; the call is written to the audit log."""
     parsed = _parse_args(args)
-    runtime = build_runtime(_settings(ctx))
+    runtime = build_runtime(cli_settings(ctx))
     try:
         trace = runtime.trace(as_user)
         with runtime.audit.buffer() as audit:

@@ -12,6 +12,7 @@ from rich.table import Table
 from guardrails.approvals.routing import ApprovalRouter
 from guardrails.errors import PolicyError
 from guardrails.policy.loader import Policy, catalog_policy
+from server.cli.common import cli_settings
 from server.settings import Settings
 from tools import default_catalog
 
@@ -34,7 +35,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the effective policy (enterprise → domain → plant), optionally for one user."""
-    settings: Settings = ctx.find_root().obj
+    settings = cli_settings(ctx)
     policy = load_settings_policy(settings)
     view = policy.describe(policy.user(as_user) if as_user else None)
     if as_json:
@@ -69,7 +70,7 @@ def check(
     directory: Path | None = typer.Argument(None, help="Policy folder (default: JIDOKA_POLICY_DIR or shipped)."),
 ) -> None:
     """Validate a policy folder: exit 0 when it loads, 1 with the errors when it does not."""
-    settings: Settings = ctx.find_root().obj
+    settings = cli_settings(ctx)
     catalog = default_catalog()
     try:
         policy = catalog_policy(directory or settings.policy_dir, catalog)
