@@ -221,19 +221,19 @@ def _quantity(text: str) -> float | int | None:
     return whole if whole > 0 else None
 
 
-def _po_line(entities: Entities, what: str, verb: str,
-             action: str) -> tuple[tuple[str, int] | None, ActionRequest | None]:
+def _po_line(entities: Entities, what: str, verb: str, action: str) -> tuple[str, int] | ActionRequest:
+    """The one PO line named, as (PO id, line number), or the clarifying request when none or several are."""
     lines = entities.ids.get("po_line", ())
     if len(lines) > 1:
-        return None, ActionRequest(action, verb, {}, f"Which PO line do you mean: {', '.join(lines)}? I change "
-                                   "one at a time.")
+        return ActionRequest(action, verb, {}, f"Which PO line do you mean: {', '.join(lines)}? I change one at "
+                             "a time.")
     if not lines:
         po = entities.first("po")
         where = f"of {po} " if po else ""
-        return None, ActionRequest(action, verb, {}, f"Which line {where}should I {what}? Please give the PO "
-                                   "and line, e.g. PO-24017 line 2.")
+        return ActionRequest(action, verb, {}, f"Which line {where}should I {what}? Please give the PO and line, "
+                             "e.g. PO-24017 line 2.")
     po_id, _, line_no = lines[0].partition("/")
-    return (po_id, int(line_no)), None
+    return po_id, int(line_no)
 
 
 def _po_change(text: str, question: str, entities: Entities, user: str, today: date) -> ActionRequest | None:
@@ -245,10 +245,9 @@ def _po_change(text: str, question: str, entities: Entities, user: str, today: d
     if re.search(r"\bsuppliers?\b", text) and verb in ("move", "change", "switch"):
         return None  # 'move PO-24017 line 2 to supplier S-010' is a supplier switch
     action = "request_po_date_change"
-    line, asked = _po_line(entities, "re-date", verb, action)
-    if asked is not None:
-        return asked
-    assert line is not None
+    line = _po_line(entities, "re-date", verb, action)
+    if isinstance(line, ActionRequest):
+        return line
     dates = _DATE.findall(text)
     period = entities.period
     new_date = dates[-1] if dates else (period.start.isoformat() if period is not None and period.start == period.end
@@ -269,10 +268,9 @@ def _switch(text: str, question: str, entities: Entities, user: str) -> ActionRe
     if not re.search(r"\bsuppliers?\b|\bs-\d{3}\b", text) or (verb != "switch" and not re.search(r"\bto\b", text)):
         return None
     action = "switch_supplier"
-    line, asked = _po_line(entities, "move to another supplier", verb, action)
-    if asked is not None:
-        return asked
-    assert line is not None
+    line = _po_line(entities, "move to another supplier", verb, action)
+    if isinstance(line, ActionRequest):
+        return line
     suppliers = list(entities.ids.get("supplier", ()))
     target = re.search(r"\bto\s+(?:supplier\s+)?(s-\d{3})\b", text)
     if target and target.group(1).upper() in suppliers:

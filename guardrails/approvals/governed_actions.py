@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from guardrails.approvals.routing import ApprovalRouter, Route
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
+from guardrails.errors import ActionDecisionIncomplete
 from guardrails.gate import Effect, field_scope
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
@@ -93,6 +94,13 @@ class ActionDecision:
     """Precondition snapshot of the records the action will change (when it got that far)."""
     risk_class: str | None = None
     """``autonomous`` for an allowed action, ``approval`` for one routed to approvers."""
+
+    def routed(self) -> tuple[ActionSubject, Route]:
+        """The subject and route of a decision that allows the action or routes it to approvers (the gate sets
+        both for those); :class:`~guardrails.errors.ActionDecisionIncomplete` when either is missing."""
+        if self.subject is None or self.route is None:
+            raise ActionDecisionIncomplete(self.action, self.effect.value)
+        return self.subject, self.route
 
 
 def autonomous_request_id(trace_id: str, tool_call_id: str) -> str:

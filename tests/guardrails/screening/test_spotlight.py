@@ -154,3 +154,9 @@ def _circular() -> list[object]:
 def test_bad_arguments_are_typed_errors(rules, call):
     with pytest.raises(ScreeningInputError):
         call(rules)
+
+
+def test_a_screened_object_reads_as_one_and_anything_else_is_a_typed_error(rules):
+    assert screen_and_spotlight("x", {"note": "a b"}, rules).as_object() == {"note": "a b"}
+    with pytest.raises(ScreeningInputError, match="expected a JSON object, got list"):
+        screen_and_spotlight("x", ["a b"], rules).as_object()
