@@ -10,17 +10,10 @@ import pytest
 from pydantic import BaseModel
 
 from guardrails.errors import ScreeningInputError
-from guardrails.policy.loader import load_default_rules
-from guardrails.screening.screen import ScreeningRules
 from guardrails.screening.spotlight import screen_and_spotlight, spotlight, spotlight_result
 
 END = re.compile(r"^<<<END DATA ([0-9a-f]{16})>>>$", re.MULTILINE)
 START = re.compile(r'^<<<DATA ([0-9a-f]{16}) source="([^"]*)">>>$', re.MULTILINE)
-
-
-@pytest.fixture(scope="module")
-def rules() -> ScreeningRules:
-    return load_default_rules()
 
 
 def _unwrap(block: str) -> tuple[str, str, str]:
