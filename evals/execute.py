@@ -16,7 +16,6 @@ from evals.suite import Case, Step
 from guardrails.approvals.governed_actions import GovernedActions
 from guardrails.approvals.models import ApprovalRequest
 from guardrails.approvals.service import ActionApprovals
-from guardrails.audit.trace import Trace
 from guardrails.errors import GuardrailError
 from tools.errors import ToolError
 
@@ -181,8 +180,3 @@ def run_case(sandbox: Sandbox, copilot: Copilot, case: Case, user: str) -> tuple
     run.trace_ids = list(dict.fromkeys([t.trace_id for t in run.turns] + run.trace_ids
                                        + [r.trace_id for r in run.requests]))
     return run, values
-
-
-def trace_for(sandbox: Sandbox, user: str) -> Trace:
-    """A new trace for ``user`` (direct API attempts)."""
-    return sandbox.runtime.trace(user)

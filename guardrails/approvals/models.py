@@ -11,7 +11,6 @@ from typing import Any
 from guardrails.identity import User
 
 __all__ = [
-    "FINAL_STATUSES",
     "ApprovalDecision",
     "ApprovalRequest",
     "ApproverGroup",
@@ -39,11 +38,6 @@ class RequestStatus(StrEnum):
     EXECUTED = "executed"
     FAILED = "failed"
     COMPENSATED = "compensated"
-
-
-FINAL_STATUSES = frozenset({RequestStatus.REJECTED, RequestStatus.EXPIRED, RequestStatus.FAILED,
-                            RequestStatus.COMPENSATED})
-"""Statuses no transition leaves."""
 
 
 class DecisionKind(StrEnum):

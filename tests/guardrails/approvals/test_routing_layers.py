@@ -85,7 +85,6 @@ def test_autonomy_limits_may_be_lowered_or_removed() -> None:
     assert router.rule("reserve_spare_parts", "P200").autonomous_when == ()  # type: ignore[union-attr]
 
 
-SUPERVISOR_GROUP = {"roles": ["production_supervisor"], "site": "subject"}
 LOOSENINGS = [
     ("plants/P100.yaml", {"reallocate_inventory": {"risk_class": "autonomous"}},
      "actions.reallocate_inventory.risk_class", "would lower risk_class from approval to autonomous"),

@@ -23,7 +23,6 @@ from tools.errors import ArgumentError, RecordNotFound
 
 HOLD = spec("place_quality_hold")
 RELEASE = spec("release_quality_hold")
-OPEN = ("planned", "released", "running")
 
 
 def hold_args(lot_id: str, **extra: Any) -> dict[str, Any]:
