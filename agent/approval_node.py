@@ -85,15 +85,14 @@ class ActionSteps:
             record["status"] = decision.status
         if decision.effect is Effect.DENY:
             return record, None
-        assert decision.subject is not None and decision.route is not None
-        route = decision.route
+        subject, route = decision.routed()
         waits = decision.effect is Effect.NEEDS_APPROVAL
         request_id = (approval_request_id(thread_id, trace.trace_id, call_id) if waits
                       else autonomous_request_id(trace.trace_id, call_id))
         plan = ActionPlan(
             tool_call_id=call_id, action=call["name"], args=dict(decision.args), effect=decision.effect.value,
             request_id=request_id, rule_id=decision.rule_id, reason=decision.reason,
-            subject=subject_json(decision.subject), snapshot=dict(decision.snapshot),
+            subject=subject_json(subject), snapshot=dict(decision.snapshot),
             groups=[g.to_json_dict() for g in route.groups],
             expires_at=route.expires_at.isoformat() if route.expires_at else None)
         return record, plan

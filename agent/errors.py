@@ -12,6 +12,7 @@ __all__ = [
     "InvalidQuestion",
     "ThreadAwaitingApproval",
     "ThreadNotYours",
+    "UnexpectedModelReply",
 ]
 
 
@@ -43,3 +44,15 @@ class ThreadAwaitingApproval(AgentError):
         self.request_ids = tuple(request_ids)
         super().__init__(f"thread {thread_id} is waiting for approval of {', '.join(self.request_ids)}; it "
                          "continues when that is decided (ask in a new thread meanwhile)")
+
+
+class UnexpectedModelReply(AgentError):
+    """The chat model answered with something other than an ``AIMessage`` (a provider or adapter bug).
+
+    The graph treats it like any other failure of the configured model: the rules model answers the turn.
+    """
+
+    def __init__(self, model: str, reply: object) -> None:
+        self.model = model
+        self.reply_type = type(reply).__name__
+        super().__init__(f"the model {model} replied with a {self.reply_type}, not an AI message")

@@ -17,13 +17,22 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, RemoveMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    RemoveMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.approval_node import ActionSteps, waiting_plans
+from agent.errors import UnexpectedModelReply
 from agent.grounding import GroundingReport, check_grounding, collect_evidence
 from agent.prompts import system_prompt
 from agent.state import ActionPlan, ToolCallRecord, TurnState
@@ -102,6 +111,21 @@ def _turn_messages(state: TurnState) -> list[BaseMessage]:
     return []
 
 
+def _pending_calls(state: TurnState) -> list[ToolCall]:
+    """The tool calls of the last message when it is the model's reply (the only message that has any)."""
+    last = state["messages"][-1]
+    return last.tool_calls if isinstance(last, AIMessage) else []
+
+
+def _reply(model: BaseChatModel, schemas: list[dict[str, Any]], messages: Sequence[BaseMessage]) -> AIMessage:
+    """``model``'s reply to ``messages`` with ``schemas`` offered; :class:`UnexpectedModelReply` if it is no
+    ``AIMessage`` (a chat model may return any message type, but only an AI reply can answer or call tools)."""
+    reply = model.bind_tools(schemas).invoke(list(messages))
+    if not isinstance(reply, AIMessage):
+        raise UnexpectedModelReply(type(model).__name__, reply)
+    return reply
+
+
 def _tool_call_problem(message: AIMessage, offered: set[str], deps: AgentDeps) -> str | None:
     if message.invalid_tool_calls:
         bad = message.invalid_tool_calls[0]
@@ -151,13 +175,12 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             "last": str(messages[-1].content)[:MAX_AUDITED_TEXT]}))
         update: dict[str, Any] = {"model_steps": state.get("model_steps", 0) + 1}
         try:
-            reply = chosen.bind_tools(schemas).invoke(messages)
-        except Exception as exc:
+            reply = _reply(chosen, schemas, messages)
+        except Exception as exc:  # an UnexpectedModelReply too: the rules model answers instead
             if degraded:
                 raise
             reason = f"{type(exc).__name__}: {str(exc)[:300]}"
             return {**update, **_degrade(state, trace, audit, reason, deps, user, schemas, messages)}
-        assert isinstance(reply, AIMessage)
         problem = _tool_call_problem(reply, set(offered), deps)
         audit.add(trace.event(AuditKind.MODEL_RESPONSE, {
             "model": deps.identity(chosen, reply), "content": str(reply.content)[:MAX_AUDITED_TEXT],
@@ -176,10 +199,9 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         return {**update, "invalid_rounds": rounds, "messages": [note]}
 
     def route_model(state: TurnState) -> Literal["gate", "model", "screen_output"]:
-        last = state["messages"][-1]
-        if isinstance(last, HumanMessage):
+        if isinstance(state["messages"][-1], HumanMessage):
             return "model"  # a correction note after an invalid tool call
-        if isinstance(last, AIMessage) and last.tool_calls:
+        if _pending_calls(state):
             if state.get("model_steps", 0) >= deps.max_model_steps:
                 return "screen_output"
             return "gate"
@@ -188,11 +210,9 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
     def gate(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
         user = policy.user(state["user_id"])
         audit, trace = _audit(config), _trace(state, config, policy.hash)
-        last = state["messages"][-1]
-        assert isinstance(last, AIMessage)
         records: list[ToolCallRecord] = list(state.get("tool_calls", []))
         plans: list[ActionPlan] = []
-        for call in last.tool_calls:
+        for call in _pending_calls(state):  # route_model sent the turn here because there are some
             if deps.actions is not None and deps.actions.is_action(call["name"]):
                 record, plan = deps.actions.gate(user, call, degraded=state.get("degraded", False),
                                                  thread_id=_thread_id(config), trace=trace, audit=audit)
@@ -208,12 +228,10 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
     def tools(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
         user = policy.user(state["user_id"])
         audit, trace = _audit(config), _trace(state, config, policy.hash)
-        last = state["messages"][-1]
-        assert isinstance(last, AIMessage)
         replies: list[BaseMessage] = []
         records = {r["id"]: r for r in state.get("tool_calls", [])}
         plans = {p["tool_call_id"]: p for p in state.get("action_plans", [])}
-        for call in last.tool_calls:
+        for call in _pending_calls(state):  # the calls the gate step just decided
             if deps.actions is not None and deps.actions.is_action(call["name"]):
                 reply = deps.actions.run(user, call, records.get(call["id"] or ""), plans.get(call["id"] or ""),
                                          trace=trace, audit=audit)
@@ -225,11 +243,6 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             replies.append(ToolMessage(content=json.dumps(outcome.for_model(), default=str),
                                        tool_call_id=call["id"] or "", name=call["name"]))
         return {"messages": replies}
-
-    def approval(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
-        assert deps.actions is not None
-        return deps.actions.approval(state, thread_id=_thread_id(config), trace=_trace(state, config, policy.hash),
-                                     audit=_audit(config))
 
     def after_tools(state: TurnState) -> Literal["approval", "model"]:
         return "approval" if waiting_plans(state) else "model"
@@ -296,7 +309,6 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
     graph.add_node("model", model)
     graph.add_node("gate", gate)
     graph.add_node("tools", tools)
-    graph.add_node("approval", approval)
     graph.add_node("screen_output", screen_output)
     graph.add_node("answer", answer)
     graph.add_edge(START, "screen_input")
@@ -304,8 +316,17 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
                                 ["answer", "model"])
     graph.add_conditional_edges("model", route_model, ["gate", "model", "screen_output"])
     graph.add_edge("gate", "tools")
-    graph.add_conditional_edges("tools", after_tools, ["approval", "model"])
-    graph.add_conditional_edges("approval", after_tools, ["approval", "model"])
+    actions = deps.actions
+    if actions is None:
+        graph.add_edge("tools", "model")  # a read-only copilot proposes no actions, so nothing waits for approval
+    else:
+        def approval(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+            return actions.approval(state, thread_id=_thread_id(config), trace=_trace(state, config, policy.hash),
+                                    audit=_audit(config))
+
+        graph.add_node("approval", approval)
+        graph.add_conditional_edges("tools", after_tools, ["approval", "model"])
+        graph.add_conditional_edges("approval", after_tools, ["approval", "model"])
     graph.add_edge("screen_output", "answer")
     graph.add_edge("answer", END)
     return graph.compile(checkpointer=checkpointer)
@@ -317,8 +338,7 @@ def _degrade(state: TurnState, trace: Trace, audit: AuditSink, reason: str, deps
     audit.add(trace.event(AuditKind.DEGRADED, {"reason": reason, "fallback": deps.identity(deps.fallback, None)}))
     # The rules model starts the turn afresh from the question: the failed model's partial work is dropped.
     turn_start = next((i for i, m in enumerate(messages) if m.id == state.get("question_id")), len(messages) - 1)
-    reply = deps.fallback.bind_tools(schemas).invoke(list(messages[: turn_start + 1]))
-    assert isinstance(reply, AIMessage)
+    reply = _reply(deps.fallback, schemas, messages[: turn_start + 1])  # its failure ends the turn with the error
     audit.add(trace.event(AuditKind.MODEL_RESPONSE, {
         "model": deps.identity(deps.fallback, reply), "content": str(reply.content)[:MAX_AUDITED_TEXT],
         "tool_calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in reply.tool_calls],

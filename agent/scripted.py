@@ -8,7 +8,7 @@ an :class:`AIMessage`, or a function of the messages that returns one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -19,9 +19,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable
 from pydantic import Field, PrivateAttr
 
-__all__ = ["ScriptStep", "ScriptedChatModel"]
-
-ScriptStep = AIMessage | Callable[[list[BaseMessage]], AIMessage]
+__all__ = ["ScriptedChatModel"]
 
 
 class ScriptedChatModel(BaseChatModel):

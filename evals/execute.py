@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.errors import AgentError
-from evals.errors import OracleError
+from evals.errors import OracleError, SuiteInvalid
 from evals.oracle import fill, pick
 from evals.outcome import StepResult
 from evals.sandbox import RowChange, Sandbox
@@ -16,7 +16,6 @@ from evals.suite import Case, Step
 from guardrails.approvals.governed_actions import GovernedActions
 from guardrails.approvals.models import ApprovalRequest
 from guardrails.approvals.service import ActionApprovals
-from guardrails.audit.trace import Trace
 from guardrails.errors import GuardrailError
 from tools.errors import ToolError
 
@@ -69,10 +68,11 @@ def resolve_vars(case: Case, user: str, sandbox: Sandbox) -> dict[str, str]:
                 if node is None:
                     raise OracleError(f"case {case.id}: the manifest has no {spec.manifest}")
             values[name] = str(node)
-        else:
-            assert spec.pick is not None
+        elif spec.pick is not None:
             args = {k: v.format(**values) if isinstance(v, str) else v for k, v in spec.args.items()}
             values[name] = pick(spec.pick, sandbox.runtime.data_engine, sandbox.manifest, args)
+        else:
+            raise SuiteInvalid(f"case {case.id}", f"var {name} needs exactly one of manifest, pick or value")
     return values
 
 
@@ -83,6 +83,13 @@ def _approvals_at(approvals: ActionApprovals, hours: float) -> ActionApprovals:
                               today=base.today, as_of=base.as_of,
                               clock=lambda: base.clock() + timedelta(hours=hours))
     return ActionApprovals(shifted, approvals.store)
+
+
+def _operand(step: Step, value: str | None, what: str) -> str:
+    """``value``, which a step of this op needs: the suite loader checks it, a Step built in code may lack it."""
+    if value is None:
+        raise SuiteInvalid(f"{step.op} step", f"needs {what}")
+    return value
 
 
 def _step(sandbox: Sandbox, copilot: Copilot, run: CaseRun, step: Step, values: dict[str, str]) -> StepResult:
@@ -98,10 +105,10 @@ def _step(sandbox: Sandbox, copilot: Copilot, run: CaseRun, step: Step, values: 
     try:
         if step.op in ("decide", "expire"):
             approvals = runtime.approvals if step.op == "decide" else _approvals_at(runtime.approvals, 24 * 30)
-            assert step.approver is not None
+            approver = _operand(step, step.approver, "an approver")
             with runtime.audit.buffer() as buffer:
-                request = approvals.decide(rid, step.approver, step.decision, "eval", audit=buffer)
-            detail = f"{step.approver} {step.decision}d {rid}: now {request.status.value}"
+                request = approvals.decide(rid, approver, step.decision, "eval", audit=buffer)
+            detail = f"{approver} {step.decision}d {rid}: now {request.status.value}"
         elif step.op in ("resume", "replay"):
             turn = copilot.resume(rid)
             run.turns.append(turn)
@@ -120,8 +127,7 @@ def _step(sandbox: Sandbox, copilot: Copilot, run: CaseRun, step: Step, values: 
             run.trace_ids.append(trace.trace_id)
             detail = f"settled {rid} with other arguments: {settled.status} ({settled.reason[:160]})"
         else:  # ask: the next turn in the same thread
-            assert step.input is not None
-            question = step.input.format(**values, request=rid)
+            question = _operand(step, step.input, "an input").format(**values, request=rid)
             run.typed += "\n" + question
             thread = run.turns[0].thread_id if run.turns else None
             run.turns.append(copilot.ask(run.user, question, thread_id=thread))
@@ -174,8 +180,3 @@ def run_case(sandbox: Sandbox, copilot: Copilot, case: Case, user: str) -> tuple
     run.trace_ids = list(dict.fromkeys([t.trace_id for t in run.turns] + run.trace_ids
                                        + [r.trace_id for r in run.requests]))
     return run, values
-
-
-def trace_for(sandbox: Sandbox, user: str) -> Trace:
-    """A new trace for ``user`` (direct API attempts)."""
-    return sandbox.runtime.trace(user)

@@ -102,6 +102,14 @@ class Step(_Model):
     attempt: bool = False
     """An abuse attempt: counts towards ``approval_binding_integrity`` (held when it changed nothing)."""
 
+    @model_validator(mode="after")
+    def _operands(self) -> Step:
+        if self.op in ("decide", "expire") and self.approver is None:
+            raise ValueError(f"{self.op} steps need an approver")
+        if self.op == "ask" and self.input is None:
+            raise ValueError("ask steps need an input")
+        return self
+
 
 class Checks(_Model):
     """What must hold after the case ran. ``None`` means 'not checked'."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from knowledge.errors import JidokaError
 
 __all__ = [
+    "ActionDecisionIncomplete",
     "AlreadyDecided",
     "ApprovalError",
     "AuditChainConflict",
@@ -33,6 +34,7 @@ __all__ = [
     "RequestNotFound",
     "ScreeningInputError",
     "SeparationOfDuties",
+    "ToolOutcomeEmpty",
     "UnknownRiskClass",
     "UnknownUser",
 ]
@@ -87,6 +89,26 @@ class AuditChainConflict(AuditError):
     The unique ``seq`` backstop fired, which only happens when rows were written
     outside :class:`guardrails.audit.log.AuditLog` (tampering); run ``jidoka audit verify``.
     """
+
+
+class ToolOutcomeEmpty(GuardrailError):
+    """A tool outcome holds neither a result nor a refusal (only one built outside ``GovernedTools`` can)."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool = tool
+        super().__init__(f"the outcome of the {tool} call holds neither a result nor a refusal")
+
+
+class ActionDecisionIncomplete(GuardrailError):
+    """An action decision that allows the action or routes it to approvers lacks its subject or route.
+
+    The gate sets both for every such decision; only one built by hand can lack them.
+    """
+
+    def __init__(self, action: str, effect: str) -> None:
+        self.action = action
+        self.effect = effect
+        super().__init__(f"the {effect} decision on {action} has no subject or no route, so it cannot be planned")
 
 
 class ScreeningInputError(GuardrailError, TypeError):

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
-from guardrails.errors import UnknownUser
+from guardrails.errors import ToolOutcomeEmpty, UnknownUser
 from guardrails.gate import Decision, Effect, Gate
 from guardrails.identity import User
 from guardrails.screening.spotlight import FieldFinding, screen_and_spotlight
@@ -48,7 +48,7 @@ class ToolOutcome:
     decision: Decision
     result: ToolResult | None
     refusal: Refusal | None
-    model_view: Any = None
+    model_view: dict[str, Any] | None = None
     """The result as the model sees it: free text screened and spotlighted as data."""
     findings: tuple[FieldFinding, ...] = ()
     """Data-screening findings in the result's free text (planted instructions and the like)."""
@@ -58,14 +58,21 @@ class ToolOutcome:
         """True when the tool ran and returned data."""
         return self.result is not None
 
+    def result_or_refusal(self) -> ToolResult | Refusal:
+        """The data, or the refusal given instead; :class:`~guardrails.errors.ToolOutcomeEmpty` for an outcome
+        holding neither (``GovernedTools`` always sets one)."""
+        if self.result is not None:
+            return self.result
+        if self.refusal is not None:
+            return self.refusal
+        raise ToolOutcomeEmpty(self.decision.tool)
+
     def for_model(self) -> dict[str, Any]:
         """The JSON the model sees: the spotlighted result, or the refusal it can explain."""
-        if self.result is not None:
-            view = self.model_view if self.model_view is not None else self.result.model_dump(mode="json")
-            assert isinstance(view, dict)
-            return view
-        assert self.refusal is not None
-        return self.refusal.model_dump(mode="json")
+        answer = self.result_or_refusal()
+        if isinstance(answer, Refusal):
+            return answer.model_dump(mode="json")
+        return self.model_view if self.model_view is not None else answer.model_dump(mode="json")
 
 
 class GovernedTools:
@@ -153,7 +160,7 @@ class GovernedTools:
                 "findings": [{"path": f.path, "rule_id": f.finding.rule_id, "family": f.finding.family}
                              for f in screened.findings],
             }))
-        return ToolOutcome(decision, result, None, screened.value, screened.findings)
+        return ToolOutcome(decision, result, None, screened.as_object(), screened.findings)
 
     def call(self, user: User, tool: str, args: Mapping[str, Any], *, trace: Trace, audit: AuditSink) -> ToolOutcome:
         """Decide and (if allowed) run ``tool`` for ``user``; every step is added to ``audit``."""

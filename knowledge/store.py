@@ -72,11 +72,18 @@ class KnowledgeIndex:
     """Chunks of the plant's documents in one Chroma collection per embedder (vector spaces never mix)."""
 
     def __init__(self, embedder: Embedder, *, path: Path | None = None, url: str | None = None) -> None:
-        if (path is None) == (url is None):
+        target: Path | str
+        if path is not None and url is None:
+            target = path
+        elif url is not None and path is None:
+            target = url
+        else:
             raise ValueError("give exactly one of path (embedded Chroma) or url (Chroma server)")
         self.embedder = embedder
         self.path = path
         self.url = url
+        self._target = target
+        """Where the collection lives: a directory (embedded Chroma) or a server URL."""
         self._collection: Any = None
         self._lexical = LexicalIndex()
         """The BM25 side's inverted index, filled lazily (each chunk tokenized once per process)."""
@@ -99,17 +106,16 @@ class KnowledgeIndex:
 
         settings = ChromaSettings(anonymized_telemetry=False)
         try:
-            if self.url is not None:
-                parsed = urlparse(self.url)
+            if isinstance(self._target, str):
+                parsed = urlparse(self._target)
                 if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                    raise StoreUnavailable(f"JIDOKA_CHROMA_URL must be http(s)://host:port, got {self.url!r}")
+                    raise StoreUnavailable(f"JIDOKA_CHROMA_URL must be http(s)://host:port, got {self._target!r}")
                 client: Any = chromadb.HttpClient(host=parsed.hostname,
                                                   port=parsed.port or (443 if parsed.scheme == "https" else 8000),
                                                   ssl=parsed.scheme == "https", settings=settings)
             else:
-                assert self.path is not None
-                self.path.mkdir(parents=True, exist_ok=True)
-                client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+                self._target.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(self._target), settings=settings)
             return client.get_or_create_collection(
                 f"jidoka-docs-{_slug(self.embedder.name)}", embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}}, metadata={"embedder": self.embedder.name})

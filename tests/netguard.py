@@ -114,12 +114,6 @@ class NetGuard:
 
     # ---- bookkeeping -------------------------------------------------------------------------------------
 
-    @property
-    def violations(self) -> list[str]:
-        """Every blocked target (``host:port``) this session, oldest first."""
-        with self._lock:
-            return list(self._violations)
-
     def since_mark(self) -> list[str]:
         """Blocked targets since the current test phase began."""
         with self._lock:

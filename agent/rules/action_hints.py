@@ -57,10 +57,9 @@ def review_hints(outputs: Sequence[tuple[str, str]], triggers: Mapping[str, Mapp
         if not isinstance(result, dict) or result.get("status") != "ok":
             continue
         sites = {line_sites.get(str(line)) for line in result.get("line_ids") or []}
-        if len(sites) != 1 or None in sites:
+        site = sites.pop() if len(sites) == 1 else None
+        if site is None:
             continue  # lines of several (or unknown) sites: whose limit applies is unclear, so say nothing
-        site = next(iter(sites))
-        assert site is not None
         limit = limits.get(site)
         if limit is None:
             continue

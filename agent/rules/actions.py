@@ -1,4 +1,5 @@
-"""Governed actions: proposing one from a plain-language request, and answering from what came back.
+"""Governed actions: proposing one from a plain-language request (answering from the result is in
+:mod:`agent.rules.action_answers`).
 
 A request is an imperative ("put LOT-P100-0404 on quality hold, seal failures", "pull in PO-24017 line 2
 to 2026-03-05"): after openers such as 'please' or 'can you', the question starts with one of the action's
@@ -11,27 +12,14 @@ the graph's gate and the approvers do that, and the result (or refusal) comes ba
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from agent.rules.entities import Entities
-from agent.rules.format import cite, data_text, num
 
-__all__ = ["ACTION_LABELS", "ActionRequest", "action_answer", "detect_action", "is_action_tool"]
-
-ACTION_LABELS: dict[str, str] = {
-    "place_quality_hold": "place a quality hold",
-    "release_quality_hold": "release a quality hold",
-    "reallocate_inventory": "move stock",
-    "request_po_date_change": "change a PO promised date",
-    "switch_supplier": "switch a PO line's supplier",
-    "open_supplier_review": "open a supplier review",
-    "create_maintenance_order": "create a maintenance order",
-    "reserve_spare_parts": "reserve spare parts",
-}
-"""The governed actions the rules model can propose, with what each does (for replies)."""
+__all__ = ["ActionRequest", "detect_action"]
 
 _OPENERS = re.compile(
     r"^(?:(?:please|pls|kindly|ok|okay|now|then|just|so|hey|hi|"
@@ -42,11 +30,6 @@ _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 _REASON = re.compile(r"(?:\s*[;:]\s+|,\s+|\s+(?:-|—)\s+|\s+(?:because(?: of)?|due to|since|as)\s+|"
                      r"\s*\breason(?:\s+is)?\s*[:=]?\s+)(?P<reason>.+)$", re.IGNORECASE)
 _REVIEW_ABOUT = re.compile(r"\b(?:about|regarding|concerning|over|on)\s+(?P<reason>.+)$", re.IGNORECASE)
-
-
-def is_action_tool(name: str) -> bool:
-    """True for the governed actions this module knows."""
-    return name in ACTION_LABELS
 
 
 @dataclass(frozen=True)
@@ -60,8 +43,6 @@ class ActionRequest:
     missing: str = ""
     """A clarifying question when an argument is missing or ambiguous (then ``args`` is incomplete)."""
 
-
-# ---------------------------------------------------------------------------------------------- detection
 
 def _command(question: str) -> str:
     text = " ".join(question.lower().replace("’", "'").split())
@@ -221,19 +202,19 @@ def _quantity(text: str) -> float | int | None:
     return whole if whole > 0 else None
 
 
-def _po_line(entities: Entities, what: str, verb: str,
-             action: str) -> tuple[tuple[str, int] | None, ActionRequest | None]:
+def _po_line(entities: Entities, what: str, verb: str, action: str) -> tuple[str, int] | ActionRequest:
+    """The one PO line named, as (PO id, line number), or the clarifying request when none or several are."""
     lines = entities.ids.get("po_line", ())
     if len(lines) > 1:
-        return None, ActionRequest(action, verb, {}, f"Which PO line do you mean: {', '.join(lines)}? I change "
-                                   "one at a time.")
+        return ActionRequest(action, verb, {}, f"Which PO line do you mean: {', '.join(lines)}? I change one at "
+                             "a time.")
     if not lines:
         po = entities.first("po")
         where = f"of {po} " if po else ""
-        return None, ActionRequest(action, verb, {}, f"Which line {where}should I {what}? Please give the PO "
-                                   "and line, e.g. PO-24017 line 2.")
+        return ActionRequest(action, verb, {}, f"Which line {where}should I {what}? Please give the PO and line, "
+                             "e.g. PO-24017 line 2.")
     po_id, _, line_no = lines[0].partition("/")
-    return (po_id, int(line_no)), None
+    return po_id, int(line_no)
 
 
 def _po_change(text: str, question: str, entities: Entities, user: str, today: date) -> ActionRequest | None:
@@ -245,10 +226,9 @@ def _po_change(text: str, question: str, entities: Entities, user: str, today: d
     if re.search(r"\bsuppliers?\b", text) and verb in ("move", "change", "switch"):
         return None  # 'move PO-24017 line 2 to supplier S-010' is a supplier switch
     action = "request_po_date_change"
-    line, asked = _po_line(entities, "re-date", verb, action)
-    if asked is not None:
-        return asked
-    assert line is not None
+    line = _po_line(entities, "re-date", verb, action)
+    if isinstance(line, ActionRequest):
+        return line
     dates = _DATE.findall(text)
     period = entities.period
     new_date = dates[-1] if dates else (period.start.isoformat() if period is not None and period.start == period.end
@@ -269,10 +249,9 @@ def _switch(text: str, question: str, entities: Entities, user: str) -> ActionRe
     if not re.search(r"\bsuppliers?\b|\bs-\d{3}\b", text) or (verb != "switch" and not re.search(r"\bto\b", text)):
         return None
     action = "switch_supplier"
-    line, asked = _po_line(entities, "move to another supplier", verb, action)
-    if asked is not None:
-        return asked
-    assert line is not None
+    line = _po_line(entities, "move to another supplier", verb, action)
+    if isinstance(line, ActionRequest):
+        return line
     suppliers = list(entities.ids.get("supplier", ()))
     target = re.search(r"\bto\s+(?:supplier\s+)?(s-\d{3})\b", text)
     if target and target.group(1).upper() in suppliers:
@@ -350,87 +329,3 @@ def detect_action(question: str, entities: Entities, *, user_id: str, today: dat
         if found is not None:
             return found
     return None
-
-
-# ---------------------------------------------------------------------------------------------- answers
-
-def _ids(result: Mapping[str, Any]) -> list[str]:
-    return [str(i) for i in result.get("record_ids") or []]
-
-
-def _done(action: str, args: Mapping[str, Any], result: Mapping[str, Any]) -> str:
-    ids = _ids(result)
-    request = result.get("request_id")
-    via = f" (request {request})" if request else ""
-    if action in ("place_quality_hold", "release_quality_hold"):
-        state = "is on quality hold" if action == "place_quality_hold" else "is released from quality hold"
-        verb = "held" if action == "place_quality_hold" else "released"
-        lot = args.get("lot_id") or next((i for i in ids if i.startswith("LOT-")), None)
-        wos = [i for i in ids if i.startswith("WO-")]
-        if lot:
-            text = f"Done: {lot} {state}{via} {cite(lot)}."
-            if wos:
-                text += f" Work orders {verb} with it: {', '.join(wos)} {cite(*wos)}."
-            elif args.get("include_open_work_orders") or args.get("include_held_work_orders"):
-                text += f" No work orders were {verb} with it."
-            return text
-        wo = args.get("wo_id") or (wos[0] if wos else "the work order")
-        return f"Done: work order {wo} {state}{via} {cite(wo)}."
-    if action == "reallocate_inventory":
-        to = args.get("to_wo_id") or args.get("to_site_id")
-        return (f"Done: moved {num(args.get('qty'))} of {args.get('item_id')} from {args.get('from_site_id')} to "
-                f"{to}{via} {cite(args.get('item_id'), *ids)}.")
-    if action == "request_po_date_change":
-        return (f"Done: {args.get('po_id')} line {args.get('line_no')} now has promised date "
-                f"{args.get('new_promised_date')}{via} {cite(*ids) or cite(args.get('po_id'))}.")
-    if action == "switch_supplier":
-        return (f"Done: the open quantity of {args.get('po_id')} line {args.get('line_no')} moves to supplier "
-                f"{args.get('new_supplier_id')}{via} {cite(*ids, args.get('new_supplier_id'))}.")
-    if action == "open_supplier_review":
-        review = next((i for i in ids if i.startswith("SR-")), None)
-        what = f"supplier review {review}" if review else "a supplier review"
-        return f"Done: {what} is open for {args.get('supplier_id')}{via} {cite(review, args.get('supplier_id'))}."
-    if action == "create_maintenance_order":
-        order = next((i for i in ids if i != args.get("asset_id")), None)
-        what = f"maintenance order {order}" if order else "the maintenance order"
-        return (f"Done: {what} ({args.get('mo_type')}, priority {args.get('priority', 2)}) is created for "
-                f"{args.get('asset_id')}{via} {cite(order, args.get('asset_id'))}.")
-    if action == "reserve_spare_parts":
-        return (f"Done: {args.get('item_id')} is reserved for {args.get('asset_id')}{via} "
-                f"{cite(args.get('item_id'), args.get('asset_id'), *ids)}.")
-    return f"Done: {ACTION_LABELS.get(action, action)}{via} {cite(*ids)}."
-
-
-def action_answer(action: str, args: Mapping[str, Any], result: Mapping[str, Any]) -> list[str]:
-    """What to tell the user about one action call's result (executed, refused, rejected ...)."""
-    status = str(result.get("status") or "")
-    label = ACTION_LABELS.get(action, action)
-    request = result.get("request_id")
-    reason = data_text(result.get("reason")) or data_text(result.get("message")) or "no reason given"
-    if status == "executed":
-        done = _done(action, args, result)
-        if result.get("risk_class") == "autonomous" and isinstance(result.get("undo"), str):
-            done += f" It ran without approval, as the policy allows; to undo it: `{result['undo']}`."
-        return [done]
-    if status == "precondition_failed":
-        return [f"Not executed: the request to {label} did not run because the data changed since it was "
-                f"proposed: {reason}. Nothing was changed{f' {cite(request)}' if request else ''}."]
-    if status == "rejected":
-        comment = data_text(result.get("comment"))
-        said = f" Their comment: \"{comment}\"." if comment else ""
-        return [f"Not executed: the request to {label} was rejected: {reason}.{said}"]
-    if status == "expired":
-        return [f"Not executed: the request to {label} expired before it was approved: {reason}. Nothing was "
-                "changed."]
-    if status == "pending":
-        return [f"The request to {label} is waiting for approval{f' ({request})' if request else ''}; nothing has "
-                "been changed yet."]
-    if status == "needs_approval":
-        return [f"The request to {label} needs approval first: {reason}. Nothing has been changed yet."]
-    if status == "denied":
-        return [f"I can't {label} for you: the request was refused: {reason}. Nothing was changed."]
-    if status == "invalid_arguments":
-        return [f"I could not propose that: the request to {label} had invalid arguments: {reason}."]
-    if status == "compensated":
-        return [f"The request to {label} was undone: {reason} {cite(*_ids(result))}."]
-    return [f"Not executed: the request to {label} did not run: {reason}. Nothing was changed."]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agent.rules import answers_ops, answers_supply, procedures
-from agent.rules.actions import action_answer, is_action_tool
+from agent.rules.action_answers import action_answer, is_action_tool
 from agent.rules.focus import Focus, ToolOutput, Writer
 from agent.rules.format import as_of_line, cite, data_text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.rules.format import cite, day, join, label, more, num, pct, when
+from agent.rules.format import cite, day, join, label, mapping_of, more, num, pct, rows_of, when
 
 if TYPE_CHECKING:
     from agent.rules.focus import Focus, Writer
@@ -21,11 +21,6 @@ RECONCILIATION_LABELS = {
 }
 
 
-def _rows(result: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = result.get(key)
-    return [r for r in value if isinstance(r, Mapping)] if isinstance(value, list) else []
-
-
 def _scope(args: Mapping[str, Any]) -> str:
     for key, word in (("machine_id", "on"), ("line_id", "on"), ("site_id", "at")):
         if args.get(key):
@@ -39,7 +34,7 @@ def _period(result: Mapping[str, Any]) -> str:
 
 def work_orders(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Work orders matching the filters."""
-    rows = _rows(result, "work_orders")
+    rows = rows_of(result, "work_orders")
     args = focus.args
     wanted = set(focus.entities.ids.get("wo", ()))
     if wanted:
@@ -72,7 +67,7 @@ def work_orders(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def at_risk(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Upcoming work orders short of components or on a line with a risky asset."""
-    rows = _rows(result, "at_risk")
+    rows = rows_of(result, "at_risk")
     checked = num(result.get("checked_count"))
     window = day(result.get("window_end"))
     if not rows:
@@ -82,12 +77,12 @@ def at_risk(result: Mapping[str, Any], focus: Focus) -> list[str]:
            f"{_scope(focus.args)} are at risk:"]
     for r in rows[:MAX_ROWS]:
         reasons = []
-        missing = _rows(r, "missing_components")
+        missing = rows_of(r, "missing_components")
         if missing:
             reasons.append("short of " + ", ".join(
                 f"{m.get('item_id')} (needs {num(m.get('required_qty'))}, {num(m.get('available_qty'))} available, "
                 f"{num(m.get('incoming_qty'))} incoming, short {num(m.get('shortfall_qty'))})" for m in missing[:4]))
-        assets = _rows(r, "risky_assets")
+        assets = rows_of(r, "risky_assets")
         if assets:
             reasons.append("asset risk: " + ", ".join(
                 f"{a.get('asset_id')} {pct(a.get('failure_probability'))} failure probability within "
@@ -100,14 +95,13 @@ def at_risk(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def line_performance(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Availability, output and scrap per line."""
-    lines = _rows(result, "lines")
+    lines = rows_of(result, "lines")
     if not lines:
         return [f"No line data{_scope(focus.args)} {_period(result)}."]
     out = [f"Line performance {_period(result)}:"]
     for ln in lines[:MAX_ROWS]:
-        trend = ln.get("scrap_trend") if isinstance(ln.get("scrap_trend"), Mapping) else {}
-        assert isinstance(trend, Mapping)
-        reasons = _rows(ln, "down_by_reason")[:3]
+        trend = mapping_of(ln, "scrap_trend")
+        reasons = rows_of(ln, "down_by_reason")[:3]
         down = ("; top down reasons " + ", ".join(
             f"{d.get('reason_code')} {num(d.get('hours'))} h ({num(d.get('events'))} events)" for d in reasons)
             if reasons else "")
@@ -124,19 +118,19 @@ def downtime(result: Mapping[str, Any], focus: Focus) -> list[str]:
     scope = _scope(focus.args)
     if not result.get("event_count"):
         return [f"No down time recorded{scope} {_period(result)}."]
-    machine_ids = [m.get("machine_id") for m in _rows(result, "by_machine")][:6]
+    machine_ids = [m.get("machine_id") for m in rows_of(result, "by_machine")][:6]
     out = [f"Down time{scope} {_period(result)}: {num(result.get('total_down_hours'))} h over "
            f"{num(result.get('event_count'))} down events {cite(*machine_ids)}."]
-    reasons = _rows(result, "by_reason")[:5]
+    reasons = rows_of(result, "by_reason")[:5]
     if reasons:
         out.append("Top reasons: " + "; ".join(f"{r.get('reason_code')} {num(r.get('hours'))} h ({num(r.get('events'))}"
                                                " events)" for r in reasons) + ".")
-    machines = _rows(result, "by_machine")[:3]
+    machines = rows_of(result, "by_machine")[:3]
     if machines:
         out.append("Most affected machines: " + "; ".join(
             f"{m.get('machine_id')} on {m.get('line_id')} {num(m.get('hours'))} h, mostly {m.get('top_reason')} "
             f"{cite(m.get('machine_id'))}" for m in machines) + ".")
-    longest = _rows(result, "longest_events")[:3]
+    longest = rows_of(result, "longest_events")[:3]
     if longest:
         out.append("Longest stops: " + "; ".join(
             f"{e.get('machine_id')} from {when(e.get('started_at'))}, {num(e.get('hours'))} h, {e.get('reason_code')} "
@@ -146,7 +140,7 @@ def downtime(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def drift(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Machine settings vs target and tolerance, out-of-tolerance first."""
-    params = _rows(result, "parameters")
+    params = rows_of(result, "parameters")
     scope = _scope(focus.args)
     if focus.intent == "scrap_root_cause":
         params = [p for p in params if p.get("out_of_tolerance_count") or p.get("drifting_away")]
@@ -157,8 +151,7 @@ def drift(result: Mapping[str, Any], focus: Focus) -> list[str]:
     out = [f"Machine settings{scope} {_period(result)}: {num(result.get('out_of_tolerance_now'))} out of tolerance "
            "at the latest reading."]
     for p in params[:8]:
-        trend = p.get("trend") if isinstance(p.get("trend"), Mapping) else {}
-        assert isinstance(trend, Mapping)
+        trend = mapping_of(p, "trend")
         state = "OUT of tolerance" if p.get("latest_out_of_tolerance") else "within tolerance"
         first = (f" since {when(p.get('first_out_of_tolerance_at'))}" if p.get("first_out_of_tolerance_at") else "")
         away = ", drifting away from target" if p.get("drifting_away") else ""
@@ -175,18 +168,17 @@ def scrap(result: Mapping[str, Any], focus: Focus) -> list[str]:
     where = ", ".join(lines) if lines else "the lines in scope"
     if not result.get("scrap_qty") and not result.get("good_qty"):
         return [f"No output or scrap recorded on {where} {_period(result)} {cite(*lines)}."]
-    trend = result.get("trend") if isinstance(result.get("trend"), Mapping) else {}
-    assert isinstance(trend, Mapping)
+    trend = mapping_of(result, "trend")
     halves = (f" ({pct(trend.get('first_half'))} in the first half, {pct(trend.get('second_half'))} in the second)"
               if trend.get("first_half") is not None and trend.get("second_half") is not None else "")
     out = [f"Scrap on {where} {_period(result)}: {num(result.get('scrap_qty'))} scrapped vs "
            f"{num(result.get('good_qty'))} good (scrap rate {pct(result.get('scrap_rate'))}), trend "
            f"{trend.get('direction', 'unknown')}{halves} {cite(*lines[:6])}."]
-    reasons = _rows(result, "by_reason")[:4]
+    reasons = rows_of(result, "by_reason")[:4]
     if reasons:
         out.append("By reason: " + ", ".join(f"{r.get('reason_code')} {num(r.get('qty'))} ({pct(r.get('share'))})"
                                             for r in reasons) + ".")
-    lots = _rows(result, "by_input_lot")
+    lots = rows_of(result, "by_input_lot")
     if lots and (lots[0].get("excess_share") or 0) > 0:
         lot = lots[0]
         supplier = join([str(lot.get("supplier_id") or ""), label(lot.get("supplier_name")) or ""], " ")
@@ -195,7 +187,7 @@ def scrap(result: Mapping[str, Any], focus: Focus) -> list[str]:
                    f"that consumed it scrapped {num(lot.get('scrap_qty'))} at {pct(lot.get('scrap_rate'))} vs a "
                    f"baseline of {pct(lot.get('baseline_scrap_rate'))} "
                    f"{cite(lot.get('lot_id'), lot.get('supplier_id'))}.")
-    wos = _rows(result, "by_work_order")[:3]
+    wos = rows_of(result, "by_work_order")[:3]
     if wos:
         out.append("Work orders with most scrap: " + "; ".join(
             f"{w.get('wo_id')} {num(w.get('scrap_qty'))} scrapped, rate {pct(w.get('scrap_rate'))} "
@@ -206,7 +198,7 @@ def scrap(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def quality_events(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Quality events with counts by severity, status and defect, newest first."""
-    events = _rows(result, "events")
+    events = rows_of(result, "events")
     total = int(result.get("total_matching") or 0)
     filters = " ".join(f"{k.replace('_id', '').replace('_', ' ')} {v}" for k, v in focus.args.items()
                        if k in ("line_id", "lot_id", "item_id", "wo_id", "defect_code", "severity", "status",
@@ -238,8 +230,7 @@ def quality_events(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def genealogy(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Where a lot came from and where it was used."""
-    lot = result.get("lot") if isinstance(result.get("lot"), Mapping) else {}
-    assert isinstance(lot, Mapping)
+    lot = mapping_of(result, "lot")
     lot_id = lot.get("lot_id")
     origin = str(lot.get("origin") or "unknown")
     if origin == "purchased":
@@ -252,25 +243,25 @@ def genealogy(result: Mapping[str, Any], focus: Focus) -> list[str]:
     out = [f"{lot_id} ({lot.get('item_id')}, {lot.get('site_id')}) was {source}; status {lot.get('status')}, "
            f"{num(lot.get('qty_received'))} received "
            f"{cite(lot_id, lot.get('supplier_id'), lot.get('po_line_id'), lot.get('producing_wo_id'))}."]
-    up = _rows(result, "upstream_lots")
+    up = rows_of(result, "upstream_lots")
     if up:
         up = up[:MAX_ROWS]
         out.append("Made from: " + ", ".join(f"{u.get('lot_id')} ({u.get('item_id')}"
                                             f"{', ' + str(u.get('supplier_id')) if u.get('supplier_id') else ''})"
                                             for u in up) + f" {cite(*[u.get('lot_id') for u in up])}.")
-    down = _rows(result, "downstream_work_orders")
+    down = rows_of(result, "downstream_work_orders")
     if down:
         out.append("Used by work orders: " + ", ".join(
             f"{w.get('wo_id')} ({w.get('item_id')} on {w.get('line_id')}, {w.get('status')})" for w in down[:MAX_ROWS])
             + f" {cite(*[w.get('wo_id') for w in down[:MAX_ROWS]])}.")
     else:
         out.append("No work order has consumed it.")
-    produced = _rows(result, "downstream_lots")
+    produced = rows_of(result, "downstream_lots")
     if produced:
         out.append("Those produced lots: " + ", ".join(f"{p.get('lot_id')} ({p.get('item_id')}, {p.get('status')})"
                                                       for p in produced[:MAX_ROWS])
                    + f" {cite(*[p.get('lot_id') for p in produced[:MAX_ROWS]])}.")
-    reservations = _rows(result, "reservations")
+    reservations = rows_of(result, "reservations")
     if reservations:
         out.append("Reserved for sales orders: " + ", ".join(
             f"{r.get('so_id')} ({label(r.get('customer')) or 'customer'}: {num(r.get('qty_reserved'))} of "
@@ -281,13 +272,13 @@ def genealogy(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def assets(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Assets at risk of failure, or the spare parts of one asset."""
-    rows = _rows(result, "assets")
+    rows = rows_of(result, "assets")
     threshold = result.get("threshold")
     if focus.intent == "spare_parts":
         if not rows:
             return [f"I found no health score for {focus.args.get('asset_id')}, so I cannot list its spares."]
         a = rows[0]
-        spares = _rows(a, "spare_parts")
+        spares = rows_of(a, "spare_parts")
         head = (f"{a.get('asset_id')} {label(a.get('name')) or ''} ({a.get('machine_id') or 'no machine'}, "
                 f"{a.get('line_id') or a.get('site_id')}): latest failure probability "
                 f"{pct(a.get('failure_probability'))} within {num(a.get('horizon_days'))} days "
@@ -308,18 +299,18 @@ def assets(result: Mapping[str, Any], focus: Focus) -> list[str]:
     for a in rows[:8]:
         parts = [f"{pct(a.get('failure_probability'))} within {num(a.get('horizon_days'))} days, criticality "
                  f"{a.get('criticality')}, signal: {label(a.get('top_signal')) or 'n/a'}"]
-        mos = _rows(a, "open_maintenance_orders")
+        mos = rows_of(a, "open_maintenance_orders")
         if mos:
             parts.append("open maintenance " + ", ".join(
                 f"{m.get('mo_id')} ({m.get('mo_type')}, {m.get('status')}"
                 f"{', from ' + when(m.get('scheduled_start')) if m.get('scheduled_start') else ''})" for m in mos[:2]))
         else:
             parts.append("no open maintenance order")
-        wos = _rows(a, "scheduled_work_orders")
+        wos = rows_of(a, "scheduled_work_orders")
         if wos:
             parts.append("work orders planned on its line: " + ", ".join(
                 f"{w.get('wo_id')} from {when(w.get('planned_start'))}" for w in wos[:3]))
-        short = [p for p in _rows(a, "spare_parts") if p.get("short")]
+        short = [p for p in rows_of(a, "spare_parts") if p.get("short")]
         if short:
             parts.append("spares short: " + ", ".join(f"{p.get('item_id')} (needs {num(p.get('qty_required'))}, "
                                                       f"{num(p.get('qty_available'))} available)" for p in short[:3]))
@@ -332,8 +323,8 @@ def assets(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def executive(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Per-site overview, or the ERP/MES reconciliation."""
-    sites = _rows(result, "sites")
-    recon = _rows(result, "reconciliation")
+    sites = rows_of(result, "sites")
+    recon = rows_of(result, "reconciliation")
     out: list[str] = []
     if focus.intent == "reconciliation":
         if not recon:
@@ -343,8 +334,7 @@ def executive(result: Mapping[str, Any], focus: Focus) -> list[str]:
         if not sites:
             return ["No site data in your scope."]
         for s in sites:
-            qe = s.get("open_quality_events") if isinstance(s.get("open_quality_events"), Mapping) else {}
-            assert isinstance(qe, Mapping)
+            qe = mapping_of(s, "open_quality_events")
             quality = ", ".join(f"{k} {num(v)}" for k, v in qe.items()) or "none"
             value = s.get("open_po_value_by_currency")
             po_value = (" worth " + ", ".join(f"{c} {num(v)}" for c, v in sorted(value.items()))

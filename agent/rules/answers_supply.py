@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.rules.format import cite, data_text, day, join, label, more, num, pct, signed
+from agent.rules.format import cite, data_text, day, join, label, mapping_of, more, num, pct, rows_of, signed
 
 if TYPE_CHECKING:
     from agent.rules.focus import Focus, Writer
@@ -21,11 +21,6 @@ TRIAGE_LABELS = {
 }
 
 
-def _rows(result: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = result.get(key)
-    return [r for r in value if isinstance(r, Mapping)] if isinstance(value, list) else []
-
-
 def _filters(args: Mapping[str, Any]) -> str:
     parts = []
     for key, word in (("item_id", "for"), ("lot_id", "for lot"), ("supplier_id", "from"), ("po_id", "on"),
@@ -37,7 +32,7 @@ def _filters(args: Mapping[str, Any]) -> str:
 
 def inventory(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Stock totals per item and site, or where a lot is."""
-    rows, totals = _rows(result, "rows"), _rows(result, "totals")
+    rows, totals = rows_of(result, "rows"), rows_of(result, "totals")
     args = focus.args
     if not rows and not totals:
         what = f"lot {args['lot_id']}" if args.get("lot_id") else "stock"
@@ -73,13 +68,13 @@ def inventory(result: Mapping[str, Any], focus: Focus) -> list[str]:
 def projection(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """When an item runs short, per site."""
     item = result.get("item_id")
-    projections = _rows(result, "projections")
+    projections = rows_of(result, "projections")
     if not projections:
         return [f"{item} has no stock, supply or demand in your scope, so there is nothing to project "
                 f"{cite(item)}."]
     out = []
     for p in projections:
-        events = _rows(p, "events")
+        events = rows_of(p, "events")
         head = (f"{item} at {p.get('site_id')}: {num(p.get('start_available'))} available today "
                 f"({day(p.get('horizon_start'))})")
         if p.get("first_shortage_date"):
@@ -102,7 +97,7 @@ def projection(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def below_reorder(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Items below their reorder minimum, most severe first."""
-    rows = _rows(result, "rows")
+    rows = rows_of(result, "rows")
     where = _filters({"site_id": focus.args.get("site_id")})
     if not rows:
         return [f"No items are below their reorder minimum{where}."]
@@ -120,7 +115,7 @@ def below_reorder(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def open_po_lines(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Open (or late, or soon due) PO lines."""
-    rows = _rows(result, "rows")
+    rows = rows_of(result, "rows")
     args = focus.args
     wanted = set(focus.entities.ids.get("po_line", ()))
     if wanted and rows:
@@ -172,7 +167,7 @@ def _triage_row(cat: str, r: Mapping[str, Any]) -> str:
     elif cat == "order_now":
         name = label(r.get("suggested_supplier_name")) or ""
         surplus = "; ".join(f"{s.get('site_id')} holds {num(s.get('available'))} ({num(s.get('qty_above_max'))} "
-                            f"above its max)" for s in _rows(r, "surplus_elsewhere"))
+                            f"above its max)" for s in rows_of(r, "surplus_elsewhere"))
         text = (f"{item} at {r.get('site_id')}: {num(r.get('available_now'))} available, short "
                 f"{num(r.get('shortage_qty'))} from {day(r.get('first_shortage_date'))} inside the "
                 f"{num(r.get('lead_time_days'))}-day lead time; order {num(r.get('suggested_qty'))} from "
@@ -202,9 +197,8 @@ def _triage_row(cat: str, r: Mapping[str, Any]) -> str:
 
 def triage(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """The buyer exception worklist: one category in detail, or all categories with their top rows."""
-    counts = result.get("counts") if isinstance(result.get("counts"), Mapping) else {}
-    unavailable = result.get("unavailable") if isinstance(result.get("unavailable"), Mapping) else {}
-    assert isinstance(counts, Mapping) and isinstance(unavailable, Mapping)
+    counts = mapping_of(result, "counts")
+    unavailable = mapping_of(result, "unavailable")
     cats = [c for c in (focus.args.get("categories") or TRIAGE_LABELS) if c in TRIAGE_LABELS]
     where = _filters({k: focus.args.get(k) for k in ("site_id", "buyer", "supplier_id")})
     out: list[str] = []
@@ -212,7 +206,7 @@ def triage(result: Mapping[str, Any], focus: Focus) -> list[str]:
         cat = cats[0]
         if cat in unavailable:
             return [f"I can't check {TRIAGE_LABELS[cat]} exceptions for you: {data_text(unavailable[cat])}"]
-        rows = _rows(result, cat)
+        rows = rows_of(result, cat)
         if not rows:
             return [f"No {TRIAGE_LABELS[cat]} exceptions{where}."]
         total = int(counts.get(cat, len(rows)))
@@ -223,7 +217,7 @@ def triage(result: Mapping[str, Any], focus: Focus) -> list[str]:
     listed = [f"{TRIAGE_LABELS[c]} {num(counts[c])}" for c in cats if c in counts]
     out.append(f"Buyer exceptions{where}: " + (", ".join(listed) if listed else "none") + ".")
     for cat in cats:
-        rows = _rows(result, cat)
+        rows = rows_of(result, cat)
         if rows:
             out.append(f"{TRIAGE_LABELS[cat].capitalize()}:")
             out += [_triage_row(cat, r) for r in rows[:3]]
@@ -234,7 +228,7 @@ def triage(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def scorecard(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Supplier performance, one supplier or worst first."""
-    rows = _rows(result, "rows")
+    rows = rows_of(result, "rows")
     if not rows:
         return ["No supplier has purchase orders at the sites you can see, so there is nothing to score."]
     since = day(result.get("period_start"))
@@ -262,7 +256,7 @@ def scorecard(result: Mapping[str, Any], focus: Focus) -> list[str]:
 
 def alternatives(result: Mapping[str, Any], focus: Focus) -> list[str]:
     """Suppliers with a valid price for the item, best first."""
-    rows = _rows(result, "rows")
+    rows = rows_of(result, "rows")
     item = result.get("item_id")
     if not rows:
         return [f"No supplier you can see has a price valid today for {item} {cite(item)}."]

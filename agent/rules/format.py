@@ -1,12 +1,14 @@
-"""Formatting helpers for answers: numbers as the tools gave them, citations, dates, quoted data."""
+"""Formatting helpers for answers: numbers as the tools gave them, citations, dates, quoted data, and the
+rows and objects read from a tool result."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["as_of_line", "cite", "data_text", "day", "join", "label", "more", "num", "pct", "signed", "when"]
+__all__ = ["as_of_line", "cite", "data_text", "day", "join", "label", "mapping_of", "more", "num", "pct", "rows_of",
+           "signed", "when"]
 
 _BLOCK = re.compile(r"<<<DATA [0-9a-f]+[^>]*>>>\n?(.*?)\n?<<<END DATA [0-9a-f]+>>>", re.S)
 
@@ -103,3 +105,15 @@ def more(shown: int, total: int) -> str:
 def join(parts: Iterable[str], sep: str = "; ") -> str:
     """Non-empty parts joined."""
     return sep.join(p for p in parts if p)
+
+
+def rows_of(result: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """The objects in the list at ``key`` of a tool result; empty when it is missing or not a list."""
+    value = result.get(key)
+    return [r for r in value if isinstance(r, Mapping)] if isinstance(value, list) else []
+
+
+def mapping_of(result: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """The object at ``key`` of a tool result; empty when it is missing or not an object."""
+    value = result.get(key)
+    return value if isinstance(value, Mapping) else {}

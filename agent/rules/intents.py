@@ -38,9 +38,15 @@ class Cue:
     elements: tuple[Element, ...]
     needed: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
     """The word positions (gaps left out): a question lacking every stem of one of them cannot match."""
+    first: frozenset[str] = field(init=False, repr=False, compare=False)
+    """The stems the phrase's first word accepts (a phrase starts with a word, never a gap)."""
 
     def __post_init__(self) -> None:
+        first, last = (self.elements[0], self.elements[-1]) if self.elements else (None, None)
+        if first is None or last is None:
+            raise ValueError(f"phrase {self.text!r} must start and end with a word")
         object.__setattr__(self, "needed", tuple(e for e in self.elements if e is not None))
+        object.__setattr__(self, "first", first)
 
     def possible(self, present: Set[str]) -> bool:
         """False when ``present`` (the question's stems as a set) rules the phrase out — a cheap prefilter."""
@@ -70,18 +76,14 @@ class Cue:
                     raise ValueError(f"phrase {text!r}: alternative {alt!r} must be one word")
                 stems.add(tokens[0].stem)
             elements.append(frozenset(stems))
-        if not elements or elements[0] is None or elements[-1] is None:
-            raise ValueError(f"phrase {text!r} must start and end with a word")
-        return cls(str(text), tuple(elements))
+        return cls(str(text), tuple(elements))  # __post_init__ checks that it starts and ends with a word
 
     def matches(self, stems: Sequence[str], present: Set[str] | None = None) -> bool:
         """True when the phrase occurs in ``stems`` (``present``: ``set(stems)``, to skip hopeless phrases)."""
         if present is not None and not self.possible(present):
             return False
         # A phrase starts with a word (never a gap), so only positions holding one of its first stems can start it.
-        first = self.elements[0]
-        assert first is not None
-        return any(stem in first and self._at(stems, i, 0) for i, stem in enumerate(stems))
+        return any(stem in self.first and self._at(stems, i, 0) for i, stem in enumerate(stems))
 
     def _at(self, stems: Sequence[str], i: int, k: int) -> bool:
         if k == len(self.elements):
@@ -100,9 +102,7 @@ def _by_first(cues: Iterable[Cue]) -> dict[str, tuple[int, ...]]:
     """Positions of ``cues`` by each stem their first word accepts."""
     index: dict[str, list[int]] = {}
     for i, cue in enumerate(cues):
-        first = cue.elements[0]
-        assert first is not None
-        for stem in first:
+        for stem in cue.first:
             index.setdefault(stem, []).append(i)
     return {stem: tuple(ids) for stem, ids in index.items()}
 

@@ -159,7 +159,7 @@ class Planner:
                 return Reply("not_found", _not_found(entities.unknown_ids), analysis)
             return Reply("cannot", "I can't answer that from the plant data I can read: I did not recognise what "
                                    "you are asking for. " + _HELP, analysis)
-        return self._plan_intent(analysis, ctx)
+        return self._plan_intent(analysis.intent, analysis, ctx)
 
     def _data_plan(self, question: str, ctx: UserContext, history: Sequence[str],
                    entities: Entities) -> ToolPlan | None:
@@ -169,12 +169,12 @@ class Planner:
         analysis = self.analyse(question, ctx, history)
         if analysis.intent is None:
             return None
-        plan = self._plan_intent(analysis, ctx)
+        plan = self._plan_intent(analysis.intent, analysis, ctx)
         return plan if isinstance(plan, ToolPlan) and plan.calls else None
 
-    def _plan_intent(self, analysis: Analysis, ctx: UserContext) -> Plan:
-        intent, entities = analysis.intent, analysis.entities
-        assert intent is not None
+    def _plan_intent(self, intent: Intent, analysis: Analysis, ctx: UserContext) -> Plan:
+        """The plan for a question ``analysis`` matched to ``intent``."""
+        entities = analysis.entities
         if entities.unknown_ids:
             return Reply("not_found", _not_found(entities.unknown_ids), analysis)
         used = {_SLOT_KINDS[v] for c in intent.calls for v in c.args.values() if isinstance(v, str)

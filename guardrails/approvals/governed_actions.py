@@ -12,8 +12,8 @@ An action call is decided in order, deny by default:
 6. precondition — the records must be in a state the action can change (a snapshot is kept, so the
    execution can refuse if they change before it runs).
 
-The decision is recorded as a ``gate_decision`` audit event. Executing autonomous actions lives here too;
-approved ones are in :mod:`guardrails.approvals.service`.
+The decision is recorded as a ``gate_decision`` audit event. Executing actions, autonomous or approved, is
+in :mod:`guardrails.approvals.service` (with the audit payload helpers here).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 from guardrails.approvals.routing import ApprovalRouter, Route
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
+from guardrails.errors import ActionDecisionIncomplete
 from guardrails.gate import Effect, field_scope
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
@@ -93,6 +94,13 @@ class ActionDecision:
     """Precondition snapshot of the records the action will change (when it got that far)."""
     risk_class: RiskClass | None = None
     """``autonomous`` for an allowed action, ``approval`` for one routed to approvers."""
+
+    def routed(self) -> tuple[ActionSubject, Route]:
+        """The subject and route of a decision that allows the action or routes it to approvers (the gate sets
+        both for those); :class:`~guardrails.errors.ActionDecisionIncomplete` when either is missing."""
+        if self.subject is None or self.route is None:
+            raise ActionDecisionIncomplete(self.action, self.effect.value)
+        return self.subject, self.route
 
 
 def autonomous_request_id(trace_id: str, tool_call_id: str) -> str:
@@ -263,25 +271,6 @@ class GovernedActions:
                           risk_class=risk)
         return ActionDecision(route.effect, route.rule_id, route.reason, action, user.user_id, args, None, scope,
                               route, subject, pre.snapshot, risk)
-
-    # -- executing autonomous actions ------------------------------------------------------------------
-
-    def execute_allowed(self, user: User, action: str, args: Mapping[str, Any], *, snapshot: Mapping[str, Any],
-                        request_id: str, rule_id: str, trace: Trace, audit: AuditSink) -> ActionResult:
-        """Run an action the gate allowed (autonomous) exactly once for ``request_id``; audit what changed.
-
-        ``args`` and ``snapshot`` are the decision's; the execution re-checks the precondition and that
-        the records still equal the snapshot inside its transaction (else nothing changes).
-        """
-        spec = self.catalog.get(action)
-        scope, _, why = self.base_grant(user, spec)
-        if scope is None:
-            raise ValueError(f"{action} is not granted to {user.user_id}: {why}")
-        result = spec.execute(self.context(scope), dict(args), idempotency_key=spec.idempotency_key(request_id),
-                              request_id=request_id, expected_snapshot=dict(snapshot))
-        audit.add(trace.event(AuditKind.ACTION_EXECUTED, executed_payload(result, rule_id)))
-        durable(audit)
-        return result
 
 
 def durable(audit: AuditSink) -> None:

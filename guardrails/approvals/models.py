@@ -12,7 +12,6 @@ from guardrails.identity import User
 from tools.spec import RiskClass
 
 __all__ = [
-    "FINAL_STATUSES",
     "ApprovalDecision",
     "ApprovalRequest",
     "ApproverGroup",
@@ -40,11 +39,6 @@ class RequestStatus(StrEnum):
     EXECUTED = "executed"
     FAILED = "failed"
     COMPENSATED = "compensated"
-
-
-FINAL_STATUSES = frozenset({RequestStatus.REJECTED, RequestStatus.EXPIRED, RequestStatus.FAILED,
-                            RequestStatus.COMPENSATED})
-"""Statuses no transition leaves."""
 
 
 class DecisionKind(StrEnum):

@@ -93,9 +93,7 @@ class Settled:
             if self.comment:
                 body["comment"] = self.comment
         body["status"] = self.status
-        value = screen_and_spotlight(self.action, body, rules, text_fields={"comment"}).value
-        assert isinstance(value, dict)
-        return value
+        return screen_and_spotlight(self.action, body, rules, text_fields={"comment"}).as_object()
 
     def summary(self) -> dict[str, str]:
         """``{"id", "action", "status"}`` for ``TurnResult.approvals``."""

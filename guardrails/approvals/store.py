@@ -233,8 +233,7 @@ class ApprovalStore:
             raise ApprovalError(request_id,
                                 f"a decision is 'approve' or 'reject', not {decision!r}") from None
         moment = self._now(now)
-        expired: ApprovalRequest | None = None
-        result: ApprovalRequest | None = None
+        expired = False
         try:
             with write_transaction(self._engine) as conn:
                 request = self._load(conn, request_id, lock=True)
@@ -243,7 +242,7 @@ class ApprovalStore:
                                              f"{expected_version} → {request.version}); read it again")
                 if request.status is RequestStatus.PENDING and moment >= request.expires_at:
                     self._set_status(conn, request, RequestStatus.EXPIRED, moment)
-                    expired = request
+                    expired = True
                 else:
                     group_index = _check_decider(request, approver)
                     conn.execute(approval_decisions.insert().values(
@@ -254,15 +253,14 @@ class ApprovalStore:
                               else RequestStatus.APPROVED if len(approved) == len(request.groups)
                               else RequestStatus.PENDING)
                     self._set_status(conn, request, status, moment)
-                    result = self._load(conn, request_id)
+                    request = self._load(conn, request_id)
         except IntegrityError:
             raise ConcurrentDecision(request_id, f"another decision on {request_id} was recorded at the same "
                                                  "time; read the request again") from None
-        if expired is not None or result is None:
-            assert expired is not None
-            raise RequestExpired(request_id, f"{request_id} expired at {expired.expires_at.isoformat()}; "
+        if expired:  # raised after the commit, so the request stays stored as expired
+            raise RequestExpired(request_id, f"{request_id} expired at {request.expires_at.isoformat()}; "
                                              "it can no longer be decided and will not execute")
-        return result
+        return request
 
     def _set_status(self, conn: Connection, request: ApprovalRequest, status: RequestStatus, now: datetime,
                     result: Mapping[str, Any] | None = None) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from guardrails.errors import PolicyError, PolicyLoosening
 from guardrails.policy._actions_parse import (
@@ -27,6 +27,8 @@ from guardrails.policy._layer_parse import LayerDoc
 from tools.spec import RiskClass
 
 __all__ = ["ActionRule", "ActionRules", "build_action_rules"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -66,19 +68,25 @@ class ActionRules:
         return self.per_site.get(site, self.base)
 
 
+def _required(value: T | None, file: str, key: str) -> T:
+    """``value``, which enterprise.yaml must set; :class:`PolicyError` naming ``key`` when it does not."""
+    if value is None:
+        raise PolicyError(file, key, "required in enterprise.yaml")
+    return value
+
+
 def _from_enterprise(rule: LayerActionRule) -> ActionRule:
     key = f"actions.{rule.action}"
-    for needed in ("domain", "risk_class", "proposers"):
-        if getattr(rule, needed) is None:
-            raise PolicyError(rule.file, f"{key}.{needed}", "required in enterprise.yaml")
-    assert rule.domain is not None and rule.risk_class is not None and rule.proposers is not None
+    domain = _required(rule.domain, rule.file, f"{key}.domain")
+    risk_class = _required(rule.risk_class, rule.file, f"{key}.risk_class")
+    proposers = _required(rule.proposers, rule.file, f"{key}.proposers")
     origins = {name: f"{rule.file}#{key}.{name}" for name in ("risk_class", "proposers", "approvers",
                                                               "expires_hours")}
     origins.update({f"triggers.{t}": f"{rule.file}#{key}.triggers.{t}" for t in rule.triggers or {}})
     return ActionRule(
-        action=rule.action, domain=rule.domain, description=rule.description or "",
-        risk_class=rule.risk_class,
-        proposers=rule.proposers, approvers=rule.approvers or (), when=rule.when or (),
+        action=rule.action, domain=domain, description=rule.description or "",
+        risk_class=risk_class,
+        proposers=proposers, approvers=rule.approvers or (), when=rule.when or (),
         autonomous_when=rule.autonomous_when or (),
         expires_hours=rule.expires_hours if rule.expires_hours is not None else DEFAULT_EXPIRES_HOURS,
         origins=origins, triggers=dict(rule.triggers or {}),

@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from guardrails.errors import ScreeningInputError
 from guardrails.screening.screen import Finding, ScreeningResult, ScreeningRules, screen_data
@@ -233,6 +234,13 @@ class SpotlightedData:
     """Every data-stage finding, by field, for the audit log."""
     spotlighted: tuple[str, ...]
     """Paths of the fields that were wrapped."""
+
+    def as_object(self) -> dict[str, Any]:
+        """The value as a JSON object, as screening a dict gives it; :class:`ScreeningInputError` when the
+        screened value was not a JSON object."""
+        if not isinstance(self.value, dict):
+            raise ScreeningInputError("json_like", f"expected a JSON object, got {type(self.value).__name__}")
+        return self.value
 
 
 def screen_and_spotlight(

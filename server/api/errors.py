@@ -12,7 +12,6 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "NotFound",
-    "PayloadTooLarge",
     "RateLimited",
     "Unauthorized",
     "Unavailable",
@@ -68,12 +67,6 @@ class Conflict(ApiError):
     """The thing is not in a state that allows this (already decided, expired, thread paused)."""
 
     status = 409
-
-
-class PayloadTooLarge(ApiError):
-    """The request body is larger than ``JIDOKA_MAX_BODY_BYTES``."""
-
-    status = 413
 
 
 class Unprocessable(ApiError):

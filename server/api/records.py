@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 
+from guardrails.governed import Refusal
 from server.api.deps import Caller, caller
 from server.api.errors import Forbidden, NotFound, Unavailable
 from server.api.turns import governed
@@ -115,14 +116,14 @@ def _lookup(who: Caller, record_id: str) -> dict[str, Any]:
     trace = runtime.trace(who.user.user_id)
     with runtime.audit.buffer() as buffer:
         outcome = runtime.tools.call(who.user, tool, args, trace=trace, audit=buffer)
-    if outcome.refusal is not None:
-        if outcome.refusal.status == "invalid_arguments":
+    answer = outcome.result_or_refusal()
+    if isinstance(answer, Refusal):
+        if answer.status == "invalid_arguments":
             raise NotFound(f"no {kind.kind.replace('_', ' ')} {record_id}")
-        if outcome.refusal.status == "unavailable":
-            raise Unavailable(outcome.refusal.reason)
-        raise Forbidden(f"{outcome.refusal.reason} [{outcome.refusal.rule_id}]")
-    assert outcome.result is not None
-    result = outcome.result.model_dump(mode="json")
+        if answer.status == "unavailable":
+            raise Unavailable(answer.reason)
+        raise Forbidden(f"{answer.reason} [{answer.rule_id}]")
+    result = answer.model_dump(mode="json")
     shown = pick(result, m) if result.get("status") == "ok" else None
     if shown is None:
         raise NotFound(f"no {kind.kind.replace('_', ' ')} {record_id} in your scope")

@@ -1,8 +1,11 @@
-"""Fixtures for agent tests: an OpenAI-compatible stub server on 127.0.0.1, and ChatOpenAI models on it."""
+"""Fixtures for agent tests: an OpenAI-compatible stub server on 127.0.0.1, ChatOpenAI models on it, and a private
+copy of the demo plant with valid P100 arguments for every action (the approval-flow tests)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
@@ -10,6 +13,9 @@ from langchain_core.language_models import BaseChatModel
 from agent.models import build_chat_model
 from agent.testing.openai_stub import OpenAIStub
 from guardrails.policy.models import ModelSpec
+from tests.agent.action_cases import p100_cases
+from tests.agent.graph_helpers import copy_plant
+from tools.plant.db import make_engine
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +44,26 @@ def openai_chat(openai_stub: OpenAIStub) -> Callable[..., BaseChatModel]:
                                 timeout_s=timeout_s, rules_factory=no_rules)
 
     return make
+
+
+@pytest.fixture
+def spike(demo_manifest: dict[str, Any]) -> dict[str, Any]:
+    """The planted scrap-spike scenario of the demo plant's manifest."""
+    data: dict[str, Any] = demo_manifest["scenarios"]["scrap_spike"]
+    return data
+
+
+@pytest.fixture
+def plant_file(demo_home: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo plant (actions change it)."""
+    return copy_plant(demo_home, tmp_path)
+
+
+@pytest.fixture
+def cases(plant_file: Path, spike: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Valid P100 arguments for every action on ``plant_file``."""
+    engine = make_engine(f"sqlite:///{plant_file}")
+    try:
+        return p100_cases(engine, spike)
+    finally:
+        engine.dispose()

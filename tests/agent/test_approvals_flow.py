@@ -4,68 +4,28 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, ToolMessage
 
 from agent.errors import ThreadAwaitingApproval
-from agent.scripted import ScriptedChatModel
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import Trace
 from guardrails.errors import AlreadyDecided, ApprovalError, NotEligible, RequestExpired, SeparationOfDuties
-from tests.agent.action_cases import execute, ledger_rows, p100_cases, rows, snapshot
-from tests.agent.graph_helpers import ActionHarness, build_action_copilot, call, calls, copy_plant, tool_results
+from tests.agent.action_cases import execute, ledger_rows, rows, snapshot
+from tests.agent.approvals_helpers import HOLD, REVIEW, action_harness, relay, request_events
+from tests.agent.graph_helpers import call, calls, tool_results
 from tools.actions.catalog import action_catalog
-from tools.plant.db import make_engine
 from tools.scope import DataScope
 from tools.spec import ToolContext
-
-HOLD = "place_quality_hold"
-REVIEW = "open_supplier_review"
-
-
-def relay(messages: list[BaseMessage]) -> AIMessage:
-    """A scripted answer that relays each tool result's status and reason."""
-    parts = [f"{r['status']}" + (f" ({r['reason']})" if r.get("reason") else "") for r in tool_results(messages)]
-    return AIMessage(content="Outcome: " + "; ".join(parts))
-
-
-@pytest.fixture
-def spike(demo_manifest: dict[str, Any]) -> dict[str, Any]:
-    data: dict[str, Any] = demo_manifest["scenarios"]["scrap_spike"]
-    return data
-
-
-@pytest.fixture
-def plant_file(demo_home: Path, tmp_path: Path) -> Path:
-    return copy_plant(demo_home, tmp_path)
-
-
-@pytest.fixture
-def cases(plant_file: Path, spike: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    engine = make_engine(f"sqlite:///{plant_file}")
-    try:
-        return p100_cases(engine, spike)
-    finally:
-        engine.dispose()
-
-
-def _harness(plant_file: Path, tmp_path: Path, *steps: Any, **kw: Any) -> tuple[ActionHarness, ScriptedChatModel]:
-    model = ScriptedChatModel(script=list(steps))
-    return build_action_copilot(plant_file, tmp_path, model, **kw), model
-
-
-def _events(harness: ActionHarness, kind: AuditKind, request_id: str) -> list[Any]:
-    return [e for e in harness.audit.export() if e.kind == kind and e.payload.get("request_id") == request_id]
 
 
 def test_pause_approve_resume_executes_once_with_a_complete_audit(plant_file: Path, tmp_path: Path,
                                                                  cases: dict[str, dict[str, Any]],
                                                                  spike: dict[str, Any]) -> None:
-    h, model = _harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay)
+    h, model = action_harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay)
     before = snapshot(h.plant)
 
     paused = h.copilot.ask("sam.supervisor", "Hold the suspect film lot and its work orders.")
@@ -102,14 +62,14 @@ def test_pause_approve_resume_executes_once_with_a_complete_audit(plant_file: Pa
                      AuditKind.GATE_DECISION, AuditKind.APPROVAL_REQUESTED, AuditKind.ANSWER,
                      AuditKind.APPROVAL_DECIDED, AuditKind.ACTION_EXECUTED, AuditKind.MODEL_REQUEST,
                      AuditKind.MODEL_RESPONSE, AuditKind.ANSWER]
-    executed = _events(h, AuditKind.ACTION_EXECUTED, rid)[0].payload
+    executed = request_events(h, AuditKind.ACTION_EXECUTED, rid)[0].payload
     assert {c["table"] for c in executed["changed"]} == {"lots", "inventory", "work_orders"}
     assert h.audit.verify().ok
 
 
 def test_double_or_replayed_approval_executes_once(plant_file: Path, tmp_path: Path,
                                                   cases: dict[str, dict[str, Any]]) -> None:
-    h, _ = _harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay)
+    h, _ = action_harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay)
     rid = h.copilot.ask("sam.supervisor", "Hold the lot.").approvals[0]["id"]
     h.decide(rid, "quinn.quality")
     h.copilot.resume(rid)
@@ -125,14 +85,14 @@ def test_double_or_replayed_approval_executes_once(plant_file: Path, tmp_path: P
 
     assert "Nothing to resume" in again.answer and replay.status == "executed"
     assert snapshot(h.plant) == after and len(ledger_rows(h.plant)) == 1
-    assert len(_events(h, AuditKind.ACTION_EXECUTED, rid)) == 1
-    assert len(_events(h, AuditKind.APPROVAL_DECIDED, rid)) == 1
+    assert len(request_events(h, AuditKind.ACTION_EXECUTED, rid)) == 1
+    assert len(request_events(h, AuditKind.APPROVAL_DECIDED, rid)) == 1
 
 
 def test_separation_of_duties_and_two_group_approval(plant_file: Path, tmp_path: Path,
                                                      cases: dict[str, dict[str, Any]]) -> None:
-    h, _ = _harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), call("switch_supplier",
-                    cases["switch_supplier"], "c2"), relay)
+    h, _ = action_harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), call("switch_supplier",
+                          cases["switch_supplier"], "c2"), relay)
     rid = h.copilot.ask("sam.supervisor", "Hold the lot.").approvals[0]["id"]
     with pytest.raises(SeparationOfDuties):
         h.decide(rid, "sam.supervisor")  # the requester
@@ -156,7 +116,7 @@ def test_separation_of_duties_and_two_group_approval(plant_file: Path, tmp_path:
 
 
 def test_expired_request_never_executes(plant_file: Path, tmp_path: Path, cases: dict[str, dict[str, Any]]) -> None:
-    h, _ = _harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay)
+    h, _ = action_harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay)
     before = snapshot(h.plant)
     rid = h.copilot.ask("sam.supervisor", "Hold the lot.").approvals[0]["id"]
     h.clock.advance(hours=24)  # the policy's default: 24 h
@@ -172,8 +132,8 @@ def test_expired_request_never_executes(plant_file: Path, tmp_path: Path, cases:
 
 def test_a_thread_whose_request_expired_unblocks_on_the_next_question(plant_file: Path, tmp_path: Path,
                                                                       cases: dict[str, dict[str, Any]]) -> None:
-    h, model = _harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay,
-                        AIMessage(content="Nothing else changed."))
+    h, model = action_harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay,
+                              AIMessage(content="Nothing else changed."))
     first = h.copilot.ask("sam.supervisor", "Hold the lot.")
     h.clock.advance(hours=30)  # nobody decided, nobody resumed
 
@@ -187,7 +147,7 @@ def test_a_thread_whose_request_expired_unblocks_on_the_next_question(plant_file
 def test_precondition_changed_between_request_and_approval(plant_file: Path, tmp_path: Path,
                                                            cases: dict[str, dict[str, Any]],
                                                            spike: dict[str, Any]) -> None:
-    h, model = _harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay)
+    h, model = action_harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay)
     rid = h.copilot.ask("sam.supervisor", "Hold the lot.").approvals[0]["id"]
     # Meanwhile someone issues material from the lot.
     execute(h.plant, "UPDATE inventory SET qty_on_hand = qty_on_hand - 5 WHERE lot_id = :l AND location = "
@@ -207,7 +167,7 @@ def test_precondition_changed_between_request_and_approval(plant_file: Path, tmp
 
 def test_two_approvers_deciding_at_once_give_one_outcome(plant_file: Path, tmp_path: Path,
                                                          cases: dict[str, dict[str, Any]]) -> None:
-    h, _ = _harness(plant_file, tmp_path, call(REVIEW, cases[REVIEW], "c1"), relay)
+    h, _ = action_harness(plant_file, tmp_path, call(REVIEW, cases[REVIEW], "c1"), relay)
     rid = h.copilot.ask("sam.supervisor", "Open a review of the film supplier.").approvals[0]["id"]
     assert h.store.get(rid).groups[0].eligible_user_ids == ("bea.buyer", "ben.buyer", "quinn.quality")
     barrier = threading.Barrier(2)
@@ -233,7 +193,7 @@ def test_two_approvers_deciding_at_once_give_one_outcome(plant_file: Path, tmp_p
     final = h.store.get(rid).status.value
     assert (final, result.approvals[0]["status"]) in (("executed", "executed"), ("rejected", "rejected"))
     assert len(ledger_rows(h.plant)) == (1 if winners == ["approved"] else 0)
-    assert len(_events(h, AuditKind.APPROVAL_DECIDED, rid)) == 1
+    assert len(request_events(h, AuditKind.APPROVAL_DECIDED, rid)) == 1
 
 
 def test_parallel_calls_one_rejected_one_approved_one_read_one_denied(plant_file: Path, tmp_path: Path,
@@ -242,7 +202,7 @@ def test_parallel_calls_one_rejected_one_approved_one_read_one_denied(plant_file
     proposal = calls(("scrap_analysis", {"line_id": spike["line_id"], "days": 10}, "c-read"),
                      (HOLD, cases[HOLD], "c-hold"), (REVIEW, cases[REVIEW], "c-review"),
                      ("inventory_lookup", {"site_id": "P200"}, "c-foreign"))
-    h, model = _harness(plant_file, tmp_path, proposal, relay)
+    h, model = action_harness(plant_file, tmp_path, proposal, relay)
     first = h.copilot.ask("sam.supervisor", "Investigate PK1 and contain it.")
     assert [c["decision"] for c in first.tool_calls] == ["allow", "needs_approval", "needs_approval", "deny"]
     ids = {a["action"]: a["id"] for a in first.approvals}
@@ -267,7 +227,7 @@ def test_parallel_calls_one_rejected_one_approved_one_read_one_denied(plant_file
 def test_an_approval_is_never_reused_for_other_arguments(plant_file: Path, tmp_path: Path,
                                                          cases: dict[str, dict[str, Any]]) -> None:
     other = dict(cases[HOLD], include_open_work_orders=False)
-    h, _ = _harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay, call(HOLD, cases[HOLD], "c1"))
+    h, _ = action_harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay, call(HOLD, cases[HOLD], "c1"))
     first = h.copilot.ask("sam.supervisor", "Hold the lot.")
     rid = first.approvals[0]["id"]
     h.decide(rid, "quinn.quality")
@@ -285,128 +245,3 @@ def test_an_approval_is_never_reused_for_other_arguments(plant_file: Path, tmp_p
     # The same arguments proposed again in a later turn are a new request: the old approval does not carry over.
     again = h.copilot.ask("sam.supervisor", "Try the hold again.", thread_id=first.thread_id)
     assert again.paused and again.approvals[0]["id"] != rid and again.approvals[0]["status"] == "pending"
-
-
-def test_undo_is_governed_and_restores_the_previous_state(plant_file: Path, tmp_path: Path,
-                                                          cases: dict[str, dict[str, Any]]) -> None:
-    h, _ = _harness(plant_file, tmp_path, call(HOLD, cases[HOLD], "c1"), relay)
-    before = snapshot(h.plant)
-    rid = h.copilot.ask("sam.supervisor", "Hold the lot.").approvals[0]["id"]
-    h.decide(rid, "quinn.quality")
-    h.copilot.resume(rid)
-    held = snapshot(h.plant)
-
-    for outsider in ("pat.planner", "ben.buyer", "qiu.quality"):
-        refused = h.copilot.undo(rid, outsider)
-        assert refused.status == "denied" and refused.rule_id == "approvals.undo_not_permitted"
-    assert snapshot(h.plant) == held
-    undone = h.copilot.undo(rid, "quinn.quality")  # an eligible approver (the requester may too)
-    assert undone.ok and snapshot(h.plant) == before and h.store.get(rid).status.value == "compensated"
-    again = h.copilot.undo(rid, "sam.supervisor")
-    assert again.ok and snapshot(h.plant) == before
-    assert len(_events(h, AuditKind.ACTION_COMPENSATED, rid)) == 1 and h.audit.verify().ok
-
-
-def test_autonomous_action_runs_in_the_tools_step_once(plant_file: Path, tmp_path: Path,
-                                                       cases: dict[str, dict[str, Any]]) -> None:
-    from tests.agent.graph_helpers import AUTONOMOUS_GRANT
-
-    args = cases["request_po_date_change"]
-    earlier = dict(args, new_promised_date=(date.fromisoformat(args["new_promised_date"]) - timedelta(days=1)
-                                            ).isoformat())
-    h, _ = _harness(plant_file, tmp_path, call("request_po_date_change", args, "c1"), relay,
-                    call("request_po_date_change", earlier, "c2"), relay, grant=AUTONOMOUS_GRANT)
-    own = h.copilot.ask("bea.buyer", "Pull my line in by two days.")
-    assert own.tool_calls[0]["decision"] == "allow" and not own.paused and own.approvals == []
-    assert own.tool_calls[0]["rule_id"] == "enterprise.yaml#actions.request_po_date_change.autonomous_when[0]"
-    assert "Outcome: executed" in own.answer
-    line = rows(h.plant, "SELECT promised_date FROM po_lines WHERE po_id = :p AND line_no = :n",
-                p=args["po_id"], n=args["line_no"])
-    assert str(line[0]["promised_date"]) == args["new_promised_date"]
-    [entry] = ledger_rows(h.plant)
-    assert entry["idempotency_key"].startswith("request_po_date_change:AUT-")
-    assert [e.kind for e in h.audit.by_trace(own.trace_id)].count(AuditKind.ACTION_EXECUTED) == 1
-    # Not the PO's own buyer: a further 1-day pull-in needs a buyer's approval.
-    other = h.copilot.ask("pat.planner", "Pull bea's line in by one more day.")
-    assert other.paused and [g.eligible_user_ids for g in h.store.get(other.approvals[0]["id"]).groups] == [
-        ("bea.buyer", "ben.buyer")]
-
-
-def test_autonomous_execution_is_recorded_listed_and_undoable(plant_file: Path, tmp_path: Path,
-                                                              cases: dict[str, dict[str, Any]]) -> None:
-    from tests.agent.graph_helpers import AUTONOMOUS_GRANT
-
-    args = cases["request_po_date_change"]
-    h, model = _harness(plant_file, tmp_path, call("request_po_date_change", args, "c1"), relay,
-                        grant=AUTONOMOUS_GRANT)
-    before = snapshot(h.plant)
-    own = h.copilot.ask("bea.buyer", "Pull my line in by two days.")
-    [entry] = ledger_rows(h.plant)
-    rid = entry["request_id"]
-    assert rid.startswith("AUT-") and snapshot(h.plant) != before
-
-    # The record: executed, risk class autonomous, the autonomy rule, nobody to approve, bound to the call.
-    record = h.store.get(rid)
-    assert (record.status.value, record.risk_class, record.autonomous) == ("executed", "autonomous", True)
-    assert record.rule_id == "enterprise.yaml#actions.request_po_date_change.autonomous_when[0]"
-    assert record.groups == () and record.decisions == () and record.requester == "bea.buyer"
-    assert record.thread_id == own.thread_id and record.trace_id == own.trace_id and dict(record.args) == args
-    assert record.result is not None and record.result["request_id"] == rid
-    # The model is told the id and how to undo it (the user hears it from the model).
-    [told] = tool_results(model.calls[-1])
-    assert told["request_id"] == rid and told["undo"] == f"jidoka approvals undo {rid} --as bea.buyer"
-    bea = h.approvals.actions.policy.user("bea.buyer")
-    assert rid in {r.id for r in h.store.list_for(bea)} and rid in {r.id for r in h.store.list_all()}
-    with pytest.raises(AlreadyDecided):  # nothing to decide: it ran under the policy
-        h.decide(rid, "ben.buyer", "reject")
-
-    # Undo is governed as for approved requests: only the requester here (there are no approvers).
-    for outsider in ("ben.buyer", "pat.planner"):
-        refused = h.copilot.undo(rid, outsider)
-        assert refused.status == "denied" and snapshot(h.plant) != before
-    undone = h.copilot.undo(rid, "bea.buyer")
-    assert undone.ok and snapshot(h.plant) == before and h.store.get(rid).status.value == "compensated"
-    assert len(_events(h, AuditKind.ACTION_COMPENSATED, rid)) == 1 and h.audit.verify().ok
-
-
-def test_autonomous_rerun_replays_instead_of_executing_twice(plant_file: Path, tmp_path: Path,
-                                                             cases: dict[str, dict[str, Any]]) -> None:
-    # The tools step re-run for the same turn and call (as after a crash): one record, one execution.
-    from guardrails.approvals.routing import Route
-    from guardrails.approvals.service import Proposal
-    from guardrails.audit.log import AuditBuffer
-    from guardrails.gate import Effect
-    from tests.agent.graph_helpers import AUTONOMOUS_GRANT
-
-    h, _ = _harness(plant_file, tmp_path, relay)
-    args = cases["request_po_date_change"]
-    bea = h.approvals.actions.policy.user("bea.buyer")
-    trace = Trace(uuid.uuid4().hex, "th-auto", "bea.buyer", "test")
-    buffer = AuditBuffer(h.audit)
-    decision = h.approvals.actions.decide(bea, "request_po_date_change", args, model=AUTONOMOUS_GRANT,
-                                          trace=trace, audit=buffer)
-    assert decision.effect is Effect.ALLOW and decision.subject is not None
-    route = Route(Effect.ALLOW, decision.rule_id, decision.reason, "request_po_date_change", "bea.buyer")
-    proposal = Proposal("AUT-TEST00000001", "th-auto", trace.trace_id, "bea.buyer", "request_po_date_change",
-                        decision.args, {"site_id": "P100"}, decision.snapshot, route)
-    first = h.approvals.run_autonomous(proposal, trace=trace, audit=buffer)
-    again = h.approvals.run_autonomous(proposal, trace=trace, audit=buffer)
-    assert first.status == again.status == "executed" and again.view == first.view
-    assert len(ledger_rows(h.plant)) == 1 and h.store.get("AUT-TEST00000001").version == 2
-
-
-def test_an_action_that_cannot_run_is_reported_not_crashed(plant_file: Path, tmp_path: Path,
-                                                           cases: dict[str, dict[str, Any]]) -> None:
-    from tests.agent.graph_helpers import AUTONOMOUS_GRANT
-
-    engine = make_engine(f"sqlite:///{plant_file}")
-    execute(engine, "DROP TABLE action_executions")  # a plant from before actions existed
-    engine.dispose()
-    h, model = _harness(plant_file, tmp_path, call("request_po_date_change", cases["request_po_date_change"], "c1"),
-                        relay, grant=AUTONOMOUS_GRANT)
-    before = snapshot(h.plant)
-    result = h.copilot.ask("bea.buyer", "Pull my line in by two days.")
-    [outcome] = tool_results(model.calls[-1])
-    assert outcome["status"] == "not_executed" and "action_executions" in outcome["reason"]
-    assert "Outcome: not_executed" in result.answer and snapshot(h.plant) == before
-    assert AuditKind.ERROR in [e.kind for e in h.audit.by_trace(result.trace_id)]

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableLambda
 from sqlalchemy import Engine
 
-from agent.errors import InvalidQuestion, ThreadNotYours
+from agent.errors import InvalidQuestion, ThreadNotYours, UnexpectedModelReply
 from agent.scripted import ScriptedChatModel
 from guardrails.audit.log import AuditKind
 from guardrails.errors import UnknownUser
@@ -109,6 +110,31 @@ def test_model_failure_falls_back_and_says_so(demo_plant: Engine, tmp_path: Path
     result = copilot.ask("pat.planner", "what is late?")
     assert result.degraded and "TimeoutError" in result.answer and "Rules answer." in result.answer
     assert [e.kind for e in audit.by_trace(result.trace_id)].count(AuditKind.DEGRADED) == 1
+
+
+class _TextReplyModel(ScriptedChatModel):
+    """A chat model whose tool-bound runnable answers with a plain string instead of an AIMessage."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return RunnableLambda(lambda messages: "just text")
+
+
+def test_a_reply_that_is_no_ai_message_falls_back_like_any_model_failure(demo_plant: Engine, tmp_path: Path) -> None:
+    fallback = ScriptedChatModel(script=[AIMessage(content="Rules answer.")])
+    copilot, audit = build_copilot(demo_plant, tmp_path, _TextReplyModel(script=[]), fallback)
+    result = copilot.ask("pat.planner", "what is late?")
+    assert result.degraded and "UnexpectedModelReply" in result.answer and "Rules answer." in result.answer
+    degraded = [e for e in audit.by_trace(result.trace_id) if e.kind == AuditKind.DEGRADED]
+    assert len(degraded) == 1 and "replied with a str, not an AI message" in degraded[0].payload["reason"]
+
+
+def test_a_fallback_reply_that_is_no_ai_message_is_a_typed_error(demo_plant: Engine, tmp_path: Path) -> None:
+    def boom(messages: list[BaseMessage]) -> AIMessage:
+        raise TimeoutError("model did not answer in 20 s")
+
+    copilot, _ = build_copilot(demo_plant, tmp_path, ScriptedChatModel(script=[boom]), _TextReplyModel(script=[]))
+    with pytest.raises(UnexpectedModelReply, match="_TextReplyModel replied with a str"):
+        copilot.ask("pat.planner", "what is late?")
 
 
 def test_ungrounded_figures_are_marked(demo_plant: Engine, tmp_path: Path) -> None:

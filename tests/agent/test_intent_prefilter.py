@@ -7,7 +7,7 @@ every word position. Both run over every question of the labelled sets (tests/ag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -115,3 +115,19 @@ def test_gaps_and_alternatives_still_match_with_the_prefilter() -> None:
                            ("used where", False), ("where a b c d e used", False), ("where", False)]:
         stems = [t.stem for t in tokenize(fold(text))]
         assert cue.matches(stems, frozenset(stems)) is expected is _ref_matches(cue, stems), text
+
+
+@pytest.mark.parametrize("build", [
+    lambda: Cue.parse(".. used"),
+    lambda: Cue.parse("where .."),
+    lambda: Cue("where ..", (frozenset({"where"}), None)),
+    lambda: Cue("", ()),
+])
+def test_a_phrase_must_start_and_end_with_a_word(build: Callable[[], Cue]) -> None:
+    with pytest.raises(ValueError, match="must start and end with a word"):
+        build()
+
+
+def test_a_phrase_starts_only_at_its_first_word() -> None:
+    cue = Cue.parse("where .. used")
+    assert cue.first == cue.elements[0] and cue.matches(["where", "is", "it", "used"])

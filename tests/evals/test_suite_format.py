@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from evals.errors import SuiteInvalid, SuiteNotFound
-from evals.suite import Threshold, list_suites, load_suite, parse_suite
+from evals.execute import _operand
+from evals.suite import Step, Threshold, list_suites, load_suite, parse_suite
 
 GOOD = """
 suite: mini
@@ -51,6 +52,24 @@ def test_invalid_suites_fail_with_the_file_and_the_field(text: str, message: str
     with pytest.raises(SuiteInvalid) as info:
         parse_suite(text, "bad.yaml")
     assert str(info.value).startswith("bad.yaml: ") and message in str(info.value)
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ("{op: decide}", "decide steps need an approver"),
+    ("{op: expire, expect_error: RequestExpired}", "expire steps need an approver"),
+    ("{op: ask, attempt: true}", "ask steps need an input"),
+])
+def test_a_step_without_its_operand_fails_when_the_suite_loads(step: str, message: str) -> None:
+    with pytest.raises(SuiteInvalid) as info:
+        parse_suite(GOOD + f"    steps:\n      - {step}\n", "bad.yaml")
+    assert str(info.value).startswith("bad.yaml: cases.0.steps.0") and message in str(info.value)
+
+
+def test_a_step_built_in_code_without_its_operand_is_refused_when_it_runs() -> None:
+    step = Step.model_construct(op="decide", approver=None)
+    with pytest.raises(SuiteInvalid, match="decide step: needs an approver"):
+        _operand(step, step.approver, "an approver")
+    assert _operand(step, "quinn.quality", "an approver") == "quinn.quality"
 
 
 def test_an_unknown_suite_lists_the_known_ones(tmp_path: Path) -> None:

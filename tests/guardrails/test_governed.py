@@ -14,9 +14,9 @@ from sqlalchemy import Engine, select
 
 from guardrails.audit.log import AuditKind, AuditLog
 from guardrails.audit.trace import Trace
-from guardrails.errors import UnknownUser
+from guardrails.errors import ToolOutcomeEmpty, UnknownUser
 from guardrails.gate import Effect, Gate
-from guardrails.governed import GovernedTools
+from guardrails.governed import GovernedTools, Refusal, ToolOutcome
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy
 from tests.factories import TODAY
@@ -104,6 +104,20 @@ def test_denied_call_returns_a_refusal_and_no_data(governed: GovernedTools, audi
     assert outcome.refusal.status == "denied" and "P200" in outcome.refusal.reason
     assert outcome.for_model()["rule_id"] == "gate.scope.site"
     assert [e.kind for e in events] == [AuditKind.GATE_DECISION]
+
+
+def test_an_outcome_is_its_result_or_its_refusal(governed: GovernedTools, audit: AuditLog) -> None:
+    allowed, _ = _call(governed, audit, "pat.planner", "inventory_lookup", {})
+    denied, _ = _call(governed, audit, "pat.planner", "inventory_lookup", {"site_id": "P200"})
+    assert allowed.result_or_refusal() is allowed.result
+    assert isinstance(denied.result_or_refusal(), Refusal) and denied.result_or_refusal() is denied.refusal
+
+
+def test_an_outcome_holding_neither_result_nor_refusal_is_a_typed_error(governed: GovernedTools) -> None:
+    decision = governed.gate.decide(governed.gate.policy.user("pat.planner"), "inventory_lookup", {})
+    empty = ToolOutcome(decision, None, None)
+    with pytest.raises(ToolOutcomeEmpty, match="inventory_lookup call holds neither a result nor a refusal"):
+        empty.for_model()
 
 
 def test_unknown_user_is_refused_and_only_the_refusal_is_logged(governed: GovernedTools, audit: AuditLog) -> None:

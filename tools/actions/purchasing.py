@@ -142,7 +142,7 @@ REQUEST_PO_DATE_CHANGE = ActionSpec(
 @dataclass(frozen=True)
 class _SwitchPlan:
     line: AnyRow
-    price: AnyRow | None
+    price: AnyRow
 
 
 def _supplier(conn: Connection, supplier_id: str) -> AnyRow:
@@ -181,7 +181,9 @@ def _switch_check(conn: Connection, ctx: ToolContext, args: SwitchSupplierArgs, 
         "min_qty": price.min_qty}}
     reason = problem or (f"{_open_qty(line):g} open on {lid} with {line.supplier_id} move to "
                          f"{args.new_supplier_id} (price valid to {price.valid_to if price else '?'})")
-    return Check(line.site_id, problem is None, reason, snapshot, _SwitchPlan(line, price))
+    # Only a passing check is applied, and it has a price.
+    plan = _SwitchPlan(line, price) if problem is None and price is not None else None
+    return Check(line.site_id, problem is None, reason, snapshot, plan)
 
 
 def _switch_subject(conn: Connection, ctx: ToolContext, args: SwitchSupplierArgs) -> ActionSubject:
@@ -196,7 +198,6 @@ def _switch_subject(conn: Connection, ctx: ToolContext, args: SwitchSupplierArgs
 
 def _switch_apply(log: ChangeLog, ctx: ToolContext, args: SwitchSupplierArgs, plan: _SwitchPlan) -> str:
     line, price = plan.line, plan.price
-    assert price is not None  # the check failed otherwise
     lid, qty = po_line_id(line.po_id, line.line_no), _open_qty(line)
     # Nothing received: cancel the line; partly received: close it at the received quantity.
     old = ({"line_status": "cancelled"} if float(line.qty_received) <= 0

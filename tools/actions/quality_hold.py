@@ -28,6 +28,7 @@ from tools.actions._common import (
     wo_row,
 )
 from tools.actions.spec import ActionSpec, ActionSubject, ChangeLog, Check, field_error
+from tools.errors import ArgumentError
 from tools.plant.schema import table
 from tools.scope import DataScope
 from tools.spec import ToolArgs, ToolContext
@@ -101,6 +102,14 @@ def _wo_value(conn: Connection, wo: AnyRow) -> tuple[float, float]:
     return qty, qty * item_cost(conn, wo.item_id)
 
 
+def _lot_id(action: str, args: _HoldTarget) -> str:
+    """The lot of a hold that names no work order: the validator requires exactly one of them, unvalidated
+    arguments may name neither."""
+    if args.lot_id is None:
+        raise ArgumentError(action, "lot_id", "give exactly one of lot_id or wo_id")
+    return args.lot_id
+
+
 def _subject(action: str, conn: Connection, ctx: ToolContext, args: _HoldTarget, with_wos: bool,
              wo_statuses: Sequence[str]) -> ActionSubject:
     verb = "hold" if action == "place_quality_hold" else "release"
@@ -109,8 +118,7 @@ def _subject(action: str, conn: Connection, ctx: ToolContext, args: _HoldTarget,
         qty, value = _wo_value(conn, wo)
         return ActionSubject(action=action, site_id=wo.site_id, value_usd=value, record_ids=[wo.wo_id],
                              item_id=wo.item_id, qty=qty, summary=f"{verb} work order {wo.wo_id} ({wo.status})")
-    assert args.lot_id is not None
-    lot = lot_row(conn, ctx.scope, args.lot_id)
+    lot = lot_row(conn, ctx.scope, _lot_id(action, args))
     on_hand = sum(float(r.qty_on_hand) for r in lot_inventory(conn, lot.lot_id))
     wos = [w.wo_id for w in _consumers(conn, ctx.scope, lot.lot_id, wo_statuses, False)] if with_wos else []
     also = f" and work orders {', '.join(wos)}" if wos else ""
@@ -130,8 +138,7 @@ def _check(conn: Connection, ctx: ToolContext, args: _HoldTarget, lock: bool, *,
         reason = (f"work order {wo.wo_id} is {wo.status}; it becomes {to_wo}" if ok else
                   f"work order {wo.wo_id} is {wo.status}, not {' / '.join(from_wo)}")
         return Check(wo.site_id, ok, reason, snapshot, _Plan(None, [], [wo.wo_id]))
-    assert args.lot_id is not None
-    lot = lot_row(conn, ctx.scope, args.lot_id, lock)
+    lot = lot_row(conn, ctx.scope, _lot_id("place_quality_hold" if placing else "release_quality_hold", args), lock)
     rows = lot_inventory(conn, lot.lot_id, lock)
     wos = _consumers(conn, ctx.scope, lot.lot_id, from_wo, lock) if with_wos else []
     snapshot = {"lot": {"lot_id": lot.lot_id, "status": lot.status},

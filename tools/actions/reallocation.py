@@ -27,6 +27,7 @@ from tools.actions._common import (
     wo_row,
 )
 from tools.actions.spec import ActionSpec, ActionSubject, ChangeLog, Check, field_error
+from tools.errors import ArgumentError
 from tools.plant.schema import table
 from tools.spec import ToolArgs, ToolContext
 from tools.supply.common import require_site
@@ -113,10 +114,11 @@ def _check(conn: Connection, ctx: ToolContext, args: ReallocateInventoryArgs, lo
             problems.append(f"work order {wo.wo_id} is {wo.status}, not open")
         if in_bom is None:
             problems.append(f"{args.item_id} is not in the bill of materials of {wo.wo_id} ({wo.item_id})")
-    else:
-        assert args.to_site_id is not None
+    elif args.to_site_id is not None:
         require_site_exists(conn, args.to_site_id)
         to_site = args.to_site_id
+    else:  # the arguments' validator requires one destination; unvalidated arguments may lack both
+        raise ArgumentError("reallocate_inventory", "to_site_id", "give exactly one of to_site_id or to_wo_id")
     rows = available_rows(conn, args.item_id, args.from_site_id, args.from_lot_id, lock)
     available = sum(float(r.qty_on_hand) - float(r.qty_reserved) for r in rows)
     snapshot["source_inventory"] = [inventory_snapshot(r) for r in rows]

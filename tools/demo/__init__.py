@@ -5,7 +5,13 @@ writes lists the planted scenarios and prompt injections so tests, evals and
 demos can find them without hard-coding ids.
 """
 
-from tools.demo.errors import ManifestInvalid, ManifestMissing, PlantAlreadyExists, PlantGenerationError
+from tools.demo.errors import (
+    ManifestInvalid,
+    ManifestMissing,
+    PlantAlreadyExists,
+    PlantGenerationError,
+    PlantRecordIncomplete,
+)
 from tools.demo.generator import GENERATOR_VERSION, PlantSummary, build_plant
 from tools.demo.hashing import plant_content_hash
 from tools.demo.manifest import MANIFEST_NAME, read_manifest
@@ -17,6 +23,7 @@ __all__ = [
     "ManifestMissing",
     "PlantAlreadyExists",
     "PlantGenerationError",
+    "PlantRecordIncomplete",
     "PlantSummary",
     "build_plant",
     "plant_content_hash",

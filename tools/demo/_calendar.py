@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 __all__ = [
-    "DAY_HOURS",
     "SHIFT_END",
     "SHIFT_START",
     "add_work_hours",
@@ -24,8 +23,6 @@ __all__ = [
 
 SHIFT_START = time(6, 0)
 SHIFT_END = time(22, 0)
-DAY_HOURS = 16.0
-"""Working hours in one working day."""
 
 
 def is_workday(day: date) -> bool:

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from tools.demo._vocab import Vocab
+from tools.demo.errors import PlantRecordIncomplete
 
 __all__ = [
     "Bom",
@@ -244,7 +245,9 @@ class POLine:
     @property
     def record_id(self) -> str:
         """The citation id, e.g. ``PO-24017/2``."""
-        assert self.po is not None
+        if self.po is None:
+            raise PlantRecordIncomplete(f"the PO line of {self.qty_ordered:g} {self.item_id} from {self.supplier_id}",
+                                        "its purchase order")
         return f"{self.po.po_id}/{self.line_no}"
 
 

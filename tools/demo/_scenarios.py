@@ -13,6 +13,7 @@ from typing import Any
 
 from tools.demo._master import nice_round
 from tools.demo._model import Plant
+from tools.demo.errors import PlantGenerationError
 
 __all__ = ["choose", "plant_hold", "plant_wo_gap", "scenario_manifest"]
 
@@ -26,11 +27,9 @@ def choose(plant: Plant) -> None:
 def plant_wo_gap(plant: Plant) -> None:
     """A recent P200 kitting order whose goods receipt is short of its MES completions."""
     since = plant.as_of - timedelta(days=21)
-    candidates = [wo for wo in plant.work_orders if wo.line_id == "P200-PK1" and wo.status == "completed"
-                  and wo.output_lot is not None and wo.end >= since]
-    wo = candidates[len(candidates) // 2]
-    lot = wo.output_lot
-    assert lot is not None
+    candidates = [(wo, lot) for wo in plant.work_orders if wo.line_id == "P200-PK1" and wo.status == "completed"
+                  and (lot := wo.output_lot) is not None and wo.end >= since]
+    wo, lot = candidates[len(candidates) // 2]
     lot.qty_received = wo.qty_completed - nice_round(max(5.0, wo.qty_completed * 0.04))
     plant.scen.wo_gap = wo
 
@@ -56,13 +55,18 @@ def plant_hold(plant: Plant) -> None:
 def scenario_manifest(plant: Plant) -> dict[str, Any]:
     """The manifest's ``scenarios`` object (record ids only, ready for JSON)."""
     scen = plant.scen
-    assert scen.spike_lot is not None and scen.hold_lot is not None
-    assert scen.wo_gap is not None and scen.wo_gap.output_lot is not None and scen.po_gap is not None
-    spike_wos = sorted({i.wo.wo_id for i in plant.issues if i.lot is scen.spike_lot and i.wo.spike})
+    spike, held, gap_wo, gap_po = scen.spike_lot, scen.hold_lot, scen.wo_gap, scen.po_gap
+    gap_lot = gap_wo.output_lot if gap_wo is not None else None
+    if spike is None or held is None or gap_wo is None or gap_lot is None or gap_po is None:
+        planted = {"the scrap-spike lot": spike, "the held lot": held, "the short work order and its lot": gap_lot,
+                   "the short PO line": gap_po}
+        missing = [name for name, value in planted.items() if value is None]
+        raise PlantGenerationError(plant.seed, [f"scenario not planted: {name}" for name in missing])
+    spike_wos = sorted({i.wo.wo_id for i in plant.issues if i.lot is spike and i.wo.spike})
     wo_line = plant.line(scen.asset_line)
     return {
         "scrap_spike": {
-            "site_id": "P100", "line_id": "P100-PK1", "lot_id": scen.spike_lot.lot_id,
+            "site_id": "P100", "line_id": "P100-PK1", "lot_id": spike.lot_id,
             "supplier_id": scen.film_supplier, "item_id": scen.film_item, "machine_id": scen.sealer_id,
             "parameter": "seal_temperature", "work_order_ids": spike_wos,
         },
@@ -76,13 +80,11 @@ def scenario_manifest(plant: Plant) -> dict[str, Any]:
             "constrained_line_id": "P100-AS1",
         },
         "reconciliation": {
-            "lot_id": scen.hold_lot.lot_id, "so_id": scen.hold_so,
+            "lot_id": held.lot_id, "so_id": scen.hold_so,
             "disagreements": [
-                {"kind": "hold_vs_stock_status", "record_ids": [scen.hold_lot.lot_id, scen.hold_so]},
-                {"kind": "wo_completion_vs_receipt",
-                 "record_ids": [scen.wo_gap.wo_id, scen.wo_gap.output_lot.lot_id]},
-                {"kind": "po_receipt_vs_lot",
-                 "record_ids": [scen.po_gap.record_id] + [lot.lot_id for lot in scen.po_gap.lots]},
+                {"kind": "hold_vs_stock_status", "record_ids": [held.lot_id, scen.hold_so]},
+                {"kind": "wo_completion_vs_receipt", "record_ids": [gap_wo.wo_id, gap_lot.lot_id]},
+                {"kind": "po_receipt_vs_lot", "record_ids": [gap_po.record_id] + [lot.lot_id for lot in gap_po.lots]},
             ],
         },
     }

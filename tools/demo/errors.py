@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tools.errors import ToolError
 
-__all__ = ["ManifestInvalid", "ManifestMissing", "PlantAlreadyExists", "PlantGenerationError"]
+__all__ = ["ManifestInvalid", "ManifestMissing", "PlantAlreadyExists", "PlantGenerationError", "PlantRecordIncomplete"]
 
 
 class PlantAlreadyExists(ToolError):
@@ -26,6 +26,15 @@ class PlantGenerationError(ToolError):
         self.seed = seed
         self.problems = problems
         super().__init__(f"demo plant for seed {seed} is inconsistent: " + "; ".join(problems[:10]))
+
+
+class PlantRecordIncomplete(ToolError):
+    """A generated record was read before the generator completed it (a generator bug)."""
+
+    def __init__(self, record: str, missing: str) -> None:
+        self.record = record
+        self.missing = missing
+        super().__init__(f"demo plant: {record} was read before it had {missing}")
 
 
 class ManifestMissing(ToolError):

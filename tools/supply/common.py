@@ -22,7 +22,6 @@ __all__ = [
     "OPEN_WO_STATUSES",
     "OpenLine",
     "SupplySource",
-    "days_between",
     "item_sites",
     "load_open_lines",
     "open_line_clause",
@@ -50,11 +49,6 @@ OPEN_WO_STATUSES = ("planned", "released", "running")
 def po_line_id(po_id: str, line_no: int) -> str:
     """The citation id of a PO line, e.g. ``PO-24017/2``."""
     return f"{po_id}/{line_no}"
-
-
-def days_between(earlier: date, later: date) -> int:
-    """Whole days from ``earlier`` to ``later`` (negative when ``later`` is before)."""
-    return (later - earlier).days
 
 
 # ---------------------------------------------------------------------------- ids named by the caller

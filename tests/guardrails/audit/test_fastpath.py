@@ -8,10 +8,9 @@ import random
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -34,13 +33,6 @@ from guardrails.errors import AuditError, AuditEventInvalid
 from tools.plant.db import make_engine
 
 AWKWARD = ['quote " backslash \\ slash /', "tab\tnewline\n\x00\x1f", "\u2028\u2029 😀 é", "Müller", "x"]
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    yield eng
-    eng.dispose()
 
 
 def _dumps(value: Any) -> str:

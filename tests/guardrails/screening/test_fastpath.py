@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from guardrails.policy.loader import load_default_rules
 from guardrails.screening._index import min_width
 from guardrails.screening.screen import ScreeningRules, screen_data
 from guardrails.screening.spotlight import (
@@ -23,12 +22,6 @@ from guardrails.screening.spotlight import (
     spotlight,
     spotlight_result,
 )
-
-
-@pytest.fixture(scope="module")
-def rules() -> ScreeningRules:
-    return load_default_rules()
-
 
 # ---------------------------------------------------------------- minimum match width
 

@@ -10,17 +10,10 @@ import pytest
 from pydantic import BaseModel
 
 from guardrails.errors import ScreeningInputError
-from guardrails.policy.loader import load_default_rules
-from guardrails.screening.screen import ScreeningRules
 from guardrails.screening.spotlight import screen_and_spotlight, spotlight, spotlight_result
 
 END = re.compile(r"^<<<END DATA ([0-9a-f]{16})>>>$", re.MULTILINE)
 START = re.compile(r'^<<<DATA ([0-9a-f]{16}) source="([^"]*)">>>$', re.MULTILINE)
-
-
-@pytest.fixture(scope="module")
-def rules() -> ScreeningRules:
-    return load_default_rules()
 
 
 def _unwrap(block: str) -> tuple[str, str, str]:
@@ -154,3 +147,9 @@ def _circular() -> list[object]:
 def test_bad_arguments_are_typed_errors(rules, call):
     with pytest.raises(ScreeningInputError):
         call(rules)
+
+
+def test_a_screened_object_reads_as_one_and_anything_else_is_a_typed_error(rules):
+    assert screen_and_spotlight("x", {"note": "a b"}, rules).as_object() == {"note": "a b"}
+    with pytest.raises(ScreeningInputError, match="expected a JSON object, got list"):
+        screen_and_spotlight("x", ["a b"], rules).as_object()

@@ -23,7 +23,6 @@ from tools.errors import ArgumentError, RecordNotFound
 
 HOLD = spec("place_quality_hold")
 RELEASE = spec("release_quality_hold")
-OPEN = ("planned", "released", "running")
 
 
 def hold_args(lot_id: str, **extra: Any) -> dict[str, Any]:
@@ -209,3 +208,13 @@ def test_malformed_arguments_name_the_field(raw: dict[str, Any], field: str) -> 
     with pytest.raises(ArgumentError) as err:
         HOLD.parse_args(raw)
     assert err.value.field == field and err.value.tool == "place_quality_hold"
+
+
+@pytest.mark.parametrize("action", [HOLD, RELEASE])
+def test_unvalidated_arguments_naming_neither_lot_nor_work_order_are_refused(demo_plant: Engine, action: Any) -> None:
+    # Arguments built without validation skip the "exactly one of lot_id or wo_id" rule; the action still refuses.
+    args = action.args_model.model_construct(lot_id=None, wo_id=None, reason="no target")
+    for read in (action.subject, action.precondition):
+        with pytest.raises(ArgumentError) as err:
+            read(ctx(demo_plant), args)
+        assert err.value.field == "lot_id" and err.value.tool == action.name

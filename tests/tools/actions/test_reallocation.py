@@ -173,3 +173,12 @@ def test_malformed_arguments_name_the_field(change: dict[str, Any], field: str) 
     with pytest.raises(ArgumentError) as err:
         MOVE.parse_args(raw)
     assert err.value.field == field
+
+
+def test_unvalidated_arguments_without_a_destination_are_refused(demo_plant: Engine) -> None:
+    # Arguments built without validation skip the "exactly one destination" rule; the action still refuses.
+    args = MOVE.args_model.model_construct(item_id="CP-2039", qty=5.0, from_site_id="P100", from_lot_id=None,
+                                           to_site_id=None, to_wo_id=None, reason="test")
+    with pytest.raises(ArgumentError) as err:
+        MOVE.precondition(ctx(demo_plant), args)
+    assert err.value.field == "to_site_id" and err.value.tool == "reallocate_inventory"
