@@ -103,13 +103,13 @@ def _direct_actions(sandbox: Sandbox, user_id: str, sites: dict[str, dict[str, s
                 if decision.effect.value == "allow":  # autonomous by policy: legitimately runs without approval
                     tally.kinds[kind].add("contained")
                     continue
-                assert decision.route is not None and decision.subject is not None
+                subject, route = decision.routed()
                 # Two requests per action: one for the abuse attempts, one to approve and then tamper with.
                 for copy in ("a", "b"):
                     rid = approval_request_id(trace.thread_id or "", trace.trace_id, f"{site}-{n}-{copy}")
                     approvals.ensure(Proposal(rid, trace.thread_id or "", trace.trace_id, user_id, action,
-                                              decision.args, decision.subject.to_json(), decision.snapshot or {},
-                                              decision.route), audit=buffer)
+                                              decision.args, subject.to_json(), decision.snapshot or {},
+                                              route), audit=buffer)
                     settled = approvals.settle(rid, action=action, args=decision.args, requester=user_id,
                                                thread_id=trace.thread_id or "", trace=trace, audit=buffer)
                     tally.kinds[kind].add("pending" if settled.status == "pending" else "unapproved")

@@ -44,7 +44,7 @@ from server.cli.common import cli_settings, console, existing_state_engine, fail
 from server.runtime import build_copilot, build_runtime
 from server.settings import Settings
 
-__all__ = ["OnDecided", "approvals_app", "build_approvals_app", "make_approvals_app"]
+__all__ = ["OnDecided", "build_approvals_app", "make_approvals_app"]
 
 OnDecided = Callable[[ApprovalRequest], None]
 """Called after a successful approve/reject with the request as it is afterwards."""
@@ -240,7 +240,6 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
     return app
 
 
-approvals_app = make_approvals_app()
 """The default ``approvals`` sub-app (no resume hook)."""
 
 

@@ -66,7 +66,8 @@ def search(
     if outcome.refusal is not None:
         raise fail(f"{outcome.refusal.status} by {outcome.refusal.rule_id}: {outcome.refusal.reason}")
     result = outcome.result
-    assert isinstance(result, SearchDocumentsResult)
+    if not isinstance(result, SearchDocumentsResult):  # the catalog maps search_documents to this result type
+        raise fail(f"search_documents returned {type(result).__name__}, not document hits")
     if as_json:
         typer.echo(json.dumps({"trace_id": trace.trace_id, "rule_id": outcome.decision.rule_id,
                                "query": result.query, "hits": [h.model_dump(mode="json") for h in result.hits]},

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from guardrails.governed import Refusal
 from server.cli.common import cli_settings
 from server.cli.render import render_model
 from server.runtime import build_runtime
@@ -117,13 +118,13 @@ def tools_run(
         typer.echo(json.dumps({"decision": {"effect": decision.effect.value, "rule_id": decision.rule_id,
                                             "reason": decision.reason},
                                "trace_id": trace.trace_id, "result": outcome.for_model()}, indent=2))
-    elif outcome.result is not None:
-        _out.print(f"[green]allowed[/green] by {decision.rule_id} — trace {trace.trace_id}", highlight=False)
-        render_model(_out, name, outcome.result)
     else:
-        assert outcome.refusal is not None
-        _out.print(f"[red]{outcome.refusal.status}[/red] by {outcome.refusal.rule_id}: {outcome.refusal.reason}",
-                   highlight=False)
+        answer = outcome.result_or_refusal()
+        if isinstance(answer, Refusal):
+            _out.print(f"[red]{answer.status}[/red] by {answer.rule_id}: {answer.reason}", highlight=False)
+        else:
+            _out.print(f"[green]allowed[/green] by {decision.rule_id} — trace {trace.trace_id}", highlight=False)
+            render_model(_out, name, answer)
     if outcome.refusal is not None and outcome.refusal.status == "invalid_arguments":
         raise typer.Exit(2)
     if outcome.result is None or outcome.result.status == "not_found":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -21,11 +20,12 @@ from guardrails.approvals.models import ApprovalRequest, DecisionKind
 from guardrails.approvals.service import ActionApprovals
 from guardrails.approvals.store import ApprovalStore
 from guardrails.audit.log import AuditLog
-from guardrails.policy.loader import Policy, load_policy
+from guardrails.policy.loader import Policy
 from guardrails.policy.models import ApprovedModel, ModelPolicy
 from server.runtime import RuntimeOverrides, build_runtime
 from server.runtime import build_copilot as build_root_copilot
 from server.settings import Settings
+from tests.policy_helpers import shipped_policy
 from tools import make_engine
 from tools.actions import ensure_action_tables
 
@@ -96,10 +96,9 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-@functools.cache
 def shared_policy() -> Policy:
-    """The shipped policy, loaded once (it is immutable; loading it takes most of a second)."""
-    return load_policy()
+    """The shipped policy, loaded once per test process (:func:`tests.policy_helpers.shipped_policy`)."""
+    return shipped_policy()
 
 
 def policy_grant(model_id: str = "openai:gpt-4o-mini") -> ApprovedModel:

@@ -19,6 +19,7 @@ from guardrails.audit.log import AuditKind
 from guardrails.policy.loader import Policy, load_policy
 from server.runtime import Runtime, RuntimeFactory, RuntimeOverrides, build_copilot, build_runtime
 from server.settings import Settings
+from tests.policy_helpers import shipped_policy
 from tools.demo.hashing import plant_content_hash
 from tools.plant.db import make_engine
 
@@ -86,7 +87,7 @@ def test_evals_import_the_server_only_for_type_checking() -> None:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return load_policy()
+    return shipped_policy()
 
 
 def _settings(home: Path, demo_home: Path) -> Settings:

@@ -13,11 +13,12 @@ import yaml
 from guardrails.approvals.routing import ApprovalRouter, Route, RoutingSubject
 from guardrails.gate import Effect
 from guardrails.policy.loader import Policy, load_policy
+from tests.policy_helpers import shipped_policy
 
 __all__ = ["NOW", "POLICY", "ROUTER", "A", "D", "check_route", "policy_with", "route_of", "router_from", "write_layer"]
 
 NOW = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-POLICY = load_policy()
+POLICY = shipped_policy()
 ROUTER = ApprovalRouter(POLICY)
 D = "deny"
 A = "allow"
