@@ -35,11 +35,15 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _with_line(tree: Path, module: str, line: str) -> Path:
-    """``tree`` with ``line`` appended to ``module`` (returns the file so the test can restore it)."""
+def _lint_with_line(tree: Path, module: str, line: str) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` on ``tree`` with ``line`` appended to ``module`` (the module is restored afterwards)."""
     path = tree / module
-    path.write_text(path.read_text(encoding="utf-8") + f"\n{line}\n", encoding="utf-8")
-    return path
+    original = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(original + f"\n{line}\n", encoding="utf-8")
+        return _lint(tree)
+    finally:
+        path.write_text(original, encoding="utf-8")
 
 
 def test_the_contract_is_kept_by_the_tree() -> None:
@@ -49,13 +53,7 @@ def test_the_contract_is_kept_by_the_tree() -> None:
 
 
 def test_a_lower_layer_importing_a_higher_one_breaks_the_layers_contract(tree: Path) -> None:
-    path = tree / "tools" / "spec.py"
-    original = path.read_text(encoding="utf-8")
-    try:
-        _with_line(tree, "tools/spec.py", "import agent.graph  # deliberately wrong: tools may not use the agent")
-        result = _lint(tree)
-    finally:
-        path.write_text(original, encoding="utf-8")
+    result = _lint_with_line(tree, "tools/spec.py", "import agent.graph  # deliberately wrong: tools may not use agent")
     assert result.returncode == 1
     assert "Layers: evals > server > agent > guardrails > tools > knowledge BROKEN" in result.stdout
     assert "tools is not allowed to import agent" in result.stdout
@@ -64,13 +62,7 @@ def test_a_lower_layer_importing_a_higher_one_breaks_the_layers_contract(tree: P
 
 def test_an_import_cycle_inside_a_package_breaks_the_acyclic_contract(tree: Path) -> None:
     # guardrails.gate imports the policy loader; the loader importing the gate closes a cycle.
-    path = tree / "guardrails" / "policy" / "loader.py"
-    original = path.read_text(encoding="utf-8")
-    try:
-        _with_line(tree, "guardrails/policy/loader.py", "import guardrails.gate  # deliberately a cycle")
-        result = _lint(tree)
-    finally:
-        path.write_text(original, encoding="utf-8")
+    result = _lint_with_line(tree, "guardrails/policy/loader.py", "import guardrails.gate  # deliberately a cycle")
     assert result.returncode == 1
     assert "No cycles are allowed in guardrails." in result.stdout
     assert "Layers: evals > server > agent > guardrails > tools > knowledge KEPT" in result.stdout
