@@ -7,7 +7,7 @@ from typing import Generic, Protocol, TypeVar
 
 from tools import documents
 from tools.errors import UnknownTool
-from tools.ops import executive, maintenance, production, quality
+from tools.ops import executive, maintenance, maintenance_orders, production, quality, spares
 from tools.spec import ToolSpec
 from tools.supply import inventory, procurement, suppliers, triage
 
@@ -60,5 +60,6 @@ class Catalog(NamedCatalog[ToolSpec]):
 
 def default_catalog() -> Catalog:
     """The read tools shipped with jidoka."""
-    modules = (inventory, procurement, triage, suppliers, production, quality, maintenance, executive, documents)
+    modules = (inventory, procurement, triage, suppliers, production, quality, maintenance, maintenance_orders, spares,
+               executive, documents)
     return Catalog(spec for module in modules for spec in module.TOOLS)

@@ -12,7 +12,7 @@ INVENTORY = {"inventory_lookup", "projected_stock", "items_below_reorder"}
 PROCUREMENT = {"open_po_lines", "buyer_exception_triage", "supplier_scorecard", "alternative_suppliers"}
 PRODUCTION = {"work_orders", "work_orders_at_risk", "line_performance", "machine_downtime", "machine_parameter_drift"}
 QUALITY = {"scrap_analysis", "quality_events", "lot_genealogy"}
-MAINTENANCE = {"assets_at_risk"}
+MAINTENANCE = {"assets_at_risk", "maintenance_orders", "spare_parts"}
 EXECUTIVE = {"executive_summary"}
 KNOWLEDGE = {"search_documents"}  # which documents each role then reads is the documents' own front matter
 

@@ -220,3 +220,48 @@ def test_planted_instructions_in_plant_text_are_neutralized_spotlighted_and_audi
         screening = [e for e in events if e.kind == AuditKind.SCREENING]
         assert screening and screening[0].payload["stage"] == "data"
         assert any(".description" in f["path"] for f in screening[0].payload["findings"])
+
+
+def test_planted_instructions_in_maintenance_orders_are_neutralized_spotlighted_and_audited(
+    governed: GovernedTools, audit: AuditLog, demo_plant: Engine, demo_manifest: dict[str, Any]
+) -> None:
+    planted = [i for i in demo_manifest["injections"] if i["table"] == "maintenance_orders"]
+    assert {i["site_id"] for i in planted} == {"P100", "P200"}
+    mo = table("maintenance_orders")
+    for injection in planted:
+        mo_id = injection["key"]["mo_id"]
+        with demo_plant.connect() as conn:
+            asset_id = conn.execute(select(mo.c.asset_id).where(mo.c.mo_id == mo_id)).scalar_one()
+        user = "max.maint" if injection["site_id"] == "P100" else "sol.supervisor"
+        outcome, events = _call(governed, audit, user, "maintenance_orders", {"asset_id": asset_id})
+        raw = outcome.result.model_dump_json()
+        # An encoded payload is the blob after its harmless prefix; the others are plain text.
+        hostile = injection["text"].split()[-1] if "decoded" in injection else injection["text"][:40]
+        assert mo_id in raw and hostile in raw  # the tool returns the description as-is
+        view = json.dumps(outcome.for_model())
+        assert hostile not in view, f"instruction in {mo_id} reached the model unneutralized"
+        assert "<<<DATA" in view and mo_id in view and asset_id in view  # spotlighted; ids stay plain
+        screening = [e for e in events if e.kind == AuditKind.SCREENING]
+        assert screening and screening[0].payload["stage"] == "data"
+        assert any(f["path"].endswith(".description") for f in screening[0].payload["findings"])
+
+
+def test_maintenance_planner_sees_the_at_risk_assets_spares_short_with_cost_masked(
+    governed: GovernedTools, audit: AuditLog, demo_manifest: dict[str, Any], p200_ids: dict[str, list[str]]
+) -> None:
+    risk = demo_manifest["scenarios"]["asset_risk"]
+    outcome, _ = _call(governed, audit, "max.maint", "spare_parts", {"asset_id": risk["asset_id"]})
+    assert outcome.ok and outcome.decision.scope.sites == {"P100"}
+    assert "items.standard_cost" in outcome.decision.scope.masked_fields
+    spare = {r.item_id: r for r in outcome.result.rows}[risk["spare_item_id"]]
+    assert spare.short and spare.available < spare.qty_required and spare.standard_cost is None
+    body = json.dumps(outcome.for_model())
+    assert not PRICE_KEYS.findall(body)
+    orders, _ = _call(governed, audit, "max.maint", "maintenance_orders",
+                      {"asset_id": risk["asset_id"], "open_only": True})
+    assert orders.ok and any(r.mo_type == "predictive" for r in orders.result.rows)
+    everything = json.dumps([outcome.for_model(), orders.for_model(),
+                             _call(governed, audit, "max.maint", "spare_parts", {"limit": 200})[0].for_model(),
+                             _call(governed, audit, "max.maint", "maintenance_orders", {"limit": 200})[0].for_model()])
+    foreign = {i for ids in p200_ids.values() for i in ids}
+    assert not set(ID_TOKEN.findall(everything)) & foreign and "P200" not in everything

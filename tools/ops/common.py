@@ -23,6 +23,7 @@ from tools.spec import ToolArgs
 from tools.supply.common import open_line_clause
 
 __all__ = [
+    "OPEN_MO_STATUSES",
     "UNFINISHED_WO_STATUSES",
     "AssetHealth",
     "Direction",
@@ -48,6 +49,9 @@ Direction = Literal["rising", "stable", "falling", "unknown"]
 
 UNFINISHED_WO_STATUSES = ("planned", "released", "running", "held")
 """Work-order statuses that still have work to do."""
+
+OPEN_MO_STATUSES = ("open", "scheduled", "in_progress")
+"""Maintenance-order statuses not yet completed or cancelled."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from tools.ops.common import available_stock, latest_asset_health, lines_in_scope, require_ids
+from tools.ops.common import OPEN_MO_STATUSES, available_stock, latest_asset_health, lines_in_scope, require_ids
 from tools.plant.schema import table
 from tools.spec import ToolArgs, ToolContext, ToolResult, ToolSpec
 
@@ -24,7 +24,6 @@ __all__ = [
     "assets_at_risk",
 ]
 
-_OPEN_MO = ("open", "scheduled", "in_progress")
 _SCHEDULED_WO = ("planned", "released", "running")
 
 
@@ -122,7 +121,8 @@ def assets_at_risk(ctx: ToolContext, args: AssetsAtRiskArgs) -> AssetsAtRiskResu
         mos: dict[str, list[OpenMaintenanceOrder]] = defaultdict(list)
         for r in conn.execute(
                 select(mo).join(assets, assets.c.asset_id == mo.c.asset_id)
-                .where(ctx.scope.site_clause(assets.c.site_id), mo.c.asset_id.in_(ids), mo.c.status.in_(_OPEN_MO))
+                .where(ctx.scope.site_clause(assets.c.site_id), mo.c.asset_id.in_(ids),
+                       mo.c.status.in_(OPEN_MO_STATUSES))
                 .order_by(mo.c.priority, mo.c.scheduled_start, mo.c.mo_id)):
             mos[r.asset_id].append(OpenMaintenanceOrder.model_validate(r._mapping))
         horizon_end = max((a.horizon_days for a in shown), default=0)
