@@ -46,7 +46,7 @@ class SparePartRow(BaseModel):
     available: float = Field(description="Unrestricted on hand − reserved of the item at the asset's site.")
     reserved_for_asset: float = Field(description="Quantity already reserved for this asset (spare reservations); "
                                                   "it is part of the reserved stock, not of `available`.")
-    short: bool = Field(description="True when available < qty_required.")
+    short: bool = Field(description="True when available + reserved_for_asset < qty_required.")
     failure_probability: float | None = Field(description="The asset's latest predicted failure probability "
                                                           "(0-1); null when it has never been scored.")
     standard_cost: float | None = Field(None, description="Standard cost per unit of the item; null when your "
@@ -109,11 +109,13 @@ def spare_parts(ctx: ToolContext, args: SparePartsArgs) -> SparePartsResult:
     rows = []
     for r in found:
         available = stock[(r.site_id, r.item_id)]
+        own = reserved.get((r.asset_id, r.item_id), 0.0)
         rows.append(SparePartRow(
             asset_id=r.asset_id, asset_name=r.asset_name, site_id=r.site_id, item_id=r.item_id,
             description=r.description, qty_required=float(r.qty_required), available=round(available, 3),
-            reserved_for_asset=round(reserved.get((r.asset_id, r.item_id), 0.0), 3),
-            short=available < float(r.qty_required), failure_probability=risk.get(r.asset_id),
+            reserved_for_asset=round(own, 3),
+            # Stock already set aside for this asset covers its need: it is not free, but it is not missing.
+            short=available + own < float(r.qty_required), failure_probability=risk.get(r.asset_id),
             standard_cost=float(r.standard_cost) if show_cost else None))
     if args.short_only:
         rows = [r for r in rows if r.short]
@@ -135,7 +137,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         description=(
             "The spare parts the plant's assets need and whether stock covers them: per asset and part the "
             "required qty, the available unrestricted stock at the asset's site (on hand − reserved), the qty "
-            "already reserved for that asset, a short flag (available < required) and the asset's latest "
+            "already reserved for that asset, a short flag (available plus what is already reserved for the asset < required) and the asset's latest "
             "failure probability; riskiest assets first, led by a summary (assets, parts, short) and how many "
             "more rows there are. Filter by asset, site, line, spare item or short_only. The item's standard "
             "cost only when your role may see it. Use for 'do we have the spare parts for asset AS-012', "

@@ -167,3 +167,18 @@ def test_demo_at_risk_asset_is_short_of_its_spare_with_cost_masked(demo_plant: E
     assert (spare.qty_required, spare.available) == (required, available) and available < required
     short = run(make_ctx(demo_plant, NO_COST), {"short_only": True})
     assert (risk["asset_id"], risk["spare_item_id"]) in fields_of(short.rows, "asset_id", "item_id")
+
+
+def test_stock_reserved_for_the_asset_covers_its_need(plant: Engine) -> None:
+    # Need 2 of SP-1 for AS-1: 3 on hand, 2 of them reserved for AS-1 → 1 free + 2 its own = covered, not short.
+    with plant.begin() as conn:
+        conn.execute(text("UPDATE inventory SET qty_on_hand = 3, qty_reserved = 2 "
+                          "WHERE lot_id = 'LOT-S1'"))
+        conn.execute(text("INSERT INTO spare_reservations (reservation_id, asset_id, item_id, site_id, location, "
+                          "lot_id, qty, reserved_at, request_id) VALUES ('SPR-3', 'AS-1', 'SP-1', 'P100', 'MRO', "
+                          "'LOT-S1', 2, '2026-03-01 08:00:00', 'req-test')"))
+    rows = {(r.asset_id, r.item_id): r for r in run(make_ctx(plant, P100), {"item_id": "SP-1"}).rows}
+    assert (rows["AS-1", "SP-1"].available, rows["AS-1", "SP-1"].reserved_for_asset, rows["AS-1", "SP-1"].short) \
+        == (1.0, 2.0, False)
+    # Another asset cannot count AS-1's reservation: AS-3 needs 1 and 1 is free, so it is covered too.
+    assert (rows["AS-3", "SP-1"].reserved_for_asset, rows["AS-3", "SP-1"].short) == (0.0, False)
