@@ -137,12 +137,12 @@ TOOLS: tuple[ToolSpec, ...] = (
         description=(
             "The spare parts the plant's assets need and whether stock covers them: per asset and part the "
             "required qty, the available unrestricted stock at the asset's site (on hand − reserved), the qty "
-            "already reserved for that asset, a short flag (available plus what is already reserved for the asset < required) and the asset's latest "
-            "failure probability; riskiest assets first, led by a summary (assets, parts, short) and how many "
-            "more rows there are. Filter by asset, site, line, spare item or short_only. The item's standard "
-            "cost only when your role may see it. Use for 'do we have the spare parts for asset AS-012', "
-            "'which spares are short', 'which assets need spare SP-4036'. For the assets likely to fail use "
-            "assets_at_risk."),
+            "already reserved for that asset, a short flag (available + reserved for the asset < required) and "
+            "the asset's latest failure probability; riskiest assets first, led by a summary (assets, parts, "
+            "short) and how many more rows there are. Filter by asset, site, line, spare item or short_only. The "
+            "item's standard cost only when your role may see it. Use for 'do we have the spare parts for asset "
+            "AS-012', 'which spares are short', 'which assets need spare SP-4036'. For the assets likely to fail "
+            "use assets_at_risk."),
         domain="maintenance", args_model=SparePartsArgs, result_model=SparePartsResult, fn=spare_parts,
         sensitive_fields=frozenset({_COST}),
     ),
