@@ -40,6 +40,16 @@ from tests.agent.oracle_supply import (
     stock,
     triage,
 )
+from tests.agent.oracle_understanding import (
+    demand_orders,
+    lot_state,
+    mos,
+    moves,
+    outstanding,
+    running,
+    sales,
+    spare_cover,
+)
 
 __all__ = ["ORACLES", "Fact", "OracleContext"]
 
@@ -54,5 +64,7 @@ ORACLES: dict[str, Callable[..., list[Fact]]] = {
     f.__name__: f for f in (stock, lot_location, projection, below_reorder, open_lines, triage, scorecard,
                             alternatives, work_orders, wo_asset_risk, line_perf, downtime, drift, scrap, quality,
                             genealogy, assets_risk, spares, summary, reconciliation, po_line, work_order, asset,
-                            wo_shortage, says)
+                            wo_shortage, says,
+                            # the held-out understanding set's new question types (tests/agent/oracle_understanding.py)
+                            sales, lot_state, demand_orders, moves, mos, spare_cover, running, outstanding)
 }
