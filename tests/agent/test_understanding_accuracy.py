@@ -6,7 +6,7 @@ never lower it to make a change pass)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from guardrails.identity import User
 from server.runtime import Runtime, build_copilot, build_runtime
 from server.settings import Settings
 from tests.agent.oracle import OracleContext
-from tests.agent.understanding_helpers import load_conversations, report, run_conversation
+from tests.agent.understanding_helpers import DATA, dev_floor, load_conversations, report, run_conversation
 from tests.factories import TODAY
 from tests.policy_helpers import shipped_policy
 
@@ -34,13 +34,20 @@ def runtime(private_knowledge_home: Path) -> Iterator[Runtime]:
     built.close()
 
 
-def test_held_out_understanding(runtime: Runtime, demo_manifest: dict[str, Any]) -> None:
-    copilot: Copilot = build_copilot(runtime)
+@pytest.fixture
+def ctx_for(runtime: Runtime, demo_manifest: dict[str, Any]) -> Callable[[User], OracleContext]:
+    """The oracle context of an asking user: the plant, their sites, today and the planted scenarios."""
     policy = shipped_policy()
 
-    def ctx_for(user: User) -> OracleContext:
+    def context(user: User) -> OracleContext:
         return OracleContext(runtime.data_engine, policy.user_sites(user) if user.sites is not None else None,
                              TODAY, demo_manifest)
+    return context
+
+
+def test_held_out_understanding(runtime: Runtime, ctx_for: Callable[[User], OracleContext]) -> None:
+    copilot: Copilot = build_copilot(runtime)
+    policy = shipped_policy()
 
     outcomes = [o for conversation in load_conversations("understanding_heldout")
                 for o in run_conversation(copilot, policy, conversation, "heldout", ctx_for)]
@@ -48,3 +55,19 @@ def test_held_out_understanding(runtime: Runtime, demo_manifest: dict[str, Any])
     print(text)
     accuracy = sum(o.ok for o in outcomes) / len(outcomes)
     assert accuracy >= HELD_OUT_FLOOR, text
+
+
+DEV_SETS = sorted(p.stem for p in DATA.glob("understanding_dev*.yaml"))
+
+
+@pytest.mark.parametrize("name", DEV_SETS)
+def test_dev_understanding(name: str, runtime: Runtime, ctx_for: Callable[[User], OracleContext]) -> None:
+    """A development set (written while changing the model; tuning on it is its purpose) and its own floor."""
+    copilot = build_copilot(runtime)
+    policy = shipped_policy()
+
+    outcomes = [o for conversation in load_conversations(name)
+                for o in run_conversation(copilot, policy, conversation, "dev", ctx_for)]
+    text = report(outcomes)
+    print(name, text, sep="\n")
+    assert outcomes and sum(o.ok for o in outcomes) / len(outcomes) >= dev_floor(name), text

@@ -18,7 +18,7 @@ from guardrails.approvals.service import ActionApprovals
 from guardrails.policy.loader import Policy
 from tests.agent.oracle import ORACLES, OracleContext
 
-__all__ = ["TurnOutcome", "load_conversations", "report", "run_conversation"]
+__all__ = ["DATA", "TurnOutcome", "dev_floor", "load_conversations", "report", "run_conversation"]
 
 DATA = Path(__file__).parent / "data"
 CLARIFY_MARKS = ("?", "¿")
@@ -44,6 +44,12 @@ def load_conversations(name: str) -> list[dict[str, Any]]:
     """The conversations of ``tests/agent/data/<name>.yaml``."""
     data = yaml.safe_load((DATA / f"{name}.yaml").read_text(encoding="utf-8"))
     return list(data["conversations"])
+
+
+def dev_floor(name: str) -> float:
+    """The accuracy floor a development set declares (``floor:`` at its top; a ratchet like the held-out one)."""
+    data = yaml.safe_load((DATA / f"{name}.yaml").read_text(encoding="utf-8"))
+    return float(data["floor"])
 
 
 def _args_cover(actual: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
