@@ -35,6 +35,7 @@ from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy, catalog_policy
 from guardrails.turn_guard import TurnGuard
+from knowledge.embeddings import Embedder, MiniLMEmbedder
 from knowledge.service import open_index
 from knowledge.store import KnowledgeIndex
 from server.settings import Settings
@@ -232,7 +233,7 @@ def build_copilot(runtime: Runtime, overrides: RuntimeOverrides | None = None) -
     def rules_factory() -> RulesChatModel:
         if not lexicon:
             lexicon.append(PlantLexicon.from_engine(runtime.data_engine))
-        return RulesChatModel(lexicon=lexicon[0])
+        return RulesChatModel(lexicon=lexicon[0], embedder=_rules_embedder(runtime))
 
     model, grant, configured_rules = wanted.model, wanted.model_grant, False
     if model is None or grant is FROM_POLICY:
@@ -302,3 +303,12 @@ class RuntimeFactory:
             yield checkpoints.saver()
         finally:
             checkpoints.close()
+
+
+def _rules_embedder(runtime: Runtime) -> Embedder:
+    """The sentence embeddings of the rules model's semantic stage: always the offline MiniLM (the rules model
+    must not depend on a remote endpoint); shared with the knowledge index when that one uses MiniLM too."""
+    index = runtime.knowledge
+    if index is not None and isinstance(index.embedder, MiniLMEmbedder):
+        return index.embedder
+    return MiniLMEmbedder()

@@ -30,6 +30,7 @@ from agent.rules.focus import Focus, ToolOutput
 from agent.rules.intents import IntentCatalogue
 from agent.rules.lexicon import PlantLexicon
 from agent.rules.planner import Planner, Reply, ToolPlan, UserContext
+from agent.rules.semantic import ExampleIndex
 from agent.rules.vocab import Vocabulary
 
 __all__ = ["CONTEXT_PREFIX", "RulesChatModel"]
@@ -76,6 +77,8 @@ class RulesChatModel(BaseChatModel):
     lexicon: PlantLexicon
     """Master data of the plant, e.g. ``PlantLexicon.from_engine(engine)``."""
     model_name: str = "rules"
+    embedder: Any = None
+    """Sentence embeddings for the semantic stage (``knowledge.embeddings.MiniLMEmbedder``); ``None`` = cues only."""
     _planner: Planner | None = PrivateAttr(default=None)
 
     @property
@@ -88,7 +91,9 @@ class RulesChatModel(BaseChatModel):
         if self._planner is None:
             catalogue = IntentCatalogue()
             resolver = EntityResolver(self.lexicon, Vocabulary.load(), catalogue.stems())
-            self._planner = Planner(catalogue, resolver)
+            semantic = None if self.embedder is None else ExampleIndex(
+                self.embedder, known=[i.name for i in catalogue.intents])
+            self._planner = Planner(catalogue, resolver, semantic)
         return self._planner
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None,

@@ -17,6 +17,7 @@ from agent.rules.entities import Ambiguity, Entities, EntityResolver
 from agent.rules.intents import Intent, IntentCatalogue
 from agent.rules.periods import future_days, past_args
 from agent.rules.procedures import SEARCH_TOOL, is_question, names_document, planned_search
+from agent.rules.semantic import ExampleIndex, SemanticMatch
 
 __all__ = ["Analysis", "PlannedCall", "Planner", "Reply", "ToolPlan", "UserContext"]
 
@@ -60,6 +61,8 @@ class Analysis:
 
     intent: Intent | None
     entities: Entities
+    candidates: tuple[Intent, ...] = ()
+    """Two intents the semantic stage could not tell apart (the model asks which one was meant)."""
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,13 @@ def _clarify(ambiguity: Ambiguity) -> str:
 class Planner:
     """Decides what to do with a question."""
 
-    def __init__(self, catalogue: IntentCatalogue, resolver: EntityResolver) -> None:
+    def __init__(self, catalogue: IntentCatalogue, resolver: EntityResolver,
+                 semantic: ExampleIndex | None = None) -> None:
         self.catalogue = catalogue
         self.resolver = resolver
+        self.semantic = semantic
+        self._by_name = {i.name: i for i in catalogue.intents}
+        self._semantic_seen: dict[str, SemanticMatch | None] = {}
 
     def analyse(self, question: str, ctx: UserContext, history: Sequence[str] = ()) -> Analysis:
         """Intent and entities of ``question``; a short follow-up borrows the intent of the previous question."""
@@ -114,7 +121,33 @@ class Planner:
             previous = self.analyse(history[-1], ctx, history[:-1])
             if previous.intent is not None:
                 return Analysis(previous.intent, previous.entities.merged(entities))
-        return Analysis(None, entities)
+        return self._semantic(question, entities)
+
+    def _confident(self, question: str, analysis: Analysis) -> Analysis:
+        """A cue match that would have to ask for a record the question does not name is not a confident one:
+        when the semantic stage places the question in an intent that needs nothing missing, that one wins."""
+        intent, entities = analysis.intent, analysis.entities
+        if intent is None or not intent.needs or any(entities.has(n) for n in intent.needs):
+            return analysis
+        other = self._semantic(question, entities)
+        if other.intent is None or other.intent is intent:
+            return analysis
+        if other.intent.needs and not any(entities.has(n) for n in other.intent.needs):
+            return analysis
+        return other
+
+    def _semantic(self, question: str, entities: Entities) -> Analysis:
+        """The semantic stage: the nearest intent by example similarity, or two to ask between, or none."""
+        if self.semantic is None:
+            return Analysis(None, entities)
+        if question not in self._semantic_seen:  # a thread re-analyses its earlier questions: embed each once
+            self._semantic_seen[question] = self.semantic.match(question)
+        found = self._semantic_seen[question]
+        if found is None or found.intent not in self._by_name:
+            return Analysis(None, entities)
+        if found.decided or found.runner_up not in self._by_name:
+            return Analysis(self._by_name[found.intent], entities)
+        return Analysis(None, entities, (self._by_name[found.intent], self._by_name[str(found.runner_up)]))
 
     def plan(self, question: str, ctx: UserContext, history: Sequence[str] = ()) -> Plan:
         """The plan for ``question`` asked by ``ctx``'s user (``history``: earlier questions of the thread)."""
@@ -151,7 +184,11 @@ class Planner:
                 return Reply("cannot", f"I can't answer that: I have no access to {topic}. I can answer questions "
                                        "about stock, purchase orders, suppliers, work orders, lines, quality, "
                                        "maintenance and the plant summary.")
-        analysis = self.analyse(question, ctx, history)
+        analysis = self._confident(question, self.analyse(question, ctx, history))
+        if analysis.intent is None and analysis.candidates:
+            first, second = analysis.candidates
+            return Reply("clarify", f"Do you mean {first.label} or {second.label}? Tell me which and I'll look "
+                                    "it up.", analysis)
         if analysis.intent is None:
             if catalogue.is_help(stems):
                 return Reply("help", _HELP)
