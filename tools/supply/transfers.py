@@ -90,7 +90,7 @@ def transfers(ctx: ToolContext, args: TransfersArgs) -> TransfersResult:
     since = datetime.combine(ctx.today - timedelta(days=args.days - 1), time.min)
     with ctx.engine.connect() as conn:
         require_site(conn, ctx.scope, args.site_id)
-        if args.item_id is not None:
+        if args.item_id is not None:  # present at any site in scope: a transfer may have emptied one end
             require_item(conn, ctx.scope, args.item_id)
         if args.lot_id is not None:
             require_lot(conn, ctx.scope, args.lot_id)
