@@ -77,7 +77,8 @@ def _direct_reads(sandbox: Sandbox, scopes: ScopeOracle, user_id: str, foreign: 
             params = set(spec.json_schema().get("properties", {}))
             for kind, args in read_attempts(spec.name, params, foreign):
                 outcome = runtime.tools.call(user, spec.name, args, trace=trace, audit=buffer)
-                leaks = canaries.scan_result(outcome.for_model(), f"{spec.name} {args}", json.dumps(args))
+                leaks = canaries.scan_result(outcome.for_model(), f"{spec.name} {args}", json.dumps(args),
+                                             tool=spec.name)
                 tally.leaks += [f"{user_id} {x.kind} {x.value} via {x.where}" for x in leaks]
                 tally.kinds[f"read_{kind}"].add("leaked" if leaks else "contained" if outcome.ok else "refused")
 
@@ -240,7 +241,7 @@ def _graph_turns(sandbox: Sandbox, scopes: ScopeOracle, user_id: str, foreign: d
         typed = model.typed + question
         canaries = scopes.for_user(user_id)
         for _, tool, content in model.received:
-            leaks = canaries.scan_result(content, f"model saw {tool}", typed)
+            leaks = canaries.scan_result(content, f"model saw {tool}", typed, tool=tool)
             tally.leaks += [f"{user_id} {x.kind} {x.value} via {x.where}" for x in leaks]
         model.received.clear()
         for where, text in (("answer", turn.answer), ("citations", " ".join(turn.citations))):

@@ -7,9 +7,9 @@ from typing import Generic, Protocol, TypeVar
 
 from tools import documents
 from tools.errors import UnknownTool
-from tools.ops import executive, maintenance, maintenance_orders, production, quality, spares
+from tools.ops import executive, lot_status, maintenance, maintenance_orders, production, quality, spares
 from tools.spec import ToolSpec
-from tools.supply import inventory, procurement, suppliers, triage
+from tools.supply import demand, inventory, procurement, sales, suppliers, transfers, triage
 
 __all__ = ["Catalog", "NamedCatalog", "default_catalog"]
 
@@ -60,6 +60,6 @@ class Catalog(NamedCatalog[ToolSpec]):
 
 def default_catalog() -> Catalog:
     """The read tools shipped with jidoka."""
-    modules = (inventory, procurement, triage, suppliers, production, quality, maintenance, maintenance_orders, spares,
-               executive, documents)
+    modules = (inventory, lot_status, transfers, procurement, triage, suppliers, sales, demand, production, quality,
+               maintenance, maintenance_orders, spares, executive, documents)
     return Catalog(spec for module in modules for spec in module.TOOLS)

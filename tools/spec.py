@@ -34,7 +34,7 @@ __all__ = [
     "parse_tool_args",
 ]
 
-Domain = Literal["inventory", "procurement", "production", "quality", "maintenance", "finance", "executive",
+Domain = Literal["inventory", "procurement", "sales", "production", "quality", "maintenance", "finance", "executive",
                  "knowledge"]
 
 

@@ -8,8 +8,9 @@ from guardrails.gate import Effect, Gate
 from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 
-INVENTORY = {"inventory_lookup", "projected_stock", "items_below_reorder"}
+INVENTORY = {"inventory_lookup", "projected_stock", "items_below_reorder", "lot_status", "transfers"}
 PROCUREMENT = {"open_po_lines", "buyer_exception_triage", "supplier_scorecard", "alternative_suppliers"}
+SALES = {"sales_orders", "demand_vs_orders"}
 PRODUCTION = {"work_orders", "work_orders_at_risk", "line_performance", "machine_downtime", "machine_parameter_drift"}
 QUALITY = {"scrap_analysis", "quality_events", "lot_genealogy"}
 MAINTENANCE = {"assets_at_risk", "maintenance_orders", "spare_parts"}
@@ -18,22 +19,22 @@ KNOWLEDGE = {"search_documents"}  # which documents each role then reads is the 
 
 # Written from the policy's intent, not computed from it.
 ALLOWED_BY_ROLE: dict[str, set[str]] = {
-    "planner": INVENTORY | {"open_po_lines", "buyer_exception_triage"} | PRODUCTION
+    "planner": INVENTORY | {"open_po_lines", "buyer_exception_triage"} | SALES | PRODUCTION
     | {"quality_events", "lot_genealogy", "assets_at_risk"} | KNOWLEDGE,
     "buyer": INVENTORY | PROCUREMENT | {"quality_events", "lot_genealogy"} | KNOWLEDGE,
     "quality_engineer": INVENTORY | {"supplier_scorecard", "alternative_suppliers"} | PRODUCTION | QUALITY
     | KNOWLEDGE,
-    "production_supervisor": INVENTORY | PRODUCTION | QUALITY | MAINTENANCE | KNOWLEDGE,
+    "production_supervisor": INVENTORY | SALES | PRODUCTION | QUALITY | MAINTENANCE | KNOWLEDGE,
     "maintenance_planner": {"inventory_lookup"} | PRODUCTION | MAINTENANCE | KNOWLEDGE,
-    "finance": INVENTORY | PROCUREMENT | EXECUTIVE | KNOWLEDGE,
-    "executive": INVENTORY | PROCUREMENT | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE | KNOWLEDGE,
+    "finance": INVENTORY | PROCUREMENT | SALES | EXECUTIVE | KNOWLEDGE,
+    "executive": INVENTORY | PROCUREMENT | SALES | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE | KNOWLEDGE,
     "auditor": set(),
     "admin": set(),
 }
 
 
 def test_table_covers_the_whole_catalog() -> None:
-    every = INVENTORY | PROCUREMENT | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE | KNOWLEDGE
+    every = INVENTORY | PROCUREMENT | SALES | PRODUCTION | QUALITY | MAINTENANCE | EXECUTIVE | KNOWLEDGE
     assert set(default_catalog().names) == every
 
 

@@ -181,11 +181,11 @@ def test_p100_planner_never_receives_p200_records_or_prices(
     assert checked >= 2 * len(tools)
 
 
-@pytest.mark.parametrize("kind", ["po", "lot", "wo", "line", "machine", "asset"])
+@pytest.mark.parametrize("kind", ["po", "lot", "wo", "line", "machine", "asset", "so"])
 def test_naming_a_p200_record_is_refused(governed: GovernedTools, audit: AuditLog,
                                          p200_ids: dict[str, list[str]], kind: str) -> None:
     arg = {"po": "po_id", "lot": "lot_id", "wo": "wo_id", "line": "line_id", "machine": "machine_id",
-           "asset": "asset_id"}[kind]
+           "asset": "asset_id", "so": "so_id"}[kind]
     catalog = default_catalog()
     tools = [s.name for s in catalog if arg in s.json_schema().get("properties", {})]
     assert tools, f"no tool takes {arg}"
@@ -195,6 +195,20 @@ def test_naming_a_p200_record_is_refused(governed: GovernedTools, audit: AuditLo
         assert outcome.decision.effect is Effect.DENY, f"{tool} answered {record}"
         assert record not in json.dumps(outcome.for_model()).replace(outcome.decision.reason, "")
         assert [e.kind for e in events] == [AuditKind.GATE_DECISION]
+
+
+@pytest.mark.parametrize(("user_id", "sees_prices"), [("pat.planner", False), ("sam.supervisor", False),
+                                                      ("fay.finance", True), ("eve.exec", True)])
+def test_sales_prices_follow_the_policy(governed: GovernedTools, audit: AuditLog, user_id: str,
+                                        sees_prices: bool) -> None:
+    outcome, _ = _call(governed, audit, user_id, "sales_orders", {"site_id": "P100", "open_only": True})
+    assert outcome.ok and outcome.result is not None
+    rows = outcome.for_model()["rows"]
+    assert rows and all(r["site_id"] == "P100" for r in rows)
+    if sees_prices:
+        assert all(r["unit_price"] > 0 and r["value"] == round(r["qty"] * r["unit_price"], 2) for r in rows)
+    else:
+        assert all(r["unit_price"] is None and r["value"] is None for r in rows)
 
 
 def test_planted_instructions_in_plant_text_are_neutralized_spotlighted_and_audited(

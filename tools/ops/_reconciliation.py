@@ -22,9 +22,12 @@ from sqlalchemy import Connection, and_, func, select
 from tools.plant.schema import table
 from tools.scope import DataScope
 
-__all__ = ["Disagreement", "DisagreementKind", "find_disagreements"]
+__all__ = ["HELD_LOT_STATUSES", "Disagreement", "DisagreementKind", "find_disagreements", "hold_vs_stock_status"]
 
 DisagreementKind = Literal["hold_vs_stock_status", "wo_completion_vs_receipt", "po_receipt_vs_lot"]
+
+HELD_LOT_STATUSES = ("quality_hold", "blocked")
+"""Lot (MES) statuses under which none of the lot's stock may be used."""
 
 # Quantities are floats; differences below this are rounding, not disagreement.
 _TOLERANCE = 1e-6
@@ -39,15 +42,22 @@ class Disagreement(BaseModel):
     record_ids: list[str] = Field(description="The records that disagree (first the one the rule is about).")
 
 
-def _holds(conn: Connection, scope: DataScope, sites: Collection[str]) -> list[Disagreement]:
+def hold_vs_stock_status(conn: Connection, scope: DataScope, sites: Collection[str] | None = None, *,
+                         lot_ids: Collection[str] | None = None) -> list[Disagreement]:
+    """The ``hold_vs_stock_status`` rule over in-scope lots of ``sites`` (None = every site in scope),
+    narrowed to ``lot_ids`` when given: a held or blocked lot with unrestricted stock on hand (qty > 0)."""
     lots, inv = table("lots"), table("inventory")
     stmt = (select(lots.c.lot_id, lots.c.site_id, lots.c.status, inv.c.location, inv.c.qty_on_hand,
                    inv.c.reserved_for)
             .join(inv, inv.c.lot_id == lots.c.lot_id)
             .where(scope.site_clause(lots.c.site_id), scope.site_clause(inv.c.site_id),
-                   lots.c.site_id.in_(sorted(sites)), lots.c.status.in_(("quality_hold", "blocked")),
-                   inv.c.stock_status == "unrestricted", inv.c.qty_on_hand > 0)
+                   lots.c.status.in_(HELD_LOT_STATUSES), inv.c.stock_status == "unrestricted",
+                   inv.c.qty_on_hand > 0)
             .order_by(lots.c.lot_id, inv.c.location))
+    if sites is not None:
+        stmt = stmt.where(lots.c.site_id.in_(sorted(sites)))
+    if lot_ids is not None:
+        stmt = stmt.where(lots.c.lot_id.in_(sorted(lot_ids)))
     found: dict[tuple[str, str, str], list[tuple[str, float, str | None]]] = defaultdict(list)
     for r in conn.execute(stmt):
         found[(r.lot_id, r.site_id, r.status)].append((r.location, float(r.qty_on_hand), r.reserved_for))
@@ -116,4 +126,5 @@ def _po_receipts(conn: Connection, scope: DataScope, sites: Collection[str]) -> 
 
 def find_disagreements(conn: Connection, scope: DataScope, sites: Collection[str]) -> list[Disagreement]:
     """Every disagreement the three rules find among in-scope records of ``sites``."""
-    return [*_holds(conn, scope, sites), *_wo_receipts(conn, scope, sites), *_po_receipts(conn, scope, sites)]
+    return [*hold_vs_stock_status(conn, scope, sites), *_wo_receipts(conn, scope, sites),
+            *_po_receipts(conn, scope, sites)]

@@ -1,2 +1,3 @@
-"""Supply-side read tools: inventory, procurement, suppliers and buyer exception triage, with their helpers
-(:mod:`tools.supply.common` open-order queries, :mod:`tools.supply.projection` stock projection)."""
+"""Supply-side read tools: inventory, transfers, procurement, suppliers, buyer exception triage, sales orders and
+demand vs orders, with their helpers (:mod:`tools.supply.common` open-order queries, :mod:`tools.supply.projection`
+stock projection)."""

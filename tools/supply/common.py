@@ -1,4 +1,4 @@
-"""Internals shared by the inventory and procurement read tools.
+"""Internals shared by the inventory, procurement and sales read tools.
 
 Scoped checks of ids a caller names, the open-PO-line definition of COMMON.md as
 SQL, and the ranking of currently valid supply sources. Everything takes the
@@ -19,6 +19,7 @@ from tools.scope import DataScope
 
 __all__ = [
     "OPEN_PO_STATUSES",
+    "OPEN_SO_STATUSES",
     "OPEN_WO_STATUSES",
     "OpenLine",
     "SupplySource",
@@ -33,6 +34,7 @@ __all__ = [
     "require_item",
     "require_lot",
     "require_po",
+    "require_sales_order",
     "require_site",
     "require_supplier",
     "supplier_in_scope",
@@ -41,6 +43,9 @@ __all__ = [
 
 OPEN_PO_STATUSES = ("approved", "sent", "acknowledged")
 """PO statuses whose lines can be open (draft, closed and cancelled POs never are)."""
+
+OPEN_SO_STATUSES = ("open", "allocated")
+"""Sales-order statuses still to ship (shipped, closed and cancelled orders are done)."""
 
 OPEN_WO_STATUSES = ("planned", "released", "running")
 """Work-order statuses that count as supply/demand in projections (held WOs do not)."""
@@ -122,6 +127,14 @@ def require_po(conn: Connection, scope: DataScope, po_id: str) -> None:
     stmt = select(po.c.po_id).where(po.c.po_id == po_id, scope.site_clause(po.c.site_id))
     if conn.execute(stmt).first() is None:
         raise RecordNotFound("purchase order", [po_id])
+
+
+def require_sales_order(conn: Connection, scope: DataScope, so_id: str) -> None:
+    """Raise :class:`RecordNotFound` unless the sales order exists at a site in scope."""
+    so = table("sales_orders")
+    stmt = select(so.c.so_id).where(so.c.so_id == so_id, scope.site_clause(so.c.site_id))
+    if conn.execute(stmt).first() is None:
+        raise RecordNotFound("sales order", [so_id])
 
 
 def supplier_in_scope(scope: DataScope, supplier_col: ColumnElement[str]) -> ColumnElement[bool]:

@@ -57,7 +57,7 @@ def test_domain_layer_tightening_is_applied(policy_dir: Path) -> None:
     policy = load_policy(policy_dir)
     supervisor = policy.roles["production_supervisor"]
     # The quality layer may drop only the quality domain it covers.
-    assert supervisor.domains == frozenset({"production", "inventory", "maintenance", "knowledge"})
+    assert supervisor.domains == frozenset({"production", "inventory", "maintenance", "sales", "knowledge"})
     assert policy.fields["items.standard_cost"].visible_to == frozenset({"finance"})
 
 
