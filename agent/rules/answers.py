@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agent.rules import answers_ops, answers_supply, procedures
+from agent.rules import answers_maint, answers_ops, answers_sales, answers_supply, procedures
 from agent.rules.action_answers import action_answer, is_action_tool
 from agent.rules.focus import Focus, ToolOutput, Writer
 from agent.rules.format import as_of_line, cite, data_text
@@ -24,7 +24,8 @@ REFUSALS = ("denied", "needs_approval", "invalid_arguments")
 
 
 def _writers() -> dict[str, Writer]:
-    return {**answers_supply.WRITERS, **answers_ops.WRITERS, **procedures.WRITERS}
+    return {**answers_supply.WRITERS, **answers_ops.WRITERS, **answers_sales.WRITERS, **answers_maint.WRITERS,
+            **procedures.WRITERS}
 
 
 def _relay(name: str, result: Mapping[str, Any]) -> list[str]:

@@ -16,7 +16,7 @@ from datetime import date
 
 from agent.rules.intents import PLACEHOLDERS
 from agent.rules.lexicon import PlantLexicon
-from agent.rules.names import ItemIndex, PhraseIndex, SupplierIndex, machine_phrases
+from agent.rules.names import CustomerIndex, ItemIndex, NameIndex, PhraseIndex, SupplierIndex, machine_phrases
 from agent.rules.periods import Period, find_period
 from agent.rules.text import Speller, fold, tokenize, words
 from agent.rules.vocab import Vocabulary
@@ -42,10 +42,11 @@ class Entities:
     """Everything recognised in one question."""
 
     ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """Resolved ids by kind: item, lot, po, po_line, wo, qe, so, supplier, line, machine, asset, site,
-    defect, reason, parameter."""
+    """Resolved ids by kind: item, lot, po, po_line, wo, qe, so, supplier, customer (its name), line, machine,
+    asset, site, defect, reason, parameter."""
     flags: dict[str, str] = field(default_factory=dict)
-    """Single-valued qualifiers: stock_status, wo_status, qe_status, severity, item_type, abc_class."""
+    """Single-valued qualifiers: stock_status, wo_status, qe_status, severity, item_type, abc_class, and the
+    vocabulary's further ``flags`` (open_only, late_only, mo_type ...)."""
     period: Period | None = None
     first_person: bool = False
     unknown_ids: tuple[str, ...] = ()
@@ -87,6 +88,7 @@ _ID_RULES: tuple[tuple[str, str, Callable[[re.Match[str]], str]], ...] = (
     (r"\bwork\s+order\s+(?:no\.?\s*|#)?(\d{3,6})\b", "wo", lambda m: f"WO-{m.group(1)}"),
     (r"\bqe[-\s]?(\d{3,6})\b", "qe", lambda m: f"QE-{m.group(1)}"),
     (r"\bso[-\s]?(\d{4,6})\b", "so", lambda m: f"SO-{m.group(1)}"),
+    (r"\b(?:sales|customer)\s+order\s+(?:no\.?\s*|#)?(\d{4,6})\b", "so", lambda m: f"SO-{m.group(1)}"),
     (r"\bm-(p\d{3})-([a-z]{2}\d)-(\d{2})\b", "machine",
      lambda m: f"M-{m.group(1).upper()}-{m.group(2).upper()}-{m.group(3)}"),
     (r"\b(p\d{3})[-\s]?([a-z]{2}\d)\b", "line", lambda m: f"{m.group(1).upper()}-{m.group(2).upper()}"),
@@ -109,6 +111,7 @@ class EntityResolver:
         self._items = ItemIndex(lexicon.items)
         reserved_set |= self._items.stems()
         self._suppliers = SupplierIndex(lexicon, reserved_set)
+        self._customers = CustomerIndex(lexicon, reserved_set)
         site_pairs = list(vocab.sites)
         for site in lexicon.sites:
             site_pairs.append((tuple(words(site.name)), site.site_id))
@@ -126,9 +129,10 @@ class EntityResolver:
                                        for c in lexicon.defect_codes)])
         self._flags = {name: PhraseIndex(getattr(vocab, name)) for name in
                        ("stock_status", "wo_status", "qe_status", "severity", "item_types", "abc_classes")}
+        self._flags.update({name: PhraseIndex(group) for name, group in vocab.flags.items()})
         self._types = PhraseIndex(vocab.line_types)
-        vocabulary = (reserved_set | self._suppliers.stems() | self._sites.stems() | self._machines.stems()
-                      | self._params.stems())
+        vocabulary = (reserved_set | self._suppliers.stems() | self._customers.stems() | self._sites.stems()
+                      | self._machines.stems() | self._params.stems())
         self.speller = Speller(vocabulary, vocab.known_words | PLACEHOLDERS)
 
     # ------------------------------------------------------------------ typed ids
@@ -270,21 +274,10 @@ class EntityResolver:
         for m in self._reasons.find(stems, taken):
             ids.setdefault("reason", []).extend(m.values)
             mask(m.start, m.end, "reason")
-        finders: tuple[tuple[ItemIndex | SupplierIndex, str], ...] = (
-            (self._items, "item"), (self._suppliers, "supplier"))
-        for finder, kind in finders:
-            found, used = finder.find(stems, taken)
-            if len(found) == 1:
-                ids.setdefault(kind, []).append(found[0])
-            elif found:
-                ambiguities.append(Ambiguity(kind, " ".join(stems[i] for i in sorted(used)),
-                                             tuple((f, self._label(kind, f)) for f in found[:8])))
-            if used:
-                taken.update(used)
-                first = min(used)
-                mask(first, first + 1, kind)
-                for i in used - {first}:
-                    mask(i, i + 1, "")
+        found, used = self._items.find(stems, taken)
+        self._named("item", found, used, stems, taken, ids, ambiguities, mask)
+        for kind, (found, used) in self._parties(stems, taken):
+            self._named(kind, found, used, stems, taken, ids, ambiguities, mask)
         self._resolve_machines(machine_names, ids, user_sites, ambiguities)
         flags: dict[str, str] = {}
         for name, flag_index in self._flags.items():
@@ -306,6 +299,37 @@ class EntityResolver:
         return Entities(ids=resolved, flags=flags, period=period,
                         first_person=any(t.text in FIRST_PERSON for t in tokens), unknown_ids=tuple(unknown),
                         ambiguities=tuple(ambiguities), stems=tuple(masked))
+
+    def _parties(self, stems: list[str], taken: set[int]
+                 ) -> list[tuple[str, tuple[tuple[str, ...], set[int]]]]:
+        """Suppliers and customers named in ``stems``. When both claim the same words, the one naming more of
+        them wins; on a tie ('Keystone' is both) both ids are kept and the words are masked once, as a
+        supplier: the intent then takes the one it needs."""
+        indexes: tuple[tuple[str, NameIndex], ...] = (("supplier", self._suppliers), ("customer", self._customers))
+        found = {kind: index.find(stems, taken) for kind, index in indexes}
+        (suppliers, s_used), (customers, c_used) = found["supplier"], found["customer"]
+        if s_used & c_used:
+            if len(c_used) > len(s_used):
+                return [("customer", (customers, c_used))]
+            if len(s_used) > len(c_used):
+                return [("supplier", (suppliers, s_used))]
+            return [("supplier", (suppliers, s_used)), ("customer", (customers, set()))]
+        return [("supplier", (suppliers, s_used)), ("customer", (customers, c_used))]
+
+    def _named(self, kind: str, found: tuple[str, ...], used: set[int], stems: list[str], taken: set[int],
+               ids: dict[str, list[str]], ambiguities: list[Ambiguity], mask: Callable[[int, int, str], None]) -> None:
+        """Record the ids a name index found (one = resolved, several = ambiguous) and mask their words."""
+        if len(found) == 1:
+            ids.setdefault(kind, []).append(found[0])
+        elif found:
+            ambiguities.append(Ambiguity(kind, " ".join(stems[i] for i in sorted(used)),
+                                         tuple((f, self._label(kind, f)) for f in found[:8])))
+        if used:
+            taken.update(used)
+            first = min(used)
+            mask(first, first + 1, kind)
+            for i in used - {first}:
+                mask(i, i + 1, "")
 
     def _label(self, kind: str, record_id: str) -> str:
         if kind == "item":

@@ -18,8 +18,8 @@ from agent.rules.vocab import load_yaml
 
 __all__ = ["PLACEHOLDERS", "CallTemplate", "Cue", "Intent", "IntentCatalogue", "IntentMatch"]
 
-ENTITY_KINDS = ("item", "lot", "po", "poline", "wo", "qe", "so", "supplier", "line", "machine", "asset", "site",
-                "param", "defect", "reason", "period")
+ENTITY_KINDS = ("item", "lot", "po", "poline", "wo", "qe", "so", "supplier", "customer", "line", "machine", "asset",
+                "site", "param", "defect", "reason", "period")
 PLACEHOLDERS = frozenset("ent" + kind for kind in ENTITY_KINDS)
 """The words that stand for a recognised entity in masked stems ('entlot' ...)."""
 

@@ -103,6 +103,8 @@ class PlantLexicon:
     lot_ids: frozenset[str] = field(default_factory=frozenset)
     so_ids: frozenset[str] = field(default_factory=frozenset)
     qe_ids: frozenset[str] = field(default_factory=frozenset)
+    customers: tuple[str, ...] = ()
+    """Customer names of the sales orders (a customer is named by its name; there is no customer master)."""
     po_lines: frozenset[str] = field(default_factory=frozenset)
     """PO line ids as cited, e.g. 'PO-24017/2'."""
     wo_lines: dict[str, str] = field(default_factory=dict, hash=False)
@@ -159,6 +161,7 @@ class PlantLexicon:
                 lot_ids=frozenset(column("lots", "lot_id")),
                 so_ids=frozenset(column("sales_orders", "so_id")),
                 qe_ids=frozenset(column("quality_events", "qe_id")),
+                customers=tuple(column("sales_orders", "customer")),
                 po_lines=po_lines,
                 wo_lines=wo_lines,
                 today=today,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from agent.rules.lexicon import ItemEntry, PlantLexicon
 from agent.rules.text import fold, words
 
-__all__ = ["ItemIndex", "Match", "PhraseIndex", "SupplierIndex", "machine_phrases"]
+__all__ = ["CustomerIndex", "ItemIndex", "Match", "NameIndex", "PhraseIndex", "SupplierIndex", "machine_phrases"]
 
 _GENERIC_SUPPLIER_WORDS = frozenset(
     words("inc llc co ltd corp gmbh sa de cv s a c v del y and the of company group"))
@@ -119,35 +119,61 @@ class ItemIndex:
         return tuple(s[1] for s in chosen), used
 
 
-class SupplierIndex:
-    """Suppliers by name words; a match needs a distinctive word (or all of the name's words)."""
+class NameIndex:
+    """Records by the words of their names; a match needs a distinctive word (or all of the name's words).
 
-    def __init__(self, lexicon: PlantLexicon, reserved: set[str]) -> None:
+    ``generic`` words are left out of the names; ``weak`` words count towards a match but never make one
+    alone (a customer called '... Solutions' is not named by the word 'solution').
+    """
+
+    def __init__(self, names: Iterable[tuple[str, str]], reserved: set[str],
+                 generic: frozenset[str] = _GENERIC_SUPPLIER_WORDS, weak: frozenset[str] = frozenset()) -> None:
         self._entries: list[tuple[str, frozenset[str], frozenset[str]]] = []
-        for supplier in lexicon.suppliers:
-            tokens = frozenset(w for w in words(supplier.name) if w not in _GENERIC_SUPPLIER_WORDS and len(w) > 1)
-            anchors = frozenset(w for w in tokens if w not in reserved and not w.isdigit() and len(w) >= 4)
+        for record_id, name in names:
+            tokens = frozenset(w for w in words(name) if w not in generic and len(w) > 1)
+            anchors = frozenset(w for w in tokens
+                                if w not in reserved and w not in weak and not w.isdigit() and len(w) >= 4)
             if tokens:
-                self._entries.append((supplier.supplier_id, tokens, anchors))
+                self._entries.append((record_id, tokens, anchors))
 
     def stems(self) -> set[str]:
-        """Every stem of every supplier name."""
+        """Every stem of every name."""
         return {w for _, tokens, _ in self._entries for w in tokens}
 
     def find(self, stems: Sequence[str], taken: set[int]) -> tuple[tuple[str, ...], set[int]]:
-        """Best-matching supplier ids and the positions of their words."""
+        """Best-matching ids and the positions of their words."""
         free = {s: i for i, s in reversed(list(enumerate(stems))) if i not in taken}
         scored = []
-        for supplier_id, tokens, anchors in self._entries:
+        for record_id, tokens, anchors in self._entries:
             present = tokens & free.keys()
             if (anchors & present) or (present == tokens and len(tokens) >= 2):
-                scored.append((len(present), supplier_id, present))
+                scored.append((len(present), record_id, present))
         if not scored:
             return (), set()
         best = max(s[0] for s in scored)
         chosen = sorted((s for s in scored if s[0] == best), key=lambda s: s[1])
         used = {free[w] for s in chosen for w in s[2]}
         return tuple(s[1] for s in chosen), used
+
+
+class SupplierIndex(NameIndex):
+    """Suppliers by name words."""
+
+    def __init__(self, lexicon: PlantLexicon, reserved: set[str]) -> None:
+        super().__init__(((s.supplier_id, s.name) for s in lexicon.suppliers), reserved)
+
+
+# Words of customer names that say what kind of business it is rather than which one.
+_WEAK_CUSTOMER_WORDS = frozenset(words(
+    "solutions group grupo services servicios systems supply center centers home national nacional prime great "
+    "industrial distribution distribuidora wholesale retail cooperative equipment equipos process marine"))
+
+
+class CustomerIndex(NameIndex):
+    """Customers (of the sales orders) by name words; the id of a customer is its name."""
+
+    def __init__(self, lexicon: PlantLexicon, reserved: set[str]) -> None:
+        super().__init__(((c, c) for c in lexicon.customers), reserved, weak=_WEAK_CUSTOMER_WORDS)
 
 
 _MODEL_CODE = re.compile(r"\b([A-Z]{1,4})-?(\d{1,4})\b")

@@ -33,6 +33,8 @@ class Period:
     """Set for 'last N days' style periods ending today: the tools' ``days`` argument."""
     text: str = ""
     """The words that named the period."""
+    calendar: bool = False
+    """A calendar week or month ('this week', 'next month'), as opposed to a count of days from today."""
 
     @property
     def days(self) -> int:
@@ -129,14 +131,14 @@ def _rules(numbers: Mapping[str, int]) -> list[Rule]:
         if unit == "week":
             start = {"last": monday - timedelta(days=7), "previous": monday - timedelta(days=7), "this": monday,
                      "current": monday, "next": monday + timedelta(days=7)}[which]
-            return Period(start, start + timedelta(days=6), None, m.group(0))
+            return Period(start, start + timedelta(days=6), None, m.group(0), calendar=True)
         if unit == "month":
             first = _month_start(today)
             if which in ("last", "previous"):
                 first = _month_start(first - timedelta(days=1))
             elif which == "next":
                 first = _month_end(today) + timedelta(days=1)
-            return Period(first, _month_end(first), None, m.group(0))
+            return Period(first, _month_end(first), None, m.group(0), calendar=True)
         if unit == "year":
             return Period(date(today.year, 1, 1), today, None, m.group(0))
         return None

@@ -18,6 +18,7 @@ from agent.rules.intents import Intent, IntentCatalogue
 from agent.rules.periods import future_days, past_args
 from agent.rules.procedures import SEARCH_TOOL, is_question, names_document, planned_search
 from agent.rules.semantic import ExampleIndex, SemanticMatch
+from agent.rules.slots import derived_slot
 
 __all__ = ["Analysis", "PlannedCall", "Planner", "Reply", "ToolPlan", "UserContext"]
 
@@ -25,10 +26,12 @@ __all__ = ["Analysis", "PlannedCall", "Planner", "Reply", "ToolPlan", "UserConte
 _RECORD_KINDS = frozenset(("item", "lot", "po", "supplier", "line", "machine", "asset", "wo"))
 _SLOT_KINDS = {"@item": "item", "@site": "site", "@lot": "lot", "@po": "po", "@supplier": "supplier",
                "@line": "line", "@machine": "machine", "@asset": "asset", "@wo": "wo", "@defect": "defect",
-               "@reason": "reason", "@parameter": "parameter"}
+               "@reason": "reason", "@parameter": "parameter", "@so": "so", "@customer": "customer"}
 _FLAG_SLOTS = {"@stock_status": "stock_status", "@wo_status": "wo_status", "@qe_status": "qe_status",
                "@severity": "severity", "@item_type": "item_type", "@abc_class": "abc_class"}
 _FOLLOW_UP_MAX_WORDS = 9
+_KNOWN_SLOTS = frozenset({*_SLOT_KINDS, *_FLAG_SLOTS, "@me_buyer", "@future_days", "@window_from", "@window_to",
+                          "@lookback_days", "@summary_days"})
 
 
 @dataclass(frozen=True)
@@ -182,8 +185,8 @@ class Planner:
             topic = catalogue.unsupported_topic(stems)
             if topic is not None:
                 return Reply("cannot", f"I can't answer that: I have no access to {topic}. I can answer questions "
-                                       "about stock, purchase orders, suppliers, work orders, lines, quality, "
-                                       "maintenance and the plant summary.")
+                                       "about stock, purchase and sales orders, suppliers, work orders, lines, "
+                                       "quality, maintenance and the plant summary.")
         analysis = self._confident(question, self.analyse(question, ctx, history))
         if analysis.intent is None and analysis.candidates:
             first, second = analysis.candidates
@@ -222,6 +225,10 @@ class Planner:
             analysis = Analysis(intent, entities)
             if problem is not None:
                 return Reply("clarify", _clarify(problem), analysis)
+        elif intent.name == "maintenance_orders":
+            # A named machine narrows to its asset when it has just one; otherwise its line is filter enough.
+            entities, _problem = self._asset_from_machine(entities)
+            analysis = Analysis(intent, entities)
         missing_tool = next((t.tool for t in intent.calls if not t.optional and t.tool not in ctx.tools), None)
         if missing_tool is not None:
             return Reply("no_access", f"I can't look that up for you: your role has no access to "
@@ -314,6 +321,8 @@ class Planner:
                 value = (today - period.start).days
             elif slot == "@summary_days" and period is not None and period.start <= today:
                 value = max(1, min(90, (today - period.start).days + 1))
+            elif slot not in _KNOWN_SLOTS:
+                value = derived_slot(slot, entities, today, ctx.sites)
             if value is None and default:
                 value = int(default) if default.isdigit() else default
             if value is not None:
@@ -336,8 +345,9 @@ def _not_found(ids: Sequence[str]) -> str:
             "(for example the PO, lot or work-order number) and ask again.")
 
 
-_HELP = ("I can look up stock and lots, stock projections and items below reorder point, open and late purchase "
-         "orders, the buyer exception worklist, supplier scorecards and alternative suppliers, work orders and "
+_HELP = ("I can look up stock and lots (and a lot's status across MES and ERP), stock projections and items below "
+         "reorder point, open and late purchase orders, the buyer exception worklist, supplier scorecards and "
+         "alternative suppliers, sales orders and forecast against orders, inter-site transfers, work orders and "
          "those at risk, line performance, down time, machine parameter drift, scrap analysis, quality events, "
-         "lot genealogy, assets at risk and their spare parts, and the executive summary with the ERP/MES "
-         "reconciliation — within what your role may see.")
+         "lot genealogy, assets at risk, maintenance orders and spare parts, and the executive summary with the "
+         "ERP/MES reconciliation — within what your role may see.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -58,6 +58,9 @@ class Vocabulary:
     abc_classes: Phrases
     numbers: Mapping[str, int]
     known_words: frozenset[str]
+    flags: Mapping[str, Phrases] = field(default_factory=dict)
+    """Further qualifiers by name (``flags:`` in the file), e.g. ``open_only`` or ``mo_type``: the value of the
+    first phrase found is the entity flag of that name, which an intent's ``@<name>`` slot reads."""
 
     @classmethod
     def load(cls, data: Mapping[str, Any] | None = None) -> Vocabulary:
@@ -80,6 +83,7 @@ class Vocabulary:
             abc_classes=_phrases(raw["abc_classes"]),
             numbers={str(k): int(v) for k, v in raw["numbers"].items()},
             known_words=frozenset(words(" ".join(str(w) for w in raw["known_words"]))),
+            flags={str(name): _phrases(group) for name, group in (raw.get("flags") or {}).items()},
         )
 
     def all_stems(self) -> set[str]:
@@ -88,6 +92,9 @@ class Vocabulary:
         for group in (self.sites, self.line_types, self.machine_aliases, self.parameter_aliases,
                       self.reason_aliases, self.defect_aliases, self.stock_status, self.wo_status, self.qe_status,
                       self.severity, self.item_types, self.abc_classes):
+            for phrase, _ in group:
+                out.update(phrase)
+        for group in self.flags.values():
             for phrase, _ in group:
                 out.update(phrase)
         return out
