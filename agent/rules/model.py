@@ -31,6 +31,7 @@ from agent.rules.intents import IntentCatalogue
 from agent.rules.lexicon import PlantLexicon
 from agent.rules.planner import Planner, Reply, ToolPlan, UserContext
 from agent.rules.semantic import ExampleIndex
+from agent.rules.staged import shown_outputs, staged_calls
 from agent.rules.vocab import Vocabulary
 
 __all__ = ["CONTEXT_PREFIX", "RulesChatModel"]
@@ -126,14 +127,19 @@ class RulesChatModel(BaseChatModel):
         turn = list(messages[last + 1:])
         plan = self.planner.plan(question, ctx, history)
         results = [m for m in turn if isinstance(m, ToolMessage)]
+        done = sum(len(m.tool_calls) for m in turn if isinstance(m, AIMessage))
         if results:
+            staged, notes = staged_calls(plan, turn)  # a request that needed this turn's reads first
+            if staged:
+                return AIMessage(content="", tool_calls=[
+                    {"name": c.name, "args": dict(c.args), "id": f"call_{done + i}", "type": "tool_call"}
+                    for i, c in enumerate(staged, start=1)])
             # Suggestions the policy's action triggers call for (e.g. a supplier review), never tool calls.
             hints = review_hints([(m.name or "", _text(m)) for m in results], offered_triggers(tools),
                                  {line.line_id: line.site_id for line in self.lexicon.lines})
-            return AIMessage(content="\n\n".join([self._answer(plan, turn, results), *hints]))
+            return AIMessage(content="\n\n".join([*notes, self._answer(plan, turn, results), *hints]))
         if isinstance(plan, Reply):
             return AIMessage(content=plan.text)
-        done = sum(len(m.tool_calls) for m in turn if isinstance(m, AIMessage))
         calls = [{"name": c.name, "args": dict(c.args), "id": f"call_{done + i}", "type": "tool_call"}
                  for i, c in enumerate(plan.calls, start=1)]
         return AIMessage(content="", tool_calls=calls)
@@ -154,7 +160,9 @@ class RulesChatModel(BaseChatModel):
             skipped: Sequence[str] = plan.skipped
         else:
             focus, skipped = Focus("", Entities()), ()
-        return compose_answer(outputs, focus, skipped)
+        answer = compose_answer(shown_outputs(plan, outputs), focus, skipped)
+        # What a message with a request could not do besides it (a refused question …) comes first.
+        return "\n\n".join([*plan.notes, answer]) if isinstance(plan, ToolPlan) and plan.notes else answer
 
     # ------------------------------------------------------------------ LangChain hooks
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from agent.rules.actions import detect_action
+from agent.rules.actions import ActionRequest, detect_action
 from agent.rules.entities import Ambiguity, Entities, EntityResolver
 from agent.rules.intents import Intent, IntentCatalogue
 from agent.rules.periods import future_days, past_args
 from agent.rules.procedures import SEARCH_TOOL, is_question, names_document, planned_search
+from agent.rules.requests import RequestSplit, find_requests
 from agent.rules.semantic import ExampleIndex, SemanticMatch
 from agent.rules.slots import derived_slot
 
@@ -76,6 +77,11 @@ class ToolPlan:
     calls: tuple[PlannedCall, ...]
     skipped: tuple[str, ...] = ()
     """Optional tools of the intent the user may not call."""
+    notes: tuple[str, ...] = ()
+    """Said before the answer: what a message with a request could not do besides it (a refused question, a
+    request the user may not make)."""
+    staged: tuple[ActionRequest, ...] = ()
+    """Requests whose arguments need this plan's reads first ('pull in by 3 days' needs the line's date)."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,12 @@ class Planner:
         entities = self.resolver.extract(question, ctx.today, ctx.sites)
         stems = entities.stems
         catalogue = self.catalogue
-        request = detect_action(question, entities, user_id=ctx.user_id, today=ctx.today, asset_of=self._asset_of)
+        split = self._requests(question, entities, ctx)
+        if split is not None and not split.single:
+            combined = self._request_plan(split, entities, ctx, history)
+            if combined is not None:
+                return combined
+        request = split.requests[0] if split is not None else None
         documents = planned_search(question, ctx.tools)
         if documents is not None and (request is None or is_question(question)):
             # What a procedure or policy says is answered from the documents, never from plant data; a question
@@ -174,13 +185,12 @@ class Planner:
                 return Reply("not_found", _not_found(entities.unknown_ids), analysis)
             if request.missing:
                 return Reply("clarify", request.missing, analysis)
-            return ToolPlan(analysis, (PlannedCall(request.action, self._fit(request.action, request.args, ctx)),))
+            return self._action_plan((request,), analysis, ctx)
         verb = catalogue.is_action(stems)
         if verb is None and request is not None:
             verb = request.verb
         if verb is not None:
-            return Reply("action", f"I can't {verb} anything: I only read plant data and cannot change records "
-                                   "or send anything. I can look up the current state for you instead.")
+            return Reply("action", _decline(verb) + " I can look up the current state for you instead.")
         if not entities.ids.get("lot"):
             topic = catalogue.unsupported_topic(stems)
             if topic is not None:
@@ -200,6 +210,64 @@ class Planner:
             return Reply("cannot", "I can't answer that from the plant data I can read: I did not recognise what "
                                    "you are asking for. " + _HELP, analysis)
         return self._plan_intent(analysis.intent, analysis, ctx)
+
+    # ------------------------------------------------------------------ requests (agent/rules/requests.py)
+    def _requests(self, question: str, entities: Entities, ctx: UserContext) -> RequestSplit | None:
+        """The request(s) of ``question`` with the sentences around them, or ``None``."""
+        sites = sorted(ctx.sites) if ctx.sites is not None else [s.site_id for s in self.resolver.lexicon.sites]
+        return find_requests(
+            question, entities, extract=lambda text: self.resolver.extract(text, ctx.today, ctx.sites),
+            detect=lambda text, found: detect_action(text, found, user_id=ctx.user_id, today=ctx.today,
+                                                     asset_of=self._asset_of, sites=sites))
+
+    def _request_plan(self, split: RequestSplit, entities: Entities, ctx: UserContext,
+                      history: Sequence[str]) -> Plan | None:
+        """A message with a request and more: the request is proposed, the informational part answered beside it
+        (a refused or unanswerable part is reported, never stopping the request); ``None``: plan it as usual."""
+        offered = [r for r in split.requests if r.action in ctx.tools]
+        if not offered and not split.info:
+            return None  # only requests the user may not make: the usual decline
+        analysis = Analysis(None, entities)
+        if offered and split.unknown_ids:
+            return Reply("not_found", _not_found(split.unknown_ids), analysis)
+        missing = next((r.missing for r in offered if r.missing), "")
+        if missing:
+            return Reply("clarify", missing, analysis)
+        notes = [_decline(r.verb) for r in split.requests if r.action not in ctx.tools]
+        reads: ToolPlan | None = None
+        if split.info:
+            info = self.plan(split.info, ctx, history)
+            if isinstance(info, ToolPlan):
+                reads = info
+                notes += info.notes
+            elif info.kind in ("no_access", "not_found", "clarify", "action"):
+                notes.append(info.text)
+        actions = self._action_plan(tuple(offered), analysis, ctx) if offered else None
+        if isinstance(actions, Reply):
+            return actions
+        calls = (*(reads.calls if reads else ()), *(actions.calls if actions else ()))
+        if not calls:
+            return Reply("action", "\n\n".join(notes), analysis) if notes else None
+        return ToolPlan(reads.analysis if reads else analysis, calls, reads.skipped if reads else (),
+                        tuple(notes), actions.staged if actions else ())
+
+    def _action_plan(self, requests: Sequence[ActionRequest], analysis: Analysis, ctx: UserContext) -> Plan:
+        """The calls proposing complete ``requests``; a date shift first reads the PO line it starts from."""
+        calls: list[PlannedCall] = []
+        staged: list[ActionRequest] = []
+        for request in requests:
+            if request.shift_days and "new_promised_date" not in request.args:
+                if "open_po_lines" not in ctx.tools:
+                    return Reply("clarify", f"To which date (the new promised date, YYYY-MM-DD) should "
+                                            f"{request.args['po_id']} line {request.args['line_no']} be moved?",
+                                 analysis)
+                read = PlannedCall("open_po_lines", self._fit("open_po_lines", {"po_id": request.args["po_id"]},
+                                                              ctx))
+                calls += [read] if read not in calls else []
+                staged.append(request)
+                continue
+            calls.append(PlannedCall(request.action, self._fit(request.action, request.args, ctx)))
+        return ToolPlan(analysis, tuple(calls), staged=tuple(staged))
 
     def _data_plan(self, question: str, ctx: UserContext, history: Sequence[str],
                    entities: Entities) -> ToolPlan | None:
@@ -337,6 +405,10 @@ class Planner:
             return args
         props = schema.get("properties", {})
         return {k: v for k, v in args.items() if k in props}
+
+
+def _decline(verb: str) -> str:
+    return f"I can't {verb} anything: I only read plant data and cannot change records or send anything."
 
 
 def _not_found(ids: Sequence[str]) -> str:
