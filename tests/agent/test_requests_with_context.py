@@ -236,12 +236,12 @@ def test_a_question_the_gate_refuses_is_relayed_and_the_request_proposed(model: 
 
 def test_a_request_the_user_may_not_make_is_declined_and_the_question_answered(model: RulesChatModel,
                                                                                policy: Policy) -> None:
-    # A planner may not reserve spares; the spare-part check is still answered.
+    # A planner may not reserve spares; the stock question is still answered.
     first, text = _answer(model, policy, "pat.planner",
-                          "what spares does AS-012 need? and please reserve the spares for it",
-                          {"assets_at_risk": {"status": "ok", "rows": []}},
+                          "how much SP-4036 do we have? and please reserve 2 of them for AS-012",
+                          {"inventory_lookup": {"status": "ok", "rows": []}},
                           actions=ACTIONS - {"reserve_spare_parts"})
-    assert [c["name"] for c in first.tool_calls] == ["assets_at_risk"]
+    assert [c["name"] for c in first.tool_calls] == ["inventory_lookup"]
     assert text.startswith("I can't reserve anything")
 
 
