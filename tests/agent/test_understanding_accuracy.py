@@ -21,11 +21,11 @@ from tests.agent.understanding_helpers import DATA, dev_floor, load_conversation
 from tests.factories import TODAY
 from tests.policy_helpers import shipped_policy
 
-HELD_OUT_FLOOR = 0.46
+HELD_OUT_FLOOR = 0.48
 """Held-out turn accuracy the rules model must keep. Measured before the issue-14 model work: 76/233 = 0.326
 (none of the six new tools or their intents existed yet; Spanish 2/50, follow-ups 13/79, requests with context 1/13).
 After the tools, the semantic stage and the new intents and writers: 109/233 = 0.468 (Spanish 3/50, follow-ups
-22/79, requests with context 2/13)."""
+22/79, requests with context 2/13). With requests with context: 113/233 = 0.485 (context 6/13)."""
 
 
 @pytest.fixture
