@@ -9,12 +9,16 @@ from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
+from sqlalchemy import Engine
 
 from agent.models import build_chat_model
+from agent.rules import PlantLexicon, RulesChatModel
 from agent.testing.openai_stub import OpenAIStub
+from guardrails.policy.loader import Policy
 from guardrails.policy.models import ModelSpec
 from tests.agent.action_cases import p100_cases
 from tests.agent.graph_helpers import copy_plant
+from tests.policy_helpers import shipped_policy
 from tools.plant.db import make_engine
 
 
@@ -67,3 +71,15 @@ def cases(plant_file: Path, spike: dict[str, Any]) -> dict[str, dict[str, Any]]:
         return p100_cases(engine, spike)
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    """The shipped policy (cached for the test process)."""
+    return shipped_policy()
+
+
+@pytest.fixture(scope="module")
+def model(demo_plant: Engine) -> RulesChatModel:
+    """The offline rules model on the seed-7 demo plant (cues only, no semantic stage)."""
+    return RulesChatModel(lexicon=PlantLexicon.from_engine(demo_plant))

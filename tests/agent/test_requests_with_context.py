@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from sqlalchemy import Engine
 
 from agent.prompts import system_prompt
 from agent.rules import PlantLexicon, RulesChatModel
@@ -18,21 +17,10 @@ from guardrails.gate import Effect, Gate
 from guardrails.policy.loader import Policy
 from tests.agent.graph_helpers import build_action_copilot, copy_plant
 from tests.factories import AS_OF, TODAY
-from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 from tools.actions.catalog import action_catalog
 
 ACTIONS = frozenset(s.name for s in action_catalog())
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return shipped_policy()
-
-
-@pytest.fixture(scope="module")
-def model(demo_plant: Engine) -> RulesChatModel:
-    return RulesChatModel(lexicon=PlantLexicon.from_engine(demo_plant))
 
 
 def _schemas(policy: Policy, user_id: str, actions: set[str] | frozenset[str] = ACTIONS) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from sqlalchemy import Engine
 
 from agent.prompts import system_prompt
 from agent.rules import PlantLexicon, RulesChatModel
@@ -16,20 +15,9 @@ from guardrails.policy.loader import Policy, load_policy
 from tests.agent.action_cases import rows
 from tests.agent.graph_helpers import build_action_copilot, copy_plant
 from tests.factories import AS_OF, TODAY
-from tests.policy_helpers import shipped_policy
 from tools.actions.catalog import action_catalog
 
 USER = "sam.supervisor"
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return shipped_policy()
-
-
-@pytest.fixture(scope="module")
-def model(demo_plant: Engine) -> RulesChatModel:
-    return RulesChatModel(lexicon=PlantLexicon.from_engine(demo_plant))
 
 
 def _schemas(names: set[str] | None = None) -> list[dict[str, Any]]:

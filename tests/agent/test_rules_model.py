@@ -23,20 +23,9 @@ from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy
 from tests.factories import AS_OF, TODAY
-from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 
 NUMBERS = Vocabulary.load().numbers
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return shipped_policy()
-
-
-@pytest.fixture(scope="module")
-def model(demo_plant: Engine) -> RulesChatModel:
-    return RulesChatModel(lexicon=PlantLexicon.from_engine(demo_plant))
 
 
 def _schemas(policy: Policy, user_id: str) -> list[dict[str, Any]]:
