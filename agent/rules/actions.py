@@ -27,9 +27,12 @@ _OPENERS = re.compile(
     r"i want to|i'd like to|i would like to|we need to|we should|let's|lets|let us)[\s,]+)+")
 _WORK_ORDERS = re.compile(r"\b(?:work\s*orders?|wos?|jobs?|orders? (?:using|that use|fed|consuming) it)\b")
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+# The user's reason after the request, in English or Spanish ("…, hay rebabas", "… por falta de material").
 _REASON = re.compile(r"(?:\s*[;:]\s+|,\s+|\s+(?:-|—)\s+|\s+(?:because(?: of)?|due to|since|as)\s+|"
-                     r"\s*\breason(?:\s+is)?\s*[:=]?\s+)(?P<reason>.+)$", re.IGNORECASE)
-_REVIEW_ABOUT = re.compile(r"\b(?:about|regarding|concerning|over|on)\s+(?P<reason>.+)$", re.IGNORECASE)
+                     r"\s+(?:porque|debido a|ya que|por(?!\s+favor\b))\s+|"
+                     r"\s*\b(?:reason|motivo|raz[oó]n)(?:\s+is|\s+es)?\s*[:=]?\s+)(?P<reason>.+)$", re.IGNORECASE)
+_REVIEW_ABOUT = re.compile(r"\b(?:about|regarding|concerning|over|on|sobre|acerca de|respecto a)\s+(?P<reason>.+)$",
+                           re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -308,9 +311,15 @@ def _reallocate(text: str, question: str, entities: Entities, user: str) -> Acti
 
 
 def detect_action(question: str, entities: Entities, *, user_id: str, today: date,
-                  asset_of: Callable[[Entities], tuple[str | None, str]]) -> ActionRequest | None:
-    """The action ``question`` asks for (``None`` when it is not a request to change something)."""
+                  asset_of: Callable[[Entities], tuple[str | None, str]], said: str | None = None
+                  ) -> ActionRequest | None:
+    """The action ``question`` asks for (``None`` when it is not a request to change something).
+
+    ``said`` is the request as the user typed it when ``question`` is its English rewording (a Spanish
+    request): reasons and descriptions keep the user's own words.
+    """
     text = _command(question)
+    question = question if said is None else said
     if not text or re.match(r"(?:is|are|was|were|do|does|did|has|have|which|what|who|where|when|why|how|show|"
                             r"list|tell|give me|find|get)\b", text):
         return None

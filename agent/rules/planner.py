@@ -121,8 +121,12 @@ class Planner:
         entities = self.resolver.extract(question, ctx.today, ctx.sites)
         stems = entities.stems
         catalogue = self.catalogue
-        request = detect_action(question, entities, user_id=ctx.user_id, today=ctx.today, asset_of=self._asset_of)
-        documents = planned_search(question, ctx.tools)
+        # A Spanish question is read in its English rewording; reasons and search queries keep the user's words.
+        reading = self.resolver.read(question)
+        english = reading.text if reading.spanish else ""
+        request = detect_action(english or question, entities, user_id=ctx.user_id, today=ctx.today,
+                                asset_of=self._asset_of, said=question)
+        documents = planned_search(question, ctx.tools, english)
         if documents is not None and (request is None or is_question(question)):
             # What a procedure or policy says is answered from the documents, never from plant data; a question
             # that also asks about named plant records ("scrap is up on P100-PK1 — why, and what should we do?")
