@@ -21,6 +21,7 @@ from langgraph.types import Command, Durability
 
 from agent.approval_node import pause_answer, pause_requests
 from agent.errors import AgentError, InvalidQuestion, ThreadAwaitingApproval, ThreadNotYours
+from agent.rules.localize import localize
 from guardrails.approvals.models import RequestStatus
 from guardrails.approvals.service import ActionApprovals, UndoOutcome
 from guardrails.audit.log import AuditBuffer, AuditKind, AuditLog
@@ -129,7 +130,7 @@ class Copilot:
         if waiting:
             approvals.update({r["id"]: {"id": r["id"], "action": r["action"], "status": r["status"]}
                               for r in waiting})
-            text = pause_answer(waiting)
+            text = localize(pause_answer(waiting), self._language(state.get("user_id")))
             buffer.add(trace.event(AuditKind.ANSWER, {"text": text, "awaiting_approval": [r["id"] for r in waiting],
                                                       "tool_calls": [{k: c[k] for k in ("name", "decision", "rule_id")}
                                                                      for c in tool_calls]}))
@@ -141,6 +142,11 @@ class Copilot:
             degraded=bool(state.get("degraded")), tool_calls=tool_calls, approvals=list(approvals.values()),
             citations=list(state.get("citations", [])), unverified=list(state.get("unverified", [])),
         )
+
+    def _language(self, user_id: Any) -> str:
+        """The answer language the policy gives ``user_id`` (English for an unknown user)."""
+        user = self.governed.gate.policy.users.get(str(user_id))
+        return user.language if user is not None else "en"
 
     # -- approvals ---------------------------------------------------------------------------------
 

@@ -26,8 +26,13 @@ same data another way.
 - If the question is ambiguous, ask one short clarifying question."""
 
 
+_LANGUAGE_NAMES = {"es": "Spanish"}
+"""How the instruction names a user language other than English."""
+
+
 def system_prompt(user: User, *, today: date, as_of: datetime, tools: Sequence[str]) -> str:
-    """The system message for ``user``; the last line is the JSON context the rules model reads."""
+    """The system message for ``user``; the last line is the JSON context the rules model reads (its
+    ``language`` is the policy's answer language for the user)."""
     context = {
         "user_id": user.user_id,
         "roles": sorted(user.roles),
@@ -35,5 +40,10 @@ def system_prompt(user: User, *, today: date, as_of: datetime, tools: Sequence[s
         "today": today.isoformat(),
         "as_of": as_of.isoformat(),
         "tools": list(tools),
+        "language": user.language,
     }
-    return f"{_INSTRUCTIONS}\n{CONTEXT_PREFIX}{json.dumps(context, separators=(', ', ': '))}"
+    instructions = _INSTRUCTIONS
+    if user.language in _LANGUAGE_NAMES:
+        instructions += (f"\n- Answer in {_LANGUAGE_NAMES[user.language]}, the user's language; keep record ids, "
+                         "figures, dates and citations exactly as the tools give them.")
+    return f"{instructions}\n{CONTEXT_PREFIX}{json.dumps(context, separators=(', ', ': '))}"

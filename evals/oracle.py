@@ -17,7 +17,25 @@ from sqlalchemy import Connection, Engine, text
 
 from evals.errors import OracleError
 
-__all__ = ["FACTS", "NUMBER", "PICKERS", "Fact", "OracleContext", "facts_for", "fill", "numbers_in", "pick"]
+__all__ = ["FACTS", "NUMBER", "PICKERS", "SPANISH_TEXT", "Fact", "OracleContext", "facts_for", "fill", "numbers_in",
+           "pick"]
+
+
+SPANISH_TEXT: dict[str, tuple[str, ...]] = {
+    "no shortage": ("no se proyecta faltante",),
+    "no items": ("ningún artículo",),
+    "no supplier": ("ningún proveedor",),
+    "no assets": ("no hay activos",),
+    "no down time": ("no hay tiempo muerto",),
+    "0 out of tolerance": ("0 fuera de tolerancia",),
+    "no output or scrap": ("no hay producción ni scrap",),
+    "no quality events": ("no hay eventos de calidad",),
+    "no records": ("no hay registros",),
+    "none": ("ninguna", "ninguno"),
+    "not found": ("no encontr", "no existe"),
+}
+"""The oracles' English 'nothing there' phrases as a Spanish answer states them (users whose policy record says
+``language: es`` are answered in Spanish); ids, figures, dates and codes read the same in both languages."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +51,12 @@ class Fact:
         return f"{self.kind}:{self.value}"
 
     def found_in(self, answer: str) -> bool:
-        """True when ``answer`` states this fact: the id or text (any case), or the number within tolerance
-        (a percentage in the answer also counts as its 0..1 rate)."""
+        """True when ``answer`` states this fact: the id or text (any case; a text also in its Spanish wording,
+        see :data:`SPANISH_TEXT`), or the number within tolerance (a percentage in the answer also counts as its
+        0..1 rate)."""
         if self.kind in ("id", "text", "date"):
-            return str(self.value).lower() in answer.lower()
+            text, wanted = answer.lower(), str(self.value).lower()
+            return wanted in text or (self.kind == "text" and any(s in text for s in SPANISH_TEXT.get(wanted, ())))
         value = float(self.value)
         tol = self.tol or max(0.011, abs(value) * 0.0005)
         return any(abs(n - value) <= tol for n in numbers_in(answer))

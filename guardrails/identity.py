@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ALL_SITES", "User"]
+__all__ = ["ALL_SITES", "LANGUAGES", "User"]
 
 ALL_SITES = "*"
+LANGUAGES = ("en", "es")
+"""Languages the copilot answers in (``User.language``); the first is the default."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,8 @@ class User:
     roles: frozenset[str]
     sites: frozenset[str] | None
     """Sites whose data the user may see; ``None`` means every site."""
+    language: str = LANGUAGES[0]
+    """The language the copilot answers this user in (one of :data:`LANGUAGES`)."""
 
     def site_list(self) -> list[str] | str:
         """Sites for display and audit: a sorted list, or ``"*"`` for every site."""

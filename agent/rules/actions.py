@@ -27,7 +27,8 @@ _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 # Words before 'N days' that make it a date or a duration, not a shift ('in 3 days', 'within a week').
 _NOT_SHIFT = frozenset(("in", "within", "next", "last", "past", "for", "after", "every", "than", "need", "needs",
                         "of", "have", "has"))
-_REVIEW_ABOUT = re.compile(r"\b(?:about|regarding|concerning|over|on)\s+(?P<reason>.+)$", re.IGNORECASE)
+_REVIEW_ABOUT = re.compile(r"\b(?:about|regarding|concerning|over|on|sobre|acerca de|respecto a)\s+(?P<reason>.+)$",
+                           re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from agent.rules.intents import PLACEHOLDERS
 from agent.rules.lexicon import PlantLexicon
 from agent.rules.names import CustomerIndex, ItemIndex, NameIndex, PhraseIndex, SupplierIndex, machine_phrases
 from agent.rules.periods import Period, find_period
+from agent.rules.spanish import Reading, SpanishReader
 from agent.rules.text import Speller, fold, tokenize, words
 from agent.rules.vocab import Vocabulary
 
@@ -134,6 +135,14 @@ class EntityResolver:
         vocabulary = (reserved_set | self._suppliers.stems() | self._customers.stems() | self._sites.stems()
                       | self._machines.stems() | self._params.stems())
         self.speller = Speller(vocabulary, vocab.known_words | PLACEHOLDERS)
+        # Spanish questions are reworded into English before anything else reads them (data/spanish.yaml).
+        site_words = {p[0] for p, _ in site_pairs if len(p) == 1} | {s.site_id.lower() for s in lexicon.sites}
+        self.spanish = SpanishReader(site_words=site_words, names=[s.name for s in lexicon.suppliers],
+                                     english=vocabulary | vocab.known_words)
+
+    def read(self, question: str) -> Reading:
+        """``question`` folded, and worded in English when it is Spanish (what every rule reads)."""
+        return self.spanish.read(question)
 
     # ------------------------------------------------------------------ typed ids
     def _typed_ids(self, text: str, user_sites: frozenset[str] | None,
@@ -241,7 +250,7 @@ class EntityResolver:
         ids: dict[str, list[str]] = {}
         unknown: list[str] = []
         ambiguities: list[Ambiguity] = []
-        text = self._typed_ids(fold(question), user_sites, ids, unknown, ambiguities)
+        text = self._typed_ids(self.read(question).text, user_sites, ids, unknown, ambiguities)
         period, span = find_period(text, today, self.vocab.numbers)
         if span:
             text = text[: span[0]] + " entperiod " + text[span[1]:]

@@ -29,6 +29,7 @@ from agent.rules.entities import Entities, EntityResolver
 from agent.rules.focus import Focus, ToolOutput
 from agent.rules.intents import IntentCatalogue
 from agent.rules.lexicon import PlantLexicon
+from agent.rules.localize import localize
 from agent.rules.planner import Planner, Reply, ToolPlan, UserContext
 from agent.rules.semantic import ExampleIndex
 from agent.rules.staged import shown_outputs, staged_calls
@@ -107,6 +108,7 @@ class RulesChatModel(BaseChatModel):
     def respond(self, messages: Sequence[BaseMessage], tools: Sequence[Any] | None = None) -> AIMessage:
         """The reply to ``messages``: tool calls for a new question, or the answer once its results are in."""
         raw = _context(messages, self.lexicon.today or date(1970, 1, 1))
+        language = str(raw.get("language") or "en")  # the policy's answer language for the user
         offered = _offered(tools)
         names = frozenset(offered) if tools is not None else frozenset(str(t) for t in raw.get("tools") or [])
         sites = raw.get("sites")
@@ -120,8 +122,8 @@ class RulesChatModel(BaseChatModel):
             as_of=str(raw.get("as_of") or ""), tools=names, schemas=offered)
         last = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)), None)
         if last is None:
-            return AIMessage(content="Ask me a question about the plant: stock, orders, suppliers, production, "
-                                     "quality or maintenance.")
+            return AIMessage(content=localize("Ask me a question about the plant: stock, orders, suppliers, "
+                                                       "production, quality or maintenance.", language))
         question = _text(messages[last])
         history = [_text(m) for m in messages[:last] if isinstance(m, HumanMessage)]
         turn = list(messages[last + 1:])
@@ -137,9 +139,10 @@ class RulesChatModel(BaseChatModel):
             # Suggestions the policy's action triggers call for (e.g. a supplier review), never tool calls.
             hints = review_hints([(m.name or "", _text(m)) for m in results], offered_triggers(tools),
                                  {line.line_id: line.site_id for line in self.lexicon.lines})
-            return AIMessage(content="\n\n".join([*notes, self._answer(plan, turn, results), *hints]))
+            answer = "\n\n".join([*notes, self._answer(plan, turn, results), *hints])
+            return AIMessage(content=localize(answer, language))
         if isinstance(plan, Reply):
-            return AIMessage(content=plan.text)
+            return AIMessage(content=localize(plan.text, language))
         calls = [{"name": c.name, "args": dict(c.args), "id": f"call_{done + i}", "type": "tool_call"}
                  for i, c in enumerate(plan.calls, start=1)]
         return AIMessage(content="", tool_calls=calls)

@@ -8,11 +8,11 @@ write the answer for the same intent.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
-from agent.rules.actions import ActionRequest, detect_action
+from agent.rules.actions import ActionRequest, detect_action, reason_tail
 from agent.rules.entities import Ambiguity, Entities, EntityResolver
 from agent.rules.intents import Intent, IntentCatalogue
 from agent.rules.periods import future_days, past_args
@@ -104,6 +104,16 @@ def _clarify(ambiguity: Ambiguity) -> str:
     return f"Which {what} do you mean by \"{ambiguity.phrase}\"? It could be: {options}."
 
 
+
+def _own_reason(request: ActionRequest, said: str) -> ActionRequest:
+    """``request`` (read from the English rewording of a Spanish message) with the user's own words as its reason
+    or description, when the message has a reason tail; else unchanged."""
+    key = "description" if request.action == "create_maintenance_order" else "reason"
+    own = reason_tail(said, about=request.action == "open_supplier_review")
+    if not own or key not in request.args:
+        return request
+    return replace(request, args={**request.args, key: own})
+
 class Planner:
     """Decides what to do with a question."""
 
@@ -163,13 +173,18 @@ class Planner:
         entities = self.resolver.extract(question, ctx.today, ctx.sites)
         stems = entities.stems
         catalogue = self.catalogue
-        split = self._requests(question, entities, ctx)
+        # A Spanish question is read in its English rewording; reasons and search queries keep the user's words.
+        reading = self.resolver.read(question)
+        english = reading.text if reading.spanish else ""
+        split = self._requests(english or question, entities, ctx)
+        if split is not None and english:
+            split = replace(split, requests=tuple(_own_reason(r, question) for r in split.requests))
         if split is not None and not split.single:
             combined = self._request_plan(split, entities, ctx, history)
             if combined is not None:
                 return combined
         request = split.requests[0] if split is not None else None
-        documents = planned_search(question, ctx.tools)
+        documents = planned_search(question, ctx.tools, english)
         if documents is not None and (request is None or is_question(question)):
             # What a procedure or policy says is answered from the documents, never from plant data; a question
             # that also asks about named plant records ("scrap is up on P100-PK1 — why, and what should we do?")

@@ -145,8 +145,10 @@ def write_documents(result: Mapping[str, Any], focus: Any) -> list[str]:
 WRITERS: dict[str, Any] = {SEARCH_TOOL: write_documents}
 
 
-def planned_search(question: str, tools: Sequence[str] | frozenset[str]) -> dict[str, Any] | None:
-    """The ``search_documents`` arguments for a procedure question when the tool is offered, else ``None``."""
-    if SEARCH_TOOL not in tools or not is_procedure_question(question):
+def planned_search(question: str, tools: Sequence[str] | frozenset[str], english: str = "") -> dict[str, Any] | None:
+    """The ``search_documents`` arguments for a procedure question when the tool is offered, else ``None``
+    (``english``: the question's English rewording when it was typed in Spanish; the query stays the user's)."""
+    if SEARCH_TOOL not in tools or not (is_procedure_question(question)
+                                        or (english and is_procedure_question(english))):
         return None
     return procedure_args(question)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guardrails.errors import PolicyError
-from guardrails.identity import ALL_SITES, User
+from guardrails.identity import ALL_SITES, LANGUAGES, User
 
 __all__ = ["FieldRule", "LayerDoc", "RoleRule", "parse_layer"]
 
@@ -101,10 +101,25 @@ def _roles(file: str, raw: Mapping[str, Any]) -> dict[str, RoleRule]:
     return roles
 
 
+_USER_KEYS = frozenset({"name", "roles", "sites", "language"})
+
+
+def _language(file: str, user_id: str, body: Mapping[str, Any]) -> str:
+    """The user's answer language: ``en`` when not set, else one of :data:`LANGUAGES`."""
+    value = body.get("language", LANGUAGES[0])
+    if value not in LANGUAGES:
+        raise PolicyError(file, f"users.{user_id}.language", f"must be one of {list(LANGUAGES)}, got {value!r}")
+    return str(value)
+
+
 def _users(file: str, raw: Mapping[str, Any]) -> dict[str, User]:
     users: dict[str, User] = {}
     for user_id, body in raw.items():
         body = _mapping(file, f"users.{user_id}", body)
+        unknown = set(body) - _USER_KEYS
+        if unknown:
+            raise PolicyError(file, f"users.{user_id}.{sorted(unknown)[0]}",
+                              f"unknown key (allowed: {sorted(_USER_KEYS)})")
         roles = _str_set(file, f"users.{user_id}.roles", body.get("roles"))
         if not roles:
             raise PolicyError(file, f"users.{user_id}.roles", "a user needs at least one role")
@@ -114,6 +129,7 @@ def _users(file: str, raw: Mapping[str, Any]) -> dict[str, User]:
             name=str(body.get("name", user_id)),
             roles=roles,
             sites=None if ALL_SITES in sites else sites,
+            language=_language(file, user_id, body),
         )
     return users
 
@@ -146,7 +162,9 @@ def parse_layer(file: str, raw: Any, expected_layer: str) -> LayerDoc:
     if unknown:
         key = sorted(unknown)[0]
         if key == "users":
-            raise PolicyError(file, key, "users are defined only in enterprise.yaml; a lower layer cannot add them")
+            # Nor change them: a user's record (roles, sites and answer language) is one place, enterprise.yaml.
+            raise PolicyError(file, key, "users are defined only in enterprise.yaml; a lower layer cannot add "
+                                         "or change them (not even their language)")
         raise PolicyError(file, key, f"unknown key for a {layer} layer (allowed: {sorted(allowed)})")
     if layer == "enterprise":
         name = "enterprise"

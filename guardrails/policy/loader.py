@@ -100,7 +100,7 @@ class Policy:
                                 "layers": [d.file for d in self.layers]}
         if user is None:
             view["roles"] = {n: role_view(r) for n, r in sorted(self.roles.items())}
-            view["users"] = {u.user_id: {"roles": sorted(u.roles), "sites": u.site_list()}
+            view["users"] = {u.user_id: {"roles": sorted(u.roles), "sites": u.site_list(), "language": u.language}
                              for u in self.users.values()}
             view["sensitive_fields"] = field_view(self.fields)
             view["plants"] = {s: {"roles": {n: role_view(r) for n, r in sorted(self.plant_roles[s].items())},
@@ -108,7 +108,7 @@ class Policy:
                               for s in sorted(self.sites)}
             return view
         view["user"] = {"user_id": user.user_id, "name": user.name, "roles": sorted(user.roles),
-                        "sites": user.site_list()}
+                        "sites": user.site_list(), "language": user.language}
         view["per_site"] = {
             site: {"roles": {r: role_view(self.roles_at(site)[r]) for r in sorted(user.roles)},
                    "sensitive_fields": field_view(self.fields_at(site))}
