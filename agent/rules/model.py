@@ -25,8 +25,10 @@ from pydantic import PrivateAttr
 
 from agent.rules.action_hints import offered_triggers, review_hints
 from agent.rules.answers import compose_answer
+from agent.rules.dialogue import Understood, thread_turns
 from agent.rules.entities import Entities, EntityResolver
 from agent.rules.focus import Focus, ToolOutput
+from agent.rules.follow_ups import Dialogue
 from agent.rules.intents import IntentCatalogue
 from agent.rules.lexicon import PlantLexicon
 from agent.rules.localize import localize
@@ -82,6 +84,7 @@ class RulesChatModel(BaseChatModel):
     embedder: Any = None
     """Sentence embeddings for the semantic stage (``knowledge.embeddings.MiniLMEmbedder``); ``None`` = cues only."""
     _planner: Planner | None = PrivateAttr(default=None)
+    _dialogue: Dialogue | None = PrivateAttr(default=None)
 
     @property
     def _llm_type(self) -> str:
@@ -97,6 +100,13 @@ class RulesChatModel(BaseChatModel):
                 self.embedder, known=[i.name for i in catalogue.intents])
             self._planner = Planner(catalogue, resolver, semantic)
         return self._planner
+
+    @property
+    def dialogue(self) -> Dialogue:
+        """Follow-up understanding over the thread's earlier turns (built on first use)."""
+        if self._dialogue is None:
+            self._dialogue = Dialogue(self.planner)
+        return self._dialogue
 
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: str | None = None,
                    **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
@@ -125,9 +135,11 @@ class RulesChatModel(BaseChatModel):
             return AIMessage(content=localize("Ask me a question about the plant: stock, orders, suppliers, "
                                                        "production, quality or maintenance.", language))
         question = _text(messages[last])
-        history = [_text(m) for m in messages[:last] if isinstance(m, HumanMessage)]
         turn = list(messages[last + 1:])
-        plan = self.planner.plan(question, ctx, history)
+        # The thread's earlier turns (their questions, calls, results, answers) make follow-ups understood.
+        state = self.dialogue.state(thread_turns(messages[:last]), ctx)
+        understood = self.dialogue.understand(question, ctx, state)
+        plan = understood.plan
         results = [m for m in turn if isinstance(m, ToolMessage)]
         done = sum(len(m.tool_calls) for m in turn if isinstance(m, AIMessage))
         if results:
@@ -139,13 +151,25 @@ class RulesChatModel(BaseChatModel):
             # Suggestions the policy's action triggers call for (e.g. a supplier review), never tool calls.
             hints = review_hints([(m.name or "", _text(m)) for m in results], offered_triggers(tools),
                                  {line.line_id: line.site_id for line in self.lexicon.lines})
-            answer = "\n\n".join([*notes, self._answer(plan, turn, results), *hints])
+            shown, note = self._viewed(understood, results)
+            answer = "\n\n".join(p for p in (*notes, note, self._answer(plan, turn, shown), *hints) if p)
             return AIMessage(content=localize(answer, language))
         if isinstance(plan, Reply):
             return AIMessage(content=localize(plan.text, language))
         calls = [{"name": c.name, "args": dict(c.args), "id": f"call_{done + i}", "type": "tool_call"}
                  for i, c in enumerate(plan.calls, start=1)]
         return AIMessage(content="", tool_calls=calls)
+
+    def _viewed(self, understood: Understood, results: Sequence[ToolMessage]) -> tuple[list[ToolMessage], str]:
+        """``results`` as a follow-up shows them ('only the ones over 1,000', 'the rest'), and the note saying
+        so ('' when nothing was left out)."""
+        view = understood.view
+        if view is None:
+            return list(results), ""
+        rows = self.dialogue.rules.rows
+        shown = [m.model_copy(update={"content": view.apply(_text(m), rows.get(m.name or ""))}) for m in results]
+        changed = any(a.content != b.content for a, b in zip(shown, results, strict=True))
+        return shown, view.note() if changed else ""
 
     @staticmethod
     def _answer(plan: ToolPlan | Reply, turn: Sequence[BaseMessage], results: Sequence[ToolMessage]) -> str:

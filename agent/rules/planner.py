@@ -284,6 +284,12 @@ class Planner:
             calls.append(PlannedCall(request.action, self._fit(request.action, request.args, ctx)))
         return ToolPlan(analysis, tuple(calls), staged=tuple(staged))
 
+    def plan_analysis(self, analysis: Analysis, ctx: UserContext) -> Plan:
+        """The plan for an analysis made elsewhere (a follow-up resolved against the thread's earlier turns)."""
+        if analysis.intent is None:
+            return Reply("cannot", "I can't answer that from the plant data I can read. " + _HELP, analysis)
+        return self._plan_intent(analysis.intent, analysis, ctx)
+
     def _data_plan(self, question: str, ctx: UserContext, history: Sequence[str],
                    entities: Entities) -> ToolPlan | None:
         """The data calls of a question that names plant records and matches a data intent, else ``None``."""

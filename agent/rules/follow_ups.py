@@ -1,0 +1,263 @@
+"""Follow-up questions: a question understood in the light of the thread's previous turns.
+
+Three ways a question continues the previous one, tried in this order:
+
+1. it answers the clarifying question the previous turn asked ("the second one", "LOT-P100-0412");
+2. it points at one record of the previous turn ("put it on hold", "who supplies that one?", "trace it"): see
+   :mod:`agent.rules.references` — the record's id takes the words' place; several candidates are asked about;
+3. it refines the previous question ("only the overdue ones", "what about Monterrey?", "same for last week",
+   "and for RM-3002?", "just the ones over 1,000", "show me the rest"): the previous intent (or the one a filter
+   word switches it to) is planned again with the entities merged.
+
+A question with its own intent that does not open like a follow-up is a new question. A follow-up is only ever
+a new request of tool calls: it goes through the gate like any other, so it never widens what the user may see.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from agent.rules.dialogue import DialogueState, Exchange, Turn, Understood, pending_of
+from agent.rules.entities import Entities
+from agent.rules.follow_up_rules import FollowUpRules
+from agent.rules.intents import PLACEHOLDERS, Intent, IntentMatch
+from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, ToolPlan, UserContext
+from agent.rules.references import LOOK_BACK, References
+from agent.rules.result_view import RowView
+from agent.rules.text import words
+
+__all__ = ["Dialogue"]
+
+_SHOWN = 10
+"""Rows an answer lists when the data file does not say (the writers' ``MAX_ROWS``)."""
+_CACHE = 256
+"""Thread prefixes whose replayed state is remembered (each turn then replays only its newest question)."""
+
+
+@dataclass(frozen=True)
+class _Said:
+    """What a question says that makes it a refinement."""
+
+    stems: list[str]
+    marked: bool
+    threshold: tuple[RowView, bool] | None
+    more: bool
+    repeat: bool
+    own: IntentMatch | None
+    """The question's own intent, if it has one."""
+    terse: bool
+    """Only a few words besides the entities ('any critical?')."""
+    widen: str | None
+    """'site' for 'the whole plant', 'all' for 'both plants': the scope grows back (within the gate's)."""
+
+
+_UNPLANNED = object()
+"""A refinement the turn it refines cannot take (the record its intent needs was dropped)."""
+
+
+class Dialogue:
+    """Understands each question of a thread in the light of the turns before it."""
+
+    def __init__(self, planner: Planner, rules: FollowUpRules | None = None) -> None:
+        self.planner = planner
+        self.rules = rules or FollowUpRules()
+        self.references = References(planner, self.rules)
+        self._states: OrderedDict[Hashable, DialogueState] = OrderedDict()
+
+    # ------------------------------------------------------------------ the thread
+    def state(self, turns: Sequence[Turn], ctx: UserContext) -> DialogueState:
+        """The state after ``turns`` (replayed in order; earlier prefixes of the thread are remembered)."""
+        who = (ctx.user_id, ctx.roles, ctx.sites, ctx.today, ctx.as_of, ctx.tools)
+        state, key = DialogueState(), tuple[Hashable, ...]()
+        for turn in turns:
+            key = (*key, turn.question, turn.answer, turn.results,
+                   json.dumps([[c.name, c.args] for c in turn.calls], sort_keys=True, default=str))
+            cached = self._states.get((who, key))
+            if cached is None:
+                cached = state.then(turn, self.understand(turn.question, ctx, state))
+                self._states[(who, key)] = cached
+                if len(self._states) > _CACHE:
+                    self._states.popitem(last=False)
+            else:
+                self._states.move_to_end((who, key))
+            state = cached
+        return state
+
+    def understand(self, question: str, ctx: UserContext, state: DialogueState) -> Understood:
+        """How ``question`` is understood after ``state``: a follow-up of the last turn, or a question alone."""
+        if state.last is not None:
+            follow = self.follow_up(question, ctx, state)
+            if follow is not None:
+                return follow
+        plan = self.planner.plan(question, ctx, state.questions)
+        return Understood(plan, pending=pending_of(plan))
+
+    def follow_up(self, question: str, ctx: UserContext, state: DialogueState) -> Understood | None:
+        """``question`` resolved against the thread's last turn, or ``None`` when it is not a follow-up of it."""
+        last = state.last
+        if last is None:
+            return None
+        previous = last.understood.analysis
+        sites = previous.entities.ids.get("site") if previous else None
+        entities = self.planner.resolver.extract(question, ctx.today, frozenset(sites) if sites else ctx.sites)
+        pending = last.understood.pending
+        done = self.references.complete(pending, question, entities, ctx) if pending is not None else None
+        return done or self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
+
+    # ------------------------------------------------------------------ refining the previous question
+    def _refine(self, question: str, entities: Entities, ctx: UserContext, state: DialogueState
+                ) -> Understood | None:
+        """The previous question asked again with what ``question`` changes (``None``: not a refinement). When the
+        last turn cannot take the change ('same for Monterrey' after tracing a lot), the turn before it may."""
+        rules = self.rules
+        stems = words(question)
+        threshold = rules.threshold(question)
+        more = rules.asks_more(stems) and threshold is None  # 'the ones with more than 1,000' is a threshold
+        said = _Said(stems=stems, marked=rules.marked(stems) or more or threshold is not None, threshold=threshold,
+                     more=more, repeat=rules.repeats_previous(stems), own=self.planner.catalogue.match(entities.stems),
+                     terse=sum(1 for s in entities.stems if s not in PLACEHOLDERS) <= rules.terse_words,
+                     widen=rules.widens(stems))
+        anchors = [e for e in reversed(state.exchanges[-LOOK_BACK:]) if e.refinable]
+        for anchor in anchors:
+            refined = self._refine_on(anchor, said, entities, ctx)
+            if refined is not _UNPLANNED:
+                return refined if isinstance(refined, Understood) else None
+        return None
+
+    def _refine_on(self, last: Exchange, said: _Said, entities: Entities, ctx: UserContext
+                   ) -> Understood | object | None:
+        previous = last.understood.analysis
+        if previous is None or previous.intent is None:
+            return None
+        rules, catalogue = self.rules, self.planner.catalogue
+        own = said.own
+        switched = rules.switch(said.stems, previous.intent.name)
+        scope = [k for k in entities.ids if k not in ("defect", "reason", "parameter")]
+        news = bool(scope or entities.period or entities.flags or switched or said.widen)
+        if not (said.marked or (len(said.stems) <= rules.max_words and (news or said.more or said.threshold))):
+            return None
+        terse_same = own is not None and own.intent is previous.intent and said.terse
+        if own is not None and not said.marked and not terse_same:
+            return None  # a question of its own ('any critical?' right after quality events is not)
+        if not said.marked and len(scope) == 1 and scope[0] in catalogue.defaults and len(said.stems) <= 3:
+            return None  # a record alone ('RM-3002?'): the planner's default intent for it
+        records = [k for k in entities.ids if k in rules.record_kinds]
+        merged = self._merge(previous.entities, entities, said.widen)
+        candidates: list[Intent] = []
+        if switched is not None:
+            candidates.append(catalogue.get(switched))
+        elif own is not None and own.intent is not previous.intent:
+            if records and own.score >= rules.strong_match:
+                return None  # its own intent and its own records: a new question
+            weak = own.score < rules.strong_match
+            candidates += [previous.intent, own.intent] if weak else [own.intent]
+        else:
+            candidates.append(previous.intent)
+        view = self._view(last, said.more, said.threshold)
+        planned = False
+        for intent in candidates:
+            plan = self._plan(intent, merged, entities, ctx, view, said.more or said.threshold is not None)
+            if plan is None:
+                continue
+            planned = True
+            unchanged = isinstance(plan, ToolPlan) and _same_calls(plan.calls, last.understood.calls)
+            if unchanged and not (said.more or said.threshold or said.repeat):
+                continue
+            kind = "filter" if switched is not None else "topic" if intent is not previous.intent else _kind(
+                entities, previous.entities, said.more, said.threshold is not None, said.repeat)
+            return Understood(plan, kind, pending=pending_of(plan), view=view)
+        return None if planned else _UNPLANNED
+
+    def _plan(self, intent: Intent, merged: Entities, entities: Entities, ctx: UserContext, view: RowView | None,
+              widen: bool) -> Plan | None:
+        if intent.needs and not any(merged.has(n) for n in intent.needs):
+            # 'and for RM-3002?' after 'where is LOT-P100-0423?': the new record's own default intent.
+            kinds = [k for k in entities.ids if k in self.planner.catalogue.defaults]
+            if not kinds:
+                return None
+            intent = self.planner.catalogue.defaults[kinds[0]]
+        plan = self.planner.plan_analysis(Analysis(intent, merged), ctx)
+        if not isinstance(plan, ToolPlan):
+            return plan
+        calls = tuple(PlannedCall(c.name, self._widened(c, ctx, view) if widen else c.args) for c in plan.calls)
+        return replace(plan, calls=calls)
+
+    def _widened(self, call: PlannedCall, ctx: UserContext, view: RowView | None) -> dict[str, Any]:
+        """``call``'s arguments with a larger limit (the rest of a list, or every row a filter compares), or
+        with a percentage threshold the tool takes as an argument."""
+        args = dict(call.args)
+        spec = self.rules.rows.get(call.name)
+        if view is not None and view.percent is not None and spec is not None and spec.percent_arg:
+            args[spec.percent_arg] = round(view.percent / 100, 4)
+            return args
+        props = ctx.schemas.get(call.name, {}).get("properties", {})
+        limit = props.get("limit") if isinstance(props, dict) else None
+        if isinstance(limit, dict):
+            maximum = limit.get("maximum")
+            wanted = self.rules.more_limit
+            args["limit"] = min(wanted, maximum) if isinstance(maximum, int) else wanted
+        return args
+
+    def _view(self, last: Exchange, more: bool, threshold: tuple[RowView, bool] | None) -> RowView | None:
+        before = last.understood.view
+        if threshold is not None:
+            view, percent = threshold
+            return RowView(percent=view.above if view.above is not None else view.below) if percent else view
+        if more:
+            page = next((self.rules.rows[c.name].shown for c in last.calls if c.name in self.rules.rows), _SHOWN)
+            skip = (before.skip if before is not None and last.understood.kind == "more" else 0) + page
+            return replace(before, skip=skip) if before is not None else RowView(skip=skip)
+        return None
+
+    def _merge(self, old: Entities, new: Entities, widen: str | None = None) -> Entities:
+        """``old`` with ``new``'s entities in place: a new record replaces the old records, a new site drops the
+        records of the old site, a new line drops the old site, machine and asset; ``widen`` ('site', 'all')
+        drops the records of one site (and, for 'all', the site)."""
+        ids = dict(old.ids)
+        if any(k in self.rules.record_kinds for k in new.ids):
+            for kind in self.rules.record_kinds:
+                ids.pop(kind, None)
+        if new.ids.get("site") and set(new.ids["site"]) != set(old.ids.get("site", ())):
+            for kind in self.rules.site_bound:
+                ids.pop(kind, None)
+        if new.ids.get("line"):
+            for kind in ("site", "machine", "asset"):
+                ids.pop(kind, None)
+        if widen is not None:
+            # 'what about the whole plant?' after a line: the line's site; 'across both plants': every site.
+            lines = [line for line in ids.get("line", ()) if "-" in line]
+            for kind in self.rules.site_bound:
+                ids.pop(kind, None)
+            if widen == "site" and lines and not ids.get("site"):
+                ids["site"] = (lines[0].split("-")[0],)
+            elif widen == "all":
+                ids.pop("site", None)
+        ids.update({k: v for k, v in new.ids.items() if v})
+        return Entities(ids=ids, flags={**old.flags, **new.flags}, period=new.period or old.period,
+                        first_person=old.first_person or new.first_person, unknown_ids=new.unknown_ids,
+                        ambiguities=new.ambiguities, stems=new.stems)
+
+
+def _same_calls(a: Sequence[PlannedCall], b: Sequence[PlannedCall]) -> bool:
+    return [(c.name, c.args) for c in a] == [(c.name, c.args) for c in b]
+
+
+def _kind(new: Entities, old: Entities, more: bool, threshold: bool, repeat: bool) -> str:
+    """What a refinement of the same intent changed (for tests and the audit of how a turn was understood)."""
+    if more:
+        return "more"
+    if threshold:
+        return "threshold"
+    if any(new.flags.get(k) != old.flags.get(k) for k in new.flags):
+        return "filter"
+    if new.ids.get("site") and new.ids["site"] != old.ids.get("site"):
+        return "site"
+    if any(k not in ("site", "period") for k in new.ids):
+        return "entity"
+    if new.period is not None:
+        return "period"
+    return "same" if repeat else "refined"

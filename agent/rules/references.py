@@ -1,0 +1,178 @@
+"""Follow-ups that point at one record of an earlier turn, and answers to a clarifying question.
+
+"put it on hold", "who supplies that one?", "trace the second one": the words are replaced by a record's id and
+the question is planned as if it had named it. Candidates, most likely first: the previous result's single
+record, the records the previous question named, then the previous result's records by kind (ids read from the
+results or the answer: data, never instructions). Every candidate's trial plan must use the record; the one whose
+intent the question's own words fit best wins, a single record before a list of several. When the winner is a
+list ('it' after three lots) the model asks which one, naming them, and the next turn's answer ("the second
+one", "LOT-P100-0424") completes the question.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from agent.rules.dialogue import DialogueState, Exchange, Pending, Understood, pending_of
+from agent.rules.entities import Entities
+from agent.rules.follow_up_rules import FollowUpRules, Reference
+from agent.rules.intents import PLACEHOLDERS, Intent
+from agent.rules.planner import Analysis, Plan, Planner, Reply, ToolPlan, UserContext
+from agent.rules.procedures import SEARCH_TOOL
+from agent.rules.text import fold
+
+__all__ = ["References"]
+
+_ACTION_FIT = 10.0
+"""How well an action request fits a record it names: above any intent's own words."""
+_MAX_NAMED = 8
+"""Records a 'which one do you mean?' names."""
+LOOK_BACK = 3
+"""Turns a reference of a named kind ('that supplier') may reach back."""
+
+
+@dataclass(frozen=True)
+class _Fit:
+    kind: str
+    ids: tuple[str, ...]
+    plan: Plan
+    strength: float
+
+
+class References:
+    """Resolves references to earlier records and answers to clarifying questions."""
+
+    def __init__(self, planner: Planner, rules: FollowUpRules) -> None:
+        self.planner = planner
+        self.rules = rules
+
+    # ------------------------------------------------------------------ answering a clarifying question
+    def complete(self, pending: Pending, question: str, entities: Entities, ctx: UserContext) -> Understood | None:
+        """The question ``pending`` asked about, completed with the record ``question`` chooses (``None`` when it
+        chooses none, or is a question of its own)."""
+        if self.planner.catalogue.match(entities.stems) is not None:
+            return None  # a question of its own, not the answer to ours
+        chosen = self._chosen(pending, question, entities)
+        if chosen is None:
+            return None
+        if pending.template:
+            plan = self.planner.plan(pending.template.format(ref=chosen), ctx, ())
+            return Understood(plan, "clarified", pending=pending_of(plan))
+        analysis = pending.analysis
+        if analysis is None or analysis.intent is None:
+            return None
+        kind = next((k for k in pending.kinds if chosen in entities.ids.get(k, ()) or chosen in pending.candidates),
+                    pending.kinds[0])
+        completed = replace(analysis.entities, ids={**analysis.entities.ids, kind: (chosen,)},
+                            ambiguities=tuple(a for a in analysis.entities.ambiguities if a.kind != kind))
+        plan = self.planner.plan_analysis(Analysis(analysis.intent, completed), ctx)
+        return Understood(plan, "clarified", pending=pending_of(plan))
+
+    def _chosen(self, pending: Pending, question: str, entities: Entities) -> str | None:
+        named = [i for kind in pending.kinds for i in entities.ids.get(kind, ())]
+        if not pending.candidates:
+            return named[0] if named else None
+        picked = [i for i in named if i in pending.candidates]
+        if picked:
+            return picked[0]
+        tokens = set(fold(question).replace("/", " ").split())
+        tails = [c for c in pending.candidates if c.split("-")[-1] in tokens or c.lower() in tokens]
+        if len(tails) == 1:
+            return tails[0]  # '0424' for LOT-P100-0424
+        ordinal = self.rules.ordinal_index(question)
+        if ordinal is not None and -len(pending.candidates) <= ordinal < len(pending.candidates):
+            return pending.candidates[ordinal]
+        return None
+
+    # ------------------------------------------------------------------ one record of an earlier turn
+    def refer(self, question: str, ctx: UserContext, state: DialogueState) -> Understood | None:
+        """``question`` with its 'it' / 'that lot' / 'the second one' resolved (``None`` when it has none, needs
+        none, or nothing earlier fits)."""
+        reference = self.rules.reference(question)
+        if reference is None or self._stands_alone(question, ctx):
+            return None
+        groups: list[tuple[str, tuple[str, ...]]] = []
+        for exchange in reversed(state.exchanges[-LOOK_BACK:]):
+            if not exchange.answered:
+                continue  # a question not understood, or 'which one?' left unanswered: 'it' is older
+            groups = self._referents(reference, exchange)
+            if groups or not reference.kinds:
+                break  # 'it' is the last answer's; 'that supplier' may be named a few turns back
+        # One record (the result's only one, or one the previous question named) before a list of several:
+        # 'it' after 'stock of RM-3001' is the item, unless only one of its lots fits ('put it on hold').
+        best: _Fit | None = None
+        for tier in ([g for g in groups if len(g[1]) == 1], [g for g in groups if len(g[1]) > 1]):
+            for kind, ids in tier:
+                trial = self.planner.plan(reference.put(ids[0]), ctx, ())
+                strength = _fit(trial, ids[0])
+                if strength is not None and (best is None or strength > best.strength):
+                    best = _Fit(kind, ids, trial, strength)
+            if best is not None:
+                break
+        if best is None:
+            return None
+        if len(best.ids) == 1:
+            return Understood(best.plan, "reference", pending=pending_of(best.plan))
+        what = self.rules.kind_names.get(best.kind, best.kind)
+        named = best.ids[:_MAX_NAMED]
+        listed = ", ".join(named[:-1]) + f" or {named[-1]}"
+        others = f" (or another of the {len(best.ids)})" if len(best.ids) > _MAX_NAMED else ""
+        text = f"That could be several {what}s of my last answer. Which one do you mean: {listed}{others}?"
+        return Understood(Reply("clarify", text), "reference",
+                          pending=Pending((best.kind,), best.ids, template=reference.template()))
+
+    def _stands_alone(self, question: str, ctx: UserContext) -> bool:
+        """True when ``question`` is complete without the earlier turns: it asks for calls on records it names
+        ('which POs that are late come from S-001?' has a 'that' but needs nothing earlier)."""
+        plan = self.planner.plan(question, ctx, ())
+        if not isinstance(plan, ToolPlan) or not plan.calls:
+            return False
+        named = {k for k, v in plan.analysis.entities.ids.items() if v}
+        return bool(named & (set(self.rules.record_kinds) | {"line"}))
+
+    def _referents(self, reference: Reference, exchange: Exchange) -> list[tuple[str, tuple[str, ...]]]:
+        """Candidate records of ``exchange``, most likely first: (kind, ids) groups of the kinds allowed."""
+        records = exchange.records
+        subject = next((self.rules.subjects[c.name] for c in exchange.calls if c.name in self.rules.subjects), None)
+        analysis = exchange.understood.analysis
+        named = analysis.entities.ids if analysis is not None else {}
+        groups: list[tuple[str, tuple[str, ...]]] = []
+        if reference.index is None:
+            if subject and len(records.get(subject, ())) == 1:
+                groups.append((subject, records[subject]))
+            groups += [(k, tuple(named[k])) for k in [*self.rules.record_kinds, "line"] if named.get(k)]
+        groups += [(k, records[k]) for k in [*([subject] if subject else []), *records] if records.get(k)]
+        if reference.index is not None:  # 'the second one': that entry of each list
+            groups = [(kind, (ids[reference.index],)) for kind, ids in groups
+                      if -len(ids) <= reference.index < len(ids)]
+        return [(k, ids) for k, ids in dict.fromkeys(groups) if not reference.kinds or k in reference.kinds]
+
+
+def _fit(plan: Plan, record_id: str) -> float | None:
+    """How well ``plan`` (for the question with ``record_id`` in it) reads: ``None`` when it does not use it."""
+    if not isinstance(plan, ToolPlan) or not plan.calls:
+        if isinstance(plan, Reply) and plan.kind == "no_access" and plan.analysis is not None:
+            used = any(record_id in ids for ids in plan.analysis.entities.ids.values())
+            return 0.0 if used else None  # understood, and the gate's answer is right
+        return None
+    args = json.dumps([c.args for c in plan.calls], default=str)
+    if record_id not in args and record_id.split("/")[0] not in args:
+        return None
+    intent = plan.analysis.intent
+    if intent is None:
+        return _ACTION_FIT if any(c.name != SEARCH_TOOL for c in plan.calls) else 0.0
+    return _own_words(intent, plan.analysis.entities.stems)
+
+
+def _own_words(intent: Intent, stems: Sequence[str]) -> float:
+    """``intent``'s score on ``stems`` from its words alone (the cues that are only an entity left out)."""
+    present = frozenset(stems)
+    score = intent.score(stems, present)
+    if score is None:
+        return 0.0
+    for cue, weight in intent.cues:
+        if all(e is not None and e <= PLACEHOLDERS for e in cue.elements) and cue.matches(stems, present):
+            score -= weight
+    return score
