@@ -1,6 +1,7 @@
-"""Integrity of the held-out understanding set (tests/agent/data/understanding_heldout.yaml). No model runs here.
+"""Integrity of the held-out understanding sets (tests/agent/data/understanding_heldout.yaml and the second, blind
+set understanding_heldout2.yaml). No model runs here.
 
-The set must parse and follow its documented format, use real users, intent labels of the issue-14 spec, tools of
+Each set must parse and follow its documented format, use real users, intent labels of the issue-14 spec, tools of
 the catalog or the six new ones, and the policy's actions; it must be large and varied enough (turns, multi-turn
 conversations, follow-ups, every label, role, site and style, Spanish from the P200 users); its refusals must be
 ones the policy really makes; and every oracle it names must give facts on the seed-7 demo plant for its user,
@@ -12,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,29 @@ from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 from tools.actions.catalog import action_catalog
 
-SET = Path(__file__).parent / "data" / "understanding_heldout.yaml"
+DATA = Path(__file__).parent / "data"
+
+
+@dataclass(frozen=True)
+class Floor:
+    """How large and varied a held-out set must be."""
+
+    turns: int
+    multi: int
+    followups: int
+    per_label: int
+    per_new_intent: int
+    spanish: int
+
+
+SETS: dict[str, Floor] = {
+    "understanding_heldout.yaml": Floor(turns=170, multi=30, followups=60, per_label=3, per_new_intent=8,
+                                        spanish=0),
+    # the second set, written blind: smaller, so every label at least twice; 30+ Spanish turns
+    "understanding_heldout2.yaml": Floor(turns=120, multi=30, followups=40, per_label=2, per_new_intent=2,
+                                         spanish=30),
+}
+"""The held-out sets and their size floors."""
 
 NEW_TOOLS: dict[str, tuple[str, frozenset[str]]] = {
     "sales_orders": ("sales", frozenset({"site_id", "so_id", "customer", "item_id", "status", "open_only", "late_only",
@@ -80,13 +104,28 @@ TURN_KEYS = {"q", "intent", "tools", "oracle", "style", "clarify", "refused", "a
 SPANISH_USERS = ("paz.planner", "qiu.quality", "sol.supervisor")
 
 
-@pytest.fixture(scope="module")
-def conversations() -> list[dict[str, Any]]:
-    data = yaml.safe_load(SET.read_text(encoding="utf-8"))
+def _load(name: str) -> list[dict[str, Any]]:
+    data = yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
     assert isinstance(data, dict) and set(data) == {"conversations"}, "the set is one mapping: conversations"
     convs: list[dict[str, Any]] = data["conversations"]
     assert isinstance(convs, list) and convs
     return convs
+
+
+@pytest.fixture(scope="module", params=sorted(SETS))
+def held_out(request: pytest.FixtureRequest) -> str:
+    """The file name of one held-out set."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def conversations(held_out: str) -> list[dict[str, Any]]:
+    return _load(held_out)
+
+
+@pytest.fixture(scope="module")
+def floor(held_out: str) -> Floor:
+    return SETS[held_out]
 
 
 @pytest.fixture(scope="module")
@@ -212,19 +251,19 @@ def test_action_args_fit(conversations: list[dict[str, Any]]) -> None:
 
 
 # ------------------------------------------------------------------------------------------ size and coverage
-def test_size_and_coverage(conversations: list[dict[str, Any]], policy: Policy) -> None:
+def test_size_and_coverage(conversations: list[dict[str, Any]], policy: Policy, floor: Floor) -> None:
     turns = list(_turns(conversations))
     multi = [c for c in conversations if len(c["turns"]) >= 2]
     followups = [t for _, i, t in turns if i > 0]
-    assert len(turns) >= 170, len(turns)
-    assert len(multi) >= 30, len(multi)
-    assert len(followups) >= 60, len(followups)
+    assert len(turns) >= floor.turns, len(turns)
+    assert len(multi) >= floor.multi, len(multi)
+    assert len(followups) >= floor.followups, len(followups)
 
     per_intent = Counter(t["intent"] for _, _, t in turns)
-    thin = {label: per_intent[label] for label in LABELS if per_intent[label] < 3}
-    assert not thin, f"labels with fewer than 3 turns: {thin}"
-    thin_new = {label: per_intent[label] for label in NEW_INTENTS if per_intent[label] < 8}
-    assert not thin_new, f"new intents with fewer than 8 turns: {thin_new}"
+    thin = {label: per_intent[label] for label in LABELS if per_intent[label] < floor.per_label}
+    assert not thin, f"labels with fewer than {floor.per_label} turns: {thin}"
+    thin_new = {label: per_intent[label] for label in NEW_INTENTS if per_intent[label] < floor.per_new_intent}
+    assert not thin_new, f"new intents with fewer than {floor.per_new_intent} turns: {thin_new}"
     assert sum(1 for _, _, t in turns if "action" in t) >= 8
 
     styles = Counter(_style(c, t) for c, _, t in turns)
@@ -240,6 +279,27 @@ def test_size_and_coverage(conversations: list[dict[str, Any]], policy: Policy) 
     spanish = Counter(c["user"] for c, _, _ in turns if c.get("lang") == "es")
     assert all(spanish[u] >= 2 for u in SPANISH_USERS), spanish
     assert set(spanish) <= set(SPANISH_USERS), "Spanish comes from the P200 users"
+    assert sum(spanish.values()) >= floor.spanish, spanish
+    spanish_followups = [t for c, i, t in turns if i > 0 and c.get("lang") == "es"]
+    assert len(spanish_followups) >= (5 if floor.spanish else 0), len(spanish_followups)
+
+
+def test_sets_are_distinct() -> None:
+    """The held-out sets share no conversation id and no question (the second set was written without copying
+    the first one's wording)."""
+    ids: Counter[str] = Counter()
+    questions: dict[str, str] = {}
+    repeated: list[str] = []
+    for name in sorted(SETS):
+        for conv in _load(name):
+            ids[str(conv["id"])] += 1
+            for turn in conv["turns"]:
+                key = " ".join(str(turn["q"]).lower().split())
+                if key in questions and questions[key] != name:
+                    repeated.append(f"{name}: {turn['q']!r} is also in {questions[key]}")
+                questions.setdefault(key, name)
+    assert not [i for i, n in ids.items() if n > 1], "conversation ids are unique across the sets"
+    assert not repeated, "\n".join(repeated)
 
 
 # ------------------------------------------------------------------------------------------ refusals are real
