@@ -25,9 +25,13 @@ HELD_OUT_FLOOR = 0.63
 """Held-out turn accuracy the rules model must keep. Measured before the issue-14 model work: 76/233 = 0.326
 (none of the six new tools or their intents existed yet; Spanish 2/50, follow-ups 13/79, requests with context 1/13).
 After the tools, the semantic stage and the new intents and writers: 109/233 = 0.468 (Spanish 3/50, follow-ups
-22/79, requests with context 2/13). With requests with context: 113/233 = 0.485 (context 6/13). With Spanish (rewording + localized answers) and
-dialogue state (follow-ups refine the thread's last understood turn): 148/233 = 0.635 (Spanish 25/50, follow-ups
-38/79, context 7/13)."""
+22/79, requests with context 2/13). With requests with context: 113/233 = 0.485 (context 6/13). With Spanish
+(rewording + localized answers) and dialogue state (follow-ups refine the thread's last understood turn):
+148/233 = 0.635 (Spanish 25/50, follow-ups 38/79, context 7/13)."""
+HELD_OUT2_FLOOR = 0.55
+"""Held-out set 2 (written blind on 2026-12-07, after the Spanish and dialogue work, before any further change).
+Measured on the model as it stood when the set was committed: 83/149 = 0.557 (en 69/111, es 14/38, follow-ups
+26/62, context 5/10, clarify 1/6)."""
 
 
 @pytest.fixture
@@ -49,16 +53,21 @@ def ctx_for(runtime: Runtime, demo_manifest: dict[str, Any]) -> Callable[[User],
     return context
 
 
-def test_held_out_understanding(runtime: Runtime, ctx_for: Callable[[User], OracleContext]) -> None:
+HELD_OUT_FLOORS = {"understanding_heldout": HELD_OUT_FLOOR, "understanding_heldout2": HELD_OUT2_FLOOR}
+
+
+@pytest.mark.parametrize("name", sorted(HELD_OUT_FLOORS))
+def test_held_out_understanding(name: str, runtime: Runtime, ctx_for: Callable[[User], OracleContext]) -> None:
+    """A held-out set (written before the model changes it measures; never tuned on) and its measured floor."""
     copilot: Copilot = build_copilot(runtime)
     policy = shipped_policy()
 
-    outcomes = [o for conversation in load_conversations("understanding_heldout")
+    outcomes = [o for conversation in load_conversations(name)
                 for o in run_conversation(copilot, policy, conversation, "heldout", ctx_for)]
     text = report(outcomes)
-    print(text)
+    print(name, text, sep="\n")
     accuracy = sum(o.ok for o in outcomes) / len(outcomes)
-    assert accuracy >= HELD_OUT_FLOOR, text
+    assert accuracy >= HELD_OUT_FLOORS[name], text
 
 
 DEV_SETS = sorted(p.stem for p in DATA.glob("understanding_dev*.yaml"))
