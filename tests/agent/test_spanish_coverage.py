@@ -32,7 +32,12 @@ from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 from tools.actions.catalog import action_catalog
 
-ENGLISH = frozenset(["the", "of", "and", "is", "are", "was", "were", "with", "for", "from", "to", "on", "at", "in", "by", "not", "have", "had", "which", "what", "this", "that", "these", "those", "it", "its", "be", "been", "can", "could", "would", "should", "will", "your", "you", "we", "our", "they", "their", "there", "only", "than", "or", "but", "into", "none", "any", "all", "each", "more", "yet", "still", "also", "them", "i", "open", "late", "lines", "available", "orders", "order", "lot", "lots", "stock", "due", "items", "found", "no_such", "ask", "please", "give"])
+ENGLISH = frozenset(("the", "of", "and", "is", "are", "was", "were", "with", "for", "from", "to", "on", "at", "in",
+                      "by", "not", "have", "had", "which", "what", "this", "that", "these", "those", "it", "its",
+                      "be", "been", "can", "could", "would", "should", "will", "your", "you", "we", "our", "they",
+                      "their", "there", "only", "than", "or", "but", "into", "none", "any", "all", "each", "more",
+                      "yet", "still", "also", "them", "i", "open", "late", "lines", "available", "orders", "order",
+                      "lot", "lots", "stock", "due", "items", "found", "no_such", "ask", "please", "give"))
 """Common English words no Spanish sentence of these answers contains."""
 
 _PROTECTED = re.compile(r"\"[^\"\n]*\"|\[[^\[\]\n]*\]|`[^`\n]*`|\b[A-Z]{1,4}\d*-[\w/.-]+|\S+@\S+")
