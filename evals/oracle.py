@@ -33,9 +33,15 @@ SPANISH_TEXT: dict[str, tuple[str, ...]] = {
     "no records": ("no hay registros",),
     "none": ("ninguna", "ninguno"),
     "not found": ("no encontr", "no existe"),
+    # A lot's MES status as the lot-status answer states it.
+    "hold": ("retención",),
+    "blocked": ("bloquead",),
+    "available": ("disponible",),
+    "consumed": ("consumid",),
 }
-"""The oracles' English 'nothing there' phrases as a Spanish answer states them (users whose policy record says
-``language: es`` are answered in Spanish); ids, figures, dates and codes read the same in both languages."""
+"""The oracles' English 'nothing there' phrases and status words as a Spanish answer states them (users whose policy
+record says ``language: es`` are answered in Spanish); ids, figures, dates and codes read the same in both
+languages."""
 
 
 @dataclass(frozen=True)

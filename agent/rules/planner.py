@@ -12,12 +12,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Literal
 
-from agent.rules.actions import ActionRequest, detect_action, reason_tail
+from agent.rules.actions import ActionRequest, detect_action
 from agent.rules.entities import Ambiguity, Entities, EntityResolver
 from agent.rules.intents import Intent, IntentCatalogue
 from agent.rules.periods import future_days, past_args
 from agent.rules.procedures import SEARCH_TOOL, is_question, names_document, planned_search
-from agent.rules.requests import RequestSplit, find_requests
+from agent.rules.request_words import request_words
+from agent.rules.requests import RequestSplit, find_requests, own_words_reason
 from agent.rules.semantic import ExampleIndex, SemanticMatch
 from agent.rules.slots import derived_slot
 
@@ -101,18 +102,8 @@ def _clarify(ambiguity: Ambiguity) -> str:
             "asset": "asset"}.get(ambiguity.kind, ambiguity.kind)
     options = "; ".join(f"{cid} ({label})" if label and label != cid else cid
                         for cid, label in ambiguity.candidates)
-    return f"Which {what} do you mean by \"{ambiguity.phrase}\"? It could be: {options}."
+    return f"Which {what} do you mean by \"{ambiguity.phrase}\": {options}?"
 
-
-
-def _own_reason(request: ActionRequest, said: str) -> ActionRequest:
-    """``request`` (read from the English rewording of a Spanish message) with the user's own words as its reason
-    or description, when the message has a reason tail; else unchanged."""
-    key = "description" if request.action == "create_maintenance_order" else "reason"
-    own = reason_tail(said, about=request.action == "open_supplier_review")
-    if not own or key not in request.args:
-        return request
-    return replace(request, args={**request.args, key: own})
 
 class Planner:
     """Decides what to do with a question."""
@@ -178,7 +169,8 @@ class Planner:
         english = reading.text if reading.spanish else ""
         split = self._requests(english or question, entities, ctx)
         if split is not None and english:
-            split = replace(split, requests=tuple(_own_reason(r, question) for r in split.requests))
+            split = replace(split, requests=tuple(own_words_reason(r, question, self._is_request)
+                                                  for r in split.requests))
         if split is not None and not split.single:
             combined = self._request_plan(split, entities, ctx, history)
             if combined is not None:
@@ -215,8 +207,7 @@ class Planner:
         analysis = self._confident(question, self.analyse(question, ctx, history))
         if analysis.intent is None and analysis.candidates:
             first, second = analysis.candidates
-            return Reply("clarify", f"Do you mean {first.label} or {second.label}? Tell me which and I'll look "
-                                    "it up.", analysis)
+            return Reply("clarify", f"Do you mean {first.label} or {second.label}?", analysis)
         if analysis.intent is None:
             if catalogue.is_help(stems):
                 return Reply("help", _HELP)
@@ -234,6 +225,11 @@ class Planner:
             question, entities, extract=lambda text: self.resolver.extract(text, ctx.today, ctx.sites),
             detect=lambda text, found: detect_action(text, found, user_id=ctx.user_id, today=ctx.today,
                                                      asset_of=self._asset_of, sites=sites))
+
+    def _is_request(self, sentence: str) -> bool:
+        """Whether ``sentence`` (of a Spanish message) starts with a request verb once read in English."""
+        words = request_words()
+        return words.any_verb.match(words.command(self.resolver.read(sentence).text)) is not None
 
     def _request_plan(self, split: RequestSplit, entities: Entities, ctx: UserContext,
                       history: Sequence[str]) -> Plan | None:
@@ -361,7 +357,7 @@ class Planner:
                 return None, _clarify(ambiguity)
         assets = entities.ids.get("asset", ())
         if len(assets) > 1:
-            return None, f"Which asset do you mean: {', '.join(assets)}? I act on one at a time."
+            return None, f"I act on one asset at a time. Which asset do you mean: {', '.join(assets)}?"
         return (assets[0], "") if assets else (None, "")
 
     def _asset_from_machine(self, entities: Entities) -> tuple[Entities, Ambiguity | None]:
