@@ -27,6 +27,12 @@ __all__ = ["Ambiguity", "Entities", "EntityResolver"]
 FIRST_PERSON = frozenset({"i", "my", "mine", "myself"})
 
 
+def _first_person(words: list[str]) -> bool:
+    """The asker speaks of their own records: "I", "my" ..., or "for me" ("cancel candidates for me"); a bare
+    "me" ("show me the late POs") is not enough."""
+    return any(w in FIRST_PERSON or (w == "me" and i and words[i - 1] == "for") for i, w in enumerate(words))
+
+
 @dataclass(frozen=True)
 class Ambiguity:
     """A phrase that fits several records: the model asks which one."""
@@ -306,7 +312,7 @@ class EntityResolver:
             i += 1
         resolved = {k: tuple(dict.fromkeys(v)) for k, v in ids.items() if v}
         return Entities(ids=resolved, flags=flags, period=period,
-                        first_person=any(t.text in FIRST_PERSON for t in tokens), unknown_ids=tuple(unknown),
+                        first_person=_first_person([t.text for t in tokens]), unknown_ids=tuple(unknown),
                         ambiguities=tuple(ambiguities), stems=tuple(masked))
 
     def _parties(self, stems: list[str], taken: set[int]
