@@ -78,6 +78,7 @@ class FollowUpRules:
         raw = dict(data) if data is not None else load_yaml("follow_ups.yaml")
         self.openers = _phrases(raw.get("openers") or ())
         self.markers = _phrases(raw.get("markers") or ())
+        self.end_markers = _phrases(raw.get("end_markers") or ())
         self.repeats = _phrases(raw.get("repeat") or ())
         self.more = _phrases(raw.get("more") or ())
         widen = dict(raw.get("widen") or {})
@@ -96,9 +97,9 @@ class FollowUpRules:
         self._particles = frozenset(str(w) for w in raw.get("pronoun_particles") or ())
         self.ordinals = {str(k): int(v) for k, v in dict(raw.get("ordinals") or {}).items()}
         self.ordinal_nouns = tuple(str(n) for n in raw.get("ordinal_nouns") or ())
-        self.switches: list[tuple[tuple[Phrase, ...], dict[str, str]]] = [
-            (_phrases(s.get("words") or ()), {str(k): str(v) for k, v in dict(s.get("intents") or {}).items()})
-            for s in raw.get("switches") or ()]
+        self.switches: list[tuple[tuple[Phrase, ...], dict[str, str], bool]] = [
+            (_phrases(s.get("words") or ()), {str(k): str(v) for k, v in dict(s.get("intents") or {}).items()},
+             bool(s.get("before_references"))) for s in raw.get("switches") or ()]
         merge = dict(raw.get("merge") or {})
         self.record_kinds = tuple(str(k) for k in merge.get("records") or ())
         self.site_bound = frozenset(str(k) for k in merge.get("site_bound") or ())
@@ -128,7 +129,8 @@ class FollowUpRules:
 
     def marked(self, stems: Sequence[str]) -> bool:
         """True when the question opens like a follow-up or carries a follow-up word anywhere."""
-        return self.opens(stems) or _has(stems, self.markers) or _has(stems, self.plural)
+        ends = any(len(stems) > len(p) and tuple(stems[-len(p):]) == p for p in self.end_markers)
+        return ends or self.opens(stems) or _has(stems, self.markers) or _has(stems, self.plural)
 
     def repeats_previous(self, stems: Sequence[str]) -> bool:
         """True for 'again', 'refresh' ...: the same calls are what is asked."""
@@ -145,10 +147,16 @@ class FollowUpRules:
 
     def switch(self, stems: Sequence[str], intent: str) -> str | None:
         """The intent a filter word turns ``intent`` into ('only the overdue ones' after open PO lines)."""
-        for phrases, intents in self.switches:
+        for phrases, intents, _ in self.switches:
             if intent in intents and _has(stems, phrases):
                 return intents[intent]
         return None
+
+    def switches_before_references(self, stems: Sequence[str], intent: str) -> bool:
+        """True when a filter word turns ``intent`` into another that outranks a pronoun: in 'why is it so
+        high?' after scrap figures, 'it' is the scrap the previous turn reported, not one of its records."""
+        return any(first and intent in intents and _has(stems, phrases)
+                   for phrases, intents, first in self.switches)
 
     def reference(self, question: str) -> Reference | None:
         """The words of ``question`` that point at one earlier record, if any."""

@@ -16,6 +16,7 @@ a new request of tool calls: it goes through the gate like any other, so it neve
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
@@ -54,6 +55,9 @@ class _Said:
     widen: str | None
     """'site' for 'the whole plant', 'all' for 'both plants': the scope grows back (within the gate's)."""
 
+
+_SITE_CODE = re.compile(r"(?<![A-Z0-9])P\d{3}(?![0-9])")
+"""A site code inside a record id."""
 
 _UNPLANNED = object()
 """A refinement the turn it refines cannot take (the record its intent needs was dropped)."""
@@ -106,7 +110,12 @@ class Dialogue:
         entities = self.planner.resolver.extract(question, ctx.today, frozenset(sites) if sites else ctx.sites)
         pending = last.understood.pending
         done = self.references.complete(pending, question, entities, ctx) if pending is not None else None
-        return done or self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
+        if done is not None:
+            return done
+        if previous is not None and previous.intent is not None and self.rules.switches_before_references(
+                words(question), previous.intent.name):
+            return self._refine(question, entities, ctx, state) or self.references.refer(question, ctx, state)
+        return self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
 
     # ------------------------------------------------------------------ refining the previous question
     def _refine(self, question: str, entities: Entities, ctx: UserContext, state: DialogueState
@@ -141,8 +150,11 @@ class Dialogue:
         if not (said.marked or (len(said.stems) <= rules.max_words and (news or said.more or said.threshold))):
             return None
         terse_same = own is not None and own.intent is previous.intent and said.terse
-        if own is not None and not said.marked and not terse_same:
-            return None  # a question of its own ('any critical?' right after quality events is not)
+        weak_terse = own is not None and said.terse and own.score < rules.strong_match
+        if own is not None and not said.marked and not terse_same and not weak_terse:
+            # A question of its own ('any critical?' right after quality events is not; nor is 'over the next
+            # 8 weeks' after a forecast: a few words that only weakly suggest another intent refine this one).
+            return None
         if not said.marked and len(scope) == 1 and scope[0] in catalogue.defaults and len(said.stems) <= 3:
             return None  # a record alone ('RM-3002?'): the planner's default intent for it
         records = [k for k in entities.ids if k in rules.record_kinds]
@@ -187,8 +199,8 @@ class Dialogue:
         return replace(plan, calls=calls)
 
     def _widened(self, call: PlannedCall, ctx: UserContext, view: RowView | None) -> dict[str, Any]:
-        """``call``'s arguments with a larger limit (the rest of a list, or every row a filter compares), or
-        with a percentage threshold the tool takes as an argument."""
+        """``call``'s arguments with a larger limit (the next page of a list, or every row a filter compares),
+        or with a percentage threshold the tool takes as an argument."""
         args = dict(call.args)
         spec = self.rules.rows.get(call.name)
         if view is not None and view.percent is not None and spec is not None and spec.percent_arg:
@@ -199,8 +211,23 @@ class Dialogue:
         if isinstance(limit, dict):
             maximum = limit.get("maximum")
             wanted = self.rules.more_limit
+            if view is not None and view.skip and not view.filters and spec is not None:
+                # The next page only: the tool's own count of rows beyond its limit ('more') is then exactly
+                # how many are still to come, a figure the answer may state.
+                wanted = max(view.skip + spec.shown, int(limit.get("default") or 0))
             args["limit"] = min(wanted, maximum) if isinstance(maximum, int) else wanted
         return args
+
+    def _home_site(self, ids: dict[str, tuple[str, ...]]) -> str | None:
+        """The site of the first site-bound record in ``ids`` (an asset's from the plant's master data)."""
+        lexicon = self.planner.resolver.lexicon
+        for kind in ("line", "machine", "asset", "lot", "wo", "qe", "so", "po", "po_line"):
+            for record in ids.get(kind, ()):
+                asset = lexicon.asset(record) if kind == "asset" else None
+                site = asset.site_id if asset is not None else _site_in(record)
+                if site:
+                    return site
+        return None
 
     def _view(self, last: Exchange, more: bool, threshold: tuple[RowView, bool] | None) -> RowView | None:
         before = last.understood.view
@@ -228,18 +255,24 @@ class Dialogue:
             for kind in ("site", "machine", "asset"):
                 ids.pop(kind, None)
         if widen is not None:
-            # 'what about the whole plant?' after a line: the line's site; 'across both plants': every site.
-            lines = [line for line in ids.get("line", ()) if "-" in line]
+            # 'what about the whole plant?' after a line or an asset: its site; 'across both plants': every site.
+            home = self._home_site(ids)
             for kind in self.rules.site_bound:
                 ids.pop(kind, None)
-            if widen == "site" and lines and not ids.get("site"):
-                ids["site"] = (lines[0].split("-")[0],)
+            if widen == "site" and home and not ids.get("site"):
+                ids["site"] = (home,)
             elif widen == "all":
                 ids.pop("site", None)
         ids.update({k: v for k, v in new.ids.items() if v})
         return Entities(ids=ids, flags={**old.flags, **new.flags}, period=new.period or old.period,
                         first_person=old.first_person or new.first_person, unknown_ids=new.unknown_ids,
                         ambiguities=new.ambiguities, stems=new.stems)
+
+
+def _site_in(record_id: str) -> str | None:
+    """The site code a record id carries ('P100-PK1', 'M-P100-MC1-02', 'LOT-P200-0301'), if any."""
+    match = _SITE_CODE.search(record_id)
+    return match.group(0) if match else None
 
 
 def _same_calls(a: Sequence[PlannedCall], b: Sequence[PlannedCall]) -> bool:

@@ -169,7 +169,7 @@ class RulesChatModel(BaseChatModel):
         rows = self.dialogue.rules.rows
         shown = [m.model_copy(update={"content": view.apply(_text(m), rows.get(m.name or ""))}) for m in results]
         changed = any(a.content != b.content for a, b in zip(shown, results, strict=True))
-        return shown, view.note() if changed else ""
+        return shown, view.note([_text(m) for m in results]) if changed else ""
 
     @staticmethod
     def _answer(plan: ToolPlan | Reply, turn: Sequence[BaseMessage], results: Sequence[ToolMessage]) -> str:

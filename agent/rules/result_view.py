@@ -11,7 +11,7 @@ fields and counts a tool's result has is data (``rows:`` in ``data/follow_ups.ya
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,8 +98,9 @@ class RowView:
                 result.pop(key, None)
         return json.dumps(result, default=str)
 
-    def note(self) -> str:
-        """The sentence that says which rows are listed ('' when nothing is left out)."""
+    def note(self, results: Sequence[str] = ()) -> str:
+        """The sentence that says which rows are listed ('' when nothing is left out); on a next page, how many
+        rows are still to come when the tool ``results`` (as it returned them) count them."""
         parts = []
         if self.filters:
             what = _UNIT_WORDS.get(self.unit, "quantity")
@@ -110,8 +111,25 @@ class RowView:
         limits = " and ".join(parts)
         if self.skip:
             rest = "Continuing the list after the rows of my previous answer"
-            return f"{rest}, only those with {limits}:" if limits else f"{rest}:"
+            if limits:
+                return f"{rest}, only those with {limits}:"
+            left = _beyond(results)
+            return f"{rest} ({num(left)} more after these):" if left else f"{rest}:"
         return f"Only the rows with {limits} are listed (the counts are of every matching row):" if limits else ""
+
+
+def _beyond(results: Sequence[str]) -> int:
+    """The rows the tools counted but did not return (their ``more`` field), over ``results``."""
+    left = 0
+    for content in results:
+        try:
+            result = json.loads(content)
+        except (TypeError, ValueError):
+            continue
+        more = result.get("more") if isinstance(result, dict) else None
+        if isinstance(more, int) and not isinstance(more, bool):
+            left += more
+    return left
 
 
 _UNIT_WORDS = {"qty": "a quantity", "value": "a value", "days": "days late"}

@@ -184,7 +184,9 @@ def test_more_and_thresholds_keep_the_call_and_change_the_rows(model: RulesChatM
     first = ("open PO lines at P100", "119 open PO lines at P100: ...")
     more = _understand(model, policy, "pat.planner", first, question="show me the rest")
     assert more.kind == "more" and more.view == RowView(skip=10)
-    assert more.calls == (PlannedCall("open_po_lines", {"site_id": "P100", "limit": 200}),)
+    # The next page only (never below the tool's own default): a tool that counts the rows beyond its limit
+    # then says exactly how many are still to come.
+    assert more.calls == (PlannedCall("open_po_lines", {"site_id": "P100", "limit": 50}),)
     over = _understand(model, policy, "pat.planner", first, question="just the ones worth more than $5,000")
     assert over.kind == "threshold" and over.view is not None
     assert (over.view.above, over.view.unit, over.view.figure) == (5000.0, "value", "$5,000")
@@ -269,3 +271,32 @@ def test_a_row_view_filters_or_pages_and_keeps_the_counts() -> None:
     refused = json.dumps({"status": "denied", "reason": "no"})
     assert RowView(skip=2).apply(refused, spec) == refused and RowView(skip=2).apply(refused, None) == refused
     assert RowView(above=1000.0, figure="1,000").note().startswith("Only the rows with a quantity over 1,000")
+
+
+def test_the_next_page_of_a_long_list_says_how_many_are_left(model: RulesChatModel, policy: Policy) -> None:
+    first = ("open sales orders at P100", "62 open sales orders at P100 ...")
+    page = _understand(model, policy, "eve.exec", first, question="show me more")
+    assert page.kind == "more" and page.calls == (
+        PlannedCall("sales_orders", {"site_id": "P100", "open_only": True, "limit": 20}),)
+    result = json.dumps({"status": "ok", "rows": [{"so_id": f"SO-{i}"} for i in range(20)], "more": 42})
+    assert page.view.note([result]) == "Continuing the list after the rows of my previous answer (42 more after these):"
+
+
+def test_follow_ups_over_the_new_tools(model: RulesChatModel, policy: Policy) -> None:
+    spares = ("spare parts for AS-014", "AS-014 ...")
+    assert _calls(model, policy, "max.maint", spares, question="what about the whole plant") == [
+        ("spare_parts", {"site_id": "P100"})]  # the asset's site, from the plant's master data
+    downtime = ("downtime on P100-PK2 last week", "P100-PK2 ...")
+    assert _calls(model, policy, "max.maint", downtime, question="any maintenance orders open there?") == [
+        ("maintenance_orders", {"line_id": "P100-PK2", "open_only": True})]
+    forecast = ("forecast vs actual orders for FG-1008", "FG-1008 at P100 ...")
+    assert _calls(model, policy, "pat.planner", forecast, question="over the next 8 weeks") == [
+        ("demand_vs_orders", {"item_id": "FG-1008", "weeks": 8})]
+
+
+def test_why_after_scrap_is_about_the_scrap_not_a_record(model: RulesChatModel, policy: Policy) -> None:
+    scrap = ("scrap on P100-PK1 in the last 10 days", "Scrap on P100-PK1: ... [LOT-P100-0432, RM-3001]")
+    calls = _calls(model, policy, "sam.supervisor", scrap, question="why is it so high?")
+    assert [name for name, _ in calls] == ["scrap_analysis", "machine_parameter_drift"]
+    assert calls[0][1]["line_id"] == "P100-PK1"
+
