@@ -218,7 +218,7 @@ def test_it_that_could_be_several_records_is_asked_about(model: RulesChatModel, 
 
 
 def test_an_answer_to_a_clarifying_question_completes_the_question(model: RulesChatModel, policy: Policy) -> None:
-    asked = ("trace the lot", "Which lot should I trace? Give the lot id, e.g. the one printed on the label.")
+    asked = ("trace the lot", "Which lot should I trace (its lot id, e.g. the one printed on the label)?")
     assert _calls(model, policy, "pat.planner", asked, question="LOT-P100-0432") == [
         ("lot_genealogy", {"lot_id": "LOT-P100-0432"})]
 

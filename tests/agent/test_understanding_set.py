@@ -369,3 +369,14 @@ def test_every_oracle_gives_facts_in_scope(conversations: list[dict[str, Any]], 
         if leaks:
             problems.append(f"{where}: facts outside {sorted(held)}: {leaks}")
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent / "data").glob("understanding_dev*.yaml")),
+                         ids=lambda p: p.stem)
+def test_dev_sets_mark_every_clarifying_turn(path: Path) -> None:
+    """A dev turn labelled with intent clarify must say clarify: true (else a right clarifying question is scored
+    as one asked on an unambiguous turn), and the reverse."""
+    data = yaml.safe_load(path.read_text())
+    wrong = [f"{c['id']}#{i}" for c in data["conversations"] for i, t in enumerate(c["turns"])
+             if (t.get("intent") == "clarify") != bool(t.get("clarify"))]
+    assert not wrong, wrong
