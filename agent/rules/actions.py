@@ -121,8 +121,8 @@ def _review(text: str, question: str, entities: Entities, user: str,
     verb = _verb(text, "open_supplier_review")
     if verb is None or not request_words().has_nouns(text, "open_supplier_review"):
         return None
-    if verb == "open" and not re.match(r"open (?:a|an|new|up)\b", text):
-        return None  # 'open supplier reviews': a read
+    if verb == "open" and not re.match(r"open (?:a|an|new|up\b|(?:\w+ )?(?:review|scar|8d)\b(?!s))", text):
+        return None  # 'open supplier reviews': a read; 'open supplier review for S-003': one to open
     supplier, problem = _one(entities, "supplier", "supplier")
     if problem:
         return ActionRequest("open_supplier_review", verb, {}, problem)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from agent.rules.intents import PLACEHOLDERS
@@ -143,12 +143,19 @@ class EntityResolver:
         self.speller = Speller(vocabulary, vocab.known_words | PLACEHOLDERS)
         # Spanish questions are reworded into English before anything else reads them (data/spanish.yaml).
         site_words = {p[0] for p, _ in site_pairs if len(p) == 1} | {s.site_id.lower() for s in lexicon.sites}
+        short = sorted(vocab.short_typos, key=len, reverse=True)
+        self._short_typos = re.compile(r"\b(?:" + "|".join(map(re.escape, short)) + r")\b") if short else None
         self.spanish = SpanishReader(site_words=site_words, names=[s.name for s in lexicon.suppliers],
                                      english=vocabulary | vocab.known_words)
 
     def read(self, question: str) -> Reading:
-        """``question`` folded, and worded in English when it is Spanish (what every rule reads)."""
-        return self.spanish.read(question)
+        """``question`` folded, worded in English when it is Spanish, short typos fixed ('nxt wk' → 'next week'):
+        what every rule reads."""
+        reading = self.spanish.read(question)
+        if self._short_typos is None:
+            return reading
+        fixes = self.vocab.short_typos
+        return replace(reading, text=self._short_typos.sub(lambda m: fixes[m.group(0)], reading.text))
 
     # ------------------------------------------------------------------ typed ids
     def _typed_ids(self, text: str, user_sites: frozenset[str] | None,

@@ -73,12 +73,19 @@ class RequestWords:
     speller: Speller
     numbers: Mapping[str, int]
     """Number words ('two', 'a', 'couple') for shifts such as 'a week earlier'."""
+    passive: re.Pattern[str] | None = None
+    """A wish with a participle ('i want a review opened for …'): groups ``art``, ``obj``, ``part``, ``rest``."""
+    participles: Mapping[str, str] = field(default_factory=dict)
+    """Participle → the verb that starts the request ('opened' → 'open')."""
+    short_typos: Mapping[str, str] = field(default_factory=dict)
+    """Short typed forms and their words ('opn' → 'open'; vocab.yaml ``short_typos``)."""
     _fixed: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     """Words already corrected (a turn plans its message more than once; words repeat)."""
 
     @classmethod
     def from_data(cls, raw: Mapping[str, Any], known_words: Iterable[str] = (),
-                  numbers: Mapping[str, int] | None = None) -> RequestWords:
+                  numbers: Mapping[str, int] | None = None,
+                  short_typos: Mapping[str, str] | None = None) -> RequestWords:
         """Compile the request words from the parsed YAML ``raw`` (``known_words``: never typo-corrected;
         ``numbers``: number words)."""
         actions: Mapping[str, Mapping[str, Sequence[str]]] = raw["actions"]
@@ -125,6 +132,11 @@ class RequestWords:
             shift_earlier_words=frozenset(shift["earlier_words"]), shift_later_words=frozenset(shift["later_words"]),
             max_reason_chars=int(raw["max_reason_chars"]),
             speller=Speller(sorted(targets), known), numbers=dict(numbers or {}),
+            short_typos=dict(short_typos or {}),
+            passive=re.compile(rf"^(?:{_alternation(raw['passive_leads'])})\s+(?P<art>(?:a|an|the)\s+)?(?P<obj>.+?)\s+"
+                               rf"(?P<part>{_alternation(raw['participles'])})\b(?P<rest>.*)$")
+            if raw.get("passive_leads") and raw.get("participles") else None,
+            participles={str(k).lower(): str(v).lower() for k, v in (raw.get("participles") or {}).items()},
         )
 
     def verb(self, text: str, action: str) -> str | None:
@@ -144,7 +156,12 @@ class RequestWords:
     def command(self, text: str) -> str:
         """``text`` folded, light typos in request words corrected ('plese quarentine …' → 'please quarantine
         …'), spaces collapsed and the polite openers removed ('please can you hold …' → 'hold …')."""
-        return self.openers.sub("", self._normal(text)).strip()
+        text = self.openers.sub("", self._normal(text)).strip()
+        wish = self.passive.match(text) if self.passive is not None else None
+        if wish is None:
+            return text
+        part = " ".join(wish.group("part").split())
+        return f"{self.participles[part]} {wish.group('art') or ''}{wish.group('obj')}{wish.group('rest')}"
 
     def has_opener(self, text: str) -> bool:
         """True when ``text`` starts with a polite opener ('please', 'can you' …)."""
@@ -158,7 +175,7 @@ class RequestWords:
         if fixed is None:
             if len(self._fixed) > 20_000:
                 self._fixed.clear()  # bounded: a long-running server sees unbounded vocabulary
-            fixed = self._fixed[word] = self.speller.correct(word)
+            fixed = self._fixed[word] = self.short_typos.get(word) or self.speller.correct(word)
         return fixed
 
 
@@ -167,4 +184,5 @@ def request_words() -> RequestWords:
     """The packaged request words (parsed on first use, then shared)."""
     vocab = load_yaml("vocab.yaml")
     return RequestWords.from_data(load_yaml("requests.yaml"), vocab["known_words"],
-                                  {str(k): int(v) for k, v in vocab["numbers"].items()})
+                                  {str(k): int(v) for k, v in vocab["numbers"].items()},
+                                  {str(k).lower(): str(v).lower() for k, v in (vocab.get("short_typos") or {}).items()})

@@ -59,6 +59,8 @@ class Vocabulary:
     numbers: Mapping[str, int]
     known_words: frozenset[str]
     flags: Mapping[str, Phrases] = field(default_factory=dict)
+    short_typos: Mapping[str, str] = field(default_factory=dict)
+    """Short typed forms and the word each stands for ('nxt' → 'next'), fixed before anything reads a question."""
     """Further qualifiers by name (``flags:`` in the file), e.g. ``open_only`` or ``mo_type``: the value of the
     first phrase found is the entity flag of that name, which an intent's ``@<name>`` slot reads."""
 
@@ -84,6 +86,7 @@ class Vocabulary:
             numbers={str(k): int(v) for k, v in raw["numbers"].items()},
             known_words=frozenset(words(" ".join(str(w) for w in raw["known_words"]))),
             flags={str(name): _phrases(group) for name, group in (raw.get("flags") or {}).items()},
+            short_typos={str(k).lower(): str(v).lower() for k, v in (raw.get("short_typos") or {}).items()},
         )
 
     def all_stems(self) -> set[str]:
