@@ -28,6 +28,8 @@ from agent.rules.follow_up_rules import FollowUpRules
 from agent.rules.intents import PLACEHOLDERS, Intent, IntentMatch
 from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, ToolPlan, UserContext
 from agent.rules.references import LOOK_BACK, References
+from agent.rules.request_words import request_words
+from agent.rules.requests import own_words
 from agent.rules.result_view import RowView
 from agent.rules.text import words
 
@@ -94,11 +96,27 @@ class Dialogue:
     def understand(self, question: str, ctx: UserContext, state: DialogueState) -> Understood:
         """How ``question`` is understood after ``state``: a follow-up of the last turn, or a question alone."""
         if state.last is not None:
-            follow = self.follow_up(question, ctx, state)
+            # A Spanish follow-up is read in its English rewording ('ponlo en retención' → 'put it on hold'); a
+            # request it makes keeps the user's own words as its reason.
+            reading = self.planner.resolver.read(question)
+            follow = self.follow_up(reading.text if reading.spanish else question, ctx, state)
             if follow is not None:
-                return follow
+                return self._in_own_words(follow, question) if reading.spanish else follow
         plan = self.planner.plan(question, ctx, state.questions)
         return Understood(plan, pending=pending_of(plan))
+
+    def _in_own_words(self, understood: Understood, said: str) -> Understood:
+        """``understood`` with each action call's reason (or description) taken from ``said``, the user's words."""
+        plan = understood.plan
+        if not isinstance(plan, ToolPlan):
+            return understood
+        actions = request_words().verbs
+        calls = []
+        for call in plan.calls:
+            key = "description" if call.name == "create_maintenance_order" else "reason"
+            own = own_words(said, call.name, self.planner.is_request) if call.name in actions else ""
+            calls.append(PlannedCall(call.name, {**call.args, key: own}) if own and key in call.args else call)
+        return replace(understood, plan=replace(plan, calls=tuple(calls)))
 
     def follow_up(self, question: str, ctx: UserContext, state: DialogueState) -> Understood | None:
         """``question`` resolved against the thread's last turn, or ``None`` when it is not a follow-up of it."""

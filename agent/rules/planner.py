@@ -169,7 +169,7 @@ class Planner:
         english = reading.text if reading.spanish else ""
         split = self._requests(english or question, entities, ctx)
         if split is not None and english:
-            split = replace(split, requests=tuple(own_words_reason(r, question, self._is_request)
+            split = replace(split, requests=tuple(own_words_reason(r, question, self.is_request)
                                                   for r in split.requests))
         if split is not None and not split.single:
             combined = self._request_plan(split, entities, ctx, history)
@@ -226,7 +226,7 @@ class Planner:
             detect=lambda text, found: detect_action(text, found, user_id=ctx.user_id, today=ctx.today,
                                                      asset_of=self._asset_of, sites=sites))
 
-    def _is_request(self, sentence: str) -> bool:
+    def is_request(self, sentence: str) -> bool:
         """Whether ``sentence`` (of a Spanish message) starts with a request verb once read in English."""
         words = request_words()
         return words.any_verb.match(words.command(self.resolver.read(sentence).text)) is not None

@@ -22,7 +22,7 @@ from agent.rules.actions import ActionRequest, maintenance_priority, maintenance
 from agent.rules.entities import Entities
 from agent.rules.request_words import RequestWords, request_words
 
-__all__ = ["RequestSplit", "find_requests", "own_words_reason", "split_clauses"]
+__all__ = ["RequestSplit", "find_requests", "own_words", "own_words_reason", "split_clauses"]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
 _PRONOUN = re.compile(r"\b(?:it|its|they|them|their|those|these|this|that|the same)\b", re.IGNORECASE)
@@ -237,21 +237,25 @@ def find_requests(question: str, whole: Entities, *, extract: Extract, detect: D
     return RequestSplit(shaped, asked, tuple(dict.fromkeys(unknown)))
 
 
-def own_words_reason(request: ActionRequest, message: str, is_request: Callable[[str], bool]) -> ActionRequest:
-    """``request`` (understood from the English rewording of ``message``, a Spanish message) with a reason in the
-    user's own words: the sentences around the request sentence and the tail after the request, in message order.
-    ``is_request``: whether a sentence of ``message`` makes a request. Unchanged when there is no such reason."""
-    key = "description" if request.action == "create_maintenance_order" else "reason"
-    if request.missing or key not in request.args:
-        return request
+def own_words(message: str, action: str, is_request: Callable[[str], bool]) -> str:
+    """The reason (or description) of ``action`` in the user's own words, for a Spanish ``message`` read through its
+    English rewording: the sentences around the request sentence and the tail after the request, in message order
+    ('' when there are none). ``is_request``: whether a sentence of ``message`` makes a request."""
     words = request_words()
     pieces: list[str] = []
     for sentence in _sentences(message, words):
         if is_request(sentence):
-            pieces.append(reason_tail(sentence, about=request.action == "open_supplier_review"))
+            pieces.append(reason_tail(sentence, about=action == "open_supplier_review"))
         else:
             pieces.append(_clean(sentence, words))
-    pieces = [p for p in pieces if p]
-    if not pieces:
+    return _cap("; ".join(p for p in pieces if p), words.max_reason_chars)
+
+
+def own_words_reason(request: ActionRequest, message: str, is_request: Callable[[str], bool]) -> ActionRequest:
+    """``request`` (understood from the English rewording of the Spanish ``message``) with its reason in the user's
+    own words (:func:`own_words`); unchanged when there is no such reason."""
+    key = "description" if request.action == "create_maintenance_order" else "reason"
+    if request.missing or key not in request.args:
         return request
-    return replace(request, args={**request.args, key: _cap("; ".join(pieces), words.max_reason_chars)})
+    own = own_words(message, request.action, is_request)
+    return replace(request, args={**request.args, key: own}) if own else request
