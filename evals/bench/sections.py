@@ -143,6 +143,10 @@ def turn_section(ctx: BenchContext) -> list[BenchFigure]:
             f"diagnostic: both agents with LangGraph's default durability='async' (one checkpoint per step): "
             f"governed {per_step.governed_ms.median:.1f} ms, bare {per_step.bare_ms.median:.1f} ms per turn "
             f"({per_step.ratio.describe()}); otherwise as governed_turn_ratio"))
+    ctx.progress("governed turns answered by the rules model")
+    from evals.bench.rules_turn import rules_turn_figures
+
+    extra += rules_turn_figures(ctx)
     return [
         *extra,
         BenchFigure("governed_turn_ratio", result.ratio.median, "×", "<= 1.4",

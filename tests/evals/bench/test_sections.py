@@ -109,3 +109,16 @@ def test_chat_load_against_the_real_server(bench_home: Path) -> None:
         load = run_load(base, tokens, requests=4, concurrency=2)
     assert load.ok == 4 and load.errors == 0 and load.statuses == {200: 4}
     assert load.turns_per_s > 0 and load.p99_ms >= load.p50_ms > 0
+
+
+def test_rules_turns_time_rounds_and_count_semantic_embeddings(bench_home: Path,
+                                                                runtime_factory: RuntimeFactory) -> None:
+    from evals.bench.chat import LOAD
+    from evals.bench.rules_turn import rules_turns
+
+    result = rules_turns(runtime_factory, bench_home, rounds=1)
+    asked = sum(len(questions) for questions in LOAD.values())
+    assert result.turns_per_round == asked and result.rounds == 1
+    assert result.cpu_ms.median > 0  # the rounds really ran governed turns
+    assert result.questions == len({q for qs in LOAD.values() for q in qs})
+    assert 0 <= result.embedded <= result.questions
