@@ -327,10 +327,13 @@ def _reallocate(text: str, question: str, entities: Entities, user: str,
         return ActionRequest(action, verb, {}, problem or "Which item should I move?")
     body = request_words().reason.sub("", text)
     from_lot = re.search(r"\bfrom\s+(?:lot\s+)?(lot-p\d{3}-\d{1,5})\b", body)
-    lot = from_lot.group(1).upper() if from_lot and from_lot.group(1).upper() in entities.ids.get("lot", ()) else None
+    lots = entities.ids.get("lot", ())
+    lot = from_lot.group(1).upper() if from_lot and from_lot.group(1).upper() in lots else None
+    if lot is None and len(lots) == 1:
+        lot = lots[0]  # 'of lot LOT-P200-0304' ('del lote …'): stock is only ever moved out of a lot
     from_site = re.search(r"\bfrom\s+(?:site\s+|plant\s+)?(p\d{3})\b", body)
     to_site = re.search(r"\b(?:to|into|for)\s+(?:site\s+|plant\s+)?(p\d{3})\b", body)
-    to_wo = re.search(r"\b(?:to|into|for)\s+(?:work order\s+)?(wo-?\d{3,6})\b", body)
+    to_wo = re.search(r"\b(?:to|into|for)\s+(?:the\s+)?(?:work order\s+)?(wo-?\d{3,6})\b", body)
     sites = entities.ids.get("site", ())
     source = from_site.group(1).upper() if from_site else (lot.split("-")[1] if lot else None)
     if source is None and to_site is None and len(sites) == 2 and " from " in f" {body} ":

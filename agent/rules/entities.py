@@ -145,7 +145,9 @@ class EntityResolver:
         site_words = {p[0] for p, _ in site_pairs if len(p) == 1} | {s.site_id.lower() for s in lexicon.sites}
         short = sorted(vocab.short_typos, key=len, reverse=True)
         self._short_typos = re.compile(r"\b(?:" + "|".join(map(re.escape, short)) + r")\b") if short else None
-        self.spanish = SpanishReader(site_words=site_words, names=[s.name for s in lexicon.suppliers],
+        # Supplier and customer names ('Bombas y Equipos del Bajío') stay as typed: their words name, not ask.
+        self.spanish = SpanishReader(site_words=site_words,
+                                     names=[*(s.name for s in lexicon.suppliers), *lexicon.customers],
                                      english=vocabulary | vocab.known_words)
 
     def read(self, question: str) -> Reading:

@@ -30,6 +30,8 @@ _ID_JOINERS = "-/."
 _NAME_JOINERS = frozenset({"de", "del", "y", "la", "el", "s", "a", "c", "v", "sa", "cv", "and", "the", "of"})
 _ACCENTED = re.compile(r"[áéíóúüñÁÉÍÓÚÜÑ]")
 _CACHE_SIZE = 512
+# Pronouns written onto a verb ('apártame', 'cámbiale', 'ábrele'): the verb is read without them.
+_ENCLITICS = ("selo", "sela", "melo", "mela", "nos", "les", "los", "las", "me", "le", "lo", "la", "te")
 
 
 @lru_cache(maxsize=4096)
@@ -104,6 +106,9 @@ class SpanishReader:
         self._prefixes = {fold(str(k)): str(v) for k, v in dict(raw.get("id_prefixes") or {}).items()}
         self._before_site = {fold(str(k)): str(v) for k, v in dict(raw.get("before_site") or {}).items()}
         self._site_lead = frozenset(fold(str(w)) for w in raw.get("site_lead", []))
+        postposed = dict(raw.get("postposed") or {})
+        self._postposed = _postposed_pattern([str(w) for w in postposed.get("nouns", [])],
+                                             [str(w) for w in postposed.get("adjectives", [])])
         self._sites = frozenset(site_words)
         table = _phrase_table(raw)
         self._by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
@@ -173,8 +178,20 @@ class SpanishReader:
         found = forms(token.word)
         if token.fixed or any(f in self._keys for f in found) or token.word in self._english or len(token.word) < 5:
             return found
+        verb = self._without_enclitic(token.word)
+        if verb:
+            return (*found, verb)
         fixed = tuple(dict.fromkeys(c for c in (self._correct(f) for f in found) if c in self._keys))
         return found + fixed
+
+    def _without_enclitic(self, word: str) -> str:
+        """``word`` without the pronoun written onto it when what is left is a table verb ('apartame' →
+        'aparta'), else ''."""
+        for pronoun in _ENCLITICS:
+            stem = word[:-len(pronoun)]
+            if word.endswith(pronoun) and len(stem) >= 3 and stem in self._keys:
+                return stem
+        return ""
 
     def _phrase(self, tokens: Sequence[_Token], variants: Sequence[tuple[str, ...]], text: str,
                 i: int) -> tuple[int, str] | None:
@@ -246,5 +263,17 @@ class SpanishReader:
             last = tokens[i + size - 1].end
             i += size
         out.append(text[last:])
-        return Reading(" ".join("".join(out).split()), True)
+        english = " ".join("".join(out).split())
+        if self._postposed is not None:  # 'orden correctiva' → 'order corrective' → 'corrective order'
+            english = self._postposed.sub(r"\g<adj> \g<noun>", english)
+        return Reading(english, True)
+
+
+def _postposed_pattern(nouns: Sequence[str], adjectives: Sequence[str]) -> re.Pattern[str] | None:
+    """A pattern of an English noun followed by an adjective Spanish puts after its noun (``None``: no data)."""
+    if not nouns or not adjectives:
+        return None
+    def alternatives(words: Sequence[str]) -> str:
+        return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+    return re.compile(rf"\b(?P<noun>{alternatives(nouns)}) (?P<adj>{alternatives(adjectives)})\b")
 

@@ -78,8 +78,8 @@ def test_english_questions_are_left_exactly_as_folded(reader: SpanishReader, que
 # ------------------------------------------------------------------------------------------ rewording
 @pytest.mark.parametrize(("question", "english"), [
     ("¿cuánto inventario tenemos de CP-2039 en Monterrey?", "¿how much inventory do we have of cp-2039 in monterrey?"),
-    ("órdenes de compra atrasadas", "purchase orders late"),               # plural and feminine forms
-    ("lotes bloqueados", "lot blocked"),
+    ("órdenes de compra atrasadas", "late purchase orders"),               # plural and feminine forms
+    ("lotes bloqueados", "blocked lot"),
     ("inventaro de conpras", "inventory of purchasing"),                   # typos
     ("¿qué está corriendo ahora en la línea MC2?", "¿what is running now in line mc2?"),
     ("scrap de la semana pasada", "scrap of last week"),                   # periods become English periods
