@@ -197,6 +197,12 @@ class Planner:
         if verb is None and request is not None:
             verb = request.verb
         if verb is not None:
+            words = request_words()
+            command = words.command(english or question)
+            if any(a in ctx.tools and words.has_nouns(command, a) for a in words.actions_for(verb)):
+                # A change the user may request, without the records it is about ('reserve them for it').
+                return Reply("clarify", f"Which records should I {verb}, and how (name them by id, e.g. the lot, "
+                                        "PO line, item or spare part)?", Analysis(None, entities))
             return Reply("action", _decline(verb) + " I can look up the current state for you instead.")
         if not entities.ids.get("lot"):
             topic = catalogue.unsupported_topic(stems)

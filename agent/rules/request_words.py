@@ -148,6 +148,11 @@ class RequestWords:
                 return words[1] if words[0] in ("i", "we") and len(words) > 1 else words[0]
         return None
 
+    def actions_for(self, verb: str) -> tuple[str, ...]:
+        """The actions one of whose verbs is ``verb`` or starts with it ('pull' → the PO date change)."""
+        return tuple(name for name, verbs in self.verbs.items()
+                     if any(v == verb or v.split(" ")[0] == verb for v, _ in verbs))
+
     def has_nouns(self, text: str, action: str) -> bool:
         """True when ``text`` names what ``action`` is about (always, for actions listing no nouns)."""
         pattern = self.nouns.get(action)
