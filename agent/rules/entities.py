@@ -18,6 +18,7 @@ from agent.rules.intents import PLACEHOLDERS
 from agent.rules.lexicon import PlantLexicon
 from agent.rules.names import CustomerIndex, ItemIndex, NameIndex, PhraseIndex, SupplierIndex, machine_phrases
 from agent.rules.periods import Period, find_period
+from agent.rules.sentences import asking_sentence, prefer_asked
 from agent.rules.spanish import Reading, SpanishReader
 from agent.rules.text import Speller, fold, tokenize, words
 from agent.rules.vocab import Vocabulary
@@ -106,6 +107,10 @@ _ID_RULES: tuple[tuple[str, str, Callable[[re.Match[str]], str]], ...] = (
     (r"\basset\s+(?:no\.?\s*|#)?(\d{1,3})\b", "asset", lambda m: f"AS-{int(m.group(1)):03d}"),
     (r"\b(p\d{3})\b", "site", lambda m: m.group(1).upper()),
 )
+
+
+_PERCENT = re.compile(r"\b(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|per\s+cent\b|pct\b)")
+"""A percentage figure (the ``percent`` flag: a threshold a tool takes as a fraction)."""
 
 
 class EntityResolver:
@@ -261,7 +266,13 @@ class EntityResolver:
 
     # ------------------------------------------------------------------ main
     def extract(self, question: str, today: date, user_sites: frozenset[str] | None) -> Entities:
-        """Entities of ``question`` for a user who sees ``user_sites`` (``None``: every site)."""
+        """Entities of ``question`` for a user who sees ``user_sites`` (``None``: every site); in a message with
+        context sentences, those of the sentence that asks come first."""
+        whole = self._extract(question, today, user_sites)
+        asking = asking_sentence(question)
+        return whole if asking is None else prefer_asked(whole, self._extract(asking, today, user_sites))
+
+    def _extract(self, question: str, today: date, user_sites: frozenset[str] | None) -> Entities:
         ids: dict[str, list[str]] = {}
         unknown: list[str] = []
         ambiguities: list[Ambiguity] = []
@@ -304,6 +315,8 @@ class EntityResolver:
             self._named(kind, found, used, stems, taken, ids, ambiguities, mask)
         self._resolve_machines(machine_names, ids, user_sites, ambiguities)
         flags: dict[str, str] = {}
+        if percent := _PERCENT.search(text):  # 'above 40% failure risk', 'drop it to 10 pct'
+            flags["percent"] = percent.group(1)
         for name, flag_index in self._flags.items():
             hits = flag_index.find(stems, set(taken))
             if hits:

@@ -81,6 +81,9 @@ class FollowUpRules:
         self.end_markers = _phrases(raw.get("end_markers") or ())
         self.repeats = _phrases(raw.get("repeat") or ())
         self.more = _phrases(raw.get("more") or ())
+        self.subset = _phrases(raw.get("subset") or ())
+        self.place_words = frozenset(str(w) for w in raw.get("place_words") or ())
+        self.existential = frozenset(str(w) for w in raw.get("existential") or ())
         widen = dict(raw.get("widen") or {})
         self._widen = [(str(scope), _phrases(phrases or ())) for scope, phrases in widen.items()]
         self._not_references = [_words_pattern(str(p)) for p in raw.get("not_references") or ()]
@@ -130,7 +133,18 @@ class FollowUpRules:
     def marked(self, stems: Sequence[str]) -> bool:
         """True when the question opens like a follow-up or carries a follow-up word anywhere."""
         ends = any(len(stems) > len(p) and tuple(stems[-len(p):]) == p for p in self.end_markers)
-        return ends or self.opens(stems) or _has(stems, self.markers) or _has(stems, self.plural)
+        return (ends or self._points_there(stems) or self.narrows(stems) or self.opens(stems)
+                or _has(stems, self.markers) or _has(stems, self.plural))
+
+    def narrows(self, stems: Sequence[str]) -> bool:
+        """True for 'which of those', 'any of them' ...: the question picks among the previous result's rows."""
+        return _has(stems, self.subset)
+
+    def _points_there(self, stems: Sequence[str]) -> bool:
+        """True for a 'there' that stands for the previous place ('any work orders there at risk?'), not the
+        'there' of 'is there ...' / 'there are ...'."""
+        return any(s in self.place_words and not (i and stems[i - 1] in self.existential)
+                   and not (i + 1 < len(stems) and stems[i + 1] in self.existential) for i, s in enumerate(stems))
 
     def repeats_previous(self, stems: Sequence[str]) -> bool:
         """True for 'again', 'refresh' ...: the same calls are what is asked."""

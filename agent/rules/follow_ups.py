@@ -54,6 +54,8 @@ class _Said:
     """The question's own intent, if it has one."""
     terse: bool
     """Only a few words besides the entities ('any critical?')."""
+    subset: bool
+    """'which of those ...': it picks among the previous rows."""
     widen: str | None
     """'site' for 'the whole plant', 'all' for 'both plants': the scope grows back (within the gate's)."""
 
@@ -130,10 +132,25 @@ class Dialogue:
         done = self.references.complete(pending, question, entities, ctx) if pending is not None else None
         if done is not None:
             return done
-        if previous is not None and previous.intent is not None and self.rules.switches_before_references(
-                words(question), previous.intent.name):
+        if previous is not None and previous.intent is not None and (self.rules.switches_before_references(
+                words(question), previous.intent.name) or self._new_percent(entities, last)):
             return self._refine(question, entities, ctx, state) or self.references.refer(question, ctx, state)
         return self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
+
+    def _requests_action(self, question: str, ctx: UserContext) -> bool:
+        """True when ``question`` on its own proposes a governed action."""
+        plan = self.planner.plan(question, ctx, ())
+        return isinstance(plan, ToolPlan) and any(c.name in request_words().verbs for c in plan.calls)
+
+    def _subject(self, intent: Intent) -> str | None:
+        """The record kind the rows of ``intent``'s first tool are about."""
+        return next((self.rules.subjects.get(c.tool) for c in intent.calls), None)
+
+    def _new_percent(self, entities: Entities, last: Exchange) -> bool:
+        """True when the question states a percentage and the last turn's tool takes one ('drop it to 40 pct'
+        after assets at risk: 'it' is the threshold, not one of the assets listed)."""
+        return "percent" in entities.flags and any(
+            (spec := self.rules.rows.get(c.name)) is not None and spec.percent_arg for c in last.calls)
 
     # ------------------------------------------------------------------ refining the previous question
     def _refine(self, question: str, entities: Entities, ctx: UserContext, state: DialogueState
@@ -141,13 +158,18 @@ class Dialogue:
         """The previous question asked again with what ``question`` changes (``None``: not a refinement). When the
         last turn cannot take the change ('same for Monterrey' after tracing a lot), the turn before it may."""
         rules = self.rules
+        if self._requests_action(question, ctx):
+            return None  # 'open a supplier review on Ningbo, too many late deliveries': a request, not a filter
         stems = words(question)
         threshold = rules.threshold(question)
         more = rules.asks_more(stems) and threshold is None  # 'the ones with more than 1,000' is a threshold
-        said = _Said(stems=stems, marked=rules.marked(stems) or more or threshold is not None, threshold=threshold,
+        last = state.last
+        marked = rules.marked(stems) or more or threshold is not None or (
+            last is not None and self._new_percent(entities, last))
+        said = _Said(stems=stems, marked=marked, threshold=threshold,
                      more=more, repeat=rules.repeats_previous(stems), own=self.planner.catalogue.match(entities.stems),
                      terse=sum(1 for s in entities.stems if s not in PLACEHOLDERS) <= rules.terse_words,
-                     widen=rules.widens(stems))
+                     widen=rules.widens(stems), subset=rules.narrows(stems))
         anchors = [e for e in reversed(state.exchanges[-LOOK_BACK:]) if e.refinable]
         for anchor in anchors:
             refined = self._refine_on(anchor, said, entities, ctx)
@@ -176,7 +198,16 @@ class Dialogue:
         if not said.marked and len(scope) == 1 and scope[0] in catalogue.defaults and len(said.stems) <= 3:
             return None  # a record alone ('RM-3002?'): the planner's default intent for it
         records = [k for k in entities.ids if k in rules.record_kinds]
-        merged = self._merge(previous.entities, entities, said.widen)
+        # Another topic on a line of its own ('and what's running on AS1?' after a component's projection):
+        # the line is the scope, the earlier records are not carried onto it.
+        topic = own is not None and own.intent is not previous.intent and own.score >= rules.strong_match
+        merged = self._merge(previous.entities, entities, said.widen, fresh=topic and bool(entities.ids.get("line")))
+        # 'which of those are due ...' after customer orders picks among those orders: the previous intent first
+        # (even unchanged: 'any of those on a line likely to fail?') when the question's own strong intent is
+        # about other records (purchase orders); 'which of those haven't been confirmed?' after PO lines asks
+        # about the same records, so its own intent is right.
+        other = (said.subset and own is not None and own.intent is not previous.intent
+                 and own.score >= rules.strong_match and self._subject(own.intent) != self._subject(previous.intent))
         candidates: list[Intent] = []
         if switched is not None:
             candidates.append(catalogue.get(switched))
@@ -184,7 +215,7 @@ class Dialogue:
             if records and own.score >= rules.strong_match:
                 return None  # its own intent and its own records: a new question
             weak = own.score < rules.strong_match
-            candidates += [previous.intent, own.intent] if weak else [own.intent]
+            candidates += [previous.intent, own.intent] if weak or other else [own.intent]
         else:
             candidates.append(previous.intent)
         view = self._view(last, said.more, said.threshold)
@@ -195,7 +226,7 @@ class Dialogue:
                 continue
             planned = True
             unchanged = isinstance(plan, ToolPlan) and _same_calls(plan.calls, last.understood.calls)
-            if unchanged and not (said.more or said.threshold or said.repeat):
+            if unchanged and not (said.more or said.threshold or said.repeat or other):
                 continue
             kind = "filter" if switched is not None else "topic" if intent is not previous.intent else _kind(
                 entities, previous.entities, said.more, said.threshold is not None, said.repeat)
@@ -258,12 +289,12 @@ class Dialogue:
             return replace(before, skip=skip) if before is not None else RowView(skip=skip)
         return None
 
-    def _merge(self, old: Entities, new: Entities, widen: str | None = None) -> Entities:
+    def _merge(self, old: Entities, new: Entities, widen: str | None = None, fresh: bool = False) -> Entities:
         """``old`` with ``new``'s entities in place: a new record replaces the old records, a new site drops the
         records of the old site, a new line drops the old site, machine and asset; ``widen`` ('site', 'all')
-        drops the records of one site (and, for 'all', the site)."""
+        drops the records of one site (and, for 'all', the site); ``fresh`` drops the old records whatever is new."""
         ids = dict(old.ids)
-        if any(k in self.rules.record_kinds for k in new.ids):
+        if fresh or any(k in self.rules.record_kinds for k in new.ids):
             for kind in self.rules.record_kinds:
                 ids.pop(kind, None)
         if new.ids.get("site") and set(new.ids["site"]) != set(old.ids.get("site", ())):

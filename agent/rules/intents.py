@@ -175,6 +175,7 @@ class IntentCatalogue:
             raise ValueError("duplicate intent names in intents.yaml")
         self.actions = frozenset(t.stem for w in raw.get("actions", []) for t in tokenize(fold(str(w))))
         self.action_objects = frozenset(t.stem for w in raw.get("action_objects", []) for t in tokenize(fold(str(w))))
+        self.action_nouns = frozenset(t.stem for w in raw.get("action_nouns", []) for t in tokenize(fold(str(w))))
         self.action_openers = tuple(Cue.parse(str(p)) for p in raw.get("action_openers", []))
         self.unsupported = tuple((Cue.parse(str(k)), str(v)) for k, v in raw.get("unsupported", {}).items())
         self.help = tuple(Cue.parse(str(p)) for p in raw.get("help", []))
@@ -244,6 +245,8 @@ class IntentCatalogue:
         if i >= len(stems) or stems[i] not in self.actions:
             return None
         rest = stems[i + 1:]
+        if rest and rest[0] in self.action_nouns:
+            return None  # 'cancel candidates ...', 'release status of ...': the verb names a kind of record
         named = any(s in PLACEHOLDERS and s not in ("entperiod", "entsite") for s in rest)
         return stems[i] if named or any(s in self.action_objects for s in rest) else None
 

@@ -89,6 +89,9 @@ def derived_slot(slot: str, entities: Entities, today: date, user_sites: frozens
         return weeks(entities.period, today)
     if slot == "@past_days":
         return past_days(entities.period, today)
+    if slot == "@fraction":
+        percent = float(entities.flags.get("percent") or -1)
+        return round(percent / 100, 4) if 0 <= percent <= 100 else None
     if slot in ("@direction", "@transfer_site"):
         site = entities.first("site")
         direction = transfer_direction(entities.stems) if site else None
