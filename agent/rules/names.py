@@ -104,6 +104,11 @@ class ItemIndex:
         its specification words are too.
         """
         free = {s: i for i, s in reversed(list(enumerate(stems))) if i not in taken}
+        for s, i in list(free.items()):
+            # '120W motor': a figure typed against its unit reads as the description's '120 W'.
+            if unit := re.fullmatch(r"(\d+)([a-z]{1,2})", s):
+                free.setdefault(unit.group(1), i)
+                free.setdefault(unit.group(2), i)
         hits = [(item_id, name, spec) for item_id, name, spec in self._entries if all(w in free for w in name)]
         if hits:
             longest = max(len(name) for _, name, _ in hits)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-__all__ = ["Period", "find_period", "future_days", "past_args"]
+__all__ = ["Period", "earlier_period", "find_period", "future_days", "past_args"]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -177,6 +177,9 @@ def _rules(numbers: Mapping[str, int]) -> list[Rule]:
          + word_num + r"?\s*(?:of\s+)?" + r"(days|weeks|fortnight|fortnights)\b", rolling_future),
         (r"\bwithin\s+(?:the\s+next\s+)?" + word_num + r"\s+" + _UNIT + r"\b", rolling_future),
         (r"\bin\s+" + word_num + r"\s+(days|weeks)\b", rolling_future),
+        # 'look out 8 weeks', 'go out 30 days': a planner's horizon, ahead of today.
+        (r"\b(?:look|looking|go|going|plan|planning|see)\s+(?:out|ahead|forward)\s+" + word_num + r"\s+"
+         + r"(days|weeks|months)\b", rolling_future),
         (r"\b(?:in\s+|over\s+|during\s+)?the\s+(?:last|past)\s+(day|week|fortnight|month)\b", one_unit_past),
         (r"\b(?:in\s+|over\s+|during\s+)?(?:the\s+)?past\s+(day|week|fortnight|month)\b", one_unit_past),
         (r"\b(?:so\s+far\s+)?(last|previous|this|current|next)\s+(week|month|year)\b", calendar),
@@ -226,3 +229,21 @@ def future_days(period: Period | None, today: date) -> int | None:
             period.start < today and period.end == today):
         return None  # a look-back period says nothing about how far ahead to look
     return max(1, (period.end - today).days)
+
+
+_EARLIER = re.compile(r"\b(?:the\s+)?(?:(day|week|month|fortnight|period|one|time)\s+before(?!\s+(?:last|that\s+one))"
+                      r"|(?:period|days?|weeks?|months?)\s+(?:just\s+)?(?:before|prior\s+to)\s+(?:that|it|this)"
+                      r"|before\s+that|prior\s+(?:week|period|month))\b")
+"""'the week before', 'and before that', 'the period prior to that': the span just before the earlier one."""
+
+
+def earlier_period(text: str, previous: Period | None) -> Period | None:
+    """The span of ``previous``'s length that ends the day before it starts, when folded ``text`` asks for it
+    ('and the week before?' after last week: the week before last); ``None`` otherwise."""
+    if previous is None or not _EARLIER.search(text):
+        return None
+    if previous.calendar and previous.start.day == 1 and previous.days >= 28:  # a calendar month: the one before
+        end = previous.start - timedelta(days=1)
+        return Period(_month_start(end), end, None, "the month before", calendar=True)
+    end = previous.start - timedelta(days=1)
+    return Period(end - timedelta(days=previous.days - 1), end, None, "the period before", calendar=previous.calendar)

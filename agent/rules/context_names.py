@@ -1,0 +1,41 @@
+"""Names a follow-up leaves ambiguous, settled by the previous question's scope.
+
+'is the heat sealer drifting?' after scrap on PK1: every packaging line has a heat sealer, but the thread is about
+PK1, so it is PK1's. A candidate is kept when its id lies within a line or site the previous question named; the
+name is settled only when exactly one candidate is kept (otherwise the model still asks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from agent.rules.entities import Entities
+
+__all__ = ["narrowed_by_context"]
+
+_SCOPED = ("machine", "line", "asset", "lot")
+"""Kinds whose ids carry their line or site ('M-P100-PK1-02', 'P100-PK1', 'LOT-P100-0424')."""
+
+
+def narrowed_by_context(entities: Entities, before: Entities) -> Entities:
+    """``entities`` with each ambiguity of a line-, site- or machine-bound kind settled by ``before``'s scope."""
+    scopes = [*before.ids.get("machine", ()), *before.ids.get("line", ()), *before.ids.get("site", ())]
+    if not entities.ambiguities or not scopes:
+        return entities
+    ids = dict(entities.ids)
+    left = []
+    for ambiguity in entities.ambiguities:
+        kept = []
+        if ambiguity.kind in _SCOPED and not ids.get(ambiguity.kind):
+            # The narrowest scope first: the previous machine, then its line, then its site.
+            for scope in scopes:
+                kept = [cid for cid, _ in ambiguity.candidates if f"{scope}-" in f"{cid}-" or cid == scope]
+                if kept:
+                    break
+        if len(kept) == 1:
+            ids[ambiguity.kind] = (kept[0],)
+        else:
+            left.append(ambiguity)
+    if len(left) == len(entities.ambiguities):
+        return entities
+    return replace(entities, ids=ids, ambiguities=tuple(left))
