@@ -119,6 +119,11 @@ class FollowUpRules:
         self.strong_match = float(raw.get("strong_match", 4))
         self.max_words = int(raw.get("max_words", 12))
         self.terse_words = int(raw.get("terse_words", 3))
+        self.drill_down = {str(k): frozenset(str(i) for i in v or ())
+                           for k, v in dict(raw.get("drill_down") or {}).items()}
+        """Per intent, the intents a question naming no scope of its own asks one level down, on the same scope."""
+        self.keep_site = frozenset(str(i) for i in raw.get("keep_site") or ())
+        """Intents whose 'it' keeps the site the previous question named the record at."""
 
     @staticmethod
     def _alternation(values: Sequence[Any]) -> str:

@@ -22,10 +22,12 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from agent.rules.context_names import narrowed_by_context
 from agent.rules.dialogue import DialogueState, Exchange, Turn, Understood, pending_of
 from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules
 from agent.rules.intents import PLACEHOLDERS, Intent, IntentMatch
+from agent.rules.periods import earlier_period
 from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, ToolPlan, UserContext
 from agent.rules.references import LOOK_BACK, References
 from agent.rules.request_words import request_words
@@ -104,8 +106,21 @@ class Dialogue:
             follow = self.follow_up(reading.text if reading.spanish else question, ctx, state)
             if follow is not None:
                 return self._in_own_words(follow, question) if reading.spanish else follow
-        plan = self.planner.plan(question, ctx, state.questions)
+        plan = self.planner.plan(self._settled(question, ctx, state), ctx, state.questions)
         return Understood(plan, pending=pending_of(plan))
+
+    def _settled(self, question: str, ctx: UserContext, state: DialogueState) -> str:
+        """``question`` with the id of a machine its name leaves ambiguous but the previous question's line
+        settles ('is the heat sealer drifting?' after PK1: PK1's sealer); a typed id says which machine is meant."""
+        previous = state.last.understood.analysis if state.last is not None else None
+        if previous is None:
+            return question
+        entities = self.planner.resolver.extract(question, ctx.today, ctx.sites)
+        if not any(a.kind == "machine" for a in entities.ambiguities):
+            return question
+        settled = narrowed_by_context(entities, previous.entities).ids.get("machine", ())
+        added = [m for m in settled if m not in entities.ids.get("machine", ())]
+        return f"{question} ({added[0]})" if added else question
 
     def _in_own_words(self, understood: Understood, said: str) -> Understood:
         """``understood`` with each action call's reason (or description) taken from ``said``, the user's words."""
@@ -128,6 +143,12 @@ class Dialogue:
         previous = last.understood.analysis
         sites = previous.entities.ids.get("site") if previous else None
         entities = self.planner.resolver.extract(question, ctx.today, frozenset(sites) if sites else ctx.sites)
+        if entities.period is None and previous is not None:
+            # 'and the week before?': a period only the previous one's dates define.
+            earlier = earlier_period(self.planner.resolver.read(question).text, previous.entities.period)
+            entities = replace(entities, period=earlier) if earlier is not None else entities
+            entities = narrowed_by_context(self._line_by_type(question, entities, previous.entities),
+                                           previous.entities)
         pending = last.understood.pending
         done = self.references.complete(pending, question, entities, ctx) if pending is not None else None
         if done is not None:
@@ -136,6 +157,23 @@ class Dialogue:
                 words(question), previous.intent.name) or self._new_percent(entities, last)):
             return self._refine(question, entities, ctx, state) or self.references.refer(question, ctx, state)
         return self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
+
+    def _line_by_type(self, question: str, entities: Entities, before: Entities) -> Entities:
+        """``entities`` with the line a bare line type names at the previous question's site ('and on packaging?'
+        after a machining cell at P200: P200's one packaging line); unchanged unless exactly one line fits."""
+        if entities.ids.get("line") or entities.ids.get("site"):
+            return entities
+        sites = {s for s in before.ids.get("site", ())} | {
+            ln.split("-")[0] for ln in before.ids.get("line", ())}
+        if len(sites) != 1:
+            return entities
+        stems = set(words(question))
+        prefixes = {prefix for phrase, prefix in self.planner.resolver.vocab.line_types
+                    if len(phrase) == 1 and phrase[0] in stems and len(phrase[0]) > 3}
+        lexicon = self.planner.resolver.lexicon
+        lines = [ln.line_id for ln in lexicon.lines if ln.line_id.split("-")[0] in sites
+                 and any(ln.code.startswith(p) for p in prefixes)]
+        return replace(entities, ids={**entities.ids, "line": (lines[0],)}) if len(lines) == 1 else entities
 
     def _requests_action(self, question: str, ctx: UserContext) -> bool:
         """True when ``question`` on its own proposes a governed action."""
@@ -160,7 +198,7 @@ class Dialogue:
         rules = self.rules
         if self._requests_action(question, ctx):
             return None  # 'open a supplier review on Ningbo, too many late deliveries': a request, not a filter
-        stems = words(question)
+        stems = words(self.planner.resolver.read(question).text)  # short typos fixed: 'which are lat?'
         threshold = rules.threshold(question)
         more = rules.asks_more(stems) and threshold is None  # 'the ones with more than 1,000' is a threshold
         last = state.last
@@ -187,11 +225,14 @@ class Dialogue:
         switched = rules.switch(said.stems, previous.intent.name)
         scope = [k for k in entities.ids if k not in ("defect", "reason", "parameter")]
         news = bool(scope or entities.period or entities.flags or switched or said.widen)
-        if not (said.marked or (len(said.stems) <= rules.max_words and (news or said.more or said.threshold))):
+        # 'where did we lose the time?' after a line's performance: the same line and period, one level down.
+        drill = (own is not None and not scope and entities.period is None and not said.widen
+                 and own.intent.name in rules.drill_down.get(previous.intent.name, ()))
+        if not (said.marked or drill or (len(said.stems) <= rules.max_words and (news or said.more or said.threshold))):
             return None
         terse_same = own is not None and own.intent is previous.intent and said.terse
         weak_terse = own is not None and said.terse and own.score < rules.strong_match
-        if own is not None and not said.marked and not terse_same and not weak_terse:
+        if own is not None and not said.marked and not terse_same and not weak_terse and not drill:
             # A question of its own ('any critical?' right after quality events is not; nor is 'over the next
             # 8 weeks' after a forecast: a few words that only weakly suggest another intent refine this one).
             return None

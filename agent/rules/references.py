@@ -77,6 +77,9 @@ class References:
         picked = [i for i in named if i in pending.candidates]
         if picked:
             return picked[0]
+        at = [c for c in pending.candidates if any(f"{s}-" in c for s in entities.ids.get("site", ()))]
+        if len(at) == 1:
+            return at[0]  # "Monterrey's" for the packaging line of P100 or P200
         tokens = set(fold(question).replace("/", " ").split())
         tails = [c for c in pending.candidates if c.split("-")[-1] in tokens or c.lower() in tokens]
         if len(tails) == 1:
@@ -114,7 +117,8 @@ class References:
         if best is None:
             return None
         if len(best.ids) == 1:
-            return Understood(best.plan, "reference", pending=pending_of(best.plan))
+            plan = self._in_site(best.plan, best.ids[0], reference.put(best.ids[0]), question, ctx, state)
+            return Understood(plan, "reference", pending=pending_of(plan))
         what = self.rules.kind_names.get(best.kind, best.kind)
         named = best.ids[:_MAX_NAMED]
         listed = ", ".join(named[:-1]) + f" or {named[-1]}"
@@ -122,6 +126,32 @@ class References:
         text = f"That could be several {what}s of my last answer. Which one do you mean: {listed}{others}?"
         return Understood(Reply("clarify", text), "reference",
                           pending=Pending((best.kind,), best.ids, template=reference.template()))
+
+    def _in_site(self, plan: Plan, record: str, resolved: str, question: str, ctx: UserContext,
+                 state: DialogueState) -> Plan:
+        """``plan`` kept at the one site the previous question scoped ``record`` to when the question names none
+        ('how much of CP-2039 at Aurora?' then 'how does it look over the next 4 weeks?': still at Aurora). A
+        record read from the previous answer's rows is not scoped by it."""
+        last = state.last
+        before = last.understood.analysis if last is not None else None
+        if before is None or not any(record in ids for ids in before.entities.ids.values()):
+            return plan
+        if not isinstance(plan, ToolPlan) or plan.analysis.intent is None or (
+                plan.analysis.intent.name not in self.rules.keep_site):
+            return plan
+        sites = before.entities.ids.get("site", ())
+        if ctx.sites is not None:
+            sites = tuple(s for s in sites if s in ctx.sites)  # a site the gate refused is not kept
+        if not isinstance(plan, ToolPlan) or len(sites) != 1 or plan.analysis.entities.ids.get("site") or any(
+                "site_id" in c.args or "line_id" in c.args for c in plan.calls):
+            return plan
+        own = self.planner.resolver.extract(question, ctx.today, ctx.sites)
+        if own.ids.get("site") or "here" in fold(question).split():
+            return plan  # 'here' is the asker's own plant, not the one asked about before
+        scoped = self.planner.plan(f"{resolved} at {sites[0]}", ctx, ())
+        if not isinstance(scoped, ToolPlan) or [c.name for c in scoped.calls] != [c.name for c in plan.calls]:
+            return plan
+        return scoped if any(c.args.get("site_id") == sites[0] for c in scoped.calls) else plan
 
     def _stands_alone(self, question: str, ctx: UserContext) -> bool:
         """True when ``question`` is complete without the earlier turns: it asks for calls on records it names
