@@ -15,7 +15,7 @@ from agent.rules.planner import PlannedCall, Planner, ToolPlan, UserContext
 from agent.rules.request_words import request_words
 from agent.rules.requests import own_words
 
-__all__ = ["complete_request", "on_previous_po"]
+__all__ = ["complete_request", "on_previous_po", "on_previous_supplier"]
 
 
 def _actions(plan: object) -> tuple[PlannedCall, ...]:
@@ -71,3 +71,23 @@ def on_previous_po(planner: Planner, question: str, ctx: UserContext, state: Dia
         return None
     plan = planner.plan(_LINE_ALONE.sub(lambda m: f"{po} line {m.group(1)}", question, count=1), ctx, ())
     return Understood(plan, "entity") if _actions(plan) else None
+
+
+_THEY = re.compile(r"\b(?:they|them|their|theirs)\b")
+
+
+def on_previous_supplier(planner: Planner, question: str, ctx: UserContext, state: DialogueState
+                         ) -> Understood | None:
+    """'How have they done on deliveries?' right after a turn about one supplier: 'they' is that supplier (the
+    question alone names no supplier, so no supplier intent reads it). ``None`` when the question is understood
+    alone, has no such pronoun, or the last turn was not about exactly one supplier."""
+    last = state.last
+    analysis = last.understood.analysis if last is not None else None
+    suppliers = analysis.entities.ids.get("supplier", ()) if analysis is not None else ()
+    if len(suppliers) != 1 or not _THEY.search(question):
+        return None
+    alone = planner.plan(question, ctx, ())
+    if isinstance(alone, ToolPlan) or (alone.analysis is not None and alone.analysis.intent is not None):
+        return None
+    plan = planner.plan(_THEY.sub(f"supplier {suppliers[0]}", question), ctx, ())
+    return Understood(plan, "reference") if isinstance(plan, ToolPlan) else None

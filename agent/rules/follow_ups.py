@@ -22,7 +22,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.rules.completion import complete_request, on_previous_po
+from agent.rules.completion import complete_request, on_previous_po, on_previous_supplier
 from agent.rules.dialogue import DialogueState, Exchange, Turn, Understood, pending_of
 from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules
@@ -140,7 +140,8 @@ class Dialogue:
         if previous is not None and previous.intent is not None and (self.rules.switches_before_references(
                 words(question), previous.intent.name) or self._new_percent(entities, last)):
             return self._refine(question, entities, ctx, state) or self.references.refer(question, ctx, state)
-        return self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
+        return (self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
+                or on_previous_supplier(self.planner, question, ctx, state))
 
     def _requests_action(self, question: str, ctx: UserContext) -> bool:
         """True when ``question`` on its own proposes a governed action."""
