@@ -30,6 +30,10 @@ _NOT_SHIFT = frozenset(("in", "within", "next", "last", "past", "for", "after", 
 _REVIEW_ABOUT = re.compile(r"\b(?:about|regarding|concerning|over|on|sobre|acerca de|respecto a)\s+(?P<reason>.+)$",
                            re.IGNORECASE)
 
+# A date change of a PO named only by its noun ('change the date of the PO').
+_UNNAMED_PO_DATE = re.compile(r"\b(?:dates?|promised date)\b.*\b(?:po|purchase order)\b"
+                              r"|\b(?:po|purchase order)(?:'s)? (?:line )?(?:promised )?dates?\b")
+
 
 @dataclass(frozen=True)
 class ActionRequest:
@@ -239,7 +243,13 @@ def _po_line(entities: Entities, what: str, verb: str, action: str) -> tuple[str
 
 def _po_change(text: str, question: str, entities: Entities, user: str, today: date) -> ActionRequest | None:
     verb = _verb(text, "request_po_date_change")
-    if verb is None or not (entities.ids.get("po") or entities.ids.get("po_line")):
+    if verb is None:
+        return None
+    if not (entities.ids.get("po") or entities.ids.get("po_line")):
+        # 'change the date on the PO' names no PO yet: ask which line rather than read every open PO line.
+        if _UNNAMED_PO_DATE.search(text) and not entities.unknown_ids:
+            found = _po_line(entities, "re-date", verb, "request_po_date_change")
+            return found if isinstance(found, ActionRequest) else None
         return None
     if re.search(r"\bsuppliers?\b", text) and verb in ("move", "change", "switch"):
         return None  # 'move PO-24017 line 2 to supplier S-010' is a supplier switch

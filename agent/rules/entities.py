@@ -20,7 +20,7 @@ from agent.rules.names import CustomerIndex, ItemIndex, NameIndex, PhraseIndex, 
 from agent.rules.periods import Period, find_period
 from agent.rules.sentences import asking_sentence, prefer_asked
 from agent.rules.spanish import Reading, SpanishReader
-from agent.rules.text import Speller, fold, tokenize, words
+from agent.rules.text import Speller, fold, question_start, tokenize, words
 from agent.rules.vocab import Vocabulary
 
 __all__ = ["Ambiguity", "Entities", "EntityResolver"]
@@ -334,7 +334,8 @@ class EntityResolver:
             i += 1
         resolved = {k: tuple(dict.fromkeys(v)) for k, v in ids.items() if v}
         return Entities(ids=resolved, flags=flags, period=period,
-                        first_person=_first_person([t.text for t in tokens]), unknown_ids=tuple(unknown),
+                        first_person=_first_person([t.text for t in tokens if t.start >= question_start(text)]),
+                        unknown_ids=tuple(unknown),
                         ambiguities=tuple(ambiguities), stems=tuple(masked))
 
     def _parties(self, stems: list[str], taken: set[int]

@@ -22,6 +22,9 @@ _SHORT = 3
 """Words of a question in which a one-word 'more' phrase ('more', 'continue') is the whole request."""
 
 
+_DEMONSTRATIVE = re.compile(r"(?:that|this|ese|esa|este|esta)\b")
+
+
 def _phrases(values: Sequence[Any]) -> tuple[Phrase, ...]:
     out = {tuple(words(str(v))) for v in values}
     return tuple(sorted((p for p in out if p), key=lambda p: (-len(p), p)))
@@ -84,6 +87,7 @@ class FollowUpRules:
         self.subset = _phrases(raw.get("subset") or ())
         self.place_words = frozenset(str(w) for w in raw.get("place_words") or ())
         self.existential = frozenset(str(w) for w in raw.get("existential") or ())
+        self.home = _phrases(raw.get("home") or ())
         widen = dict(raw.get("widen") or {})
         self._widen = [(str(scope), _phrases(phrases or ())) for scope, phrases in widen.items()]
         self._not_references = [_words_pattern(str(p)) for p in raw.get("not_references") or ()]
@@ -145,6 +149,10 @@ class FollowUpRules:
         """True for 'which of those', 'any of them' ...: the question picks among the previous result's rows."""
         return _has(stems, self.subset)
 
+    def at_home(self, stems: Sequence[str]) -> bool:
+        """True for 'here', 'our plant' ...: the place is the asker's own sites, not the previous question's."""
+        return _has(stems, self.home)
+
     def _points_there(self, stems: Sequence[str]) -> bool:
         """True for a 'there' that stands for the previous place ('any work orders there at risk?'), not the
         'there' of 'is there ...' / 'there are ...'."""
@@ -181,8 +189,16 @@ class FollowUpRules:
         """The words of ``question`` that point at one earlier record, if any."""
         text = fold(question)
         ordinal = self._ordinal(question, text)
-        if ordinal is not None:
+        named = self._named(question, text)
+        # 'open a review for that supplier, it's the second lot …': a demonstrative before the ordinal is the
+        # record meant ('the supplier on the second one' still picks the second one's supplier).
+        if ordinal is not None and not (named is not None and named.kinds and named.start < ordinal.start
+                                        and _DEMONSTRATIVE.match(text, named.start)):
             return ordinal
+        return named
+
+    def _named(self, question: str, text: str) -> Reference | None:
+        """The first pronoun or 'that <kind>' of ``question`` that points at a record."""
         blocked = [m.span() for p in self._not_references for m in p.finditer(text)]
         for pattern, kinds in self._singular:
             for match in pattern.finditer(text):

@@ -22,6 +22,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from agent.rules.completion import complete_request, on_previous_po, on_previous_supplier
 from agent.rules.context_names import narrowed_by_context
 from agent.rules.dialogue import DialogueState, Exchange, Turn, Understood, pending_of
 from agent.rules.entities import Entities
@@ -141,7 +142,7 @@ class Dialogue:
         if last is None:
             return None
         previous = last.understood.analysis
-        sites = previous.entities.ids.get("site") if previous else None
+        sites = previous.entities.ids.get("site") if previous and not self.rules.at_home(words(question)) else None
         entities = self.planner.resolver.extract(question, ctx.today, frozenset(sites) if sites else ctx.sites)
         if entities.period is None and previous is not None:
             # 'and the week before?': a period only the previous one's dates define.
@@ -153,10 +154,15 @@ class Dialogue:
         done = self.references.complete(pending, question, entities, ctx) if pending is not None else None
         if done is not None:
             return done
+        completed = complete_request(self.planner, question, ctx, state) or on_previous_po(
+            self.planner, question, ctx, state)
+        if completed is not None:
+            return completed
         if previous is not None and previous.intent is not None and (self.rules.switches_before_references(
                 words(question), previous.intent.name) or self._new_percent(entities, last)):
             return self._refine(question, entities, ctx, state) or self.references.refer(question, ctx, state)
-        return self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
+        return (self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
+                or on_previous_supplier(self.planner, question, ctx, state))
 
     def _line_by_type(self, question: str, entities: Entities, before: Entities) -> Entities:
         """``entities`` with the line a bare line type names at the previous question's site ('and on packaging?'

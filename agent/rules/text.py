@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Speller", "Token", "damerau_distance", "fold", "stem", "tokenize", "words"]
+__all__ = ["Speller", "Token", "damerau_distance", "fold", "question_start", "stem", "tokenize", "words"]
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 _KEEP_S = ("ss", "us", "is", "ics", "ous")
@@ -123,3 +123,10 @@ class Speller:
             fixed = self.correct(token.stem)
             out.append(token if fixed == token.stem else Token(token.text, fixed, token.start, token.end))
         return out
+
+
+def question_start(text: str) -> int:
+    """Where the question of ``text`` starts: after the sentences before a final question ('I'm new on the desk.
+    What open lines does S-022 have?' asks about S-022, not about the asker's own records)."""
+    ends = [m.end() for m in re.finditer(r"[.!;]\s+(?=\S)", text)]
+    return ends[-1] if ends and text.rstrip().endswith("?") else 0

@@ -1,0 +1,93 @@
+"""Requests completed over two turns: the model asked which record (or which date) a request was about, and the
+next message gives it ("retén el lote porfa" → "¿qué lote …?" → "el LOT-P200-0317, vienen con rebaba").
+
+The answer alone often reads as a question of its own (a lot and a defect look like a quality-events read), so
+it is first read together with the request it completes; when the two make a complete request, that is the
+turn. Its reason is the answer's words (the first message said only what to do)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from agent.rules.dialogue import DialogueState, Understood, is_clarification, pending_of
+from agent.rules.planner import PlannedCall, Planner, ToolPlan, UserContext
+from agent.rules.request_words import request_words
+from agent.rules.requests import own_words
+
+__all__ = ["complete_request", "on_previous_po", "on_previous_supplier"]
+
+
+def _actions(plan: object) -> tuple[PlannedCall, ...]:
+    verbs = request_words().verbs
+    return tuple(c for c in plan.calls if c.name in verbs) if isinstance(plan, ToolPlan) else ()
+
+
+def complete_request(planner: Planner, question: str, ctx: UserContext, state: DialogueState) -> Understood | None:
+    """The request the last turn asked a detail of, completed by ``question`` (read in English), or ``None`` when
+    the last turn asked nothing of a request, or the two together still make no complete request."""
+    last = state.last
+    if last is None or last.understood.pending is not None or not is_clarification(last.understood.plan):
+        return None
+    analysis = last.understood.analysis
+    if analysis is not None and analysis.intent is not None:
+        return None  # a read's clarifying question: its pending record completes it (references.complete)
+    first = planner.resolver.read(last.question).text
+    if not planner.is_request(last.question) or _actions(planner.plan(question, ctx, ())):
+        return None  # the first message made no request, or the answer is a complete request on its own
+    plan = planner.plan(f"{first.rstrip(' .!?')}. {question}", ctx, ())
+    calls = _actions(plan)
+    if not calls or not isinstance(plan, ToolPlan):
+        return None
+    own = own_words(question, calls[0].name, planner.is_request)
+    if own:
+        key = "description" if calls[0].name == "create_maintenance_order" else "reason"
+        plan = replace(plan, calls=tuple(PlannedCall(c.name, {**c.args, key: own}) if c in calls and key in c.args
+                                         else c for c in plan.calls))
+    return Understood(plan, "clarified", pending=pending_of(plan))
+
+
+_LINE_ALONE = re.compile(r"\b(?<!/)line (\d{1,3})\b(?!\s*(?:of|from)\s+po)")
+
+
+def _previous_po(state: DialogueState) -> str | None:
+    """The one PO the last turn was about (asked by id, or the only one it returned)."""
+    last = state.last
+    if last is None:
+        return None
+    asked = {str(c.args["po_id"]) for c in last.calls if c.args.get("po_id")}
+    found = asked or set(last.records.get("po", ()))
+    return next(iter(found)) if len(found) == 1 else None
+
+
+def on_previous_po(planner: Planner, question: str, ctx: UserContext, state: DialogueState) -> Understood | None:
+    """A change of 'line 1' right after a turn about one PO ('¿qué trae el PO-24297?' → 'pídele que adelante la
+    línea 1 al 2026-03-03'): the line is that PO's. ``None`` when the question names a PO itself, names no line,
+    or is no request once the PO is added."""
+    if planner.resolver.extract(question, ctx.today, ctx.sites).ids.get("po") or not _LINE_ALONE.search(question):
+        return None
+    po = _previous_po(state)
+    if po is None:
+        return None
+    plan = planner.plan(_LINE_ALONE.sub(lambda m: f"{po} line {m.group(1)}", question, count=1), ctx, ())
+    return Understood(plan, "entity") if _actions(plan) else None
+
+
+_THEY = re.compile(r"\b(?:they|them|their|theirs)\b")
+
+
+def on_previous_supplier(planner: Planner, question: str, ctx: UserContext, state: DialogueState
+                         ) -> Understood | None:
+    """'How have they done on deliveries?' right after a turn about one supplier: 'they' is that supplier (the
+    question alone names no supplier, so no supplier intent reads it). ``None`` when the question is understood
+    alone, has no such pronoun, or the last turn was not about exactly one supplier."""
+    last = state.last
+    analysis = last.understood.analysis if last is not None else None
+    suppliers = analysis.entities.ids.get("supplier", ()) if analysis is not None else ()
+    if len(suppliers) != 1 or not _THEY.search(question):
+        return None
+    alone = planner.plan(question, ctx, ())
+    if isinstance(alone, ToolPlan) or (alone.analysis is not None and alone.analysis.intent is not None):
+        return None
+    plan = planner.plan(_THEY.sub(f"supplier {suppliers[0]}", question), ctx, ())
+    return Understood(plan, "reference") if isinstance(plan, ToolPlan) else None
