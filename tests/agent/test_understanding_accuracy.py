@@ -21,7 +21,7 @@ from tests.agent.understanding_helpers import DATA, dev_floor, load_conversation
 from tests.factories import TODAY
 from tests.policy_helpers import shipped_policy
 
-HELD_OUT_FLOOR = 0.70
+HELD_OUT_FLOOR = 0.71
 """Held-out turn accuracy the rules model must keep. Measured before the issue-14 model work: 76/233 = 0.326
 (none of the six new tools or their intents existed yet; Spanish 2/50, follow-ups 13/79, requests with context 1/13).
 After the tools, the semantic stage and the new intents and writers: 109/233 = 0.468 (Spanish 3/50, follow-ups
@@ -29,12 +29,14 @@ After the tools, the semantic stage and the new intents and writers: 109/233 = 0
 (rewording + localized answers) and dialogue state (follow-ups refine the thread's last understood turn):
 148/233 = 0.635 (Spanish 25/50, follow-ups 38/79, context 7/13). After tuning on development sets only (paraphrases
 per intent, more dialogue and Spanish, then two dev sets written blind to the model): 164/233 = 0.704 (Spanish
-34/50, follow-ups 41/79, context 8/13)."""
-HELD_OUT2_FLOOR = 0.61
+34/50, follow-ups 41/79, context 8/13); after a second round on the blind dev sets: 167/233 = 0.717 (Spanish 35/50,
+follow-ups 43/79)."""
+HELD_OUT2_FLOOR = 0.62
 """Held-out set 2 (written blind on 2026-12-07, after the Spanish and dialogue work, before any further change).
 Measured on the model as it stood when the set was committed: 83/149 = 0.557 (en 69/111, es 14/38, follow-ups
 26/62, context 5/10, clarify 1/6). After the development-set work that followed: 92/149 = 0.617 (en 75/111, es
-17/38, follow-ups 29/62, context 7/10, clarify 2/6)."""
+17/38, follow-ups 29/62, context 7/10, clarify 2/6); after the second blind-dev round: 93/149 = 0.624 (follow-ups
+30/62)."""
 
 
 @pytest.fixture
