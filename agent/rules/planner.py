@@ -15,25 +15,18 @@ from typing import Any, Literal
 from agent.rules.actions import ActionRequest, detect_action
 from agent.rules.entities import Ambiguity, Entities, EntityResolver
 from agent.rules.intents import Intent, IntentCatalogue
-from agent.rules.periods import future_days, past_args
 from agent.rules.procedures import SEARCH_TOOL, is_question, names_document, planned_search
+from agent.rules.replies import HELP, clarify, decline, not_found
 from agent.rules.request_words import request_words
 from agent.rules.requests import RequestSplit, find_requests, own_words_reason
 from agent.rules.semantic import ExampleIndex, SemanticMatch
-from agent.rules.slots import derived_slot
+from agent.rules.slots import SLOT_KINDS, fill_args
 
 __all__ = ["Analysis", "PlannedCall", "Planner", "Reply", "ToolPlan", "UserContext"]
 
 # Entities naming plant records (not vocabulary such as a defect code or a machine parameter).
 _RECORD_KINDS = frozenset(("item", "lot", "po", "supplier", "line", "machine", "asset", "wo"))
-_SLOT_KINDS = {"@item": "item", "@site": "site", "@lot": "lot", "@po": "po", "@supplier": "supplier",
-               "@line": "line", "@machine": "machine", "@asset": "asset", "@wo": "wo", "@defect": "defect",
-               "@reason": "reason", "@parameter": "parameter", "@so": "so", "@customer": "customer"}
-_FLAG_SLOTS = {"@stock_status": "stock_status", "@wo_status": "wo_status", "@qe_status": "qe_status",
-               "@severity": "severity", "@item_type": "item_type", "@abc_class": "abc_class"}
 _FOLLOW_UP_MAX_WORDS = 9
-_KNOWN_SLOTS = frozenset({*_SLOT_KINDS, *_FLAG_SLOTS, "@me_buyer", "@future_days", "@window_from", "@window_to",
-                          "@lookback_days", "@summary_days"})
 
 
 @dataclass(frozen=True)
@@ -95,14 +88,6 @@ class Reply:
 
 
 Plan = ToolPlan | Reply
-
-
-def _clarify(ambiguity: Ambiguity) -> str:
-    what = {"item": "item", "line": "line", "supplier": "supplier", "machine": "machine", "lot": "lot",
-            "asset": "asset"}.get(ambiguity.kind, ambiguity.kind)
-    options = "; ".join(f"{cid} ({label})" if label and label != cid else cid
-                        for cid, label in ambiguity.candidates)
-    return f"Which {what} do you mean by \"{ambiguity.phrase}\": {options}?"
 
 
 class Planner:
@@ -189,7 +174,7 @@ class Planner:
         if request is not None and request.action in ctx.tools:
             analysis = Analysis(None, entities)
             if entities.unknown_ids:
-                return Reply("not_found", _not_found(entities.unknown_ids), analysis)
+                return Reply("not_found", not_found(entities.unknown_ids), analysis)
             if request.missing:
                 return Reply("clarify", request.missing, analysis)
             return self._action_plan((request,), analysis, ctx)
@@ -203,7 +188,7 @@ class Planner:
                 # A change the user may request, without the records it is about ('reserve them for it').
                 return Reply("clarify", f"Which records should I {verb}, and how (name them by id, e.g. the lot, "
                                         "PO line, item or spare part)?", Analysis(None, entities))
-            return Reply("action", _decline(verb) + " I can look up the current state for you instead.")
+            return Reply("action", decline(verb) + " I can look up the current state for you instead.")
         if not entities.ids.get("lot"):
             topic = catalogue.unsupported_topic(stems)
             if topic is not None:
@@ -216,11 +201,11 @@ class Planner:
             return Reply("clarify", f"Do you mean {first.label} or {second.label}?", analysis)
         if analysis.intent is None:
             if catalogue.is_help(stems):
-                return Reply("help", _HELP)
+                return Reply("help", HELP)
             if entities.unknown_ids:
-                return Reply("not_found", _not_found(entities.unknown_ids), analysis)
+                return Reply("not_found", not_found(entities.unknown_ids), analysis)
             return Reply("cannot", "I can't answer that from the plant data I can read: I did not recognise what "
-                                   "you are asking for. " + _HELP, analysis)
+                                   "you are asking for. " + HELP, analysis)
         return self._plan_intent(analysis.intent, analysis, ctx)
 
     # ------------------------------------------------------------------ requests (agent/rules/requests.py)
@@ -246,11 +231,11 @@ class Planner:
             return None  # only requests the user may not make: the usual decline
         analysis = Analysis(None, entities)
         if offered and split.unknown_ids:
-            return Reply("not_found", _not_found(split.unknown_ids), analysis)
+            return Reply("not_found", not_found(split.unknown_ids), analysis)
         missing = next((r.missing for r in offered if r.missing), "")
         if missing:
             return Reply("clarify", missing, analysis)
-        notes = [_decline(r.verb) for r in split.requests if r.action not in ctx.tools]
+        notes = [decline(r.verb) for r in split.requests if r.action not in ctx.tools]
         reads: ToolPlan | None = None
         if split.info:
             info = self.plan(split.info, ctx, history)
@@ -289,7 +274,7 @@ class Planner:
     def plan_analysis(self, analysis: Analysis, ctx: UserContext) -> Plan:
         """The plan for an analysis made elsewhere (a follow-up resolved against the thread's earlier turns)."""
         if analysis.intent is None:
-            return Reply("cannot", "I can't answer that from the plant data I can read. " + _HELP, analysis)
+            return Reply("cannot", "I can't answer that from the plant data I can read. " + HELP, analysis)
         return self._plan_intent(analysis.intent, analysis, ctx)
 
     def _data_plan(self, question: str, ctx: UserContext, history: Sequence[str],
@@ -307,15 +292,15 @@ class Planner:
         """The plan for a question ``analysis`` matched to ``intent``."""
         entities = analysis.entities
         if entities.unknown_ids:
-            return Reply("not_found", _not_found(entities.unknown_ids), analysis)
-        used = {_SLOT_KINDS[v] for c in intent.calls for v in c.args.values() if isinstance(v, str)
-                and v in _SLOT_KINDS}
+            return Reply("not_found", not_found(entities.unknown_ids), analysis)
+        used = {SLOT_KINDS[v] for c in intent.calls for v in c.args.values() if isinstance(v, str)
+                and v in SLOT_KINDS}
         if intent.name == "spare_parts":
             used.add("machine")
             entities, problem = self._asset_from_machine(entities)
             analysis = Analysis(intent, entities)
             if problem is not None:
-                return Reply("clarify", _clarify(problem), analysis)
+                return Reply("clarify", clarify(problem), analysis)
         elif intent.name == "maintenance_orders":
             # A named machine narrows to its asset when it has just one; otherwise its line is filter enough.
             entities, _problem = self._asset_from_machine(entities)
@@ -326,7 +311,7 @@ class Planner:
                                       f"{intent.label} (tool {missing_tool}).", analysis)
         for ambiguity in entities.ambiguities:
             if ambiguity.kind in used or ambiguity.kind in intent.needs:
-                return Reply("clarify", _clarify(ambiguity), analysis)
+                return Reply("clarify", clarify(ambiguity), analysis)
         if intent.needs and not any(entities.has(n) for n in intent.needs):
             return Reply("clarify", intent.ask or "Which record do you mean?", analysis)
         calls: list[PlannedCall] = []
@@ -335,7 +320,8 @@ class Planner:
             if template.tool not in ctx.tools:
                 skipped.append(template.tool)  # only optional calls get here
                 continue
-            args = self._args(template.args, entities, ctx)
+            args = fill_args(template.args, entities, today=ctx.today, sites=ctx.sites,
+                             my_buyer=ctx.user_id if "buyer" in ctx.roles else None)
             if intent.name == "assets_at_risk" and entities.has("asset"):
                 args["threshold"] = 0.0  # a named asset is reported whatever its risk
             if template.tool == "machine_downtime" and args.get("reason_code") not in self._down_reasons:
@@ -357,10 +343,10 @@ class Planner:
         """The one asset ``entities`` name (directly or by its machine), or a clarifying question."""
         entities, problem = self._asset_from_machine(entities)
         if problem is not None:
-            return None, _clarify(problem)
+            return None, clarify(problem)
         for ambiguity in entities.ambiguities:
             if ambiguity.kind in ("asset", "machine"):
-                return None, _clarify(ambiguity)
+                return None, clarify(ambiguity)
         assets = entities.ids.get("asset", ())
         if len(assets) > 1:
             return None, f"I act on one asset at a time. Which asset do you mean: {', '.join(assets)}?"
@@ -386,40 +372,6 @@ class Planner:
                                        tuple((a.asset_id, a.name) for a in assets))
         return entities, None
 
-    def _args(self, template: Mapping[str, Any], entities: Entities, ctx: UserContext) -> dict[str, Any]:
-        args: dict[str, Any] = {}
-        period, today = entities.period, ctx.today
-        for key, spec in template.items():
-            if key == "@past":
-                args.update(past_args(period, today))
-                continue
-            if not isinstance(spec, str) or not spec.startswith("@"):
-                args[key] = spec
-                continue
-            slot, _, default = spec.partition("|")
-            value: Any = None
-            if slot in _SLOT_KINDS:
-                value = entities.first(_SLOT_KINDS[slot])
-            elif slot in _FLAG_SLOTS:
-                value = entities.flags.get(_FLAG_SLOTS[slot])
-            elif slot == "@me_buyer":
-                value = ctx.user_id if entities.first_person and "buyer" in ctx.roles else None
-            elif slot == "@future_days":
-                value = future_days(period, today)
-            elif slot in ("@window_from", "@window_to") and period is not None:
-                value = (period.start if slot == "@window_from" else period.end).isoformat()
-            elif slot == "@lookback_days" and period is not None and period.start < today:
-                value = (today - period.start).days
-            elif slot == "@summary_days" and period is not None and period.start <= today:
-                value = max(1, min(90, (today - period.start).days + 1))
-            elif slot not in _KNOWN_SLOTS:
-                value = derived_slot(slot, entities, today, ctx.sites)
-            if value is None and default:
-                value = int(default) if default.isdigit() else default
-            if value is not None:
-                args[key] = value
-        return args
-
     @staticmethod
     def _fit(tool: str, args: dict[str, Any], ctx: UserContext) -> dict[str, Any]:
         """Keep only arguments the tool's schema declares (when the schema is known)."""
@@ -428,21 +380,3 @@ class Planner:
             return args
         props = schema.get("properties", {})
         return {k: v for k, v in args.items() if k in props}
-
-
-def _decline(verb: str) -> str:
-    return f"I can't {verb} anything: I only read plant data and cannot change records or send anything."
-
-
-def _not_found(ids: Sequence[str]) -> str:
-    listed = ", ".join(ids)
-    return (f"I can't find {listed} in the plant data: no such record exists. Please check the id "
-            "(for example the PO, lot or work-order number) and ask again.")
-
-
-_HELP = ("I can look up stock and lots (and a lot's status across MES and ERP), stock projections and items below "
-         "reorder point, open and late purchase orders, the buyer exception worklist, supplier scorecards and "
-         "alternative suppliers, sales orders and forecast against orders, inter-site transfers, work orders and "
-         "those at risk, line performance, down time, machine parameter drift, scrap analysis, quality events, "
-         "lot genealogy, assets at risk, maintenance orders and spare parts, and the executive summary with the "
-         "ERP/MES reconciliation — within what your role may see.")

@@ -10,14 +10,25 @@ question's entities and the user's context.
 from __future__ import annotations
 
 import math
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from datetime import date, timedelta
 from typing import Any
 
 from agent.rules.entities import Entities
-from agent.rules.periods import Period, future_days
+from agent.rules.periods import Period, future_days, past_args
 
-__all__ = ["derived_slot", "due_days", "past_days", "transfer_direction", "weeks"]
+__all__ = ["FLAG_SLOTS", "SLOT_KINDS", "derived_slot", "due_days", "fill_args", "past_days", "transfer_direction",
+           "weeks"]
+
+SLOT_KINDS = {"@item": "item", "@site": "site", "@lot": "lot", "@po": "po", "@supplier": "supplier",
+              "@line": "line", "@machine": "machine", "@asset": "asset", "@wo": "wo", "@defect": "defect",
+              "@reason": "reason", "@parameter": "parameter", "@so": "so", "@customer": "customer"}
+"""Template slots filled with the first entity of a kind."""
+FLAG_SLOTS = {"@stock_status": "stock_status", "@wo_status": "wo_status", "@qe_status": "qe_status",
+              "@severity": "severity", "@item_type": "item_type", "@abc_class": "abc_class"}
+"""Template slots filled with an entity flag."""
+_KNOWN_SLOTS = frozenset({*SLOT_KINDS, *FLAG_SLOTS, "@me_buyer", "@future_days", "@window_from", "@window_to",
+                          "@lookback_days", "@summary_days"})
 
 _LIST_FILTERS = frozenset({"open_only", "late_only", "so_status"})
 _FROM = frozenset({"from", "out"})
@@ -105,3 +116,42 @@ def derived_slot(slot: str, entities: Entities, today: date, user_sites: frozens
     if value in ("true", "false"):
         return value == "true"
     return value
+
+
+def fill_args(template: Mapping[str, Any], entities: Entities, *, today: date, sites: frozenset[str] | None,
+              my_buyer: str | None) -> dict[str, Any]:
+    """A call template's arguments filled from ``entities``: ``@slot`` values (``@slot|default``), ``@past`` for a
+    look-back window, literal values as written; a slot with no value (and no default) is left out. ``my_buyer``:
+    the asking user's id when they are a buyer (for 'my POs')."""
+    args: dict[str, Any] = {}
+    period = entities.period
+    for key, spec in template.items():
+        if key == "@past":
+            args.update(past_args(period, today))
+            continue
+        if not isinstance(spec, str) or not spec.startswith("@"):
+            args[key] = spec
+            continue
+        slot, _, default = spec.partition("|")
+        value: Any = None
+        if slot in SLOT_KINDS:
+            value = entities.first(SLOT_KINDS[slot])
+        elif slot in FLAG_SLOTS:
+            value = entities.flags.get(FLAG_SLOTS[slot])
+        elif slot == "@me_buyer":
+            value = my_buyer if entities.first_person else None
+        elif slot == "@future_days":
+            value = future_days(period, today)
+        elif slot in ("@window_from", "@window_to") and period is not None:
+            value = (period.start if slot == "@window_from" else period.end).isoformat()
+        elif slot == "@lookback_days" and period is not None and period.start < today:
+            value = (today - period.start).days
+        elif slot == "@summary_days" and period is not None and period.start <= today:
+            value = max(1, min(90, (today - period.start).days + 1))
+        elif slot not in _KNOWN_SLOTS:
+            value = derived_slot(slot, entities, today, sites)
+        if value is None and default:
+            value = int(default) if default.isdigit() else default
+        if value is not None:
+            args[key] = value
+    return args
