@@ -80,14 +80,25 @@ def on_previous_supplier(planner: Planner, question: str, ctx: UserContext, stat
                          ) -> Understood | None:
     """'How have they done on deliveries?' right after a turn about one supplier: 'they' is that supplier (the
     question alone names no supplier, so no supplier intent reads it). ``None`` when the question is understood
-    alone, has no such pronoun, or the last turn was not about exactly one supplier."""
+    alone, has no such pronoun, or the last turn was not about (or did not return) exactly one supplier."""
     last = state.last
     analysis = last.understood.analysis if last is not None else None
     suppliers = analysis.entities.ids.get("supplier", ()) if analysis is not None else ()
+    if not suppliers and last is not None:
+        # 'who's the supplier on the biggest one?' then 'how's their on-time record?': the one supplier of the
+        # records the last turn returned (read from its results or answer: data, resolved again by the plan).
+        suppliers = last.records.get("supplier", ())
     if len(suppliers) != 1 or not _THEY.search(question):
         return None
     alone = planner.plan(question, ctx, ())
-    if isinstance(alone, ToolPlan) or (alone.analysis is not None and alone.analysis.intent is not None):
+    if isinstance(alone, ToolPlan):
         return None
     plan = planner.plan(_THEY.sub(f"supplier {suppliers[0]}", question), ctx, ())
-    return Understood(plan, "reference") if isinstance(plan, ToolPlan) else None
+    if not isinstance(plan, ToolPlan):
+        return None
+    # An intent the question alone reads but cannot call ('their on-time record' as a line's record, refused)
+    # gives way only to a plan that calls on the supplier.
+    understood = alone.analysis is not None and alone.analysis.intent is not None
+    if understood and not any(c.args.get("supplier_id") == suppliers[0] for c in plan.calls):
+        return None
+    return Understood(plan, "reference")

@@ -173,6 +173,8 @@ class Exchange:
     calls: tuple[PlannedCall, ...]
     records: Mapping[str, tuple[str, ...]]
     answer: str = ""
+    results: tuple[str, ...] = ()
+    """The tool results the thread still holds for the turn (none once pruned: then the answer is read)."""
 
     @property
     def asked_which(self) -> bool:
@@ -220,7 +222,7 @@ class DialogueState:
         """This state followed by ``turn`` understood as ``understood``."""
         calls = turn.calls or understood.calls
         return DialogueState((*self.exchanges, Exchange(turn.question, understood, calls, record_ids(turn),
-                                                        turn.answer)))
+                                                        turn.answer, turn.results)))
 
 
 def replay(turns: Sequence[Turn], understand: Callable[[str, DialogueState], Understood],

@@ -127,6 +127,8 @@ class FollowUpRules:
                            for k, v in dict(raw.get("drill_down") or {}).items()}
         """Per intent, the intents a question naming no scope of its own asks one level down, on the same scope."""
         self.keep_site = frozenset(str(i) for i in raw.get("keep_site") or ())
+        self.pointer_words: dict[str, Any] = dict(raw.get("pointers") or {})
+        """'the biggest one', 'the spindle one', 'the item on SO-30114' (read by :mod:`agent.rules.pointers`)."""
         """Intents whose 'it' keeps the site the previous question named the record at."""
 
     @staticmethod

@@ -154,7 +154,8 @@ class Dialogue:
         done = self.references.complete(pending, question, entities, ctx) if pending is not None else None
         if done is not None:
             return done
-        completed = complete_request(self.planner, question, ctx, state) or on_previous_po(
+        completed = self.references.pointed(question, ctx, state) or complete_request(
+            self.planner, question, ctx, state) or on_previous_po(
             self.planner, question, ctx, state)
         if completed is not None:
             return completed

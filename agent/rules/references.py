@@ -20,6 +20,7 @@ from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules, Reference
 from agent.rules.intents import PLACEHOLDERS, Intent
 from agent.rules.planner import Analysis, Plan, Planner, Reply, ToolPlan, UserContext
+from agent.rules.pointers import Pointers
 from agent.rules.procedures import SEARCH_TOOL
 from agent.rules.text import fold
 
@@ -47,6 +48,7 @@ class References:
     def __init__(self, planner: Planner, rules: FollowUpRules) -> None:
         self.planner = planner
         self.rules = rules
+        self.pointers = Pointers(rules, rules.pointer_words)
 
     # ------------------------------------------------------------------ answering a clarifying question
     def complete(self, pending: Pending, question: str, entities: Entities, ctx: UserContext) -> Understood | None:
@@ -126,6 +128,27 @@ class References:
         text = f"That could be several {what}s of my last answer. Which one do you mean: {listed}{others}?"
         return Understood(Reply("clarify", text), "reference",
                           pending=Pending((best.kind,), best.ids, template=reference.template()))
+
+    def pointed(self, question: str, ctx: UserContext, state: DialogueState) -> Understood | None:
+        """``question`` with 'the biggest one' / 'the spindle one' / 'the item on SO-30114' replaced by the one
+        record of a recent answered turn it points at (``None`` when it points at none, or the plan with the
+        record does not use it). Read before anything else: 'the item on SO-30114' names the order only to
+        point at its item. A pointer may point through another ('the item on the biggest one')."""
+        record, resolved = "", question
+        for _ in range(2):
+            # The last answered turn that lists the record pointed at ('the item on SO-30114' may reach back
+            # over a turn that listed nothing).
+            found = next((p for e in reversed(state.exchanges[-LOOK_BACK:]) if e.answered
+                          and (p := self.pointers.point(resolved, e)) is not None), None)
+            if found is None:
+                break
+            record, resolved = found.record, found.reference.put(found.record)
+        if not record:
+            return None
+        plan = self.planner.plan(resolved, ctx, ())
+        if _fit(plan, record) is None:
+            return None
+        return Understood(plan, "reference", pending=pending_of(plan))
 
     def _in_site(self, plan: Plan, record: str, resolved: str, question: str, ctx: UserContext,
                  state: DialogueState) -> Plan:

@@ -300,3 +300,64 @@ def test_why_after_scrap_is_about_the_scrap_not_a_record(model: RulesChatModel, 
     assert [name for name, _ in calls] == ["scrap_analysis", "machine_parameter_drift"]
     assert calls[0][1]["line_id"] == "P100-PK1"
 
+
+
+# ------------------------------------------------------------------------------------------ pointing by a property
+LINES_ANSWER = ("3 open PO lines from S-014:\n"
+                "- PO-24237/3 CP-2006 from S-014: 116,300 open of 224,500, need 2026-02-19 [PO-24237/3]\n"
+                "- PO-24262/4 CP-2024 from S-014: 31,200 open of 31,200, need 2026-03-03 [PO-24262/4]\n"
+                "- PO-24294/2 CP-2005 from S-014: 427,900 open of 427,900, need 2026-03-08 [PO-24294/2]\n\n"
+                "Data as of 2026-03-02 06:00.")
+
+
+def _exchange(answer: str, tool: str = "open_po_lines", results: tuple[str, ...] = ()) -> Any:
+    from agent.rules.dialogue import Exchange, Understood
+    return Exchange("q", Understood(Reply("x", "y")), (PlannedCall(tool, {}),), {}, answer, results)
+
+
+def test_a_record_is_pointed_at_by_its_figure_its_label_or_a_named_record() -> None:
+    from agent.rules.pointers import Pointers
+    rules = FollowUpRules()
+    pointers = Pointers(rules, rules.pointer_words)
+    biggest = pointers.point("who supplies the biggest one?", _exchange(LINES_ANSWER))
+    assert biggest is not None and biggest.record == "PO-24294/2"
+    assert biggest.reference.put(biggest.record) == "who supplies PO-24294/2?"
+    smallest = pointers.point("expedite the smallest order", _exchange(LINES_ANSWER))
+    assert smallest is not None and smallest.record == "PO-24262/4"
+    item = pointers.point("who else makes the item on PO-24237/3?", _exchange(LINES_ANSWER))
+    assert item is not None and (item.kind, item.record) == ("item", "CP-2006")
+    # 'who's the supplier on PO-24237/3?' asks for the field itself: it is planned on the named record.
+    assert pointers.point("who's the supplier on PO-24237/3?", _exchange(LINES_ANSWER)) is None
+    assets = ("2 assets at risk:\n- AS-012 VMC-850 - spindle (P100-MC1): 83.0% [AS-012]\n"
+              "- AS-015 CMM Inspection CMM-700 (P100-MC1): 41.2% [AS-015]")
+    spindle = pointers.point("spares for the spindle one", _exchange(assets, "assets_at_risk"))
+    assert spindle is not None and spindle.record == "AS-012"
+    # Nothing singled out: a word on no row (or on every row), no figures, no record named before.
+    assert pointers.point("the hinge one", _exchange(LINES_ANSWER)) is None
+    assert pointers.point("the same one", _exchange(assets, "assets_at_risk")) is None
+    assert pointers.point("the item on PO-99999/1", _exchange(LINES_ANSWER)) is None
+
+
+def test_pointing_reads_the_results_when_the_thread_holds_them() -> None:
+    """The figure is the field ``rows:`` names and ids come from id-shaped fields only (never free text)."""
+    from agent.rules.pointers import Pointers
+    rules = FollowUpRules()
+    pointers = Pointers(rules, rules.pointer_words)
+    result = json.dumps({"status": "ok", "rows": [
+        {"po_line": "PO-24341/1", "item_id": "RM-3001", "qty_open": 500, "note": "see PO-99999/9"},
+        {"po_line": "PO-24342/1", "item_id": "RM-3002", "qty_open": 900, "note": "big one"}]})
+    pointed = pointers.point("the biggest one", _exchange("", results=(result,)))
+    assert pointed is not None and pointed.record == "PO-24342/1"
+    assert pointers.point("the item on PO-99999/9", _exchange("", results=(result,))) is None
+
+
+def test_follow_ups_pointing_by_a_property_are_planned_on_the_record(model: RulesChatModel, policy: Policy) -> None:
+    lines = ("open PO lines from S-014", LINES_ANSWER)
+    assert _calls(model, policy, "bea.buyer", lines, question="show me the largest one") == [
+        ("open_po_lines", {"po_id": "PO-24294"})]
+    assert _calls(model, policy, "bea.buyer", lines, question="who else could supply the item on PO-24262/4?") == [
+        ("alternative_suppliers", {"item_id": "CP-2024"})]
+    assert _calls(model, policy, "bea.buyer", lines, question="who else could supply the item on the biggest one?"
+                  ) == [("alternative_suppliers", {"item_id": "CP-2005"})]
+    assert _calls(model, policy, "bea.buyer", lines, ("show me the largest one", LINES_ANSWER.splitlines()[3]),
+                  question="how's their on-time record?") == [("supplier_scorecard", {"supplier_id": "S-014"})]
