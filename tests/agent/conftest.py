@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from agent.models import build_chat_model
 from agent.rules import PlantLexicon, RulesChatModel
 from agent.testing.openai_stub import OpenAIStub
+from guardrails.audit.log import AuditLog
 from guardrails.policy.loader import Policy
 from guardrails.policy.models import ModelSpec
 from tests.agent.action_cases import p100_cases
@@ -83,3 +84,13 @@ def policy() -> Policy:
 def model(demo_plant: Engine) -> RulesChatModel:
     """The offline rules model on the seed-7 demo plant (cues only, no semantic stage)."""
     return RulesChatModel(lexicon=PlantLexicon.from_engine(demo_plant))
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditLog]:
+    """An audit log on a fresh SQLite state database, shared by one test module's tool calls."""
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('agent-audit') / 'state.db'}")
+    log = AuditLog(engine)
+    log.create_schema()
+    yield log
+    engine.dispose()

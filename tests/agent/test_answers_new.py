@@ -8,8 +8,6 @@ how many are not listed, leave masked prices and costs unmentioned, and pass the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +25,7 @@ from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy
 from tests.factories import TODAY
 from tests.policy_helpers import shipped_policy
-from tools import default_catalog, make_engine
+from tools import default_catalog
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +38,6 @@ def governed(demo_plant: Engine, policy: Policy) -> GovernedTools:
     catalog = default_catalog()
     return GovernedTools(gate=Gate(policy, catalog, SqlSiteResolver(demo_plant)), catalog=catalog,
                          engine=demo_plant, today=TODAY)
-
-
-@pytest.fixture(scope="module")
-def audit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditLog]:
-    engine = make_engine(f"sqlite:///{Path(tmp_path_factory.mktemp('answers-audit')) / 'audit.db'}")
-    log = AuditLog(engine)
-    log.create_schema()
-    yield log
-    engine.dispose()
 
 
 def _result(governed: GovernedTools, audit: AuditLog, policy: Policy, user_id: str, tool: str,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from guardrails.policy.loader import Policy
 from tests.agent.oracle import ORACLES, OracleContext
 from tests.factories import AS_OF, TODAY
 from tests.policy_helpers import shipped_policy
-from tools import default_catalog, make_engine
+from tools import default_catalog
 
 QUESTIONS = Path(__file__).parent / "data" / "rules_questions.yaml"
 MAX_STEPS = 4
@@ -61,15 +60,6 @@ def _load() -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def policy() -> Policy:
     return shipped_policy()
-
-
-@pytest.fixture(scope="module")
-def audit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditLog]:
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('rules-audit') / 'state.db'}")
-    log = AuditLog(engine)
-    log.create_schema()
-    yield log
-    engine.dispose()
 
 
 def _run(model: RulesChatModel, governed: GovernedTools, audit: AuditLog, policy: Policy, user_id: str,
