@@ -24,13 +24,7 @@ from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy
 from tests.factories import TODAY
-from tests.policy_helpers import shipped_policy
 from tools import default_catalog
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return shipped_policy()
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from sqlalchemy import Engine
 
 from agent.prompts import system_prompt
-from agent.rules import PlantLexicon, RulesChatModel
+from agent.rules import RulesChatModel
 from agent.rules.dialogue import DialogueState, Turn, classify_ids, record_ids, replay, thread_turns
 from agent.rules.follow_up_rules import FollowUpRules
 from agent.rules.planner import PlannedCall, Reply, ToolPlan, UserContext
@@ -20,19 +19,8 @@ from agent.rules.result_view import RowSpec, RowView
 from guardrails.gate import Effect, Gate
 from guardrails.policy.loader import Policy
 from tests.factories import AS_OF, TODAY
-from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 from tools.actions.catalog import action_catalog
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return shipped_policy()
-
-
-@pytest.fixture(scope="module")
-def model(demo_plant: Engine) -> RulesChatModel:
-    return RulesChatModel(lexicon=PlantLexicon.from_engine(demo_plant))
 
 
 def _schemas(policy: Policy, user_id: str) -> list[dict[str, Any]]:
@@ -299,7 +287,6 @@ def test_why_after_scrap_is_about_the_scrap_not_a_record(model: RulesChatModel, 
     calls = _calls(model, policy, "sam.supervisor", scrap, question="why is it so high?")
     assert [name for name, _ in calls] == ["scrap_analysis", "machine_parameter_drift"]
     assert calls[0][1]["line_id"] == "P100-PK1"
-
 
 
 # ------------------------------------------------------------------------------------------ pointing by a property

@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from sqlalchemy import Engine
@@ -33,7 +32,6 @@ from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy
 from tests.agent.oracle import ORACLES, OracleContext
 from tests.factories import AS_OF, TODAY
-from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 
 QUESTIONS = Path(__file__).parent / "data" / "rules_questions.yaml"
@@ -55,11 +53,6 @@ class Outcome:
 def _load() -> dict[str, list[dict[str, Any]]]:
     data = yaml.safe_load(QUESTIONS.read_text(encoding="utf-8"))
     return {"dev": data["dev"], "heldout": data["heldout"]}
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return shipped_policy()
 
 
 def _run(model: RulesChatModel, governed: GovernedTools, audit: AuditLog, policy: Policy, user_id: str,

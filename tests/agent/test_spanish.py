@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from agent.grounding import check_grounding, collect_evidence
 from agent.prompts import system_prompt
-from agent.rules import PlantLexicon, RulesChatModel
+from agent.rules import RulesChatModel
 from agent.rules.action_answers import ACTION_LABELS
 from agent.rules.localize import Localizer, localize
 from agent.rules.planner import Reply, ToolPlan, UserContext
@@ -27,18 +27,7 @@ from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy
 from tests.factories import AS_OF, TODAY
-from tests.policy_helpers import shipped_policy
 from tools import default_catalog
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return shipped_policy()
-
-
-@pytest.fixture(scope="module")
-def model(demo_plant: Engine) -> RulesChatModel:
-    return RulesChatModel(lexicon=PlantLexicon.from_engine(demo_plant))
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from sqlalchemy import Engine
 
 from agent.approval_node import pause_answer
 from agent.prompts import system_prompt
-from agent.rules import PlantLexicon, RulesChatModel
+from agent.rules import RulesChatModel
 from agent.rules.localize import localize
 from guardrails.audit.chain import AuditEvent
 from guardrails.audit.trace import Trace
@@ -150,11 +149,6 @@ def _thread(model: RulesChatModel, policy: Policy, engine: Engine, user: User,
         assert isinstance(reply, AIMessage)
         history += [HumanMessage(question), AIMessage(str(reply.content))]
         yield question, str(reply.content), results
-
-
-@pytest.fixture(scope="module")
-def model(demo_plant: Engine) -> RulesChatModel:
-    return RulesChatModel(lexicon=PlantLexicon.from_engine(demo_plant))
 
 
 def test_every_answer_kind_is_spanish_for_a_spanish_user(model: RulesChatModel, demo_plant: Engine) -> None:

@@ -27,7 +27,6 @@ from guardrails.locator import RECORD_FIELDS, SqlSiteResolver
 from guardrails.policy.loader import Policy
 from tests.agent.oracle import ORACLES, OracleContext
 from tests.factories import TODAY
-from tests.policy_helpers import shipped_policy
 from tools import default_catalog
 from tools.actions.catalog import action_catalog
 
@@ -126,11 +125,6 @@ def conversations(held_out: str) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def floor(held_out: str) -> Floor:
     return SETS[held_out]
-
-
-@pytest.fixture(scope="module")
-def policy() -> Policy:
-    return shipped_policy()
 
 
 def _turns(conversations: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], int, dict[str, Any]]]:
