@@ -45,6 +45,9 @@ from guardrails.turn_guard import TurnGuard
 
 __all__ = ["AgentDeps", "build_graph"]
 
+_SAID_EARLIER = 4
+"""Earlier user messages of the thread whose figures ground an answer (the user's own words, no plant claim)."""
+
 MAX_AUDITED_TEXT = 4000
 KEEP_TURNS = 8
 """Completed turns kept verbatim in the thread; older ones are dropped so checkpoints stay bounded."""
@@ -261,7 +264,10 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         results = [m.content for m in turn if isinstance(m, ToolMessage)]
         # What the model asked the tools about is evidence too ("no late lines from S-001" after asking for S-001).
         asked = [json.dumps(c["args"]) for m in turn if isinstance(m, AIMessage) for c in m.tool_calls]
-        evidence = collect_evidence(results, extra_text=[state["question"], *asked])
+        # So is what the user typed earlier in the thread ('and Monterrey?' after 'only those over 500': the
+        # answer repeats the user's 500, which no result of this turn states).
+        said = [str(m.content) for m in state["messages"][-_SAID_EARLIER * 4:] if isinstance(m, HumanMessage)]
+        evidence = collect_evidence(results, extra_text=[state["question"], *said[-_SAID_EARLIER:], *asked])
         degraded = state.get("degraded", False)
         rules_answered = degraded or deps.model is deps.fallback
         grounded = check_grounding(draft, evidence, mode="mark" if rules_answered else "remove")

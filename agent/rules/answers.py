@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from agent.rules import answers_maint, answers_ops, answers_sales, answers_supply, procedures
@@ -72,7 +73,7 @@ def compose_answer(outputs: Sequence[ToolOutput], focus: Focus, skipped: Sequenc
         if writer is None:
             parts.append(f"I received {output.name} results but cannot summarise them.")
             continue
-        lines = writer(result, Focus(focus.intent, focus.entities, output.args))
+        lines = writer(result, replace(focus, args=output.args))
         parts.extend(lines or [f"The {output.name} lookup returned no matching records."])
     for tool in skipped:
         parts.append(f"(I did not check {tool}: your role has no access to it.)")

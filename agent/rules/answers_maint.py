@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["WRITERS"]
 
-MAX_ROWS = 10
 
 _MO_STATUS = {"in_progress": "in progress"}
 
@@ -50,7 +49,7 @@ def maintenance_orders(result: Mapping[str, Any], focus: Focus) -> list[str]:
     count = int(summary.get("count") or len(rows))
     statuses = ", ".join(f"{_MO_STATUS.get(str(k), k)} {num(v)}" for k, v in mapping_of(summary, "by_status").items())
     out = [f"{num(count)} {kind}{_scope(args)}{when_text} ({statuses}), by scheduled start (unscheduled last):"]
-    for r in rows[:MAX_ROWS]:
+    for r in rows[:focus.rows]:
         start = (f"from {when(r.get('scheduled_start'))}" + (f" to {when(r.get('scheduled_end'))}"
                                                             if r.get("scheduled_end") else "")
                  if r.get("scheduled_start") else "not scheduled yet")
@@ -59,7 +58,7 @@ def maintenance_orders(result: Mapping[str, Any], focus: Focus) -> list[str]:
         out.append(f"- {r.get('mo_id')} {r.get('mo_type')}, {_MO_STATUS.get(str(r.get('status')), r.get('status'))}, "
                    f"priority {num(r.get('priority'))}: {r.get('asset_id')} {label(r.get('asset_name'))} ({where}), "
                    f"{start}{': ' + note if note else ''} {cite(r.get('mo_id'), r.get('asset_id'))}")
-    tail = more(min(MAX_ROWS, len(rows)), count)
+    tail = more(min(focus.rows, len(rows)), count)
     return [*out, tail] if tail else out
 
 
@@ -105,8 +104,8 @@ def spare_parts(result: Mapping[str, Any], focus: Focus) -> list[str]:
             if not short_only else f"{num(parts)} short spare-part needs over {num(total_assets)} assets{_scope(args)}")
     out = [lead + (", short ones first (riskiest assets first):" if short else "; every one is covered by stock:")]
     ordered = sorted(rows, key=lambda r: not r.get("short"))  # stable: the tool's riskiest-first order within
-    out += [_part(r, with_asset=True) for r in ordered[:MAX_ROWS]]
-    tail = more(min(MAX_ROWS, len(rows)), parts)
+    out += [_part(r, with_asset=True) for r in ordered[:focus.rows]]
+    tail = more(min(focus.rows, len(rows)), parts)
     if tail:
         out.append(tail)
     risky = [r for r in rows if r.get("failure_probability") is not None][:1]

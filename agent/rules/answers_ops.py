@@ -55,13 +55,13 @@ def work_orders(result: Mapping[str, Any], focus: Focus) -> list[str]:
     if late and not args.get("late_only"):
         head += f", {num(late)} of them late"
     out = [head + ":"]
-    for r in rows[:MAX_ROWS]:
+    for r in rows[:focus.rows]:
         late_text = f", {num(r.get('days_late'))} days late" if r.get("late") else ""
         out.append(f"- {r.get('wo_id')} {r.get('item_id')} on {r.get('line_id')}: {r.get('status')}, "
                    f"{num(r.get('qty_completed'))} of {num(r.get('qty_planned'))} done ({num(r.get('progress_pct'))}%)"
                    f", planned {when(r.get('planned_start'))} to {when(r.get('planned_end'))}, due "
                    f"{day(r.get('due_date'))}{late_text} {cite(r.get('wo_id'))}")
-    tail = more(min(MAX_ROWS, len(rows)), total)
+    tail = more(min(focus.rows, len(rows)), total)
     return [*out, tail] if tail else out
 
 
@@ -75,7 +75,7 @@ def at_risk(result: Mapping[str, Any], focus: Focus) -> list[str]:
                 "is at risk (components covered, no high-risk asset on their lines)."]
     out = [f"{num(len(rows))} of {checked} planned or released work orders starting by {window}"
            f"{_scope(focus.args)} are at risk:"]
-    for r in rows[:MAX_ROWS]:
+    for r in rows[:focus.rows]:
         reasons = []
         missing = rows_of(r, "missing_components")
         if missing:
@@ -99,7 +99,7 @@ def line_performance(result: Mapping[str, Any], focus: Focus) -> list[str]:
     if not lines:
         return [f"No line data{_scope(focus.args)} {_period(result)}."]
     out = [f"Line performance {_period(result)}:"]
-    for ln in lines[:MAX_ROWS]:
+    for ln in lines[:focus.rows]:
         trend = mapping_of(ln, "scrap_trend")
         reasons = rows_of(ln, "down_by_reason")[:3]
         down = ("; top down reasons " + ", ".join(
@@ -350,7 +350,7 @@ def executive(result: Mapping[str, Any], focus: Focus) -> list[str]:
                        f"{num(s.get('reconciliation_issues'))} ERP/MES disagreements {cite(*risky)}.")
         if recon:
             out.append("ERP/MES disagreements:")
-    for d in recon[:MAX_ROWS]:
+    for d in recon[:focus.rows]:
         ids = [str(x) for x in d.get("record_ids") or []]
         out.append(f"- {RECONCILIATION_LABELS.get(str(d.get('kind')), str(d.get('kind')))} at {d.get('site_id')} "
                    f"{cite(*ids)}")

@@ -79,9 +79,9 @@ def sales_orders(result: Mapping[str, Any], focus: Focus) -> list[str]:
     if summary.get("qty_total") is not None:
         head += f", {num(summary.get('qty_total'))} units in all"
     out = [head + (", late ones first:" if late else ", by due date:")]
-    for r in rows[:MAX_ROWS]:
+    for r in rows[:focus.rows]:
         out.append(f"- {_order_text(r)} {cite(r.get('so_id'))}")
-    tail = more(min(MAX_ROWS, len(rows)), count)
+    tail = more(min(focus.rows, len(rows)), count)
     return [*out, tail] if tail else out
 
 
@@ -130,14 +130,14 @@ def transfers(result: Mapping[str, Any], focus: Focus) -> list[str]:
     count = int(summary.get("count") or len(rows))
     out = [f"{num(count)} inter-site transfers{where} {since}, {num(summary.get('qty_total'))} units moved in all, "
            "newest first:"]
-    for r in rows[:MAX_ROWS]:
+    for r in rows[:focus.rows]:
         source = join([str(r.get("from_site_id") or ""), str(r.get("from_location") or "")], " ")
         target = (f"work order {r.get('to_wo_id')} at {r.get('to_site_id')}" if r.get("to_wo_id")
                   else join([str(r.get("to_site_id") or ""), str(r.get("to_location") or "")], " "))
         out.append(f"- {r.get('transfer_id')} on {when(r.get('transferred_at'))}: {num(r.get('qty'))} "
                    f"{r.get('item_id')} (lot {r.get('lot_id')}) from {source} to {target} "
                    f"{cite(r.get('transfer_id'), r.get('lot_id'))}")
-    tail = more(min(MAX_ROWS, len(rows)), count)
+    tail = more(min(focus.rows, len(rows)), count)
     return [*out, tail] if tail else out
 
 

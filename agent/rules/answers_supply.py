@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 
 __all__ = ["WRITERS"]
 
-MAX_ROWS = 10
 
 TRIAGE_LABELS = {
     "past_due": "past due", "expedite": "expedite", "reschedule_out": "reschedule out",
@@ -41,7 +40,7 @@ def inventory(result: Mapping[str, Any], focus: Focus) -> list[str]:
                 "in the inventory you can see."]
     out: list[str] = []
     if args.get("lot_id"):
-        for r in rows[:MAX_ROWS]:
+        for r in rows[:focus.rows]:
             out.append(f"{r.get('lot_id')} ({r.get('item_id')}) is at {r.get('site_id')}, location "
                        f"{r.get('location')}: {num(r.get('qty_on_hand'))} on hand, {num(r.get('qty_reserved'))} "
                        f"reserved, {num(r.get('qty_available'))} available; stock status {r.get('stock_status')}, "
@@ -57,11 +56,11 @@ def inventory(result: Mapping[str, Any], focus: Focus) -> list[str]:
                    f"({num(t.get('qty_on_hand'))} on hand, {num(t.get('qty_reserved'))} reserved"
                    f"{', ' + extra if extra else ''}) in {num(t.get('rows'))} inventory rows {cite(*lots[:8])}.")
     if args.get("stock_status") or len(totals) == 0:
-        for r in rows[:MAX_ROWS]:
+        for r in rows[:focus.rows]:
             out.append(f"- {r.get('lot_id')} ({r.get('item_id')}) at {r.get('site_id')} {r.get('location')}: "
                        f"{num(r.get('qty_on_hand'))} on hand, {r.get('stock_status')} {cite(r.get('lot_id'))}")
     if result.get("truncated"):
-        out.append(more(MAX_ROWS, int(result.get("total_rows") or 0)))
+        out.append(more(focus.rows, int(result.get("total_rows") or 0)))
     return out
 
 
@@ -103,13 +102,13 @@ def below_reorder(result: Mapping[str, Any], focus: Focus) -> list[str]:
         return [f"No items are below their reorder minimum{where}."]
     total = int(result.get("total_below") or len(rows))
     out = [f"{num(total)} item positions are below their reorder minimum{where}, most severe first:"]
-    for r in rows[:MAX_ROWS]:
+    for r in rows[:focus.rows]:
         receipt = f", next receipt {day(r.get('next_receipt_date'))}" if r.get("next_receipt_date") else ""
         out.append(f"- {r.get('item_id')} at {r.get('site_id')}: {num(r.get('available'))} available vs min "
                    f"{num(r.get('reorder_min'))} (short {num(r.get('shortfall_to_min'))} to min, "
                    f"{num(r.get('shortfall_to_max'))} to max); {num(r.get('open_po_qty'))} on order{receipt} "
                    f"{cite(r.get('item_id'))}")
-    tail = more(min(MAX_ROWS, len(rows)), total)
+    tail = more(min(focus.rows, len(rows)), total)
     return [*out, tail] if tail else out
 
 
@@ -121,7 +120,7 @@ def open_po_lines(result: Mapping[str, Any], focus: Focus) -> list[str]:
     if wanted and rows:
         picked = [r for r in rows if r.get("line_id") in wanted]
         if not picked:
-            others = [r.get("line_id") for r in rows[:MAX_ROWS]]
+            others = [r.get("line_id") for r in rows[:focus.rows]]
             return [f"{', '.join(sorted(wanted))} is not open (fully received, closed or cancelled); "
                     f"{num(len(rows))} other lines of {args.get('po_id')} are still open {cite(*others)}."]
         rows = picked
@@ -132,7 +131,7 @@ def open_po_lines(result: Mapping[str, Any], focus: Focus) -> list[str]:
         return [f"There are no {kind}{_filters(args)}."]
     total = len(rows) if wanted else int(result.get("total_lines") or len(rows))
     out = [f"{num(total)} {kind}{_filters(args)}:"]
-    for r in rows[:MAX_ROWS]:
+    for r in rows[:focus.rows]:
         promised = f"promised {day(r.get('promised_date'))}" if r.get("promised_date") else "no promise date"
         late = f", {num(r.get('days_late'))} days late" if (r.get("days_late") or 0) > 0 else ""
         price = (f", {num(r.get('unit_price'))} {r.get('currency')}/unit" if r.get("unit_price") is not None
@@ -140,7 +139,7 @@ def open_po_lines(result: Mapping[str, Any], focus: Focus) -> list[str]:
         out.append(f"- {r.get('line_id')} {r.get('item_id')} from {r.get('supplier_id')}: {num(r.get('qty_open'))} "
                    f"open of {num(r.get('qty_ordered'))}, need {day(r.get('need_date'))}, {promised}, expected "
                    f"{day(r.get('expected_receipt_date'))}{late}{price} {cite(r.get('line_id'))}")
-    tail = more(min(MAX_ROWS, len(rows)), total)
+    tail = more(min(focus.rows, len(rows)), total)
     if tail:
         out.append(tail)
     values = result.get("open_value_by_currency")
@@ -211,8 +210,8 @@ def triage(result: Mapping[str, Any], focus: Focus) -> list[str]:
             return [f"No {TRIAGE_LABELS[cat]} exceptions{where}."]
         total = int(counts.get(cat, len(rows)))
         out.append(f"{num(total)} {TRIAGE_LABELS[cat]} exceptions{where}, worst first:")
-        out += [_triage_row(cat, r) for r in rows[:MAX_ROWS]]
-        tail = more(min(MAX_ROWS, len(rows)), total)
+        out += [_triage_row(cat, r) for r in rows[:focus.rows]]
+        tail = more(min(focus.rows, len(rows)), total)
         return [*out, tail] if tail else out
     listed = [f"{TRIAGE_LABELS[c]} {num(counts[c])}" for c in cats if c in counts]
     out.append(f"Buyer exceptions{where}: " + (", ".join(listed) if listed else "none") + ".")
@@ -245,7 +244,7 @@ def scorecard(result: Mapping[str, Any], focus: Focus) -> list[str]:
         return out
     total = int(result.get("total_suppliers") or len(rows))
     out = [f"{num(total)} suppliers scored on receipts since {since}, worst on-time first:"]
-    for r in rows[:MAX_ROWS]:
+    for r in rows[:focus.rows]:
         on_time = (f"on-time {pct(r.get('on_time_rate'))} ({num(r.get('lots_on_time'))} of "
                    f"{num(r.get('lots_received'))} lots)" if r.get("lots_received") else "no receipts")
         out.append(f"- {r.get('supplier_id')} {label(r.get('name')) or ''}: {on_time}, "
@@ -263,7 +262,7 @@ def alternatives(result: Mapping[str, Any], focus: Focus) -> list[str]:
     desc = label(result.get("item_description"))
     out = [f"{num(len(rows))} suppliers can supply {item}{f' ({desc})' if desc else ''}, best first "
            "(shortest lead time, then on-time rate):"]
-    for r in rows[:MAX_ROWS]:
+    for r in rows[:focus.rows]:
         price = f", {num(r.get('unit_price'))} {r.get('currency')}/unit" if r.get("unit_price") is not None else ""
         lines = (f", {num(r.get('open_lines_for_item'))} open lines for this item"
                  if r.get("open_lines_for_item") else "")

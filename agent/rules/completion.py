@@ -11,11 +11,12 @@ import re
 from dataclasses import replace
 
 from agent.rules.dialogue import DialogueState, Understood, is_clarification, pending_of
-from agent.rules.planner import PlannedCall, Planner, ToolPlan, UserContext
+from agent.rules.planner import Analysis, PlannedCall, Planner, ToolPlan, UserContext
+from agent.rules.procedures import SEARCH_TOOL, procedure_args
 from agent.rules.request_words import request_words
 from agent.rules.requests import own_words
 
-__all__ = ["complete_request", "on_previous_po", "on_previous_supplier"]
+__all__ = ["complete_request", "on_previous_po", "on_previous_search", "on_previous_supplier"]
 
 
 def _actions(plan: object) -> tuple[PlannedCall, ...]:
@@ -102,3 +103,25 @@ def on_previous_supplier(planner: Planner, question: str, ctx: UserContext, stat
     if understood and not any(c.args.get("supplier_id") == suppliers[0] for c in plan.calls):
         return None
     return Understood(plan, "reference")
+
+
+_SHORT_FOLLOW_UP = 16
+"""Words a follow-up of a document search may have ('thanks - and the one for releasing it again?')."""
+
+
+def on_previous_search(planner: Planner, question: str, ctx: UserContext, state: DialogueState
+                       ) -> Understood | None:
+    """'and the one for releasing it again?' right after a document search: another search on the same subject
+    (the follow-up's words, with the previous query's for context). ``None`` when the last turn searched no
+    documents, the tool is not offered, or the question is understood alone."""
+    last = state.last
+    searched = [c for c in last.calls if c.name == SEARCH_TOOL] if last is not None else []
+    if not searched or SEARCH_TOOL not in ctx.tools or len(question.split()) > _SHORT_FOLLOW_UP:
+        return None
+    alone = planner.plan(question, ctx, ())
+    if isinstance(alone, ToolPlan) and alone.calls:
+        return None
+    before = str(searched[0].args.get("query") or "")
+    args = procedure_args(f"{question.strip()} ({before})" if before else question)
+    entities = planner.resolver.extract(question, ctx.today, ctx.sites)
+    return Understood(ToolPlan(Analysis(None, entities), (PlannedCall(SEARCH_TOOL, args),)), "topic")

@@ -14,25 +14,25 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from agent.rules._id_rules import ID_RULES
 from agent.rules.intents import PLACEHOLDERS
 from agent.rules.lexicon import PlantLexicon
-from agent.rules.names import CustomerIndex, ItemIndex, NameIndex, PhraseIndex, SupplierIndex, machine_phrases
+from agent.rules.names import (
+    CustomerIndex,
+    ItemIndex,
+    NameIndex,
+    PhraseIndex,
+    SupplierIndex,
+    machine_phrases,
+    utility_asset_phrases,
+)
 from agent.rules.periods import Period, find_period
 from agent.rules.sentences import asking_sentence, prefer_asked
 from agent.rules.spanish import Reading, SpanishReader
-from agent.rules.text import Speller, fold, question_start, tokenize, words
+from agent.rules.text import Speller, first_person, fold, question_start, tokenize, words
 from agent.rules.vocab import Vocabulary
 
 __all__ = ["Ambiguity", "Entities", "EntityResolver"]
-
-FIRST_PERSON = frozenset({"i", "my", "mine", "myself"})
-
-
-def _first_person(words: list[str]) -> bool:
-    """The asker speaks of their own records: "I", "my" ..., or "for me" ("cancel candidates for me"); a bare
-    "me" ("show me the late POs") is not enough."""
-    return any(w in FIRST_PERSON or (w == "me" and i and words[i - 1] == "for") for i, w in enumerate(words))
-
 
 @dataclass(frozen=True)
 class Ambiguity:
@@ -82,33 +82,6 @@ class Entities:
                         ambiguities=newer.ambiguities, stems=newer.stems)
 
 
-# (pattern, kind, id builder). Ordered: longer forms first so 'PO-24017 line 2' is a PO line, not a PO.
-_ID_RULES: tuple[tuple[str, str, Callable[[re.Match[str]], str]], ...] = (
-    (r"\bpo[-\s#]?(\d{4,6})\s*(?:/\s*|[,\s]+(?:line|ln|item|pos(?:ition)?)\s*(?:no\.?|#)?\s*)(\d{1,3})\b",
-     "po_line", lambda m: f"PO-{m.group(1)}/{int(m.group(2))}"),
-    (r"\bline\s*(?:no\.?|#)?\s*(\d{1,3})\s+(?:of|on|in)\s+po[-\s#]?(\d{4,6})\b", "po_line",
-     lambda m: f"PO-{m.group(2)}/{int(m.group(1))}"),
-    (r"\bpo[-\s#]?(\d{4,6})\b", "po", lambda m: f"PO-{m.group(1)}"),
-    (r"\bpurchase\s+order\s+(?:no\.?\s*|#)?(\d{4,6})\b", "po", lambda m: f"PO-{m.group(1)}"),
-    (r"\blot[-\s]?(p\d{3})[-\s](\d{1,5})\b", "lot", lambda m: f"LOT-{m.group(1).upper()}-{int(m.group(2)):04d}"),
-    (r"\blot\s*(?:no\.?\s*|#)?(\d{1,5})\b", "lot_short", lambda m: f"{int(m.group(1)):04d}"),
-    (r"\bwo[-\s#]?(\d{3,6})\b", "wo", lambda m: f"WO-{m.group(1)}"),
-    (r"\bwork\s+order\s+(?:no\.?\s*|#)?(\d{3,6})\b", "wo", lambda m: f"WO-{m.group(1)}"),
-    (r"\bqe[-\s]?(\d{3,6})\b", "qe", lambda m: f"QE-{m.group(1)}"),
-    (r"\bso[-\s]?(\d{4,6})\b", "so", lambda m: f"SO-{m.group(1)}"),
-    (r"\b(?:sales|customer)\s+order\s+(?:no\.?\s*|#)?(\d{4,6})\b", "so", lambda m: f"SO-{m.group(1)}"),
-    (r"\bm-(p\d{3})-([a-z]{2}\d)-(\d{2})\b", "machine",
-     lambda m: f"M-{m.group(1).upper()}-{m.group(2).upper()}-{m.group(3)}"),
-    (r"\b(p\d{3})[-\s]?([a-z]{2}\d)\b", "line", lambda m: f"{m.group(1).upper()}-{m.group(2).upper()}"),
-    (r"\b(fg|cp|rm|sp)[-\s]?(\d{4})\b", "item", lambda m: f"{m.group(1).upper()}-{m.group(2)}"),
-    (r"\bs-(\d{3})\b", "supplier", lambda m: f"S-{m.group(1)}"),
-    (r"\bsupplier\s+(\d{1,3})\b", "supplier", lambda m: f"S-{int(m.group(1)):03d}"),
-    (r"\bas-?(\d{3})\b", "asset", lambda m: f"AS-{m.group(1)}"),
-    (r"\basset\s+(?:no\.?\s*|#)?(\d{1,3})\b", "asset", lambda m: f"AS-{int(m.group(1)):03d}"),
-    (r"\b(p\d{3})\b", "site", lambda m: m.group(1).upper()),
-)
-
-
 _PERCENT = re.compile(r"\b(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|per\s+cent\b|pct\b)")
 """A percentage figure (the ``percent`` flag: a threshold a tool takes as a fraction)."""
 
@@ -129,6 +102,7 @@ class EntityResolver:
             site_pairs.append((tuple(words(site.name)), site.site_id))
         self._sites = PhraseIndex(site_pairs)
         self._machines = machine_phrases(lexicon, vocab.machine_aliases)
+        self._utilities = utility_asset_phrases(lexicon)
         self._params = PhraseIndex([*vocab.parameter_aliases,
                                     *((tuple(p.split("_")), p) for p in lexicon.parameters),
                                     *((tuple(p.split("_")[:-1]), p) for p in lexicon.parameters
@@ -144,7 +118,7 @@ class EntityResolver:
         self._flags.update({name: PhraseIndex(group) for name, group in vocab.flags.items()})
         self._types = PhraseIndex(vocab.line_types)
         vocabulary = (reserved_set | self._suppliers.stems() | self._customers.stems() | self._sites.stems()
-                      | self._machines.stems() | self._params.stems())
+                      | self._machines.stems() | self._utilities.stems() | self._params.stems())
         self.speller = Speller(vocabulary, vocab.known_words | PLACEHOLDERS)
         # Spanish questions are reworded into English before anything else reads them (data/spanish.yaml).
         site_words = {p[0] for p, _ in site_pairs if len(p) == 1} | {s.site_id.lower() for s in lexicon.sites}
@@ -176,7 +150,7 @@ class EntityResolver:
             "supplier": lambda v: lex.supplier(v) is not None, "asset": lambda v: lex.asset(v) is not None,
             "site": lambda v: lex.site(v) is not None,
         }
-        for pattern, kind, build in _ID_RULES:
+        for pattern, kind, build in ID_RULES:
             def replace(match: re.Match[str], kind: str = kind, build: Callable[[re.Match[str]], str] = build) -> str:
                 value = build(match)
                 if kind == "lot_short":
@@ -240,7 +214,10 @@ class EntityResolver:
                         span = (i, k2)
                 elif word in vocab.line_words and i + 1 < len(stems) and stems[i + 1].isdigit():
                     number = int(stems[i + 1])
-                    cands = tuple(ln.line_id for ln in lex.lines if ln.code.endswith(str(number)))
+                    numbered = [ln for ln in lex.lines if ln.code.endswith(str(number))]
+                    # 'cell 1' is the cell of that number; 'line 1' may be any production line numbered 1
+                    named = [ln for ln in numbered if word != "line" and word in words(ln.name)]
+                    cands = tuple(ln.line_id for ln in named or numbered)
                     span = (i, i + 2)
             if span and cands:
                 taken.update(range(*span))
@@ -270,7 +247,7 @@ class EntityResolver:
         context sentences, those of the sentence that asks come first."""
         whole = self._extract(question, today, user_sites)
         asking = asking_sentence(question)
-        return whole if asking is None else prefer_asked(whole, self._extract(asking, today, user_sites))
+        return whole if asking is None else prefer_asked(whole, self._extract(asking, today, user_sites), asking, today)
 
     def _extract(self, question: str, today: date, user_sites: frozenset[str] | None) -> Entities:
         ids: dict[str, list[str]] = {}
@@ -296,6 +273,9 @@ class EntityResolver:
         for m in self._machines.find(stems, taken):
             machine_names.append(m.values)
             mask(m.start, m.end, "machine")
+        for m in self._utilities.find(stems, taken):
+            self._resolve_utility(m.values, ids, user_sites, ambiguities)
+            mask(m.start, m.end, "asset")
         for line_id, (start, end) in self._lines(stems, taken, sites, user_sites, ambiguities):
             if line_id:
                 ids.setdefault("line", []).append(line_id)
@@ -310,6 +290,11 @@ class EntityResolver:
             ids.setdefault("reason", []).extend(m.values)
             mask(m.start, m.end, "reason")
         found, used = self._items.find(stems, taken)
+        if len(found) > 1:
+            # 'the 24 V brushless motors at Monterrey': the one of them kept at a site the user named and may see.
+            seen = [x for x in ids.get("site", ()) if user_sites is None or x in user_sites] or user_sites or ()
+            kept = tuple(f for f in found if any((f, x) in self.lexicon.item_sites for x in seen))
+            found = kept or found
         self._named("item", found, used, stems, taken, ids, ambiguities, mask)
         for kind, (found, used) in self._parties(stems, taken):
             self._named(kind, found, used, stems, taken, ids, ambiguities, mask)
@@ -334,7 +319,7 @@ class EntityResolver:
             i += 1
         resolved = {k: tuple(dict.fromkeys(v)) for k, v in ids.items() if v}
         return Entities(ids=resolved, flags=flags, period=period,
-                        first_person=_first_person([t.text for t in tokens if t.start >= question_start(text)]),
+                        first_person=first_person([t.text for t in tokens if t.start >= question_start(text)]),
                         unknown_ids=tuple(unknown),
                         ambiguities=tuple(ambiguities), stems=tuple(masked))
 
@@ -377,6 +362,18 @@ class EntityResolver:
             supplier = self.lexicon.supplier(record_id)
             return supplier.name if supplier else record_id
         return record_id
+
+    def _resolve_utility(self, assets: tuple[str, ...], ids: dict[str, list[str]],
+                         user_sites: frozenset[str] | None, ambiguities: list[Ambiguity]) -> None:
+        """A utility named by words ('the process chiller'): the one at the site named, else at the user's."""
+        entries = [a for a in self.lexicon.assets if a.asset_id in assets]
+        sites = set(ids.get("site", ())) or user_sites
+        entries = [a for a in entries if sites is None or a.site_id in sites] or entries
+        if len(entries) == 1:
+            ids.setdefault("asset", []).append(entries[0].asset_id)
+        elif entries:
+            ambiguities.append(Ambiguity("asset", entries[0].name, tuple(
+                (a.asset_id, f"{a.name} at {a.site_id}") for a in entries[:8])))
 
     def _resolve_machines(self, names: list[tuple[str, ...]], ids: dict[str, list[str]],
                           user_sites: frozenset[str] | None, ambiguities: list[Ambiguity]) -> None:

@@ -27,6 +27,8 @@ class Focus:
     intent: str
     entities: Entities
     args: Mapping[str, Any] = field(default_factory=dict)
+    rows: int = 10
+    """How many rows of a list the answer shows (more when the user asked for all of them)."""
 
 
 Writer = Callable[[Mapping[str, Any], Focus], list[str]]

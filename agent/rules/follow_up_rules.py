@@ -85,6 +85,7 @@ class FollowUpRules:
         self.repeats = _phrases(raw.get("repeat") or ())
         self.more = _phrases(raw.get("more") or ())
         self.subset = _phrases(raw.get("subset") or ())
+        self.every = _phrases(raw.get("every") or ())
         self.place_words = frozenset(str(w) for w in raw.get("place_words") or ())
         self.existential = frozenset(str(w) for w in raw.get("existential") or ())
         self.home = _phrases(raw.get("home") or ())
@@ -110,6 +111,7 @@ class FollowUpRules:
         merge = dict(raw.get("merge") or {})
         self.record_kinds = tuple(str(k) for k in merge.get("records") or ())
         self.site_bound = frozenset(str(k) for k in merge.get("site_bound") or ())
+        self.one_record = frozenset(str(k) for k in merge.get("one_record") or ())
         threshold = dict(raw.get("threshold") or {})
         self._above = self._alternation(threshold.get("above") or ())
         self._below = self._alternation(threshold.get("below") or ())
@@ -127,6 +129,8 @@ class FollowUpRules:
                            for k, v in dict(raw.get("drill_down") or {}).items()}
         """Per intent, the intents a question naming no scope of its own asks one level down, on the same scope."""
         self.keep_site = frozenset(str(i) for i in raw.get("keep_site") or ())
+        self._clear = [(frozenset(str(f) for f in c.get("flags") or ()), _phrases(c.get("words") or ()))
+                       for c in raw.get("clear") or ()]
         self.pointer_words: dict[str, Any] = dict(raw.get("pointers") or {})
         """'the biggest one', 'the spindle one', 'the item on SO-30114' (read by :mod:`agent.rules.pointers`)."""
         """Intents whose 'it' keeps the site the previous question named the record at."""
@@ -170,9 +174,17 @@ class FollowUpRules:
         'which suppliers deliver more late?' asks for no more rows)."""
         return any(_find(stems, p) >= 0 for p in self.more if len(p) > 1 or len(stems) <= _SHORT)
 
+    def asks_every(self, stems: Sequence[str]) -> bool:
+        """True for 'show all', 'the full list': every row at once rather than the next page."""
+        return _has(stems, self.every)
+
     def widens(self, stems: Sequence[str]) -> str | None:
         """'site' for 'the whole plant', 'all' for 'both plants' (``None`` when the question narrows nothing)."""
         return next((scope for scope, phrases in self._widen if _has(stems, phrases)), None)
+
+    def cleared(self, stems: Sequence[str]) -> frozenset[str]:
+        """The filters the question drops ('any class' → abc_class)."""
+        return frozenset(f for flags, phrases in self._clear if _has(stems, phrases) for f in flags)
 
     def switch(self, stems: Sequence[str], intent: str) -> str | None:
         """The intent a filter word turns ``intent`` into ('only the overdue ones' after open PO lines)."""

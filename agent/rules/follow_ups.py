@@ -16,18 +16,18 @@ a new request of tool calls: it goes through the gate like any other, so it neve
 from __future__ import annotations
 
 import json
-import re
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.rules.completion import complete_request, on_previous_po, on_previous_supplier
+from agent.rules.completion import complete_request, on_previous_po, on_previous_search, on_previous_supplier
 from agent.rules.context_names import narrowed_by_context
 from agent.rules.dialogue import DialogueState, Exchange, Turn, Understood, pending_of
 from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules
 from agent.rules.intents import PLACEHOLDERS, Intent, IntentMatch
+from agent.rules.merging import merge_entities
 from agent.rules.periods import earlier_period
 from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, ToolPlan, UserContext
 from agent.rules.references import LOOK_BACK, References
@@ -63,7 +63,6 @@ class _Said:
     """'site' for 'the whole plant', 'all' for 'both plants': the scope grows back (within the gate's)."""
 
 
-_SITE_CODE = re.compile(r"(?<![A-Z0-9])P\d{3}(?![0-9])")
 """A site code inside a record id."""
 
 _UNPLANNED = object()
@@ -163,7 +162,8 @@ class Dialogue:
                 words(question), previous.intent.name) or self._new_percent(entities, last)):
             return self._refine(question, entities, ctx, state) or self.references.refer(question, ctx, state)
         return (self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
-                or on_previous_supplier(self.planner, question, ctx, state))
+                or on_previous_supplier(self.planner, question, ctx, state)
+                or on_previous_search(self.planner, question, ctx, state))
 
     def _line_by_type(self, question: str, entities: Entities, before: Entities) -> Entities:
         """``entities`` with the line a bare line type names at the previous question's site ('and on packaging?'
@@ -249,7 +249,8 @@ class Dialogue:
         # Another topic on a line of its own ('and what's running on AS1?' after a component's projection):
         # the line is the scope, the earlier records are not carried onto it.
         topic = own is not None and own.intent is not previous.intent and own.score >= rules.strong_match
-        merged = self._merge(previous.entities, entities, said.widen, fresh=topic and bool(entities.ids.get("line")))
+        merged = merge_entities(rules, self.planner.resolver.lexicon, previous.entities, entities, said.widen,
+                                fresh=topic and bool(entities.ids.get("line")), today=ctx.today)
         # 'which of those are due ...' after customer orders picks among those orders: the previous intent first
         # (even unchanged: 'any of those on a line likely to fail?') when the question's own strong intent is
         # about other records (purchase orders); 'which of those haven't been confirmed?' after PO lines asks
@@ -262,18 +263,25 @@ class Dialogue:
         elif own is not None and own.intent is not previous.intent:
             if records and own.score >= rules.strong_match:
                 return None  # its own intent and its own records: a new question
-            weak = own.score < rules.strong_match
+            # Its own intent is weak when the user may not call it ('open orders due in 3 days' after a buyer-less
+            # role's customer orders are those orders).
+            weak = own.score < rules.strong_match or not any(c.tool in ctx.tools for c in own.intent.calls)
             candidates += [previous.intent, own.intent] if weak or other else [own.intent]
         else:
             candidates.append(previous.intent)
-        view = self._view(last, said.more, said.threshold)
+        view = self._view(last, said.more, said.threshold, rules.asks_every(said.stems))
+        if view is None and not records and last.understood.view is not None and last.understood.view.filters:
+            view = last.understood.view  # 'and Monterrey?' after 'only those over 500': still over 500
         planned = False
         for intent in candidates:
-            plan = self._plan(intent, merged, entities, ctx, view, said.more or said.threshold is not None)
+            plan = self._plan(intent, merged, entities, ctx, view, said.more or view is not None)
             if plan is None:
                 continue
             planned = True
-            unchanged = isinstance(plan, ToolPlan) and _same_calls(plan.calls, last.understood.calls)
+            # The same calls for another intent answer another question ('any ERP vs MES mismatches there?' after
+            # the plant summary: the same tool, the answer leads with the mismatches).
+            unchanged = (isinstance(plan, ToolPlan) and _same_calls(plan.calls, last.understood.calls)
+                         and intent is previous.intent)
             if unchanged and not (said.more or said.threshold or said.repeat or other):
                 continue
             kind = "filter" if switched is not None else "topic" if intent is not previous.intent else _kind(
@@ -315,62 +323,19 @@ class Dialogue:
             args["limit"] = min(wanted, maximum) if isinstance(maximum, int) else wanted
         return args
 
-    def _home_site(self, ids: dict[str, tuple[str, ...]]) -> str | None:
-        """The site of the first site-bound record in ``ids`` (an asset's from the plant's master data)."""
-        lexicon = self.planner.resolver.lexicon
-        for kind in ("line", "machine", "asset", "lot", "wo", "qe", "so", "po", "po_line"):
-            for record in ids.get(kind, ()):
-                asset = lexicon.asset(record) if kind == "asset" else None
-                site = asset.site_id if asset is not None else _site_in(record)
-                if site:
-                    return site
-        return None
-
-    def _view(self, last: Exchange, more: bool, threshold: tuple[RowView, bool] | None) -> RowView | None:
+    def _view(self, last: Exchange, more: bool, threshold: tuple[RowView, bool] | None, every: bool
+              ) -> RowView | None:
         before = last.understood.view
         if threshold is not None:
             view, percent = threshold
             return RowView(percent=view.above if view.above is not None else view.below) if percent else view
+        if more and every:
+            return RowView(every=True)
         if more:
             page = next((self.rules.rows[c.name].shown for c in last.calls if c.name in self.rules.rows), _SHOWN)
             skip = (before.skip if before is not None and last.understood.kind == "more" else 0) + page
             return replace(before, skip=skip) if before is not None else RowView(skip=skip)
         return None
-
-    def _merge(self, old: Entities, new: Entities, widen: str | None = None, fresh: bool = False) -> Entities:
-        """``old`` with ``new``'s entities in place: a new record replaces the old records, a new site drops the
-        records of the old site, a new line drops the old site, machine and asset; ``widen`` ('site', 'all')
-        drops the records of one site (and, for 'all', the site); ``fresh`` drops the old records whatever is new."""
-        ids = dict(old.ids)
-        if fresh or any(k in self.rules.record_kinds for k in new.ids):
-            for kind in self.rules.record_kinds:
-                ids.pop(kind, None)
-        if new.ids.get("site") and set(new.ids["site"]) != set(old.ids.get("site", ())):
-            for kind in self.rules.site_bound:
-                ids.pop(kind, None)
-        if new.ids.get("line"):
-            for kind in ("site", "machine", "asset"):
-                ids.pop(kind, None)
-        if widen is not None:
-            # 'what about the whole plant?' after a line or an asset: its site; 'across both plants': every site.
-            home = self._home_site(ids)
-            for kind in self.rules.site_bound:
-                ids.pop(kind, None)
-            if widen == "site" and home and not ids.get("site"):
-                ids["site"] = (home,)
-            elif widen == "all":
-                ids.pop("site", None)
-        ids.update({k: v for k, v in new.ids.items() if v})
-        return Entities(ids=ids, flags={**old.flags, **new.flags}, period=new.period or old.period,
-                        first_person=old.first_person or new.first_person, unknown_ids=new.unknown_ids,
-                        ambiguities=new.ambiguities, stems=new.stems)
-
-
-def _site_in(record_id: str) -> str | None:
-    """The site code a record id carries ('P100-PK1', 'M-P100-MC1-02', 'LOT-P200-0301'), if any."""
-    match = _SITE_CODE.search(record_id)
-    return match.group(0) if match else None
-
 
 def _same_calls(a: Sequence[PlannedCall], b: Sequence[PlannedCall]) -> bool:
     return [(c.name, c.args) for c in a] == [(c.name, c.args) for c in b]

@@ -109,6 +109,8 @@ class PlantLexicon:
     """PO line ids as cited, e.g. 'PO-24017/2'."""
     wo_lines: dict[str, str] = field(default_factory=dict, hash=False)
     """Line of each work order (so 'status of WO-5351' can list that line's orders and pick it out)."""
+    item_sites: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    """(item, site) pairs an item is planned or stocked at (its reorder points and inventory)."""
     today: date | None = None
     """The plant's 'today' from plant_meta (used only when a conversation carries no context line)."""
 
@@ -144,6 +146,10 @@ class PlantLexicon:
             po_lines = frozenset(f"{r.po_id}/{r.line_no}" for r in conn.execute(select(pol.c.po_id, pol.c.line_no)))
             wo = t("work_orders")
             wo_lines = {str(r.wo_id): str(r.line_id) for r in conn.execute(select(wo.c.wo_id, wo.c.line_id))}
+            rp, inv = t("reorder_points"), t("inventory")
+            item_sites = frozenset((str(r.item_id), str(r.site_id)) for q in (
+                select(rp.c.item_id, rp.c.site_id), select(inv.c.item_id, inv.c.site_id).distinct())
+                for r in conn.execute(q))
             meta = t("plant_meta")
             raw_today = conn.execute(select(meta.c.value).where(meta.c.key == "today")).scalar()
             try:
@@ -164,6 +170,7 @@ class PlantLexicon:
                 customers=tuple(column("sales_orders", "customer")),
                 po_lines=po_lines,
                 wo_lines=wo_lines,
+                item_sites=item_sites,
                 today=today,
             )
 

@@ -33,6 +33,7 @@ from agent.rules.intents import IntentCatalogue
 from agent.rules.lexicon import PlantLexicon
 from agent.rules.localize import localize
 from agent.rules.planner import Planner, Reply, ToolPlan, UserContext
+from agent.rules.result_view import LISTED_ROWS, RowView
 from agent.rules.semantic import ExampleIndex
 from agent.rules.staged import shown_outputs, staged_calls
 from agent.rules.vocab import Vocabulary
@@ -152,7 +153,8 @@ class RulesChatModel(BaseChatModel):
             hints = review_hints([(m.name or "", _text(m)) for m in results], offered_triggers(tools),
                                  {line.line_id: line.site_id for line in self.lexicon.lines})
             shown, note = self._viewed(understood, results)
-            answer = "\n\n".join(p for p in (*notes, note, self._answer(plan, turn, shown), *hints) if p)
+            written = self._answer(plan, turn, shown, understood.view)
+            answer = "\n\n".join(p for p in (*notes, note, written, *hints) if p)
             return AIMessage(content=localize(answer, language))
         if isinstance(plan, Reply):
             return AIMessage(content=localize(plan.text, language))
@@ -172,7 +174,8 @@ class RulesChatModel(BaseChatModel):
         return shown, view.note([_text(m) for m in results]) if changed else ""
 
     @staticmethod
-    def _answer(plan: ToolPlan | Reply, turn: Sequence[BaseMessage], results: Sequence[ToolMessage]) -> str:
+    def _answer(plan: ToolPlan | Reply, turn: Sequence[BaseMessage], results: Sequence[ToolMessage],
+                view: RowView | None = None) -> str:
         requested: dict[str, tuple[str, dict[str, Any]]] = {}
         for message in turn:
             if isinstance(message, AIMessage):
@@ -183,7 +186,8 @@ class RulesChatModel(BaseChatModel):
             name, args = requested.get(message.tool_call_id, (message.name or "tool", {}))
             outputs.append(ToolOutput(message.name or name, args, _text(message)))
         if isinstance(plan, ToolPlan):
-            focus = Focus(plan.analysis.intent.name if plan.analysis.intent else "", plan.analysis.entities)
+            focus = Focus(plan.analysis.intent.name if plan.analysis.intent else "", plan.analysis.entities,
+                          rows=view.listed if view is not None else LISTED_ROWS)
             skipped: Sequence[str] = plan.skipped
         else:
             focus, skipped = Focus("", Entities()), ()

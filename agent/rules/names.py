@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from agent.rules.lexicon import ItemEntry, PlantLexicon
 from agent.rules.text import fold, words
 
-__all__ = ["CustomerIndex", "ItemIndex", "Match", "NameIndex", "PhraseIndex", "SupplierIndex", "machine_phrases"]
+__all__ = ["CustomerIndex", "ItemIndex", "Match", "NameIndex", "PhraseIndex", "SupplierIndex", "machine_phrases",
+           "utility_asset_phrases"]
 
 _GENERIC_SUPPLIER_WORDS = frozenset(
     words("inc llc co ltd corp gmbh sa de cv s a c v del y and the of company group"))
@@ -210,4 +211,23 @@ def machine_phrases(lexicon: PlantLexicon, aliases: Iterable[tuple[tuple[str, ..
         for name in names:
             if name.lower().startswith(target.lower()):
                 pairs.append((phrase, name))
+    return PhraseIndex(pairs)
+
+
+_RATING = re.compile(r"\s\d")
+
+
+def utility_asset_phrases(lexicon: PlantLexicon) -> PhraseIndex:
+    """Phrases naming the assets that are no machine (utilities such as 'Process chiller 120 kW'): the name
+    before its rating ('process chiller') and its last word ('chiller'). The value is the asset id; the same
+    utility at several sites shares a phrase, so the caller narrows by site."""
+    pairs: list[tuple[Sequence[str], str]] = []
+    for asset in lexicon.assets:
+        if asset.machine_id:
+            continue
+        head = words(_RATING.split(asset.name, maxsplit=1)[0])
+        if head:
+            pairs.append((head, asset.asset_id))
+            if len(head) > 1:
+                pairs.append((head[-1:], asset.asset_id))
     return PhraseIndex(pairs)

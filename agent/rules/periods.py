@@ -173,6 +173,9 @@ def _rules(numbers: Mapping[str, int]) -> list[Rule]:
         (r"\b(?:between|from)\s+" + _DATE + r"\s+(?:and|to|until|through|-)\s+" + _DATE, between),
         (r"\b(?:in\s+|over\s+|during\s+|for\s+|of\s+)?(?:the\s+)?" + past_word + r"\s+" + word_num
          + r"\s+(?:of\s+)?" + _UNIT + r"\b", rolling_past),
+        # 'over the same two weeks', 'for those 10 days': a span already looked back over.
+        (r"\b(?:in|over|during|for|across)\s+(?:the|those|these)\s+(?:same\s+)?" + word_num + r"\s+(days|weeks)\b",
+         rolling_past),
         (r"\b(?:in\s+|over\s+|during\s+|within\s+|for\s+)?(?:the\s+)?(?:next|coming|upcoming|following)\s+"
          + word_num + r"?\s*(?:of\s+)?" + r"(days|weeks|fortnight|fortnights)\b", rolling_future),
         (r"\bwithin\s+(?:the\s+next\s+)?" + word_num + r"\s+" + _UNIT + r"\b", rolling_future),

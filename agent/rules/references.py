@@ -15,13 +15,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from agent.rules.actions import reason_tail
 from agent.rules.dialogue import DialogueState, Exchange, Pending, Understood, pending_of
 from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules, Reference
 from agent.rules.intents import PLACEHOLDERS, Intent
-from agent.rules.planner import Analysis, Plan, Planner, Reply, ToolPlan, UserContext
+from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, Reply, ToolPlan, UserContext
 from agent.rules.pointers import Pointers
 from agent.rules.procedures import SEARCH_TOOL
+from agent.rules.request_words import request_words
+from agent.rules.requests import answer_reason
 from agent.rules.text import fold
 
 __all__ = ["References"]
@@ -60,7 +63,10 @@ class References:
         if chosen is None:
             return None
         if pending.template:
-            plan = self.planner.plan(pending.template.format(ref=chosen), ctx, ())
+            asked = pending.template.format(ref=chosen)
+            said = answer_reason(question, chosen, lambda s: self.rules.ordinal_index(s) is not None)
+            reason = "; ".join(p for p in (reason_tail(asked), said) if p)
+            plan = _with_reason(self.planner.plan(asked, ctx, ()), reason)
             return Understood(plan, "clarified", pending=pending_of(plan))
         analysis = pending.analysis
         if analysis is None or analysis.intent is None:
@@ -119,7 +125,10 @@ class References:
         if best is None:
             return None
         if len(best.ids) == 1:
-            plan = self._in_site(best.plan, best.ids[0], reference.put(best.ids[0]), question, ctx, state)
+            resolved = self._both(reference.put(best.ids[0]), best.kind, state)
+            trial = best.plan if resolved == reference.put(best.ids[0]) else self.planner.plan(resolved, ctx, ())
+            plan = self._in_site(trial if _fit(trial, best.ids[0]) is not None else best.plan, best.ids[0],
+                                 resolved, question, ctx, state)
             return Understood(plan, "reference", pending=pending_of(plan))
         what = self.rules.kind_names.get(best.kind, best.kind)
         named = best.ids[:_MAX_NAMED]
@@ -176,6 +185,17 @@ class References:
             return plan
         return scoped if any(c.args.get("site_id") == sites[0] for c in scoped.calls) else plan
 
+    def _both(self, text: str, kind: str, state: DialogueState) -> str:
+        """``text`` (one reference resolved) with a second one of another kind resolved too, when the last
+        answered turn has exactly one record of that kind ('open a review with that supplier for the lot')."""
+        second = self.rules.reference(text)
+        if second is None or not second.kinds or kind in second.kinds:
+            return text
+        last = next((e for e in reversed(state.exchanges[-LOOK_BACK:]) if e.answered), None)
+        groups = self._referents(second, last) if last is not None else []
+        ids = next((ids for _, ids in groups), ())
+        return second.put(ids[0]) if len(ids) == 1 else text
+
     def _stands_alone(self, question: str, ctx: UserContext) -> bool:
         """True when ``question`` is complete without the earlier turns: it asks for calls on records it names
         ('which POs that are late come from S-001?' has a 'that' but needs nothing earlier)."""
@@ -201,6 +221,20 @@ class References:
             groups = [(kind, (ids[reference.index],)) for kind, ids in groups
                       if -len(ids) <= reference.index < len(ids)]
         return [(k, ids) for k, ids in dict.fromkeys(groups) if not reference.kinds or k in reference.kinds]
+
+
+def _with_reason(plan: Plan, reason: str) -> Plan:
+    """``plan`` with its action's reason: the request's own and the one the answer that chose the record gave
+    ('LOT-…, it leaks')."""
+    if not reason or not isinstance(plan, ToolPlan):
+        return plan
+    verbs = request_words().verbs
+    calls = []
+    for call in plan.calls:
+        key = "description" if call.name == "create_maintenance_order" else "reason"
+        calls.append(PlannedCall(call.name, {**call.args, key: reason}) if call.name in verbs and key in call.args
+                     else call)
+    return replace(plan, calls=tuple(calls))
 
 
 def _fit(plan: Plan, record_id: str) -> float | None:

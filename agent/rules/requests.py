@@ -22,7 +22,7 @@ from agent.rules.actions import ActionRequest, maintenance_priority, maintenance
 from agent.rules.entities import Entities
 from agent.rules.request_words import RequestWords, request_words
 
-__all__ = ["RequestSplit", "find_requests", "own_words", "own_words_reason", "split_clauses"]
+__all__ = ["RequestSplit", "answer_reason", "find_requests", "own_words", "own_words_reason", "split_clauses"]
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n+\s*")
 _PRONOUN = re.compile(r"\b(?:it|its|they|them|their|those|these|this|that|the same)\b", re.IGNORECASE)
@@ -259,3 +259,22 @@ def own_words_reason(request: ActionRequest, message: str, is_request: Callable[
         return request
     own = own_words(message, request.action, is_request)
     return replace(request, args={**request.args, key: own}) if own else request
+
+
+def answer_reason(answer: str, chosen: str, picks: Callable[[str], bool] = lambda _: False) -> str:
+    """The reason an answer to 'which one do you mean?' gives beside its choice ("the 45,900 one - LOT-P100-0424.
+    heads snapping off during assembly" → 'heads snapping off during assembly'): its sentences that do not pick
+    ``chosen``, and what follows the id in the one that does; '' when it only picks. ``picks``: whether a
+    sentence only chooses ('the second one')."""
+    words = request_words()
+    tail = re.compile(rf"\b(?:{re.escape(chosen)}|{re.escape(chosen.rsplit('-', 1)[-1])})\b", re.IGNORECASE)
+    pieces: list[str] = []
+    for sentence in _sentences(answer, words):
+        if picks(sentence):
+            continue  # 'the second one': the choice, no reason
+        found = tail.search(sentence)
+        rest = sentence[found.end():] if found else sentence
+        cleaned = _clean(rest.strip(" ,;:-—–."), words)
+        if cleaned and (found is None or len(cleaned.split()) >= 2):
+            pieces.append(cleaned)
+    return _cap("; ".join(pieces), words.max_reason_chars)

@@ -42,6 +42,12 @@ class RowSpec:
                    percent_arg=str(raw.get("percent_arg") or ""), shown=int(raw.get("shown", 10)))
 
 
+LISTED_ROWS = 10
+"""Rows an answer lists (the first page)."""
+EVERY_ROWS = 50
+"""Rows an answer lists when the user asked for all of them."""
+
+
 @dataclass(frozen=True)
 class RowView:
     """Rows to keep (a comparison) and rows to skip (already listed)."""
@@ -53,8 +59,15 @@ class RowView:
     skip: int = 0
     figure: str = ""
     """The figure as the user typed it ('$20k'): the note repeats it, so it is grounded by the question."""
+    every: bool = False
+    """List every row at once ('show all of them'), up to :data:`EVERY_ROWS`, instead of the first page."""
     percent: float | None = None
     """A percentage the tool takes as an argument instead ('only those over 80%' → assets' ``threshold``)."""
+
+    @property
+    def listed(self) -> int:
+        """How many rows the answer lists."""
+        return EVERY_ROWS if self.every else LISTED_ROWS
 
     @property
     def filters(self) -> bool:

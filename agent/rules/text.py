@@ -12,7 +12,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Speller", "Token", "damerau_distance", "fold", "question_start", "stem", "tokenize", "words"]
+__all__ = ["FIRST_PERSON", "Speller", "Token", "damerau_distance", "first_person", "fold", "question_start", "stem",
+           "tokenize", "words"]
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
 _KEEP_S = ("ss", "us", "is", "ics", "ous")
@@ -130,3 +131,12 @@ def question_start(text: str) -> int:
     What open lines does S-022 have?' asks about S-022, not about the asker's own records)."""
     ends = [m.end() for m in re.finditer(r"[.!;]\s+(?=\S)", text)]
     return ends[-1] if ends and text.rstrip().endswith("?") else 0
+
+
+FIRST_PERSON = frozenset({"i", "my", "mine", "myself"})
+
+
+def first_person(words: list[str]) -> bool:
+    """The asker speaks of their own records: "I", "my" ..., or "for me" ("cancel candidates for me"); a bare
+    "me" ("show me the late POs") is not enough."""
+    return any(w in FIRST_PERSON or (w == "me" and i and words[i - 1] == "for") for i, w in enumerate(words))

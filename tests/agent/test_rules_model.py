@@ -160,8 +160,12 @@ def test_ambiguity_gets_a_clarifying_question_listing_candidates(model: RulesCha
     text = str(reply.content)
     assert not reply.tool_calls and text.startswith("Which line")
     assert all(c in text for c in ("P100-PK1", "P100-AS1", "P200-MC1"))
+    # Only the items kept at a site the user may see are offered: FG-1045 is a Monterrey item, pat is at Aurora.
     item = _ask(model, policy, "pat.planner", "how many diaphragm pumps do we have")
-    assert not item.tool_calls and "FG-1021" in str(item.content) and "FG-1045" in str(item.content)
+    offered = str(item.content)
+    assert not item.tool_calls and "FG-1021" in offered and "FG-1025" in offered and "FG-1045" not in offered
+    everywhere = _ask(model, policy, "eve.exec", "how many diaphragm pumps do we have")
+    assert all(i in str(everywhere.content) for i in ("FG-1021", "FG-1025", "FG-1045"))
 
 
 def test_missing_entity_is_asked_for(model: RulesChatModel, policy: Policy) -> None:
