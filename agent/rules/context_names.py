@@ -7,11 +7,12 @@ name is settled only when exactly one candidate is kept (otherwise the model sti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from agent.rules.entities import Entities
 
-__all__ = ["narrowed_by_context"]
+__all__ = ["narrowed_by_context", "settled_by_records"]
 
 _SCOPED = ("machine", "line", "asset", "lot")
 """Kinds whose ids carry their line or site ('M-P100-PK1-02', 'P100-PK1', 'LOT-P100-0424')."""
@@ -33,6 +34,25 @@ def narrowed_by_context(entities: Entities, before: Entities) -> Entities:
                 if kept:
                     break
         if len(kept) == 1:
+            ids[ambiguity.kind] = (kept[0],)
+        else:
+            left.append(ambiguity)
+    if len(left) == len(entities.ambiguities):
+        return entities
+    return replace(entities, ids=ids, ambiguities=tuple(left))
+
+
+def settled_by_records(entities: Entities, records: Mapping[str, tuple[str, ...]]) -> Entities:
+    """``entities`` with each ambiguity settled by the records the previous answer returned: 'the 6 mm plate'
+    after a supplier's open lines is the plate on those lines when exactly one candidate is among them."""
+    if not entities.ambiguities or not records:
+        return entities
+    ids = dict(entities.ids)
+    left = []
+    for ambiguity in entities.ambiguities:
+        shown = set(records.get(ambiguity.kind, ()))
+        kept = [cid for cid, _ in ambiguity.candidates if cid in shown]
+        if len(kept) == 1 and not ids.get(ambiguity.kind):
             ids[ambiguity.kind] = (kept[0],)
         else:
             left.append(ambiguity)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agent.rules.completion import complete_request, on_previous_po, on_previous_search, on_previous_supplier
-from agent.rules.context_names import narrowed_by_context
+from agent.rules.context_names import narrowed_by_context, settled_by_records
 from agent.rules.dialogue import DialogueState, Exchange, Turn, Understood, pending_of
 from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules
@@ -116,10 +116,12 @@ class Dialogue:
         if previous is None:
             return question
         entities = self.planner.resolver.extract(question, ctx.today, ctx.sites)
-        if not any(a.kind == "machine" for a in entities.ambiguities):
+        if not entities.ambiguities:
             return question
-        settled = narrowed_by_context(entities, previous.entities).ids.get("machine", ())
-        added = [m for m in settled if m not in entities.ids.get("machine", ())]
+        assert state.last is not None  # previous is the last turn's analysis
+        settled = settled_by_records(narrowed_by_context(entities, previous.entities), state.last.records)
+        added = [i for a in entities.ambiguities for i in settled.ids.get(a.kind, ()) if i not in
+                 entities.ids.get(a.kind, ())]
         return f"{question} ({added[0]})" if added else question
 
     def _in_own_words(self, understood: Understood, said: str) -> Understood:
@@ -149,6 +151,7 @@ class Dialogue:
             entities = replace(entities, period=earlier) if earlier is not None else entities
             entities = narrowed_by_context(self._line_by_type(question, entities, previous.entities),
                                            previous.entities)
+        entities = settled_by_records(entities, last.records)
         pending = last.understood.pending
         done = self.references.complete(pending, question, entities, ctx) if pending is not None else None
         if done is not None:

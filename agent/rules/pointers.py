@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,9 @@ class Pointed:
     reference: Reference
     kind: str
     record: str
+    others: tuple[str, ...] = ()
+    """The other records of the same row, for when the question is about one of them ('the printed bag one,
+    where is it?' after PO lines with their lots: the lot)."""
 
 
 def _alternation(values: Sequence[str]) -> str:
@@ -56,8 +59,11 @@ def _alternation(values: Sequence[str]) -> str:
 class Pointers:
     """Reads 'the biggest one', 'the spindle one' and 'the item on SO-30114' against the previous answer."""
 
-    def __init__(self, rules: FollowUpRules, raw: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, rules: FollowUpRules, raw: Mapping[str, Any] | None = None,
+                 describe: Callable[[str], str] | None = None) -> None:
         self.rules = rules
+        self.describe = describe
+        """An item's description from the item master ('the printed bag one' picks the row of RM-3022)."""
         data = dict(raw or {})
         self.superlatives = {fold(str(k)): str(v) for k, v in dict(data.get("superlatives") or {}).items()}
         self.fields = {fold(str(k)): tuple(str(x) for x in v or ()) for k, v in dict(data.get("fields") or {}).items()}
@@ -73,7 +79,7 @@ class Pointers:
                                  r"([A-Za-z]{1,3}-[\w/-]+)", re.IGNORECASE)
         self._asks = tuple(fold(str(w)) for w in data.get("asks") or ())
         labels = [re.escape(fold(str(p))).replace(r"\ ", r"\s+").replace(r"\{word\}", r"([a-z][\w-]{2,})")
-                  for p in data.get("labels") or ()]
+                  .replace(r"\{skip\}", r"[a-z][\w-]*") for p in data.get("labels") or ()]
         self._labels = [re.compile(rf"\b{p}\b") for p in labels]
         self._not_labels = frozenset(fold(str(w)) for w in data.get("not_labels") or ()) | set(rules.ordinals) | set(
             self.superlatives)
@@ -90,8 +96,8 @@ class Pointers:
         for found in (self._by_field(text, rows), self._by_superlative(text, rows, subject),
                       self._by_label(text, rows, subject)):
             if found is not None:
-                (start, end), kind, record = found
-                return Pointed(Reference(original, start, end, (kind,)), kind, record)
+                (start, end), kind, record, *rest = found
+                return Pointed(Reference(original, start, end, (kind,)), kind, record, *rest)
         return None
 
     # ------------------------------------------------------------------ the three ways of pointing
@@ -123,7 +129,8 @@ class Pointers:
         picked = _record(top[0], subject) if len(top) == 1 else None
         return ((match.start(), match.end()), *picked) if picked else None
 
-    def _by_label(self, text: str, rows: Sequence[_Row], subject: str) -> tuple[tuple[int, int], str, str] | None:
+    def _by_label(self, text: str, rows: Sequence[_Row], subject: str
+                  ) -> tuple[tuple[int, int], str, str, tuple[str, ...]] | None:
         for pattern in self._labels:
             for match in pattern.finditer(text):
                 word = match.group(1)
@@ -132,7 +139,8 @@ class Pointers:
                 has = [r for r in rows if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", r.text)]
                 picked = _record(has[0], subject) if len(has) == 1 else None
                 if picked:
-                    return (match.start(), match.end()), *picked
+                    others = tuple(ids[0] for ids in has[0].ids.values() if len(ids) == 1 and ids[0] != picked[1])
+                    return (match.start(), match.end()), *picked, others
         return None
 
     # ------------------------------------------------------------------ the rows of the previous answer
@@ -158,7 +166,10 @@ class Pointers:
                     figure = row.get(qty)
                     number = float(figure) if isinstance(figure, int | float) and not isinstance(figure, bool) else None
                     words = " ".join(str(v) for v in row.values() if isinstance(v, str))
-                    rows.append(_Row(classify_ids(values), number, fold(words)))
+                    ids = classify_ids(values)
+                    if self.describe is not None:
+                        words += " " + " ".join(self.describe(i) for i in ids.get("item", ()))
+                    rows.append(_Row(ids, number, fold(words)))
         if rows:
             return rows
         lines = exchange.answer.splitlines()
@@ -173,7 +184,9 @@ class Pointers:
                     rest = rest.replace(record, " ")
             after = rest.split(":", 1)[1] if ":" in rest else rest
             figure = _FIGURE.search(after)
-            rows.append(_Row(ids, float(figure.group(1).replace(",", "")) if figure else None, fold(line)))
+            described = " ".join(self.describe(i) for i in ids.get("item", ())) if self.describe else ""
+            rows.append(_Row(ids, float(figure.group(1).replace(",", "")) if figure else None,
+                             fold(f"{line} {described}")))
         return rows
 
 

@@ -51,7 +51,12 @@ class References:
     def __init__(self, planner: Planner, rules: FollowUpRules) -> None:
         self.planner = planner
         self.rules = rules
-        self.pointers = Pointers(rules, rules.pointer_words)
+        lexicon = planner.resolver.lexicon
+
+        def describe(item_id: str) -> str:
+            item = lexicon.item(item_id)
+            return item.description if item is not None else ""
+        self.pointers = Pointers(rules, rules.pointer_words, describe)
 
     # ------------------------------------------------------------------ answering a clarifying question
     def complete(self, pending: Pending, question: str, entities: Entities, ctx: UserContext) -> Understood | None:
@@ -143,7 +148,7 @@ class References:
         record of a recent answered turn it points at (``None`` when it points at none, or the plan with the
         record does not use it). Read before anything else: 'the item on SO-30114' names the order only to
         point at its item. A pointer may point through another ('the item on the biggest one')."""
-        record, resolved = "", question
+        record, resolved, last = "", question, None
         for _ in range(2):
             # The last answered turn that lists the record pointed at ('the item on SO-30114' may reach back
             # over a turn that listed nothing).
@@ -151,13 +156,17 @@ class References:
                           and (p := self.pointers.point(resolved, e)) is not None), None)
             if found is None:
                 break
-            record, resolved = found.record, found.reference.put(found.record)
-        if not record:
+            last, record, resolved = found, found.record, found.reference.put(found.record)
+        if not record or last is None:
             return None
-        plan = self.planner.plan(resolved, ctx, ())
-        if _fit(plan, record) is None:
-            return None
-        return Understood(plan, "reference", pending=pending_of(plan))
+        # The row's own record, or another of that row the question's words fit better ('where is it?': its lot).
+        best: tuple[float, Plan] | None = None
+        for candidate in (record, *last.others):
+            plan = self.planner.plan(last.reference.put(candidate) if candidate != record else resolved, ctx, ())
+            strength = _fit(plan, candidate)
+            if strength is not None and (best is None or strength > best[0]):
+                best = (strength, plan)
+        return Understood(best[1], "reference", pending=pending_of(best[1])) if best is not None else None
 
     def _in_site(self, plan: Plan, record: str, resolved: str, question: str, ctx: UserContext,
                  state: DialogueState) -> Plan:

@@ -22,6 +22,10 @@ def _phrase(phrase: str) -> str:
     return r"\s+".join(re.escape(w) for w in phrase.split())
 
 
+_NOT_PARTY = "me|us|which|what|where|who|how|when|whether|if|how much|how many"
+"""Words after 'tell' / 'ask' that make it a question to the copilot ('tell me which …'), not a relayed request."""
+
+
 def _alternation(phrases: Iterable[str]) -> str:
     """A regex alternation of ``phrases``, longest first (so 'pull in' wins over 'pull')."""
     unique = sorted({str(p).strip().lower() for p in phrases if str(p).strip()}, key=lambda p: (-len(p), p))
@@ -94,7 +98,10 @@ class RequestWords:
         nouns = {name: re.compile(rf"\b(?:{_alternation(spec['nouns'])})\b") for name, spec in actions.items()
                  if spec.get("nouns")}
         all_verbs = _alternation(v for vs in verbs.values() for v, _ in vs)
-        openers = _alternation(raw["openers"])
+        # 'ask Tornillería to …', 'tell the vendor to …': the request is relayed to a named party.
+        relayed = (rf"(?:{_alternation(raw.get('relayed') or ())})\s+(?:(?!(?:{_NOT_PARTY})\b)[\w&.'-]+\s+){{1,4}}?to"
+                   if raw.get("relayed") else "")
+        openers = "|".join(p for p in (_alternation(raw["openers"]), relayed) if p)
         conjunctions = _alternation(raw["conjunctions"])
         lead = rf"(?:{openers}|{all_verbs}|{_alternation(raw['read_starts'])})\b"
         fillers = _alternation(raw["fillers"])
@@ -124,7 +131,8 @@ class RequestWords:
                                   re.IGNORECASE),
             split=re.compile(
                 rf"(?:\s*[,;:(]\s*|\s+[-—–]+\s+)(?:(?:{conjunctions})\s+)?(?={lead})|"
-                rf"\s+(?:{conjunctions})\s+(?={lead})|\s+(?=(?:{_alternation(raw['strong_openers'])})\b)",
+                rf"\s+(?:{conjunctions})\s+(?={lead})|\s+(?=(?:{_alternation(raw['strong_openers'])})\b)"
+                + (rf"|\s+(?={relayed}\s)" if relayed else ""),
                 re.IGNORECASE),
             abbreviations=frozenset(str(a).lower() for a in raw["abbreviations"]),
             shift_units={str(k): int(v) for k, v in shift["units"].items()},
