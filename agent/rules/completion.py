@@ -16,7 +16,7 @@ from agent.rules.procedures import SEARCH_TOOL, procedure_args
 from agent.rules.request_words import request_words
 from agent.rules.requests import own_words
 
-__all__ = ["complete_request", "on_previous_po", "on_previous_search", "on_previous_supplier"]
+__all__ = ["complete_request", "on_previous_po", "on_previous_search", "on_previous_supplier", "with_previous_supplier"]
 
 
 def _actions(plan: object) -> tuple[PlannedCall, ...]:
@@ -75,6 +75,28 @@ def on_previous_po(planner: Planner, question: str, ctx: UserContext, state: Dia
 
 
 _THEY = re.compile(r"\b(?:they|them|their|theirs)\b")
+_THEM = re.compile(r"\b(?:with|to|from|ask|tell|for)\s+them\b")
+"""'them' as a request's party ('open a review with them'); 'their film' in its reason is not the supplier."""
+
+
+def _one_supplier(state: DialogueState) -> str | None:
+    """The one supplier the last turn was about (named by it, or the only one it returned)."""
+    last = state.last
+    analysis = last.understood.analysis if last is not None else None
+    suppliers = analysis.entities.ids.get("supplier", ()) if analysis is not None else ()
+    if not suppliers and last is not None:
+        suppliers = last.records.get("supplier", ())
+    return suppliers[0] if len(suppliers) == 1 else None
+
+
+def with_previous_supplier(planner: Planner, question: str, state: DialogueState) -> str:
+    """A request's 'them' / 'their' as the one supplier of the last turn ('open a supplier review with them, link
+    that lot' after that supplier's scorecard); ``question`` unchanged when it is no request, has no such pronoun,
+    or the last turn was not about one supplier."""
+    supplier = _one_supplier(state)
+    if supplier is None or not _THEM.search(question) or not planner.is_request(question):
+        return question
+    return _THEM.sub(lambda m: f"{m.group(0)[:-4]}supplier {supplier}", question, count=1)
 
 
 def on_previous_supplier(planner: Planner, question: str, ctx: UserContext, state: DialogueState

@@ -21,14 +21,20 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.rules.completion import complete_request, on_previous_po, on_previous_search, on_previous_supplier
+from agent.rules.completion import (
+    complete_request,
+    on_previous_po,
+    on_previous_search,
+    on_previous_supplier,
+    with_previous_supplier,
+)
 from agent.rules.context_names import narrowed_by_context, settled_by_records
 from agent.rules.dialogue import DialogueState, Exchange, Turn, Understood, pending_of
 from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules
 from agent.rules.intents import PLACEHOLDERS, Intent, IntentMatch
 from agent.rules.merging import merge_entities
-from agent.rules.periods import earlier_period
+from agent.rules.periods import bare_span, earlier_period
 from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, ToolPlan, UserContext
 from agent.rules.references import LOOK_BACK, References
 from agent.rules.request_words import request_words
@@ -147,7 +153,9 @@ class Dialogue:
         entities = self.planner.resolver.extract(question, ctx.today, frozenset(sites) if sites else ctx.sites)
         if entities.period is None and previous is not None:
             # 'and the week before?': a period only the previous one's dates define.
-            earlier = earlier_period(self.planner.resolver.read(question).text, previous.entities.period)
+            read = self.planner.resolver.read(question).text
+            earlier = earlier_period(read, previous.entities.period) or bare_span(
+                read, previous.entities.period, ctx.today)
             entities = replace(entities, period=earlier) if earlier is not None else entities
             entities = narrowed_by_context(self._line_by_type(question, entities, previous.entities),
                                            previous.entities)
@@ -156,6 +164,11 @@ class Dialogue:
         done = self.references.complete(pending, question, entities, ctx) if pending is not None else None
         if done is not None:
             return done
+        named = with_previous_supplier(self.planner, question, state)
+        if named != question:
+            # 'open a supplier review with them, link that lot': the supplier first, then any other reference.
+            plan = self.planner.plan(self.references.also(named, "supplier", state), ctx, ())
+            return Understood(plan, "reference", pending=pending_of(plan))
         completed = self.references.pointed(question, ctx, state) or complete_request(
             self.planner, question, ctx, state) or on_previous_po(
             self.planner, question, ctx, state)
@@ -164,8 +177,9 @@ class Dialogue:
         if previous is not None and previous.intent is not None and (self.rules.switches_before_references(
                 words(question), previous.intent.name) or self._new_percent(entities, last)):
             return self._refine(question, entities, ctx, state) or self.references.refer(question, ctx, state)
-        return (self.references.refer(question, ctx, state) or self._refine(question, entities, ctx, state)
+        return (self.references.refer(question, ctx, state)
                 or on_previous_supplier(self.planner, question, ctx, state)
+                or self._refine(question, entities, ctx, state)
                 or on_previous_search(self.planner, question, ctx, state))
 
     def _line_by_type(self, question: str, entities: Entities, before: Entities) -> Entities:
@@ -238,9 +252,14 @@ class Dialogue:
         # 'where did we lose the time?' after a line's performance: the same line and period, one level down.
         drill = (own is not None and not scope and entities.period is None and not said.widen
                  and own.intent.name in rules.drill_down.get(previous.intent.name, ()))
-        if not (said.marked or drill or (len(said.stems) <= rules.max_words and (news or said.more or said.threshold))):
+        # 'genealogy?' after the quality events of one lot: a terse question of another intent on the same records.
+        inherits = (own is not None and said.terse and not scope and bool(own.intent.needs)
+                    and not any(entities.has(n) for n in own.intent.needs)
+                    and any(previous.entities.has(n) for n in own.intent.needs))
+        if not (said.marked or drill or inherits
+                or (len(said.stems) <= rules.max_words and (news or said.more or said.threshold))):
             return None
-        terse_same = own is not None and own.intent is previous.intent and said.terse
+        terse_same = own is not None and said.terse and (own.intent is previous.intent or inherits)
         weak_terse = own is not None and said.terse and own.score < rules.strong_match
         if own is not None and not said.marked and not terse_same and not weak_terse and not drill:
             # A question of its own ('any critical?' right after quality events is not; nor is 'over the next

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-__all__ = ["Period", "earlier_period", "find_period", "future_days", "past_args"]
+__all__ = ["Period", "bare_span", "earlier_period", "find_period", "future_days", "past_args"]
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
@@ -167,6 +167,18 @@ def _rules(numbers: Mapping[str, int]) -> list[Rule]:
         day = _explicit(m.group(1), today)
         return Period(day, day, None, m.group(0)) if day else None
 
+    def day_of_month(m: re.Match[str], today: date) -> Period | None:
+        day = int(m.group(1))
+        if not 1 <= day <= 31:
+            return None
+        year, month = (today.year, today.month) if day >= today.day else (
+            today.year + today.month // 12, today.month % 12 + 1)
+        try:
+            found = date(year, month, day)
+        except ValueError:
+            return None
+        return Period(found, found, None, m.group(0))
+
     weekday = r"(" + "|".join(WEEKDAYS) + r")"
     past_word = r"(?:last|past|previous|prior|preceding)"
     return [
@@ -193,6 +205,9 @@ def _rules(numbers: Mapping[str, int]) -> list[Rule]:
         (r"\byesterday\b", lambda m, t: Period(t - timedelta(days=1), t - timedelta(days=1), None, m.group(0))),
         (r"\btomorrow\b", lambda m, t: Period(t + timedelta(days=1), t + timedelta(days=1), None, m.group(0))),
         (r"\b(?:on\s+)?" + _DATE, single),
+        # 'pull it in to the 24th': that day of this month, or of the next once it has passed
+        (r"\b(?:on\s+)?the\s+(\d{1,2})(?:st|nd|rd|th)\b(?!\s+(?:one|ones|line|lines|lot|lots|item|items|row|rows|po|"
+         r"pos|order|orders|supplier|entry|record|shift|week|month|time|of\s+(?:them|those|these)))", day_of_month),
         (r"\bnext\s+" + weekday + r"\b", lambda m, t: Period(t, _weekday_after(t, m.group(1)), None, m.group(0))),
     ]
 
@@ -250,3 +265,34 @@ def earlier_period(text: str, previous: Period | None) -> Period | None:
         return Period(_month_start(end), end, None, "the month before", calendar=True)
     end = previous.start - timedelta(days=1)
     return Period(end - timedelta(days=previous.days - 1), end, None, "the period before", calendar=previous.calendar)
+
+
+_WEEKDAY = re.compile(r"\b(?:on\s+)?(" + "|".join(WEEKDAYS) + r")\b")
+
+
+_BARE = re.compile(r"\b(\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fourteen|thirty)\s+"
+                   r"(days?|weeks?|months?)\b")
+_BARE_NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                 "nine": 9, "ten": 10, "twelve": 12, "fourteen": 14, "thirty": 30}
+
+
+def bare_span(text: str, previous: Period | None, today: date) -> Period | None:
+    """A span or a weekday said without a direction ('make it 2 weeks', 'and on Friday?'), in the direction of
+    ``previous``: ahead when it reached past today, else back from today; ``None`` without such words or a
+    previous period."""
+    match = _BARE.search(text)
+    weekday = _WEEKDAY.search(text)
+    if previous is not None and match is None and weekday is not None:
+        # 'and on Friday?': the Friday before today after a look back, the next one after a look ahead
+        day = (_weekday_after(today, weekday.group(1)) if previous.end > today
+               else _weekday_before(today, weekday.group(1), strictly=True))
+        return Period(day, day, None, weekday.group(0))
+    if previous is None or match is None:
+        return None
+    count = _BARE_NUMBERS.get(match.group(1)) or (int(match.group(1)) if match.group(1).isdigit() else 0)
+    if count < 1:
+        return None
+    days = _unit_days(match.group(2), count)
+    if previous.end > today:
+        return Period(today, today + timedelta(days=days), None, match.group(0))
+    return Period(today - timedelta(days=days - 1), today, days, match.group(0))

@@ -116,18 +116,21 @@ class Pointers:
         return None
 
     def _by_superlative(self, text: str, rows: Sequence[_Row], subject: str
-                        ) -> tuple[tuple[int, int], str, str] | None:
+                        ) -> tuple[tuple[int, int], str, str, tuple[str, ...]] | None:
         match = self._superlative.search(text)
         if match is None:
             return None
         way = self.superlatives[re.sub(r"\s+", " ", match.group(1))]
+        if way == "first":  # the answers list the worst first
+            picked = _record(rows[0], subject)
+            return ((match.start(), match.end()), *picked, _others(rows[0], picked[1])) if picked else None
         scored = [(r.figure, r) for r in rows if r.figure is not None]
         if not scored:
             return None
         best = max(f for f, _ in scored) if way == "max" else min(f for f, _ in scored)
         top = [r for f, r in scored if f == best]
         picked = _record(top[0], subject) if len(top) == 1 else None
-        return ((match.start(), match.end()), *picked) if picked else None
+        return ((match.start(), match.end()), *picked, _others(top[0], picked[1])) if picked else None
 
     def _by_label(self, text: str, rows: Sequence[_Row], subject: str
                   ) -> tuple[tuple[int, int], str, str, tuple[str, ...]] | None:
@@ -139,8 +142,7 @@ class Pointers:
                 has = [r for r in rows if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", r.text)]
                 picked = _record(has[0], subject) if len(has) == 1 else None
                 if picked:
-                    others = tuple(ids[0] for ids in has[0].ids.values() if len(ids) == 1 and ids[0] != picked[1])
-                    return (match.start(), match.end()), *picked, others
+                    return (match.start(), match.end()), *picked, _others(has[0], picked[1])
         return None
 
     # ------------------------------------------------------------------ the rows of the previous answer
@@ -193,6 +195,11 @@ class Pointers:
 def _is_id(value: str) -> bool:
     """True when ``value`` is one plant record id and nothing else."""
     return any(ids == (value,) for ids in classify_ids([value]).values())
+
+
+def _others(row: _Row, record: str) -> tuple[str, ...]:
+    """The row's other single records (its lot, item, supplier …) besides ``record``."""
+    return tuple(ids[0] for ids in row.ids.values() if len(ids) == 1 and ids[0] != record)
 
 
 def _record(row: _Row, subject: str) -> tuple[str, str] | None:

@@ -130,7 +130,7 @@ class References:
         if best is None:
             return None
         if len(best.ids) == 1:
-            resolved = self._both(reference.put(best.ids[0]), best.kind, state)
+            resolved = self.also(reference.put(best.ids[0]), best.kind, state)
             trial = best.plan if resolved == reference.put(best.ids[0]) else self.planner.plan(resolved, ctx, ())
             plan = self._in_site(trial if _fit(trial, best.ids[0]) is not None else best.plan, best.ids[0],
                                  resolved, question, ctx, state)
@@ -194,16 +194,20 @@ class References:
             return plan
         return scoped if any(c.args.get("site_id") == sites[0] for c in scoped.calls) else plan
 
-    def _both(self, text: str, kind: str, state: DialogueState) -> str:
-        """``text`` (one reference resolved) with a second one of another kind resolved too, when the last
-        answered turn has exactly one record of that kind ('open a review with that supplier for the lot')."""
+    def also(self, text: str, kind: str, state: DialogueState) -> str:
+        """``text`` (a reference to a ``kind`` resolved) with a second one of another kind resolved too, when a
+        recent answered turn has exactly one record of that kind ('open a review with that supplier for the
+        lot', 'link that lot')."""
         second = self.rules.reference(text)
         if second is None or not second.kinds or kind in second.kinds:
             return text
-        last = next((e for e in reversed(state.exchanges[-LOOK_BACK:]) if e.answered), None)
-        groups = self._referents(second, last) if last is not None else []
-        ids = next((ids for _, ids in groups), ())
-        return second.put(ids[0]) if len(ids) == 1 else text
+        for exchange in reversed(state.exchanges[-LOOK_BACK:]):
+            if not exchange.answered:
+                continue
+            ids = next((ids for _, ids in self._referents(second, exchange)), ())
+            if ids:
+                return second.put(ids[0]) if len(ids) == 1 else text
+        return text
 
     def _stands_alone(self, question: str, ctx: UserContext) -> bool:
         """True when ``question`` is complete without the earlier turns: it asks for calls on records it names
