@@ -15,8 +15,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from agent.rules._id_rules import ID_RULES
+from agent.rules.ambiguity import Ambiguity
 from agent.rules.intents import PLACEHOLDERS
 from agent.rules.lexicon import PlantLexicon
+from agent.rules.line_names import LineFinder
 from agent.rules.names import (
     CustomerIndex,
     ItemIndex,
@@ -33,17 +35,6 @@ from agent.rules.text import Speller, first_person, fold, question_start, tokeni
 from agent.rules.vocab import Vocabulary
 
 __all__ = ["Ambiguity", "Entities", "EntityResolver"]
-
-@dataclass(frozen=True)
-class Ambiguity:
-    """A phrase that fits several records: the model asks which one."""
-
-    kind: str
-    """'item', 'line', 'supplier', 'machine', 'lot' ..."""
-    phrase: str
-    candidates: tuple[tuple[str, str], ...]
-    """(id, label) pairs."""
-
 
 @dataclass(frozen=True)
 class Entities:
@@ -82,6 +73,7 @@ class Entities:
                         ambiguities=newer.ambiguities, stems=newer.stems)
 
 
+
 _PERCENT = re.compile(r"\b(\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|per\s+cent\b|pct\b)")
 """A percentage figure (the ``percent`` flag: a threshold a tool takes as a fraction)."""
 
@@ -116,7 +108,7 @@ class EntityResolver:
         self._flags = {name: PhraseIndex(getattr(vocab, name)) for name in
                        ("stock_status", "wo_status", "qe_status", "severity", "item_types", "abc_classes")}
         self._flags.update({name: PhraseIndex(group) for name, group in vocab.flags.items()})
-        self._types = PhraseIndex(vocab.line_types)
+        self._line_finder = LineFinder(lexicon, vocab)
         vocabulary = (reserved_set | self._suppliers.stems() | self._customers.stems() | self._sites.stems()
                       | self._machines.stems() | self._utilities.stems() | self._params.stems())
         self.speller = Speller(vocabulary, vocab.known_words | PLACEHOLDERS)
@@ -177,69 +169,6 @@ class EntityResolver:
         return text
 
     # ------------------------------------------------------------------ lines
-    def _lines(self, stems: list[str], taken: set[int], sites: list[str], user_sites: frozenset[str] | None,
-               ambiguities: list[Ambiguity]) -> list[tuple[str | None, tuple[int, int]]]:
-        """Lines named by code ('PK1'), type and number ('packaging line 1', 'first assembly line') or
-        number alone ('line 2'); each with its resolved id (``None`` when ambiguous) and token span."""
-        lex, vocab = self.lexicon, self.vocab
-        found: list[tuple[tuple[str, ...], tuple[int, int]]] = []
-        i = 0
-        while i < len(stems):
-            if i in taken:
-                i += 1
-                continue
-            word = stems[i]
-            code = re.fullmatch(r"(pk|as|mc)(\d)", word)
-            span: tuple[int, int] | None = None
-            cands: tuple[str, ...] = ()
-            if code:
-                cands = tuple(ln.line_id for ln in lex.lines if ln.code == word.upper())
-                span = (i, i + 1)
-            else:
-                ordinal = vocab.ordinals.get(word) if i + 1 < len(stems) else None
-                j = i + 1 if ordinal else i
-                type_hit = self._types.find(stems[j:j + 2], set())
-                if type_hit and type_hit[0].start == 0:
-                    prefix = type_hit[0].values[0]
-                    k = j + type_hit[0].end
-                    has_word = k < len(stems) and stems[k] in vocab.line_words
-                    k2 = k + 1 if has_word else k
-                    number = ordinal
-                    if number is None and k2 < len(stems) and (stems[k2].isdigit() or stems[k2] in vocab.ordinals):
-                        number = int(stems[k2]) if stems[k2].isdigit() else vocab.ordinals[stems[k2]]
-                        k2 += 1
-                    if number is not None or has_word:
-                        cands = tuple(ln.line_id for ln in lex.lines if ln.code.startswith(prefix)
-                                      and (number is None or ln.code == f"{prefix}{number}"))
-                        span = (i, k2)
-                elif word in vocab.line_words and i + 1 < len(stems) and stems[i + 1].isdigit():
-                    number = int(stems[i + 1])
-                    numbered = [ln for ln in lex.lines if ln.code.endswith(str(number))]
-                    # 'cell 1' is the cell of that number; 'line 1' may be any production line numbered 1
-                    named = [ln for ln in numbered if word != "line" and word in words(ln.name)]
-                    cands = tuple(ln.line_id for ln in named or numbered)
-                    span = (i, i + 2)
-            if span and cands:
-                taken.update(range(*span))
-                found.append((cands, span))
-                i = span[1]
-            else:
-                i += 1
-        resolved: list[tuple[str | None, tuple[int, int]]] = []
-        for cands, span in found:
-            narrowed = [c for c in cands if not sites or c.split("-")[0] in sites]
-            if user_sites is not None and not sites:
-                narrowed = [c for c in narrowed if c.split("-")[0] in user_sites] or narrowed
-            if len(narrowed) == 1:
-                resolved.append((narrowed[0], span))
-            elif narrowed:
-                labels = []
-                for c in narrowed:
-                    line = lex.line(c)
-                    labels.append((c, f"{line.name if line else c} at {c.split('-')[0]}"))
-                ambiguities.append(Ambiguity("line", " ".join(stems[span[0]:span[1]]), tuple(labels)))
-                resolved.append((None, span))
-        return resolved
 
     # ------------------------------------------------------------------ main
     def extract(self, question: str, today: date, user_sites: frozenset[str] | None) -> Entities:
@@ -276,7 +205,7 @@ class EntityResolver:
         for m in self._utilities.find(stems, taken):
             self._resolve_utility(m.values, ids, user_sites, ambiguities)
             mask(m.start, m.end, "asset")
-        for line_id, (start, end) in self._lines(stems, taken, sites, user_sites, ambiguities):
+        for line_id, (start, end) in self._line_finder.find(stems, taken, sites, user_sites, ambiguities):
             if line_id:
                 ids.setdefault("line", []).append(line_id)
             mask(start, end, "line")

@@ -182,6 +182,7 @@ class CustomerIndex(NameIndex):
         super().__init__(((c, c) for c in lexicon.customers), reserved, weak=_WEAK_CUSTOMER_WORDS)
 
 
+_NUMBERED = re.compile(r"#\s*(\d{1,2})\b")
 _MODEL_CODE = re.compile(r"\b([A-Z]{1,4})-?(\d{1,4})\b")
 
 
@@ -201,6 +202,12 @@ def machine_phrases(lexicon: PlantLexicon, aliases: Iterable[tuple[tuple[str, ..
             pairs.append((head_words, name))
             if head_words[0] == "cnc" and len(head_words) > 1:
                 pairs.append((head_words[1:], name))
+        numbered = _NUMBERED.search(name)
+        if numbered:
+            # 'lathe 2', 'cnc lathe 2' for 'CNC Lathe CNC #2'
+            bare = words(_NUMBERED.sub(" ", head).replace("#", " "))
+            named = [w for w in bare if w not in ("cnc",)] or bare
+            pairs += [((named[-1], numbered.group(1)), name), ((*bare, numbered.group(1)), name)] if named else []
         if code:
             letters, digits = code.group(1).lower(), code.group(2)
             pairs += [((letters, digits), name), ((letters + digits,), name)]
