@@ -19,6 +19,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from agent.rules.completion import (
@@ -34,7 +35,7 @@ from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules
 from agent.rules.intents import PLACEHOLDERS, Intent, IntentMatch
 from agent.rules.merging import merge_entities
-from agent.rules.periods import bare_span, earlier_period
+from agent.rules.periods import Period, bare_span, earlier_period
 from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, ToolPlan, UserContext
 from agent.rules.references import LOOK_BACK, References
 from agent.rules.request_words import request_words
@@ -155,7 +156,7 @@ class Dialogue:
             # 'and the week before?': a period only the previous one's dates define.
             read = self.planner.resolver.read(question).text
             earlier = earlier_period(read, previous.entities.period) or bare_span(
-                read, previous.entities.period, ctx.today)
+                read, previous.entities.period or _default_window(last, ctx), ctx.today)
             entities = replace(entities, period=earlier) if earlier is not None else entities
             entities = narrowed_by_context(self._line_by_type(question, entities, previous.entities),
                                            previous.entities)
@@ -358,6 +359,19 @@ class Dialogue:
             skip = (before.skip if before is not None and last.understood.kind == "more" else 0) + page
             return replace(before, skip=skip) if before is not None else RowView(skip=skip)
         return None
+
+_AHEAD_ARGS = frozenset(("weeks", "horizon_days", "due_within_days", "scheduled_within_days"))
+"""Arguments of tools that look ahead: a bare span after them ('a 8 semanas') reaches forward."""
+
+
+def _default_window(last: Exchange, ctx: UserContext) -> Period:
+    """The direction of the last turn's calls when it named no period: ahead for a tool that looks ahead (its
+    schema takes a horizon), else back."""
+    props = [ctx.schemas.get(c.name, {}).get("properties", {}) for c in last.calls]
+    ahead = any(isinstance(p, dict) and k in p for p in props for k in _AHEAD_ARGS)
+    today = ctx.today
+    return Period(today, today + timedelta(days=1)) if ahead else Period(today - timedelta(days=1), today)
+
 
 def _same_calls(a: Sequence[PlannedCall], b: Sequence[PlannedCall]) -> bool:
     return [(c.name, c.args) for c in a] == [(c.name, c.args) for c in b]

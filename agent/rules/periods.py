@@ -272,6 +272,8 @@ _WEEKDAY = re.compile(r"\b(?:on\s+)?(" + "|".join(WEEKDAYS) + r")\b")
 
 _BARE = re.compile(r"\b(\d{1,3}|a|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fourteen|thirty)\s+"
                    r"(days?|weeks?|months?)\b")
+_BARE_NUMBER = re.compile(r"^\W*(?:what about|how about|and|or|make it|say|try)?\s*(\d{1,3})()\s*\W*$")
+"""A number alone ('what about 14?'): as many days as the previous period's unit, in its direction."""
 _BARE_NUMBERS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                  "nine": 9, "ten": 10, "twelve": 12, "fourteen": 14, "thirty": 30}
 
@@ -280,7 +282,7 @@ def bare_span(text: str, previous: Period | None, today: date) -> Period | None:
     """A span or a weekday said without a direction ('make it 2 weeks', 'and on Friday?'), in the direction of
     ``previous``: ahead when it reached past today, else back from today; ``None`` without such words or a
     previous period."""
-    match = _BARE.search(text)
+    match = _BARE.search(text) or _BARE_NUMBER.match(text)
     weekday = _WEEKDAY.search(text)
     if previous is not None and match is None and weekday is not None:
         # 'and on Friday?': the Friday before today after a look back, the next one after a look ahead
@@ -292,7 +294,7 @@ def bare_span(text: str, previous: Period | None, today: date) -> Period | None:
     count = _BARE_NUMBERS.get(match.group(1)) or (int(match.group(1)) if match.group(1).isdigit() else 0)
     if count < 1:
         return None
-    days = _unit_days(match.group(2), count)
+    days = _unit_days(match.group(2), count) if match.group(2) else count
     if previous.end > today:
         return Period(today, today + timedelta(days=days), None, match.group(0))
     return Period(today - timedelta(days=days - 1), today, days, match.group(0))

@@ -63,7 +63,8 @@ class Pointers:
                  describe: Callable[[str], str] | None = None) -> None:
         self.rules = rules
         self.describe = describe
-        """An item's description from the item master ('the printed bag one' picks the row of RM-3022)."""
+        """An item's description or a supplier's name from the master data ('the printed bag one' picks the row
+        of RM-3022, 'the Cartonajes one' the row from S-006)."""
         data = dict(raw or {})
         self.superlatives = {fold(str(k)): str(v) for k, v in dict(data.get("superlatives") or {}).items()}
         self.fields = {fold(str(k)): tuple(str(x) for x in v or ()) for k, v in dict(data.get("fields") or {}).items()}
@@ -139,7 +140,9 @@ class Pointers:
                 word = match.group(1)
                 if word in self._not_labels:
                     continue
-                has = [r for r in rows if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", r.text)]
+                # the word as typed or in the singular ('the kits one' for a 'Bearing Kit')
+                forms = "|".join(re.escape(w) for w in dict.fromkeys((word, word[:-1] if word.endswith("s") else word)))
+                has = [r for r in rows if re.search(rf"(?<![\w-])(?:{forms})(?![\w-])", r.text)]
                 picked = _record(has[0], subject) if len(has) == 1 else None
                 if picked:
                     return (match.start(), match.end()), *picked, _others(has[0], picked[1])
@@ -170,7 +173,7 @@ class Pointers:
                     words = " ".join(str(v) for v in row.values() if isinstance(v, str))
                     ids = classify_ids(values)
                     if self.describe is not None:
-                        words += " " + " ".join(self.describe(i) for i in ids.get("item", ()))
+                        words += " " + " ".join(self.describe(i) for k in ("item", "supplier") for i in ids.get(k, ()))
                     rows.append(_Row(ids, number, fold(words)))
         if rows:
             return rows
@@ -186,7 +189,8 @@ class Pointers:
                     rest = rest.replace(record, " ")
             after = rest.split(":", 1)[1] if ":" in rest else rest
             figure = _FIGURE.search(after)
-            described = " ".join(self.describe(i) for i in ids.get("item", ())) if self.describe else ""
+            described = " ".join(self.describe(i) for k in ("item", "supplier") for i in ids.get(k, ())
+                                 ) if self.describe else ""
             rows.append(_Row(ids, float(figure.group(1).replace(",", "")) if figure else None,
                              fold(f"{line} {described}")))
         return rows

@@ -53,9 +53,10 @@ class References:
         self.rules = rules
         lexicon = planner.resolver.lexicon
 
-        def describe(item_id: str) -> str:
-            item = lexicon.item(item_id)
-            return item.description if item is not None else ""
+        def describe(record_id: str) -> str:
+            item = lexicon.item(record_id)
+            supplier = lexicon.supplier(record_id) if item is None else None
+            return item.description if item is not None else supplier.name if supplier is not None else ""
         self.pointers = Pointers(rules, rules.pointer_words, describe)
 
     # ------------------------------------------------------------------ answering a clarifying question
