@@ -22,7 +22,8 @@ from agent.rules.request_words import request_words
 
 __all__ = ["ActionRequest", "detect_action", "reason_tail"]
 
-_WORK_ORDERS = re.compile(r"\b(?:work\s*orders?|wos?|jobs?|orders? (?:using|that use|fed|consuming) it)\b")
+_WORK_ORDERS = re.compile(r"\b(?:work\s*orders?|wos?|jobs?|orders? (?:using|that use|fed|consuming) it|"
+                          r"(?:its|their)\s+(?:open\s+)?orders?)\b")
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
 # Words before 'N days' that make it a date or a duration, not a shift ('in 3 days', 'within a week').
 _NOT_SHIFT = frozenset(("in", "within", "next", "last", "past", "for", "after", "every", "than", "need", "needs",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from agent.rules.lexicon import ItemEntry, PlantLexicon
 from agent.rules.text import fold, words
@@ -117,12 +118,27 @@ class ItemIndex:
         else:
             hits = [(i, n, s) for i, n, s in self._entries if n[-1] in free and len(s & free.keys()) >= 2]
             if not hits:
-                return (), set()
+                # 'the o-rings' for 'O-ring NBR, …': every word of the name but its last (a grade or material
+                # code such as NBR, or the last of three or more words)
+                hits = [(i, n, s) for i, n, s in self._entries
+                        if len(n) >= 2 and (len(n) >= 3 or len(n[-1]) <= 3) and _phrase_in(n[:-1], free)
+                        and (len(n) >= 3 or bool(s & free.keys()))]
+                if not hits:
+                    return (), set()
+                hits = [(i, n[:-1], s) for i, n, s in hits]
         scored = [(len(spec & free.keys()), item_id, name, spec) for item_id, name, spec in hits]
         best = max(s[0] for s in scored)
         chosen = sorted((s for s in scored if s[0] == best), key=lambda s: s[1])
         used = {free[w] for _, _, name, spec in chosen for w in (*name, *(spec & free.keys())) if w in free}
         return tuple(s[1] for s in chosen), used
+
+
+def _phrase_in(words: Sequence[str], free: dict[str, int]) -> bool:
+    """True when ``words`` stand next to each other, in order, among the question's free words."""
+    if not all(w in free for w in words):
+        return False
+    at = [free[w] for w in words]
+    return all(b == a + 1 for a, b in pairwise(at))
 
 
 class NameIndex:

@@ -52,6 +52,10 @@ class Pointed:
     where is it?' after PO lines with their lots: the lot)."""
 
 
+_DESCRIBED = ("item", "supplier", "asset")
+"""Record kinds whose master-data names a row is also known by."""
+
+
 def _alternation(values: Sequence[str]) -> str:
     return "|".join(re.escape(fold(v)).replace(r"\ ", r"\s+") for v in sorted(values, key=len, reverse=True))
 
@@ -173,7 +177,7 @@ class Pointers:
                     words = " ".join(str(v) for v in row.values() if isinstance(v, str))
                     ids = classify_ids(values)
                     if self.describe is not None:
-                        words += " " + " ".join(self.describe(i) for k in ("item", "supplier") for i in ids.get(k, ()))
+                        words += " " + " ".join(self.describe(i) for k in _DESCRIBED for i in ids.get(k, ()))
                     rows.append(_Row(ids, number, fold(words)))
         if rows:
             return rows
@@ -189,7 +193,7 @@ class Pointers:
                     rest = rest.replace(record, " ")
             after = rest.split(":", 1)[1] if ":" in rest else rest
             figure = _FIGURE.search(after)
-            described = " ".join(self.describe(i) for k in ("item", "supplier") for i in ids.get(k, ())
+            described = " ".join(self.describe(i) for k in _DESCRIBED for i in ids.get(k, ())
                                  ) if self.describe else ""
             rows.append(_Row(ids, float(figure.group(1).replace(",", "")) if figure else None,
                              fold(f"{line} {described}")))

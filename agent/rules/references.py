@@ -56,7 +56,9 @@ class References:
         def describe(record_id: str) -> str:
             item = lexicon.item(record_id)
             supplier = lexicon.supplier(record_id) if item is None else None
-            return item.description if item is not None else supplier.name if supplier is not None else ""
+            asset = lexicon.asset(record_id) if item is None and supplier is None else None
+            named = item.description if item else supplier.name if supplier else asset.name if asset else ""
+            return named
         self.pointers = Pointers(rules, rules.pointer_words, describe)
 
     # ------------------------------------------------------------------ answering a clarifying question

@@ -65,8 +65,15 @@ def _candidate(command: str, words: RequestWords) -> bool:
                 and not words.noun_use.match(command))
 
 
+_STATED = frozenset(("is", "are", "was", "were", "has", "have", "had", "do", "does", "did"))
+"""Clause starts that ask only with a question mark: without one it is a statement ('…, is making noise')."""
+
+
 def _asks(clause: str, command: str, words: RequestWords) -> bool:
-    return clause.rstrip().endswith("?") or bool(words.read_start.match(command))
+    if clause.rstrip().endswith("?"):
+        return True
+    first = command.split(" ", 1)[0] if command else ""
+    return first not in _STATED and bool(words.read_start.match(command))
 
 
 def split_clauses(text: str, extract: Extract | None = None) -> list[str]:
