@@ -341,7 +341,7 @@ class Planner:
 
     def _asset_of(self, entities: Entities) -> tuple[str | None, str]:
         """The one asset ``entities`` name (directly or by its machine), or a clarifying question."""
-        entities, problem = self._asset_from_machine(entities)
+        entities, problem = self._asset_from_machine(entities, whole_machine=True)
         if problem is not None:
             return None, clarify(problem)
         for ambiguity in entities.ambiguities:
@@ -352,7 +352,8 @@ class Planner:
             return None, f"I act on one asset at a time. Which asset do you mean: {', '.join(assets)}?"
         return (assets[0], "") if assets else (None, "")
 
-    def _asset_from_machine(self, entities: Entities) -> tuple[Entities, Ambiguity | None]:
+    def _asset_from_machine(self, entities: Entities, whole_machine: bool = False
+                            ) -> tuple[Entities, Ambiguity | None]:
         if entities.has("asset") or not entities.has("machine"):
             return entities, None
         lexicon = self.resolver.lexicon
@@ -361,7 +362,10 @@ class Planner:
         if len(assets) > 1:
             named = [a for a in assets if " - " in a.name
                      and set(a.name.split(" - ", 1)[1].lower().split()) & set(entities.stems)]
-            assets = named or assets
+            # An action on a machine naming no module ('reserve … for lathe 1'): the asset that is the machine
+            # itself; a read keeps them all (the machine's orders include its modules').
+            whole = [a for a in assets if " - " not in a.name] if whole_machine else []
+            assets = named or (whole if len(whole) == 1 else assets)
         if len(assets) == 1:
             ids = {**entities.ids, "asset": (assets[0].asset_id,)}
             return Entities(ids=ids, flags=entities.flags, period=entities.period,

@@ -32,6 +32,9 @@ _ACCENTED = re.compile(r"[áéíóúüñÁÉÍÓÚÜÑ]")
 _CACHE_SIZE = 512
 # Pronouns written onto a verb ('apártame', 'cámbiale', 'ábrele'): the verb is read without them.
 _ENCLITICS = ("selo", "sela", "melo", "mela", "nos", "les", "los", "las", "me", "le", "lo", "la", "te")
+_ENCLITIC_ENGLISH = {"lo": "it", "la": "it", "los": "them", "las": "them", "selo": "it", "sela": "it",
+                     "melo": "it", "mela": "it"}
+"""The object a pronoun written onto a verb stands for ('apártalo' → 'reserve it')."""
 
 
 @lru_cache(maxsize=4096)
@@ -194,7 +197,7 @@ class SpanishReader:
         return ""
 
     def _phrase(self, tokens: Sequence[_Token], variants: Sequence[tuple[str, ...]], text: str,
-                i: int) -> tuple[int, str] | None:
+                i: int) -> tuple[int, str, str] | None:
         """The longest table phrase starting at token ``i``: (tokens it covers, English), else ``None``."""
         first = variants[i]
         # Longest phrase first; between equally long ones, the one whose first word is the form as typed.
@@ -207,7 +210,7 @@ class SpanishReader:
                      and (k == i or not text[tokens[k - 1].end:tokens[k].start].strip())
                      for k in range(i, end))
             if ok:
-                return len(words), value
+                return len(words), value, words[0]
         return None
 
     def _site_after(self, tokens: Sequence[_Token], i: int) -> int | None:
@@ -258,7 +261,10 @@ class SpanishReader:
             if hit is None:
                 i += 1
                 continue
-            size, value = hit
+            size, value, first = hit
+            if size == 1 and first != token.word and self._without_enclitic(token.word) == first:
+                # 'apártalo' → 'reserve it': the pronoun written onto the verb is kept
+                value = f"{value} {_ENCLITIC_ENGLISH.get(token.word[len(first):], '')}".rstrip()
             out += [text[last:token.start], value]
             last = tokens[i + size - 1].end
             i += size
