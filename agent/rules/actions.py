@@ -1,12 +1,10 @@
 """Governed actions: proposing one from a plain-language request (answering from the result is in
 :mod:`agent.rules.action_answers`).
 
-A request is an imperative ("put LOT-P100-0404 on quality hold, seal failures", "pull in PO-24017 line 2
-to 2026-03-05"): after openers such as 'please' or 'can you', the question starts with one of the action's
-verbs and names the words the action needs (hold, review, maintenance ...). Every argument comes from the
-question: record ids the resolver found in the plant, quantities and dates typed by the user. When one is
-missing or ambiguous the model asks instead of guessing. Whether the request runs is not decided here:
-the graph's gate and the approvers do that, and the result (or refusal) comes back as a tool message.
+A request is an imperative ("put LOT-P100-0404 on quality hold, seal failures"): after openers such as 'please',
+the question starts with one of the action's verbs and names the words the action needs (hold, review ...). Every
+argument comes from the question (record ids the resolver found, quantities and dates typed); a missing or
+ambiguous one is asked for. Whether the request runs is decided by the graph's gate and the approvers.
 """
 
 from __future__ import annotations

@@ -262,7 +262,8 @@ class Dialogue:
             return None
         terse_same = own is not None and said.terse and (own.intent is previous.intent or inherits)
         weak_terse = own is not None and said.terse and own.score < rules.strong_match
-        if own is not None and not said.marked and not terse_same and not weak_terse and not drill:
+        if (own is not None and not said.marked and not terse_same and not weak_terse and not drill
+                and switched != previous.intent.name):
             # A question of its own ('any critical?' right after quality events is not; nor is 'over the next
             # 8 weeks' after a forecast: a few words that only weakly suggest another intent refine this one).
             return None

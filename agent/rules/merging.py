@@ -48,6 +48,8 @@ def merge_entities(rules: FollowUpRules, lexicon: PlantLexicon, old: Entities, n
     ids.update({k: v for k, v in new.ids.items() if v})
     if today is not None and new.period is not None and new.period.end > today:
         cleared |= {"late_only"}  # a window ahead replaces 'late' ('open ones due in the next 3 days then')
+    if "wo_status" in new.flags:
+        cleared |= {"late_only"}  # 'held?' after the late ones: another status, not late held ones
     kept = {k: v for k, v in old.flags.items() if k not in cleared and "*" not in cleared}
     period = new.period or (None if "period" in cleared else old.period)
     return Entities(ids=ids, flags={**kept, **new.flags}, period=period,

@@ -111,6 +111,10 @@ class ItemIndex:
             if unit := re.fullmatch(r"(\d+)([a-z]{1,2})", s):
                 free.setdefault(unit.group(1), i)
                 free.setdefault(unit.group(2), i)
+            elif size := re.fullmatch(r"(\d+)x(\d+)", s):  # '45x3' reads as the description's '45 x 3'
+                free.setdefault(size.group(1), i)
+                free.setdefault("x", i)
+                free.setdefault(size.group(2), i)
         hits = [(item_id, name, spec) for item_id, name, spec in self._entries if all(w in free for w in name)]
         if hits:
             longest = max(len(name) for _, name, _ in hits)

@@ -70,15 +70,15 @@ def weeks(period: Period | None, today: date) -> int | None:
 
 def transfer_direction(stems: tuple[str, ...]) -> str | None:
     """'in' or 'out' relative to the first site the question names: 'from P200' is out of it, 'to P200' into it;
-    without such a word, a receiving verb means in and a sending one out."""
-    if "entsite" not in stems:
-        return None
-    at = stems.index("entsite")
-    for word in reversed(stems[max(0, at - 3):at]):  # the nearest 'from'/'to' before it ('to the Mexico plant')
-        if word in _FROM:
-            return "out"
-        if word in _TO:
-            return "in"
+    without such a word (or without a site: the one the thread is about), a receiving verb means in and a
+    sending one out."""
+    if "entsite" in stems:
+        at = stems.index("entsite")
+        for word in reversed(stems[max(0, at - 3):at]):  # the nearest 'from'/'to' before it ('to the Mexico plant')
+            if word in _FROM:
+                return "out"
+            if word in _TO:
+                return "in"
     present: Set[str] = set(stems)
     if present & _RECEIVED:
         return "in"
