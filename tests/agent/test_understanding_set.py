@@ -1,5 +1,5 @@
-"""Integrity of the held-out understanding sets (tests/agent/data/understanding_heldout.yaml and the second, blind
-set understanding_heldout2.yaml). No model runs here.
+"""Integrity of the held-out understanding sets (tests/agent/data/understanding_heldout.yaml and the blind sets
+understanding_heldout2.yaml and understanding_heldout3.yaml). No model runs here.
 
 Each set must parse and follow its documented format, use real users, intent labels of the issue-14 spec, tools of
 the catalog or the six new ones, and the policy's actions; it must be large and varied enough (turns, multi-turn
@@ -51,6 +51,9 @@ SETS: dict[str, Floor] = {
     # the second set, written blind: smaller, so every label at least twice; 30+ Spanish turns
     "understanding_heldout2.yaml": Floor(turns=120, multi=30, followups=40, per_label=2, per_new_intent=2,
                                          spanish=30),
+    # the third set, written blind (2026-12-07): every label at least twice, 40+ Spanish turns
+    "understanding_heldout3.yaml": Floor(turns=150, multi=40, followups=60, per_label=2, per_new_intent=2,
+                                         spanish=40),
 }
 """The held-out sets and their size floors."""
 
