@@ -21,7 +21,7 @@ from tests.agent.understanding_helpers import DATA, dev_floor, load_conversation
 from tests.factories import TODAY
 from tests.policy_helpers import shipped_policy
 
-HELD_OUT_FLOOR = 0.71
+HELD_OUT_FLOOR = 0.742
 """Held-out turn accuracy the rules model must keep. Measured before the issue-14 model work: 76/233 = 0.326
 (none of the six new tools or their intents existed yet; Spanish 2/50, follow-ups 13/79, requests with context 1/13).
 After the tools, the semantic stage and the new intents and writers: 109/233 = 0.468 (Spanish 3/50, follow-ups
@@ -30,13 +30,14 @@ After the tools, the semantic stage and the new intents and writers: 109/233 = 0
 148/233 = 0.635 (Spanish 25/50, follow-ups 38/79, context 7/13). After tuning on development sets only (paraphrases
 per intent, more dialogue and Spanish, then two dev sets written blind to the model): 164/233 = 0.704 (Spanish
 34/50, follow-ups 41/79, context 8/13); after a second round on the blind dev sets: 167/233 = 0.717 (Spanish 35/50,
-follow-ups 43/79)."""
-HELD_OUT2_FLOOR = 0.62
+follow-ups 43/79); after a third blind-dev round (follow-ups, Spanish; tuned on the new dev sets only):
+173/233 = 0.742 (Spanish 36/50, follow-ups 48/79)."""
+HELD_OUT2_FLOOR = 0.657
 """Held-out set 2 (written blind on 2026-12-07, after the Spanish and dialogue work, before any further change).
 Measured on the model as it stood when the set was committed: 83/149 = 0.557 (en 69/111, es 14/38, follow-ups
 26/62, context 5/10, clarify 1/6). After the development-set work that followed: 92/149 = 0.617 (en 75/111, es
 17/38, follow-ups 29/62, context 7/10, clarify 2/6); after the second blind-dev round: 93/149 = 0.624 (follow-ups
-30/62)."""
+30/62); after the third blind-dev round: 98/149 = 0.658 (es 18/38, follow-ups 34/62)."""
 
 
 @pytest.fixture
@@ -58,7 +59,13 @@ def ctx_for(runtime: Runtime, demo_manifest: dict[str, Any]) -> Callable[[User],
     return context
 
 
-HELD_OUT_FLOORS = {"understanding_heldout": HELD_OUT_FLOOR, "understanding_heldout2": HELD_OUT2_FLOOR}
+HELD_OUT3_FLOOR = 0.644
+"""Held-out set 3 (written blind on 2026-12-07 by a writer who read neither the model nor any other set; merged
+after the third blind-dev round, which never saw it). First measured on that model: 116/180 = 0.644 (en 92/131,
+es 24/49, follow-ups 34/65, context 10/21)."""
+
+HELD_OUT_FLOORS = {"understanding_heldout": HELD_OUT_FLOOR, "understanding_heldout2": HELD_OUT2_FLOOR,
+                   "understanding_heldout3": HELD_OUT3_FLOOR}
 
 
 @pytest.mark.parametrize("name", sorted(HELD_OUT_FLOORS))
