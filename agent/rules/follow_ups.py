@@ -117,16 +117,17 @@ class Dialogue:
         return Understood(plan, pending=pending_of(plan))
 
     def _settled(self, question: str, ctx: UserContext, state: DialogueState) -> str:
-        """``question`` with the id of a machine its name leaves ambiguous but the previous question's line
-        settles ('is the heat sealer drifting?' after PK1: PK1's sealer); a typed id says which machine is meant."""
-        previous = state.last.understood.analysis if state.last is not None else None
-        if previous is None:
+        """``question`` with the id of a record its name leaves ambiguous but the previous turn settles: its line
+        ('is the heat sealer drifting?' after PK1: PK1's sealer) or the records it listed ('the 6 mm plate' after
+        a supplier's lines); a typed id says which record is meant."""
+        last = state.last
+        previous = last.understood.analysis if last is not None else None
+        if last is None or previous is None:
             return question
         entities = self.planner.resolver.extract(question, ctx.today, ctx.sites)
         if not entities.ambiguities:
             return question
-        assert state.last is not None  # previous is the last turn's analysis
-        settled = settled_by_records(narrowed_by_context(entities, previous.entities), state.last.records)
+        settled = settled_by_records(narrowed_by_context(entities, previous.entities), last.records)
         added = [i for a in entities.ambiguities for i in settled.ids.get(a.kind, ()) if i not in
                  entities.ids.get(a.kind, ())]
         return f"{question} ({added[0]})" if added else question
