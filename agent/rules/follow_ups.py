@@ -114,7 +114,8 @@ class Dialogue:
             if follow is not None:
                 return self._in_own_words(follow, question) if reading.spanish else follow
         plan = self.planner.plan(self._settled(question, ctx, state), ctx, state.questions)
-        return Understood(plan, pending=pending_of(plan))
+        unnamed = self.references.unnamed(question, plan) if state.last is None else None
+        return unnamed or Understood(plan, pending=pending_of(plan))
 
     def _settled(self, question: str, ctx: UserContext, state: DialogueState) -> str:
         """``question`` with the id of a record its name leaves ambiguous but the previous turn settles: its line

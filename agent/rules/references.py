@@ -33,6 +33,10 @@ _ACTION_FIT = 10.0
 """How well an action request fits a record it names: above any intent's own words."""
 _MAX_NAMED = 8
 """Records a 'which one do you mean?' names."""
+_VAGUE_WORDS = 7
+"""Longest first question read as pointing at an unnamed record ('can you check the order?'); a longer one
+mentions 'the line' or 'the supplier' in passing."""
+_NOT_RECORDS = frozenset(("site", "period", "defect", "reason", "parameter"))
 LOOK_BACK = 3
 """Turns a reference of a named kind ('that supplier') may reach back."""
 
@@ -104,6 +108,23 @@ class References:
         if ordinal is not None and -len(pending.candidates) <= ordinal < len(pending.candidates):
             return pending.candidates[ordinal]
         return None
+
+    # ------------------------------------------------------------------ a first question about 'the order'
+    def unnamed(self, question: str, plan: Plan) -> Understood | None:
+        """A thread's first question that points at one record it never names ('can you check the order?',
+        'push the PO out a week'): which one, asked rather than answered over every record; the answer (an id)
+        completes the question. ``None`` when it names the record or points at none."""
+        text = self.planner.resolver.read(question).text
+        reference = self.rules.reference(text)
+        if (reference is None or not reference.kinds or reference.index is not None
+                or len(text.split()) > _VAGUE_WORDS or (isinstance(plan, Reply) and plan.kind == "clarify")):
+            return None
+        named = plan.analysis.entities.ids if plan.analysis is not None else {}
+        if any(ids for kind, ids in named.items() if kind not in _NOT_RECORDS):
+            return None  # 'the order book for Texas Process Equipment': it names what it is about
+        what = self.rules.kind_names.get(reference.kinds[0], reference.kinds[0])
+        return Understood(Reply("clarify", f"Which {what} do you mean (please give its id)?"), "reference",
+                          pending=Pending(reference.kinds, (), template=reference.template()))
 
     # ------------------------------------------------------------------ one record of an earlier turn
     def refer(self, question: str, ctx: UserContext, state: DialogueState) -> Understood | None:
