@@ -75,7 +75,7 @@ def on_previous_po(planner: Planner, question: str, ctx: UserContext, state: Dia
 
 
 _THEY = re.compile(r"\b(?:they|them|their|theirs)\b")
-_THEM = re.compile(r"\b(?:with|to|from|ask|tell|for)\s+them\b")
+_THEM = re.compile(r"\b(?:with|to|from|ask|tell|for|on|about|against)\s+them\b")
 """'them' as a request's party ('open a review with them'); 'their film' in its reason is not the supplier."""
 
 

@@ -19,7 +19,6 @@ import json
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import Any
 
 from agent.rules.completion import (
@@ -34,8 +33,8 @@ from agent.rules.dialogue import DialogueState, Exchange, Turn, Understood, pend
 from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules
 from agent.rules.intents import PLACEHOLDERS, Intent, IntentMatch
-from agent.rules.merging import merge_entities
-from agent.rules.periods import Period, bare_span, earlier_period
+from agent.rules.merging import default_window, merge_entities
+from agent.rules.periods import bare_span, earlier_period
 from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, ToolPlan, UserContext
 from agent.rules.references import LOOK_BACK, References
 from agent.rules.request_words import request_words
@@ -158,7 +157,7 @@ class Dialogue:
             # 'and the week before?': a period only the previous one's dates define.
             read = self.planner.resolver.read(question).text
             earlier = earlier_period(read, previous.entities.period) or bare_span(
-                read, previous.entities.period or _default_window(last, ctx), ctx.today)
+                read, previous.entities.period or default_window(last, ctx), ctx.today)
             entities = replace(entities, period=earlier) if earlier is not None else entities
             entities = narrowed_by_context(self._line_by_type(question, entities, previous.entities),
                                            previous.entities)
@@ -256,9 +255,9 @@ class Dialogue:
         drill = (own is not None and not scope and entities.period is None and not said.widen
                  and own.intent.name in rules.drill_down.get(previous.intent.name, ()))
         # 'genealogy?' after the quality events of one lot: a terse question of another intent on the same records.
-        inherits = (own is not None and said.terse and not scope and bool(own.intent.needs)
-                    and not any(entities.has(n) for n in own.intent.needs)
-                    and any(previous.entities.has(n) for n in own.intent.needs))
+        takes = own.intent.needs or _slots(own.intent) if own is not None else ()
+        inherits = (own is not None and said.terse and not scope and bool(takes)
+                    and not any(entities.has(n) for n in takes) and any(previous.entities.has(n) for n in takes))
         if not (said.marked or drill or inherits
                 or (len(said.stems) <= rules.max_words and (news or said.more or said.threshold))):
             return None
@@ -363,19 +362,13 @@ class Dialogue:
             return replace(before, skip=skip) if before is not None else RowView(skip=skip)
         return None
 
-_AHEAD_ARGS = frozenset(("weeks", "horizon_days", "due_within_days", "scheduled_within_days"))
-"""Arguments of tools that look ahead: a bare span after them ('a 8 semanas') reaches forward."""
+def _slots(intent: Intent) -> tuple[str, ...]:
+    """The record kinds an intent's calls take ('scorecard?' after a supplier's lines: the supplier)."""
+    return tuple(dict.fromkeys(v[1:] for c in intent.calls for v in c.args.values()
+                               if isinstance(v, str) and v.startswith("@") and v[1:] in _RECORD_SLOTS))
 
 
-def _default_window(last: Exchange, ctx: UserContext) -> Period:
-    """The direction of the last turn's calls when it named no period: ahead for a tool that looks ahead (its
-    schema takes a horizon), else back."""
-    props = [ctx.schemas.get(c.name, {}).get("properties", {}) for c in last.calls]
-    ahead = any(isinstance(p, dict) and k in p for p in props for k in _AHEAD_ARGS)
-    today = ctx.today
-    return Period(today, today + timedelta(days=1)) if ahead else Period(today - timedelta(days=1), today)
-
-
+_RECORD_SLOTS = frozenset(("item", "lot", "po", "po_line", "wo", "qe", "so", "supplier", "asset", "machine", "line"))
 def _same_calls(a: Sequence[PlannedCall], b: Sequence[PlannedCall]) -> bool:
     return [(c.name, c.args) for c in a] == [(c.name, c.args) for c in b]
 

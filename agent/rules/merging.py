@@ -5,13 +5,16 @@ rest is carried over."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
+from agent.rules.dialogue import Exchange
 from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules
 from agent.rules.lexicon import PlantLexicon
+from agent.rules.periods import Period
+from agent.rules.planner import UserContext
 
-__all__ = ["merge_entities"]
+__all__ = ["default_window", "merge_entities"]
 
 _SITE_CODE = re.compile(r"(?<![A-Z0-9])P\d{3}(?![0-9])")
 
@@ -72,3 +75,16 @@ def _site_in(record_id: str) -> str | None:
     """The site code a record id carries ('P100-PK1', 'M-P100-MC1-02', 'LOT-P200-0301'), if any."""
     match = _SITE_CODE.search(record_id)
     return match.group(0) if match else None
+
+
+_AHEAD_ARGS = frozenset(("weeks", "horizon_days", "due_within_days", "scheduled_within_days"))
+"""Arguments of tools that look ahead: a bare span after them ('a 8 semanas') reaches forward."""
+
+
+def default_window(last: Exchange, ctx: UserContext) -> Period:
+    """The direction of the last turn's calls when it named no period: ahead for a tool that looks ahead (its
+    schema takes a horizon), else back."""
+    props = [ctx.schemas.get(c.name, {}).get("properties", {}) for c in last.calls]
+    ahead = any(isinstance(p, dict) and k in p for p in props for k in _AHEAD_ARGS)
+    today = ctx.today
+    return Period(today, today + timedelta(days=1)) if ahead else Period(today - timedelta(days=1), today)

@@ -249,7 +249,7 @@ def test_a_spanish_users_refusal_and_reply_are_spanish(model: RulesChatModel, po
     refused, _ = _answer(model, policy, demo_plant, "paz.planner", "¿y en Aurora cuánto CP-2039 hay?")
     assert refused.startswith("La consulta inventory_lookup fue rechazada: No tiene acceso al sitio P100")
     no_access, _ = _answer(model, policy, demo_plant, "paz.planner", "dame el resumen ejecutivo de la planta")
-    assert no_access.startswith("No puedo consultar eso: su rol no tiene acceso a el resumen ejecutivo")
+    assert no_access.startswith("No puedo consultar eso: su rol no tiene acceso al resumen ejecutivo")
 
 
 # ------------------------------------------------------------------------------------------ the translation table
