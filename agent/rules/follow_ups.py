@@ -230,9 +230,14 @@ class Dialogue:
         last = state.last
         marked = rules.marked(stems) or more or threshold is not None or (
             last is not None and self._new_percent(entities, last))
-        said = _Said(stems=stems, marked=marked, threshold=threshold,
-                     more=more, repeat=rules.repeats_previous(stems), own=self.planner.catalogue.match(entities.stems),
-                     terse=sum(1 for s in entities.stems if s not in PLACEHOLDERS) <= rules.terse_words,
+        terse = sum(1 for s in entities.stems if s not in PLACEHOLDERS) <= rules.terse_words
+        own = self.planner.catalogue.match(entities.stems)
+        if own is None and terse and not (entities.ids or entities.period or entities.flags):
+            # 'scorecard?' names no supplier, so no cue places it: the semantic stage's intent, held weak.
+            placed = self.planner.analyse(question, ctx).intent
+            own = IntentMatch(placed, 0.0) if placed is not None else None
+        said = _Said(stems=stems, marked=marked, threshold=threshold, more=more,
+                     repeat=rules.repeats_previous(stems), own=own, terse=terse,
                      widen=rules.widens(stems), subset=rules.narrows(stems))
         anchors = [e for e in reversed(state.exchanges[-LOOK_BACK:]) if e.refinable]
         for anchor in anchors:
