@@ -11,12 +11,13 @@ import re
 from dataclasses import replace
 
 from agent.rules.dialogue import DialogueState, Understood, is_clarification, pending_of
-from agent.rules.planner import Analysis, PlannedCall, Planner, ToolPlan, UserContext
+from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, ToolPlan, UserContext
 from agent.rules.procedures import SEARCH_TOOL, procedure_args
 from agent.rules.request_words import request_words
 from agent.rules.requests import own_words
 
-__all__ = ["complete_request", "on_previous_po", "on_previous_search", "on_previous_supplier", "with_previous_supplier"]
+__all__ = ["complete_request", "on_previous_po", "on_previous_search", "on_previous_supplier", "with_previous_supplier",
+           "with_reason"]
 
 
 def _actions(plan: object) -> tuple[PlannedCall, ...]:
@@ -40,12 +41,22 @@ def complete_request(planner: Planner, question: str, ctx: UserContext, state: D
     calls = _actions(plan)
     if not calls or not isinstance(plan, ToolPlan):
         return None
-    own = own_words(question, calls[0].name, planner.is_request)
-    if own:
-        key = "description" if calls[0].name == "create_maintenance_order" else "reason"
-        plan = replace(plan, calls=tuple(PlannedCall(c.name, {**c.args, key: own}) if c in calls and key in c.args
-                                         else c for c in plan.calls))
+    plan = with_reason(plan, own_words(question, calls[0].name, planner.is_request))
     return Understood(plan, "clarified", pending=pending_of(plan))
+
+
+def with_reason(plan: Plan, reason: str) -> Plan:
+    """``plan`` with ``reason`` as each action call's reason (a maintenance order's description); unchanged when
+    ``reason`` is empty or the plan proposes no action."""
+    if not reason or not isinstance(plan, ToolPlan):
+        return plan
+    verbs = request_words().verbs
+    calls = []
+    for call in plan.calls:
+        key = "description" if call.name == "create_maintenance_order" else "reason"
+        calls.append(PlannedCall(call.name, {**call.args, key: reason}) if call.name in verbs and key in call.args
+                     else call)
+    return replace(plan, calls=tuple(calls))
 
 
 _LINE_ALONE = re.compile(r"\b(?<!/)line (\d{1,3})\b(?!\s*(?:of|from)\s+po)")
@@ -80,7 +91,9 @@ _THEM = re.compile(r"\b(?:with|to|from|ask|tell|for|on|about|against)\s+them\b")
 
 
 def _one_supplier(state: DialogueState) -> str | None:
-    """The one supplier the last turn was about (named by it, or the only one it returned)."""
+    """The one supplier the last turn was about: named by it, or else the only one it returned ('who's the
+    supplier on the biggest one?' then 'how's their on-time record?': read from its results or answer, data
+    resolved again by the plan)."""
     last = state.last
     analysis = last.understood.analysis if last is not None else None
     suppliers = analysis.entities.ids.get("supplier", ()) if analysis is not None else ()
@@ -104,25 +117,19 @@ def on_previous_supplier(planner: Planner, question: str, ctx: UserContext, stat
     """'How have they done on deliveries?' right after a turn about one supplier: 'they' is that supplier (the
     question alone names no supplier, so no supplier intent reads it). ``None`` when the question is understood
     alone, has no such pronoun, or the last turn was not about (or did not return) exactly one supplier."""
-    last = state.last
-    analysis = last.understood.analysis if last is not None else None
-    suppliers = analysis.entities.ids.get("supplier", ()) if analysis is not None else ()
-    if not suppliers and last is not None:
-        # 'who's the supplier on the biggest one?' then 'how's their on-time record?': the one supplier of the
-        # records the last turn returned (read from its results or answer: data, resolved again by the plan).
-        suppliers = last.records.get("supplier", ())
-    if len(suppliers) != 1 or not _THEY.search(question):
+    supplier = _one_supplier(state)
+    if supplier is None or not _THEY.search(question):
         return None
     alone = planner.plan(question, ctx, ())
     if isinstance(alone, ToolPlan):
         return None
-    plan = planner.plan(_THEY.sub(f"supplier {suppliers[0]}", question), ctx, ())
+    plan = planner.plan(_THEY.sub(f"supplier {supplier}", question), ctx, ())
     if not isinstance(plan, ToolPlan):
         return None
     # An intent the question alone reads but cannot call ('their on-time record' as a line's record, refused)
     # gives way only to a plan that calls on the supplier.
     understood = alone.analysis is not None and alone.analysis.intent is not None
-    if understood and not any(c.args.get("supplier_id") == suppliers[0] for c in plan.calls):
+    if understood and not any(c.args.get("supplier_id") == supplier for c in plan.calls):
         return None
     return Understood(plan, "reference")
 

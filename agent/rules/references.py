@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from agent.rules.actions import reason_tail
+from agent.rules.completion import with_reason
 from agent.rules.dialogue import DialogueState, Exchange, Pending, Understood, pending_of
 from agent.rules.entities import Entities
 from agent.rules.follow_up_rules import FollowUpRules, Reference
 from agent.rules.intents import PLACEHOLDERS, Intent
-from agent.rules.planner import Analysis, Plan, PlannedCall, Planner, Reply, ToolPlan, UserContext
+from agent.rules.planner import Analysis, Plan, Planner, Reply, ToolPlan, UserContext
 from agent.rules.pointers import Pointers
 from agent.rules.procedures import SEARCH_TOOL
-from agent.rules.request_words import request_words
 from agent.rules.requests import answer_reason
 from agent.rules.text import fold
 
@@ -78,7 +78,7 @@ class References:
             asked = pending.template.format(ref=chosen)
             said = answer_reason(question, chosen, lambda s: self.rules.ordinal_index(s) is not None)
             reason = "; ".join(p for p in (reason_tail(asked), said) if p)
-            plan = _with_reason(self.planner.plan(asked, ctx, ()), reason)
+            plan = with_reason(self.planner.plan(asked, ctx, ()), reason)
             return Understood(plan, "clarified", pending=pending_of(plan))
         analysis = pending.analysis
         if analysis is None or analysis.intent is None:
@@ -258,20 +258,6 @@ class References:
             groups = [(kind, (ids[reference.index],)) for kind, ids in groups
                       if -len(ids) <= reference.index < len(ids)]
         return [(k, ids) for k, ids in dict.fromkeys(groups) if not reference.kinds or k in reference.kinds]
-
-
-def _with_reason(plan: Plan, reason: str) -> Plan:
-    """``plan`` with its action's reason: the request's own and the one the answer that chose the record gave
-    ('LOT-…, it leaks')."""
-    if not reason or not isinstance(plan, ToolPlan):
-        return plan
-    verbs = request_words().verbs
-    calls = []
-    for call in plan.calls:
-        key = "description" if call.name == "create_maintenance_order" else "reason"
-        calls.append(PlannedCall(call.name, {**call.args, key: reason}) if call.name in verbs and key in call.args
-                     else call)
-    return replace(plan, calls=tuple(calls))
 
 
 def _fit(plan: Plan, record_id: str) -> float | None:
