@@ -11,7 +11,6 @@ A :class:`Runtime` owns what it opened (engines, the checkpointer connection) an
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,6 +47,7 @@ if TYPE_CHECKING:
     from langchain_core.messages import AIMessage
     from langgraph.checkpoint.base import BaseCheckpointSaver
 
+    from agent.checkpoint import CheckpointHandle
     from agent.copilot import Copilot
     from guardrails.policy.models import ApprovedModel
 
@@ -107,7 +107,7 @@ class Checkpoints:
     def __init__(self, state_url: str) -> None:
         self._state_url = state_url
         self._lock = threading.Lock()
-        self._opened: tuple[BaseCheckpointSaver[Any], sqlite3.Connection] | None = None
+        self._opened: tuple[BaseCheckpointSaver[Any], CheckpointHandle] | None = None
 
     def saver(self) -> BaseCheckpointSaver[Any]:
         """The checkpointer, opened on first use."""
@@ -119,8 +119,9 @@ class Checkpoints:
             return self._opened[0]
 
     @property
-    def connection(self) -> sqlite3.Connection | None:
-        """The open database connection under the checkpointer (``None`` before first use and after close)."""
+    def connection(self) -> CheckpointHandle | None:
+        """The open connection (SQLite) or pool (Postgres) under the checkpointer (``None`` before first use and
+        after close)."""
         return self._opened[1] if self._opened is not None else None
 
     def close(self) -> None:
