@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from knowledge.errors import JidokaError
 
-__all__ = ["JidokaError", "ServerError", "SettingsError"]
+__all__ = ["JidokaError", "SchemaOutOfDate", "ServerError", "SettingsError"]
 
 
 class ServerError(JidokaError):
@@ -13,3 +13,7 @@ class ServerError(JidokaError):
 
 class SettingsError(ServerError, ValueError):
     """An environment variable holds a value jidoka cannot use; the message names it."""
+
+
+class SchemaOutOfDate(ServerError):
+    """A database lacks jidoka's tables or is at another schema version; the message names the command to run."""

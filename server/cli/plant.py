@@ -14,6 +14,7 @@ from guardrails.governed import Refusal
 from server.cli.common import cli_settings
 from server.cli.render import render_model
 from server.runtime import build_runtime
+from server.schema import upgrade_schema
 from tools import default_catalog, make_engine
 
 __all__ = ["register"]
@@ -50,6 +51,13 @@ def init(
         table.add_row(name, f"{count:,}")
     _out.print(table)
     _out.print(f"data: {settings.data_url}\nmanifest: {summary.manifest_path}\ncontent hash: {summary.content_hash}")
+    # The state database's tables (audit, approvals, checkpoints) too: on Postgres nothing creates them at start.
+    state = make_engine(settings.state_url)
+    try:
+        upgrade_schema(engine, state, settings.state_url)
+    finally:
+        state.dispose()
+        engine.dispose()
     if knowledge:
         from server.cli.knowledge import ingest_demo_corpus
 
