@@ -28,7 +28,8 @@ from guardrails.audit.log import AuditLog
 from server.errors import SchemaOutOfDate
 from tools.actions import ensure_action_tables
 
-__all__ = ["SCHEMA_VERSION", "SchemaPart", "SchemaReport", "check_schema", "prepare_schema", "upgrade_schema"]
+__all__ = ["SCHEMA_VERSION", "SchemaPart", "SchemaReport", "check_schema", "prepare_schema", "read_version",
+           "upgrade_plant", "upgrade_schema", "upgrade_state"]
 
 SCHEMA_VERSION = 1
 """The schema this code needs (both databases). Raise it with every step added to :func:`_upgrade_state` or
@@ -131,22 +132,30 @@ def _upgrade_state(engine: Engine, state_url: str) -> None:
     setup_checkpoints(state_url)
 
 
-def upgrade_schema(data_engine: Engine, state_engine: Engine, state_url: str) -> SchemaReport:
-    """Bring both databases to :data:`SCHEMA_VERSION` (idempotent). A plant database without a plant (never
-    built by ``jidoka init``) is left alone and reported."""
+def upgrade_plant(data_engine: Engine) -> SchemaPart:
+    """Bring the plant database to :data:`SCHEMA_VERSION` (idempotent). A database without a plant (never built
+    by ``jidoka init``) is left alone and reported."""
     with _upgrade_lock(data_engine, "plant"):
         before = read_version(data_engine, "plant")
-        if _has_plant(data_engine):
-            _upgrade_plant(data_engine)
-            _record(data_engine, "plant")
-            plant = SchemaPart("plant", before, SCHEMA_VERSION)
-        else:
-            plant = SchemaPart("plant", before, None, "no plant data yet: `jidoka init` builds it")
+        if not _has_plant(data_engine):
+            return SchemaPart("plant", before, None, "no plant data yet: `jidoka init` builds it")
+        _upgrade_plant(data_engine)
+        _record(data_engine, "plant")
+    return SchemaPart("plant", before, SCHEMA_VERSION)
+
+
+def upgrade_state(state_engine: Engine, state_url: str) -> SchemaPart:
+    """Bring the state database (audit, approvals, checkpoints) to :data:`SCHEMA_VERSION` (idempotent)."""
     with _upgrade_lock(state_engine, "state"):
         before = read_version(state_engine, "state")
         _upgrade_state(state_engine, state_url)
         _record(state_engine, "state")
-    return SchemaReport(plant=plant, state=SchemaPart("state", before, SCHEMA_VERSION))
+    return SchemaPart("state", before, SCHEMA_VERSION)
+
+
+def upgrade_schema(data_engine: Engine, state_engine: Engine, state_url: str) -> SchemaReport:
+    """Bring both databases to :data:`SCHEMA_VERSION` (``jidoka db upgrade``)."""
+    return SchemaReport(plant=upgrade_plant(data_engine), state=upgrade_state(state_engine, state_url))
 
 
 def _out_of_date(engine: Engine, part: str) -> SchemaOutOfDate | None:

@@ -54,6 +54,7 @@ def _db_url(admin_url: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def pg_plant_template(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database holding the demo plant (built once per worker), copied by ``CREATE DATABASE … TEMPLATE``."""
+    from server.schema import upgrade_plant
     from tools.demo import build_plant
     from tools.plant.db import make_engine
 
@@ -62,6 +63,7 @@ def pg_plant_template(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactor
     engine = make_engine(_db_url(pg_admin_url, name))
     try:
         build_plant(engine, seed=DEMO_SEED, today=TODAY, manifest_dir=tmp_path_factory.mktemp("pg-manifest"))
+        upgrade_plant(engine)  # as `jidoka init` leaves it: a server database is never upgraded at start
     finally:
         engine.dispose()  # a template must have no open connections when it is copied
     yield name
