@@ -36,7 +36,7 @@ from tools.spec import ServiceUnavailable
 if TYPE_CHECKING:
     from agent.copilot import Copilot
 
-__all__ = ["create_app"]
+__all__ = ["app_from_env", "create_app"]
 
 log = logging.getLogger("jidoka.api")
 
@@ -146,3 +146,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
                            expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app on settings read from the environment: the factory each worker of ``jidoka serve --workers N``
+    calls (``uvicorn server.app:app_from_env --factory``)."""
+    return create_app(Settings.from_env())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
 
 import typer
@@ -31,6 +32,9 @@ def serve(
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     demo_login: bool = typer.Option(False, "--demo-login",
                                     help="Serve the demo login (pick a user, get a token). Never in production."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Worker processes (uvicorn). More than one needs a Chroma server "
+                                     "(JIDOKA_CHROMA_URL); Postgres state is recommended."),
 ) -> None:
     """Run the HTTP server: chat (SSE), approvals, audit, the OpenAI-compatible facade and the web pages."""
     import uvicorn
@@ -45,6 +49,9 @@ def serve(
         raise fail(f"the policy cannot be loaded: {exc}") from None
     if settings.data_url == f"sqlite:///{settings.home / 'plant.db'}" and not (settings.home / "plant.db").is_file():
         raise fail(f"no demo plant under {settings.home}: run `jidoka init` first")
+    if workers > 1 and settings.chroma_url is None:
+        raise fail(f"--workers {workers}: the embedded knowledge base (Chroma under {settings.home}) is for one "
+                   "process; run `chroma run` and set JIDOKA_CHROMA_URL to serve with several workers")
     if not settings.jwt_secret and not settings.jwks_url:
         console().print("[yellow]warning:[/yellow] neither JIDOKA_JWT_SECRET nor JIDOKA_JWKS_URL is set: every "
                         "API call will be refused (401)")
@@ -60,7 +67,16 @@ def serve(
             sites = user.site_list()
             shown = ", ".join(sites) if isinstance(sites, list) else "all sites"
             out.print(f"  {user.user_id:<16} {user.name:<18} {', '.join(sorted(user.roles)):<24} {shown or '—'}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    # Each worker builds its app from the environment (server.app.app_from_env): what this command decided
+    # (the demo login and its made-up secret) is handed down there, so every worker verifies the same tokens.
+    os.environ["JIDOKA_DEMO_LOGIN"] = "1" if settings.demo_login else "0"
+    if settings.jwt_secret:
+        os.environ["JIDOKA_JWT_SECRET"] = settings.jwt_secret
+    out.print(f"{workers} workers; each keeps its own rate-limit window and metrics (see README, Scale out)")
+    uvicorn.run("server.app:app_from_env", factory=True, workers=workers, host=host, port=port, log_level="info")
 
 
 def token(
