@@ -3,7 +3,8 @@
 The decision carries the rule id that decided it and the data scope the tool
 must apply in SQL. Deny by default: a call is allowed only when a policy rule
 grants it. Per (user, tool) work is computed once and cached (the policy is
-immutable); per call, only the named records are checked.
+immutable); per call, only the named sites are checked (records at other sites are
+left to the scoped query, which cannot see them: they read as not found).
 """
 
 from __future__ import annotations
@@ -98,20 +99,18 @@ class Gate:
         sites = base.scope.sites
         if sites is None:
             return base
+        # A site the caller names outside their scope is refused (sites are no secret). A *record* at another
+        # site is not refused here: the tool's query is scoped to the caller's sites, so that record reads as
+        # not found — exactly like an id that does not exist. Refusing it by its site would tell the caller
+        # where the record is (an existence and site oracle).
         for key, value in args.items():
-            kind = RECORD_FIELDS.get(key)
-            if kind is None or value is None:
+            if RECORD_FIELDS.get(key) != "site" or value is None:
                 continue
-            for record_id in value if isinstance(value, (list, tuple)) else (value,):
-                if not isinstance(record_id, str):
-                    continue
-                site = record_id if kind == "site" else (
-                    self.resolver.site_of(kind, record_id) if self.resolver else None)
-                if site is not None and site not in sites:
-                    what = f"site {site}" if kind == "site" else f"{record_id} (site {site})"
+            for site in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(site, str) and site not in sites:
                     return Decision(
-                        Effect.DENY, "gate.scope.foreign_record" if kind != "site" else "gate.scope.site",
-                        f"You have no access to {what} through {tool}; your access covers "
+                        Effect.DENY, "gate.scope.site",
+                        f"You have no access to site {site} through {tool}; your access covers "
                         f"{', '.join(sorted(sites)) or 'no sites'}.",
                         _NO_SCOPE, tool, user.user_id,
                     )

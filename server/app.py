@@ -123,7 +123,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
             metrics.watch_approvals(rt.state_engine)
             app.state.services = Services(settings=settings, runtime=rt, copilot=cp,
                                           verifier=TokenVerifier(settings, rt.policy, jwks_fetcher=jwks_fetcher),
-                                          metrics=metrics, limiter=RateLimiter(settings.rate_limit_per_minute))
+                                          metrics=metrics, limiter=RateLimiter(settings.rate_limit_per_minute),
+                                          record_limiter=RateLimiter(settings.rate_limit_per_minute))
             yield
         finally:
             app.state.services = None

@@ -21,7 +21,8 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from agent.copilot import Copilot
 
-__all__ = ["Caller", "Services", "bearer", "caller", "get_services", "require_permission", "turn_caller"]
+__all__ = ["Caller", "Services", "bearer", "caller", "get_services", "record_caller", "require_permission",
+           "turn_caller"]
 
 bearer = HTTPBearer(auto_error=False, description="A JWT: `jidoka token --as USER` (HS256 demo) or an OIDC "
                                                   "provider's RS256 token (JIDOKA_JWKS_URL).")
@@ -37,6 +38,9 @@ class Services:
     verifier: TokenVerifier
     metrics: ApiMetrics
     limiter: RateLimiter
+    record_limiter: RateLimiter | None = None
+    """Record lookups per user per minute (``/v1/records``), as many as turns but counted apart, so reading
+    citations never uses up chat; ``None``: the turn limiter counts them."""
     turn_lock: threading.RLock = field(default_factory=threading.RLock)
     """Serialises turns and decisions: the graph's SQLite checkpointer shares one connection."""
 
@@ -78,6 +82,13 @@ CallerDep = Annotated[Caller, Depends(caller)]
 def turn_caller(who: CallerDep) -> Caller:
     """The caller, counted against the per-user turn rate limit (429 when over it)."""
     who.services.limiter.check(who.user.user_id)
+    return who
+
+
+def record_caller(who: CallerDep) -> Caller:
+    """The caller, counted against the per-user record-lookup rate limit (429 when over it)."""
+    limiter = who.services.record_limiter or who.services.limiter
+    limiter.check(who.user.user_id)
     return who
 
 

@@ -3,8 +3,9 @@
 The id's shape names the kind of record; each kind lists read tools that can
 show it (first the one the caller's role is granted). The call goes through
 :meth:`GovernedTools.call` with the caller's scope, so it is decided, scoped in
-SQL, masked and audited like any tool call of a turn: a refusal is a 403 with
-the gate's rule id, a record outside the caller's scope or unknown is a 404.
+SQL, masked and audited like any tool call of a turn: a refusal of the caller's
+role is a 403 with the gate's rule id; a record outside the caller's scope and an
+unknown one are the same 404, so ids cannot be sorted by site.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 
 from guardrails.governed import Refusal
-from server.api.deps import Caller, caller
+from server.api.deps import Caller, record_caller
 from server.api.errors import Forbidden, NotFound, Unavailable
 from server.api.turns import governed
 
@@ -101,12 +102,15 @@ def _lookup(who: Caller, record_id: str) -> dict[str, Any]:
     if match is None:
         raise NotFound(f"{record_id!r} is not an id of a record with a detail view")
     kind, m = match
+    missing = NotFound(f"no {kind.kind.replace('_', ' ')} {record_id} in your scope")
     site: str | None = None
     if kind.site_of is not None:
+        # Only a site the caller may read narrows the search; an unknown record and one at another site both
+        # search the caller's own sites, are audited alike and end in the same 404 (no existence oracle).
         resolver = runtime.tools.gate.resolver
-        site = resolver.site_of(kind.site_of, record_id) if resolver is not None else None
-        if site is None:
-            raise NotFound(f"no {kind.kind.replace('_', ' ')} {record_id}")
+        found = resolver.site_of(kind.site_of, record_id) if resolver is not None else None
+        allowed = runtime.tools.gate.decide(who.user, kind.tools[0][0], {}).scope.sites
+        site = found if found is not None and (allowed is None or found in allowed) else None
     candidates = [(tool, args(m, site), pick) for tool, args, pick in kind.tools if tool in runtime.catalog]
     if not candidates:
         raise NotFound(f"no tool shows {kind.kind.replace('_', ' ')} records here")
@@ -119,14 +123,14 @@ def _lookup(who: Caller, record_id: str) -> dict[str, Any]:
     answer = outcome.result_or_refusal()
     if isinstance(answer, Refusal):
         if answer.status == "invalid_arguments":
-            raise NotFound(f"no {kind.kind.replace('_', ' ')} {record_id}")
+            raise missing
         if answer.status == "unavailable":
             raise Unavailable(answer.reason)
         raise Forbidden(f"{answer.reason} [{answer.rule_id}]")
     result = answer.model_dump(mode="json")
     shown = pick(result, m) if result.get("status") == "ok" else None
     if shown is None:
-        raise NotFound(f"no {kind.kind.replace('_', ' ')} {record_id} in your scope")
+        raise missing
     return {"id": record_id, "kind": kind.kind, "tool": tool, "rule_id": outcome.decision.rule_id,
             "as_of": result.get("as_of"), "trace_id": trace.trace_id, "record": shown}
 
@@ -137,8 +141,9 @@ def _lookup(who: Caller, record_id: str) -> dict[str, Any]:
                        503: {"description": "The service behind the record (e.g. documents) is unavailable."}})
 def record(record_id: Annotated[str, Path(max_length=64, description="A cited id: PO-24017/2, LOT-P100-0404, "
                                                                       "WO-5101, CP-2037, S-001, AS-001, …")],
-           who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
-    """The record as the caller's scope shows it (``record``), with the tool and rule that allowed it."""
+           who: Annotated[Caller, Depends(record_caller)]) -> dict[str, Any]:
+    """The record as the caller's scope shows it (``record``), with the tool and rule that allowed it. An unknown
+    id and a record outside the caller's scope get the same 404; lookups are rate-limited like chat turns."""
     return governed(who.services, lambda: _lookup(who, record_id), exclusive=False)
 
 

@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("agent", "evals", "guardrails", "knowledge", "server", "tools", "tests")
 BUILDERS = frozenset({"build_graph", "Copilot", "open_checkpointer"})
 ROOT = "server/runtime.py"
-CHAT_BENCH = frozenset({"evals/bench/chat.py", "evals/bench/_chat_server.py"})
-"""The HTTP chat benchmark measures the server itself, so it may import it (lazily)."""
+CHAT_BENCH = frozenset({"evals/bench/chat.py", "evals/bench/_chat_server.py", "evals/bench/scale.py"})
+"""The HTTP chat and scale-out benchmarks measure the server itself, so they may import it (lazily)."""
 
 
 def _sources() -> list[tuple[str, ast.Module]]:

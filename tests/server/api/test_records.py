@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from server.api.deps import Services
+from server.api.limits import RateLimiter
 from tests.server.api.conftest import auth
 
 OPEN_LINE = ("SELECT l.po_id || '/' || l.line_no FROM po_lines l JOIN purchase_orders p ON p.po_id = l.po_id "
@@ -62,14 +63,16 @@ def test_the_record_view_is_scoped_and_masked(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(("user", "sql", "status", "why"), [
-    ("pat.planner", "SELECT lot_id FROM lots WHERE site_id = 'P200' ORDER BY lot_id", 403,
-     "gate.scope.foreign_record"),
-    ("pat.planner", "SELECT wo_id FROM work_orders WHERE site_id = 'P200' ORDER BY wo_id", 403, "gate.scope.site"),
-    ("pat.planner", OPEN_LINE.format(site="P200"), 403, "gate.scope.foreign_record"),
+    # Records at a site outside the caller's scope: the same 404 as an unknown id (below), never "site P200".
+    ("pat.planner", "SELECT lot_id FROM lots WHERE site_id = 'P200' ORDER BY lot_id", 404, "in your scope"),
+    ("pat.planner", "SELECT wo_id FROM work_orders WHERE site_id = 'P200' ORDER BY wo_id", 404, "in your scope"),
+    ("pat.planner", OPEN_LINE.format(site="P200"), 404, "in your scope"),
+    ("pat.planner", "SELECT qe_id FROM quality_events WHERE site_id = 'P200' ORDER BY qe_id", 404, "in your scope"),
+    # Refusals of the caller's role do not depend on the record: 403 with the rule.
     ("pat.planner", "SELECT supplier_id FROM suppliers ORDER BY supplier_id", 403, "roles.planner.deny_tools"),
     ("ada.auditor", "SELECT lot_id FROM lots ORDER BY lot_id", 403, "gate.default_deny"),
-    ("pat.planner", "SELECT 'WO-999999'", 404, "no work order WO-999999"),
-    ("pat.planner", "SELECT 'LOT-P100-9999'", 404, ""),
+    ("pat.planner", "SELECT 'WO-999999'", 404, "no work order WO-999999 in your scope"),
+    ("pat.planner", "SELECT 'LOT-P100-9999'", 404, "in your scope"),
     ("pat.planner", "SELECT 'NOT-A-RECORD-ID'", 404, "detail view"),
     ("pat.planner", "SELECT '%3Cscript%3E'", 404, "detail view"),
 ])
@@ -79,6 +82,39 @@ def test_foreign_unknown_and_refused_records(client: TestClient, user: str, sql:
     response = client.get(f"/v1/records/{record_id}", headers=auth(user))
     assert response.status_code == status, response.text
     assert why in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("foreign_sql", "unknown"), [
+    ("SELECT wo_id FROM work_orders WHERE site_id = 'P200' ORDER BY wo_id", "WO-999999"),
+    ("SELECT lot_id FROM lots WHERE site_id = 'P200' ORDER BY lot_id", "LOT-P200-9999"),
+    ("SELECT qe_id FROM quality_events WHERE site_id = 'P200' ORDER BY qe_id", "QE-999999"),
+    (OPEN_LINE.format(site="P200"), "PO-99999/1"),
+])
+def test_a_foreign_record_and_an_unknown_one_are_indistinguishable(client: TestClient, foreign_sql: str,
+                                                                  unknown: str) -> None:
+    foreign = _first(client, foreign_sql)
+    a = client.get(f"/v1/records/{foreign}", headers=auth("pat.planner"))
+    b = client.get(f"/v1/records/{unknown}", headers=auth("pat.planner"))
+    assert (a.status_code, b.status_code) == (404, 404)
+    assert a.json()["detail"].replace(foreign, "<id>") == b.json()["detail"].replace(unknown, "<id>")
+    assert "P200" not in a.json()["detail"].replace(foreign, "")
+
+
+def test_record_lookups_are_rate_limited_like_chat(client: TestClient) -> None:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    assert isinstance(services, Services) and services.record_limiter is not None
+    assert services.record_limiter.per_minute == services.settings.rate_limit_per_minute
+    wired = services.record_limiter
+    services.record_limiter = RateLimiter(3)  # a fresh window: other tests of this module read records too
+    try:
+        codes = [client.get(f"/v1/records/WO-{900000 + i}", headers=auth("sam.supervisor")).status_code
+                 for i in range(4)]
+        chat = client.post("/v1/chat", json={"message": "which items are below their reorder point at P100?"},
+                           headers={**auth("sam.supervisor"), "Accept": "application/json"})
+    finally:
+        services.record_limiter = wired
+    assert codes == [404, 404, 404, 429]
+    assert chat.status_code == 200  # reading citations does not use up the chat turns
 
 
 def test_record_reads_are_audited(client: TestClient) -> None:
