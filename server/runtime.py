@@ -37,6 +37,7 @@ from guardrails.turn_guard import TurnGuard
 from knowledge.embeddings import Embedder, MiniLMEmbedder
 from knowledge.service import open_index
 from knowledge.store import KnowledgeIndex
+from server.databases import Database, reach
 from server.settings import Settings
 from tools import Catalog, default_catalog, make_engine
 from tools.actions import ensure_action_tables
@@ -185,6 +186,13 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     router = ApprovalRouter(policy, clock=overrides.clock)
     data_engine = make_engine(settings.data_url)
     state_engine = make_engine(settings.state_url)
+    try:  # a server database that is down fails here, named, not in the first query
+        reach(data_engine, Database.PLANT)
+        reach(state_engine, Database.STATE)
+    except BaseException:
+        data_engine.dispose()
+        state_engine.dispose()
+        raise
     if overrides.prepare_plant:
         _prepare_plant(data_engine)
     audit = AuditLog(state_engine)

@@ -13,7 +13,9 @@ from rich.table import Table
 from guardrails.governed import Refusal
 from server.cli.common import cli_settings
 from server.cli.render import render_model
+from server.databases import Database, reach
 from server.runtime import build_runtime
+from server.secrets import mask_url
 from tools import default_catalog, make_engine
 
 __all__ = ["register"]
@@ -33,6 +35,7 @@ def init(
 
     settings = cli_settings(ctx)
     engine = make_engine(settings.data_url)
+    reach(engine, Database.PLANT)
     settings.home.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=_out, transient=True) as progress:
@@ -49,7 +52,8 @@ def init(
     for name, count in sorted(summary.counts.items()):
         table.add_row(name, f"{count:,}")
     _out.print(table)
-    _out.print(f"data: {settings.data_url}\nmanifest: {summary.manifest_path}\ncontent hash: {summary.content_hash}")
+    _out.print(f"data: {mask_url(settings.data_url)}\nmanifest: {summary.manifest_path}\n"
+               f"content hash: {summary.content_hash}")
     if knowledge:
         from server.cli.knowledge import ingest_demo_corpus
 

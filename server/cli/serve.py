@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import secrets
+from typing import Any
 
 import typer
 
@@ -11,9 +13,10 @@ from guardrails.errors import PolicyError, UnknownUser
 from guardrails.policy.loader import load_policy
 from server.api.auth import mint_demo_token
 from server.cli.common import cli_settings, console, fail
+from server.secrets import SecretFilter, SecretMasker, install_log_masking
 from server.settings import Settings
 
-__all__ = ["register", "serve", "token"]
+__all__ = ["register", "serve", "token", "uvicorn_log_config"]
 
 
 def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
@@ -23,6 +26,22 @@ def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
     if settings.demo_login and not settings.jwt_secret:
         settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
     return settings
+
+
+def uvicorn_log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's default logging configuration with a :class:`SecretFilter` for ``settings`` on every handler.
+
+    uvicorn applies it in the serving process and again in each worker process it starts (the configuration,
+    filter and masker included, travels to the workers), so the access and error logs never print a secret.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["jidoka_secrets"] = {"()": SecretFilter,
+                                                          "masker": SecretMasker.from_settings(settings)}
+    for handler in config.get("handlers", {}).values():
+        handler["filters"] = [*handler.get("filters", []), "jidoka_secrets"]
+    return config
 
 
 def serve(
@@ -60,7 +79,8 @@ def serve(
             sites = user.site_list()
             shown = ", ".join(sites) if isinstance(sites, list) else "all sites"
             out.print(f"  {user.user_id:<16} {user.name:<18} {', '.join(sorted(user.roles)):<24} {shown or '—'}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    install_log_masking(settings)  # the root logger's handlers (the app's own log), with this run's secrets
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=uvicorn_log_config(settings))
 
 
 def token(
