@@ -54,8 +54,15 @@ def _setup_postgres(conninfo: str) -> None:
 
 def setup_checkpoints(state_url: str) -> None:
     """Create or migrate the checkpoint tables on ``state_url`` (idempotent; ``jidoka db upgrade`` runs it)."""
-    _, handle = open_checkpointer(state_url)
-    handle.close()
+    url = make_url(state_url)
+    if url.get_backend_name() == "postgresql":
+        _setup_postgres(postgres_conninfo(url))
+        return
+    conn = _sqlite_connection(url)
+    try:
+        SqliteSaver(conn).setup()
+    finally:
+        conn.close()
 
 
 def open_checkpointer(state_url: str) -> tuple[BaseCheckpointSaver[Any], CheckpointHandle]:
@@ -76,11 +83,16 @@ def open_checkpointer(state_url: str) -> tuple[BaseCheckpointSaver[Any], Checkpo
     if backend != "sqlite":
         raise ValueError(f"JIDOKA_STATE_URL {url.render_as_string(hide_password=True)}: thread checkpoints need "
                          "SQLite or Postgres")
+    conn = _sqlite_connection(url)
+    saver = SqliteSaver(conn)
+    saver.setup()
+    return saver, conn
+
+
+def _sqlite_connection(url: URL) -> sqlite3.Connection:
     database = url.database or ":memory:"
     if database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(database, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
-    saver = SqliteSaver(conn)
-    saver.setup()
-    return saver, conn
+    return conn

@@ -5,7 +5,7 @@ from __future__ import annotations
 from knowledge.errors import JidokaError
 from server.secrets import mask_url
 
-__all__ = ["DatabaseUnreachable", "JidokaError", "ServerError", "SettingsError"]
+__all__ = ["DatabaseUnreachable", "JidokaError", "SchemaOutOfDate", "ServerError", "SettingsError"]
 
 
 class ServerError(JidokaError):
@@ -29,3 +29,7 @@ class DatabaseUnreachable(ServerError):
         """Its URL, password masked."""
         self.reason = reason
         super().__init__(f"cannot reach the {database} at {self.url} ({variable}): {reason}")
+
+
+class SchemaOutOfDate(ServerError):
+    """A database lacks jidoka's tables or is at another schema version; the message names the command to run."""

@@ -21,7 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 
 from guardrails.approvals.governed_actions import GovernedActions
 from guardrails.approvals.routing import ApprovalRouter
@@ -38,9 +38,9 @@ from knowledge.embeddings import Embedder, MiniLMEmbedder
 from knowledge.service import open_index
 from knowledge.store import KnowledgeIndex
 from server.databases import Database, reach
+from server.schema import prepare_schema
 from server.settings import Settings
 from tools import Catalog, default_catalog, make_engine
-from tools.actions import ensure_action_tables
 from tools.actions.catalog import action_catalog
 
 if TYPE_CHECKING:
@@ -166,17 +166,6 @@ class Runtime:
         self.state_engine.dispose()
 
 
-def _prepare_plant(engine: Engine) -> None:
-    """Add the action tables to an initialized plant built before they existed (never creates a plant)."""
-    url = engine.url
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:") or not Path(database).is_file():
-            return
-    if inspect(engine).has_table("plant_meta"):
-        ensure_action_tables(engine)  # a no-op on a plant that has them (every plant `jidoka init` builds now)
-
-
 def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None) -> Runtime:
     """Load the policy, open the databases and wire the gate (fails clearly if the plant is missing)."""
     overrides = overrides or RuntimeOverrides()
@@ -186,19 +175,16 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     router = ApprovalRouter(policy, clock=overrides.clock)
     data_engine = make_engine(settings.data_url)
     state_engine = make_engine(settings.state_url)
-    try:  # a server database that is down fails here, named, not in the first query
+    try:  # a server database that is down fails here, named, not in its first query
         reach(data_engine, Database.PLANT)
         reach(state_engine, Database.STATE)
+        prepare_schema(data_engine, state_engine, settings.state_url, write_plant=overrides.prepare_plant)
     except BaseException:
         data_engine.dispose()
         state_engine.dispose()
         raise
-    if overrides.prepare_plant:
-        _prepare_plant(data_engine)
     audit = AuditLog(state_engine)
-    audit.create_schema()
     store = ApprovalStore(state_engine, clock=overrides.clock)
-    store.create_schema()
     gate = Gate(policy, catalog, SqlSiteResolver(data_engine))
     knowledge = knowledge_index(settings)
     tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today, knowledge=knowledge)

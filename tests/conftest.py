@@ -18,7 +18,8 @@ from tools.plant.schema import metadata, table
 
 # netguard fails any test that opens a connection beyond loopback (real model providers included);
 # _knowledge_home adds the opt-in demo home with the corpus ingested once per run (knowledge_home).
-pytest_plugins = ["tests.netguard", "tests._knowledge_home"]
+# _pg_service gives Postgres databases on the test cluster and the sqlite/postgres `backend` parameter.
+pytest_plugins = ["tests.netguard", "tests._knowledge_home", "tests._pg_service"]
 
 
 @pytest.fixture

@@ -230,6 +230,8 @@ def _check_id(name: str, value: Any, *, nullable: bool = False, allow_empty: boo
         raise AuditEventInvalid(name, "must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise AuditEventInvalid(name, f"longer than {MAX_ID_LENGTH} characters")
+    if "\x00" in value:  # Postgres text cannot hold it; refused on every backend alike
+        raise AuditEventInvalid(name, "must not contain a NUL character")
 
 
 @dataclass(frozen=True, init=False)
@@ -265,7 +267,9 @@ class AuditEvent:
             type(trace_id) is str and 0 < len(trace_id) <= MAX_ID_LENGTH
             and type(user_id) is str and 0 < len(user_id) <= MAX_ID_LENGTH
             and type(policy_hash) is str and len(policy_hash) <= MAX_ID_LENGTH
-            and (thread_id is None or (type(thread_id) is str and 0 < len(thread_id) <= MAX_ID_LENGTH))
+            and (thread_id is None or (type(thread_id) is str and 0 < len(thread_id) <= MAX_ID_LENGTH
+                                       and "\x00" not in thread_id))
+            and "\x00" not in trace_id and "\x00" not in user_id and "\x00" not in policy_hash
         ):
             _check_id("trace_id", trace_id)
             _check_id("thread_id", thread_id, nullable=True)

@@ -27,6 +27,7 @@ from server.cli.approvals import build_approvals_app
 from server.cli.ask import ask, chat
 from server.cli.audit import audit_app
 from server.cli.bench import bench
+from server.cli.db import db_app
 from server.cli.eval import eval_app
 from server.cli.knowledge import knowledge_app
 from server.cli.policy import policy_app
@@ -60,6 +61,7 @@ def build_app() -> typer.Typer:
     cli_serve.register(app)
     app.add_typer(policy_app, name="policy")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(db_app, name="db")
     app.add_typer(knowledge_app, name="knowledge")
     app.add_typer(build_approvals_app(), name="approvals")
     app.command("bench")(bench)

@@ -34,9 +34,22 @@ def identity(model: BaseChatModel, reply: AIMessage | None) -> dict[str, Any]:
     return {"provider": "test", "model": getattr(model, "model_name", "?"), "version": "0"}
 
 
-def _settings(home: Path, plant_url: str) -> Settings:
-    """Settings with the state (audit, approvals, checkpoints: one SQLite file) under ``home`` on ``plant_url``."""
-    return Settings.from_env({"JIDOKA_HOME": str(home), "JIDOKA_DATA_URL": plant_url})
+def _settings(home: Path, plant_url: str, state_url: str | None = None) -> Settings:
+    """Settings on ``plant_url`` with the state (audit, approvals, checkpoints) in ``state_url``, by default one
+    SQLite file under ``home``. A Postgres state database is brought to the schema first, as `jidoka db upgrade`
+    would."""
+    env = {"JIDOKA_HOME": str(home), "JIDOKA_DATA_URL": plant_url}
+    if state_url is not None:
+        env["JIDOKA_STATE_URL"] = state_url
+        if not state_url.startswith("sqlite"):
+            from server.schema import upgrade_state
+
+            engine = make_engine(state_url)
+            try:
+                upgrade_state(engine, state_url)
+            finally:
+                engine.dispose()
+    return Settings.from_env(env)
 
 
 def _fallback() -> ScriptedChatModel:
@@ -44,7 +57,7 @@ def _fallback() -> ScriptedChatModel:
 
 
 def build_copilot(plant: Engine, home: Path, model: BaseChatModel, fallback: BaseChatModel | None = None,
-                  ) -> tuple[Copilot, AuditLog]:
+                  state_url: str | None = None) -> tuple[Copilot, AuditLog]:
     """A copilot that only reads, whose state lives under ``home`` (audit and checkpoints in one SQLite file).
 
     Built by the composition root on ``plant``'s database, taken as it is (``prepare_plant=False``): the session's
@@ -54,7 +67,7 @@ def build_copilot(plant: Engine, home: Path, model: BaseChatModel, fallback: Bas
     overrides = RuntimeOverrides(policy=shared_policy(), prepare_plant=False, model=model,
                                  fallback=fallback or _fallback(), identity=identity, model_grant=None,
                                  fallback_grant=None)
-    runtime = build_runtime(_settings(home, plant.url.render_as_string(hide_password=False)), overrides)
+    runtime = build_runtime(_settings(home, plant.url.render_as_string(hide_password=False), state_url), overrides)
     return build_root_copilot(runtime), runtime.audit
 
 def tool_results(messages: list[BaseMessage]) -> list[dict[str, Any]]:
@@ -142,17 +155,19 @@ class ActionHarness:
             return self.approvals.decide(request_id, approver, DecisionKind(decision), comment, audit=buffer)
 
 
-def build_action_copilot(plant_file: Path, home: Path, model: BaseChatModel, *,
+def build_action_copilot(plant_file: Path | str, home: Path, model: BaseChatModel, *,
                          grant: ApprovedModel | None = None, clock: Clock | None = None,
-                         policy: Policy | None = None) -> ActionHarness:
-    """A copilot on ``plant_file`` that may propose actions (as ``grant`` allows: default gpt-4o-mini's),
-    under ``policy`` (default: the shipped one)."""
+                         policy: Policy | None = None, state_url: str | None = None) -> ActionHarness:
+    """A copilot on ``plant_file`` (an SQLite file, or a database URL) that may propose actions (as ``grant``
+    allows: default gpt-4o-mini's), under ``policy`` (default: the shipped one), its state in ``state_url``
+    (default: SQLite under ``home``)."""
     clock = clock or Clock()
     # The plant is taken as it is: copy_plant added the action tables, and some tests drop them on purpose.
     overrides = RuntimeOverrides(policy=policy or shared_policy(), clock=clock, prepare_plant=False, model=model,
                                  fallback=_fallback(), identity=identity, model_grant=grant or policy_grant(),
                                  fallback_grant=None)
-    runtime = build_runtime(_settings(home, f"sqlite:///{plant_file}"), overrides)
+    plant_url = plant_file if isinstance(plant_file, str) else f"sqlite:///{plant_file}"
+    runtime = build_runtime(_settings(home, plant_url, state_url), overrides)
     copilot = build_root_copilot(runtime)
     return ActionHarness(copilot, runtime.audit, runtime.approvals, clock, runtime.data_engine)
 

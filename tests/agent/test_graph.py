@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -170,18 +167,6 @@ def test_thread_continues_and_belongs_to_its_user(demo_plant: Engine, tmp_path: 
     assert second.answer == "seen: first question / second question" and second.thread_id == first.thread_id
     with pytest.raises(ThreadNotYours):
         copilot.ask("bea.buyer", "let me in", thread_id=first.thread_id)
-
-
-def test_thread_continues_in_a_second_process(demo_plant: Engine, demo_home: Path, tmp_path: Path) -> None:
-    copilot, _ = build_copilot(demo_plant, tmp_path, ScriptedChatModel(script=[AIMessage(content="noted")]))
-    first = copilot.ask("pat.planner", "remember lot LOT-P100-0404")
-    child = Path(__file__).with_name("_thread_child.py")
-    root = Path(__file__).parents[2]
-    run = subprocess.run([sys.executable, str(child), str(demo_home / "plant.db"), str(tmp_path), first.thread_id],
-                         capture_output=True, text=True, timeout=120, cwd=root,
-                         env={**os.environ, "PYTHONPATH": str(root)})
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"humans": 2, "first": "remember lot LOT-P100-0404"}
 
 
 def test_thread_history_stays_bounded(demo_plant: Engine, tmp_path: Path) -> None:

@@ -108,12 +108,14 @@ def supplier_scorecard(ctx: ToolContext, args: ScorecardArgs) -> ScorecardResult
             .select_from(lots.join(pl, and_(pl.c.po_id == lots.c.po_id, pl.c.line_no == lots.c.po_line_no))
                          .join(po, po.c.po_id == pl.c.po_id))
             .where(ctx.scope.site_clause(po.c.site_id), ctx.scope.site_clause(lots.c.site_id), *site,
-                   po.c.supplier_id.in_(wanted), lots.c.received_at >= since_dt)).all()
+                   po.c.supplier_id.in_(wanted), lots.c.received_at >= since_dt)
+            .order_by(lots.c.lot_id)).all()  # ordered: record ids come out the same on every backend
         qe_site = [] if args.site_id is None else [qe.c.site_id == args.site_id]
         events = conn.execute(
             select(lots.c.supplier_id, qe.c.qe_id, qe.c.status).join(lots, lots.c.lot_id == qe.c.lot_id)
             .where(ctx.scope.site_clause(qe.c.site_id), ctx.scope.site_clause(lots.c.site_id), *qe_site,
-                   lots.c.supplier_id.in_(wanted), qe.c.detected_at >= since_dt)).all()
+                   lots.c.supplier_id.in_(wanted), qe.c.detected_at >= since_dt)
+            .order_by(qe.c.qe_id)).all()
         open_lines = [ln for ln in load_open_lines(conn, ctx.scope, site_id=args.site_id) if ln.supplier_id in wanted]
     received: Counter[str] = Counter(r.supplier_id for r in receipts)
     on_time: Counter[str] = Counter(r.supplier_id for r in receipts

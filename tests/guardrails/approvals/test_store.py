@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,8 +41,9 @@ def user(user_id: str) -> User:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+def engine(state_url: str) -> Iterator[Engine]:
+    """The state database on each backend (SQLite and Postgres)."""
+    eng = make_engine(state_url)
     yield eng
     eng.dispose()
 
@@ -282,7 +282,7 @@ def _decision_rows(engine: Engine, request_id: str) -> int:
 def test_concurrent_approvers_of_one_group_give_one_outcome(store: ApprovalStore, engine: Engine) -> None:
     for _ in range(3):
         req = open_request(store)
-        outcomes = _race(str(engine.url), req.id, ["quinn.quality", "sam.supervisor"])
+        outcomes = _race(engine.url.render_as_string(hide_password=False), req.id, ["quinn.quality", "sam.supervisor"])
         wins = [o for o in outcomes if isinstance(o, ApprovalRequest)]
         losses = [o for o in outcomes if isinstance(o, (AlreadyDecided, ConcurrentDecision))]
         assert len(wins) == 1 and len(losses) == 1, outcomes
@@ -293,7 +293,7 @@ def test_concurrent_approvers_of_one_group_give_one_outcome(store: ApprovalStore
 
 def test_concurrent_approvers_of_two_groups_both_count(store: ApprovalStore, engine: Engine) -> None:
     req = open_request(store, "reallocate_inventory", "pat.planner", {"qty": 700}, value_usd=15000)
-    outcomes = _race(str(engine.url), req.id, ["sam.supervisor", "fay.finance"])
+    outcomes = _race(engine.url.render_as_string(hide_password=False), req.id, ["sam.supervisor", "fay.finance"])
     assert all(isinstance(o, ApprovalRequest) for o in outcomes), outcomes
     final = store.get(req.id)
     assert final.status is RequestStatus.APPROVED and final.version == 3

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
@@ -14,9 +13,9 @@ from tools.plant.db import make_engine
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """The URL of a fresh state database."""
-    return f"sqlite:///{tmp_path / 'state.db'}"
+def db_url(state_url: str) -> str:
+    """The URL of a fresh state database, on each backend (SQLite and Postgres)."""
+    return state_url
 
 
 @pytest.fixture

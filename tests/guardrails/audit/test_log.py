@@ -116,10 +116,16 @@ def test_canonical_json_is_stable_for_unicode_floats_and_nesting(log: AuditLog) 
 @pytest.mark.parametrize("text", ['quote " backslash \\ slash /', "tab\tnewline\n\x00\x1f",
                                   "\u2028\u2029 😀 é", "Müller", ""])
 def test_hash_matches_the_spec_formula_for_awkward_strings(log: AuditLog, text: str) -> None:
-    ident = text or "x"
-    record = log.append(AuditEvent(f"tr {ident}", ident, f"u {ident}", AuditKind.PROMPT, {text: text}, text))
+    ident = text.replace("\x00", "") or "x"  # the payload keeps its NUL (escaped in JSON); identifiers refuse it
+    record = log.append(AuditEvent(f"tr {ident}", ident, f"u {ident}", AuditKind.PROMPT, {text: text}, ident))
     assert record.hash == independent_hash(GENESIS_HASH, record.to_json_dict())
     assert log.verify().ok
+
+
+def test_identifiers_with_a_nul_character_are_refused_on_every_backend(log: AuditLog) -> None:
+    with pytest.raises(AuditEventInvalid, match=r"trace_id.*NUL"):
+        log.append(AuditEvent("t\x00", None, "u", AuditKind.PROMPT, {"q": "x"}, "p"))
+    assert log.head().seq == 0
 
 
 def test_write_statements_compile_for_postgres() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import URL
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from server.cli import main
@@ -42,17 +43,18 @@ def _crash_log(home: Path) -> str:
 
 
 def test_init_ask_and_ingest_on_postgres_never_print_its_password(
-        postgres_database: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        pg_database: Callable[..., str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     secret = _secret()
-    url = postgres_database.set(password=secret).render_as_string(hide_password=False)
+    database = make_url(pg_database()).set(password=secret)
+    url = database.render_as_string(hide_password=False)
     assert secret in url  # the test server trusts loopback: the password is sent and ignored
     home = tmp_path / "home"
     env = {"JIDOKA_DATA_URL": url, "JIDOKA_STATE_URL": url}
 
     code, out, err = _run(["init", "--no-knowledge"], home, monkeypatch, capsys, **env)
     assert code == 0, err
-    assert f"data: {postgres_database.set(password=secret).render_as_string(hide_password=True)}" in _flat(out)
+    assert f"data: {database.render_as_string(hide_password=True)}" in _flat(out)
     assert "jidoka:***@" in _flat(out) and secret not in _flat(out + err)
 
     code, out, err = _run(ASK, home, monkeypatch, capsys, **env)
@@ -98,7 +100,8 @@ def test_an_unreachable_chroma_server_is_one_masked_line(tmp_path: Path, monkeyp
     (ASK, "JIDOKA_DATA_URL", "plant database"),
     (ASK, "JIDOKA_STATE_URL", "state database"),
     (["audit", "verify"], "JIDOKA_STATE_URL", "state database"),
-], ids=["init-data", "ask-data", "ask-state", "audit-state"])
+    (["db", "upgrade"], "JIDOKA_DATA_URL", "plant database"),
+], ids=["init-data", "ask-data", "ask-state", "audit-state", "db-upgrade-data"])
 def test_an_unreachable_database_is_one_clear_masked_line(args: list[str], variable: str, database: str,
                                                           tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,9 +22,9 @@ def plant_file(demo_home: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def plant(plant_file: Path) -> Iterator[Engine]:
-    """An engine on this test's own copy of the demo plant."""
-    engine = make_engine(f"sqlite:///{plant_file}")
+def plant(plant_url: str) -> Iterator[Engine]:
+    """An engine on this test's own copy of the demo plant, on each backend (SQLite and Postgres)."""
+    engine = make_engine(plant_url)
     yield engine
     engine.dispose()
 

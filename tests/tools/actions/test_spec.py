@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,9 +123,9 @@ def _race(engines: list[Engine], work: Any) -> list[Any]:
     return out
 
 
-def test_concurrent_executions_of_one_key_run_once(plant_file: Path, scenarios: dict[str, Any]) -> None:
+def test_concurrent_executions_of_one_key_run_once(plant_url: str, scenarios: dict[str, Any]) -> None:
     lot = scenarios["scrap_spike"]["lot_id"]
-    engines = [make_engine(f"sqlite:///{plant_file}") for _ in range(2)]
+    engines = [make_engine(plant_url) for _ in range(2)]  # two engines: as two workers would hold
     try:
         before = state(engines[0])
         results = _race(engines, lambda e: HOLD.execute(ctx(e, P100), hold_args(lot),
