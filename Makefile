@@ -44,8 +44,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+## The suite runs beside a throwaway Postgres cluster and a Chroma server on loopback (.ci/with-services starts
+## them, installing Debian's postgresql if it is missing, and stops them after): the shared-engine tests need them.
 pytest: install
-	$(BIN)/pytest -n 2 -q
+	JIDOKA_VENV=$(VENV) .ci/with-services $(BIN)/pytest -n 2 -q
 
 ## Benchmarks (figures with their conditions; see BENCHMARKS.md).
 bench: install

@@ -27,6 +27,7 @@ from guardrails.approvals.service import ActionApprovals, UndoOutcome
 from guardrails.audit.log import AuditBuffer, AuditKind, AuditLog
 from guardrails.audit.trace import Trace
 from guardrails.governed import GovernedTools
+from guardrails.screening import without_controls
 
 __all__ = ["MAX_QUESTION_CHARS", "Copilot", "TurnResult"]
 
@@ -95,7 +96,7 @@ class Copilot:
                       policy_hash=self.governed.policy_hash)
         with self.audit.buffer() as buffer:
             self.governed.identify(user_id, trace, buffer)
-            text = question.strip() if isinstance(question, str) else ""
+            text = without_controls(question).strip() if isinstance(question, str) else ""
             if not text or len(text) > MAX_QUESTION_CHARS:
                 reason = "the question is empty" if not text else f"the question is longer than {MAX_QUESTION_CHARS}"
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "invalid_question", "reason": reason}))

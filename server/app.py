@@ -33,14 +33,14 @@ from server.api.limits import BodySizeLimit, RateLimiter
 from server.api.metrics import ApiMetrics, StatusCounter
 from server.errors import JidokaError
 from server.runtime import Runtime, build_copilot, build_runtime
-from server.secrets import SecretMasker
+from server.secrets import SecretMasker, install_log_masking
 from server.settings import Settings
 from tools.spec import ServiceUnavailable
 
 if TYPE_CHECKING:
     from agent.copilot import Copilot
 
-__all__ = ["create_app"]
+__all__ = ["app_from_env", "create_app"]
 
 log = logging.getLogger("jidoka.api")
 
@@ -151,3 +151,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
                            expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app on settings read from the environment: the factory each worker of ``jidoka serve --workers N``
+    calls (``uvicorn server.app:app_from_env --factory``)."""
+    settings = Settings.from_env()
+    install_log_masking(settings)  # this worker's log handlers, as uvicorn configured them
+    return create_app(settings)

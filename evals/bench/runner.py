@@ -26,6 +26,7 @@ from evals.bench.sections import (
     checkpoint_section,
     gate_section,
     retrieval_section,
+    scale_section,
     turn_section,
 )
 
@@ -54,6 +55,8 @@ SECTIONS: tuple[Section, ...] = (
                                                "checkpoint_bytes_per_turn_last_20")),
     Section("retrieval", retrieval_section, ("retrieval_p50_ms", "embed_query_p50_ms", "retrieval_recall_at_5")),
     Section("chat", chat_section, ("chat_turns_per_s", "chat_p99_ms")),
+    Section("scale", scale_section, ("scale_turns_per_s_1w", "scale_p99_ms_1w", "scale_turns_per_s_2w",
+                                     "scale_p99_ms_2w")),
     Section("accuracy", accuracy_section, ("rules_model_accuracy",)),
 )
 

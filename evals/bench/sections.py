@@ -11,7 +11,7 @@ from typing import Any
 from evals.bench.figures import BenchContext, BenchFigure, SectionUnavailable
 
 __all__ = ["accuracy_section", "audit_section", "casbin_section", "chat_section", "checkpoint_section",
-           "gate_section", "retrieval_section", "turn_section"]
+           "gate_section", "retrieval_section", "scale_section", "turn_section"]
 
 
 def _large_policy(ctx: BenchContext) -> Any:
@@ -194,6 +194,13 @@ def chat_section(ctx: BenchContext) -> list[BenchFigure]:
     from evals.bench.chat import chat_figures
 
     return chat_figures(ctx)
+
+
+def scale_section(ctx: BenchContext) -> list[BenchFigure]:
+    """Throughput and p99 of 1 and 2 workers on Postgres + a Chroma server, with the run's invariants checked."""
+    from evals.bench.scale import scale_figures
+
+    return scale_figures(ctx)
 
 
 def accuracy_section(ctx: BenchContext) -> list[BenchFigure]:

@@ -55,6 +55,7 @@ from guardrails.errors import (
 from guardrails.gate import Effect
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
+from guardrails.screening import without_controls
 from tools.spec import RiskClass
 
 __all__ = ["ApprovalStore", "args_hash", "canonical_args"]
@@ -247,7 +248,7 @@ class ApprovalStore:
                     group_index = _check_decider(request, approver)
                     conn.execute(approval_decisions.insert().values(
                         request_id=request_id, group_index=group_index, approver=approver.user_id,
-                        decision=kind.value, comment=comment, decided_at=moment))
+                        decision=kind.value, comment=without_controls(comment), decided_at=moment))
                     approved = request.approved_groups | {group_index}
                     status = (RequestStatus.REJECTED if kind is DecisionKind.REJECT
                               else RequestStatus.APPROVED if len(approved) == len(request.groups)

@@ -8,9 +8,10 @@
 Detection is defence in depth: the guarantees come from the gate and the SQL scope.
 """
 
+from guardrails.screening._text import without_controls
 from guardrails.screening.rules import ScreeningRules
 from guardrails.screening.screen import ScreeningResult, screen_data, screen_input, screen_output
 from guardrails.screening.spotlight import screen_and_spotlight, spotlight
 
 __all__ = ["ScreeningResult", "ScreeningRules", "screen_and_spotlight", "screen_data", "screen_input",
-           "screen_output", "spotlight"]
+           "screen_output", "spotlight", "without_controls"]

@@ -115,3 +115,12 @@ def normalize(text: str) -> NormalizedText:
             starts.append(i)
             ends.append(i + 1)
     return NormalizedText(text, "".join(out), tuple(starts), tuple(ends))
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def without_controls(text: str) -> str:
+    """``text`` without C0 control characters other than tab and line breaks: they carry no meaning in a
+    question or a comment, and Postgres (text and JSONB) cannot store NUL."""
+    return _CONTROL.sub("", text) if _CONTROL.search(text) else text

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
+import os
 import secrets
 from typing import Any
 
@@ -13,7 +15,7 @@ from guardrails.errors import PolicyError, UnknownUser
 from guardrails.policy.loader import load_policy
 from server.api.auth import mint_demo_token
 from server.cli.common import cli_settings, console, fail
-from server.secrets import SecretFilter, SecretMasker, install_log_masking
+from server.secrets import SecretFilter, SecretMasker
 from server.settings import Settings
 
 __all__ = ["register", "serve", "token", "uvicorn_log_config"]
@@ -29,18 +31,23 @@ def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
 
 
 def uvicorn_log_config(settings: Settings) -> dict[str, Any]:
-    """uvicorn's default logging configuration with a :class:`SecretFilter` for ``settings`` on every handler.
+    """uvicorn's default logging configuration with a :class:`SecretFilter` for ``settings`` on every handler,
+    and a root handler like ``logging.basicConfig``'s (the app's own ``jidoka.*`` records), filtered too.
 
     uvicorn applies it in the serving process and again in each worker process it starts (the configuration,
-    filter and masker included, travels to the workers), so the access and error logs never print a secret.
+    filter and masker included, travels to the workers), so no log line of the server prints a secret.
     """
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["jidoka_secrets"] = {"()": SecretFilter,
                                                           "masker": SecretMasker.from_settings(settings)}
-    for handler in config.get("handlers", {}).values():
+    config.setdefault("formatters", {})["jidoka"] = {"format": logging.BASIC_FORMAT}
+    config.setdefault("handlers", {})["jidoka"] = {"class": "logging.StreamHandler", "formatter": "jidoka",
+                                                   "stream": "ext://sys.stderr"}
+    for handler in config["handlers"].values():
         handler["filters"] = [*handler.get("filters", []), "jidoka_secrets"]
+    config["root"] = {"handlers": ["jidoka"], "level": "WARNING"}
     return config
 
 
@@ -50,6 +57,9 @@ def serve(
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
     demo_login: bool = typer.Option(False, "--demo-login",
                                     help="Serve the demo login (pick a user, get a token). Never in production."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Worker processes (uvicorn). More than one needs a Chroma server "
+                                     "(JIDOKA_CHROMA_URL); Postgres state is recommended."),
 ) -> None:
     """Run the HTTP server: chat (SSE), approvals, audit, the OpenAI-compatible facade and the web pages."""
     import uvicorn
@@ -64,6 +74,9 @@ def serve(
         raise fail(f"the policy cannot be loaded: {exc}") from None
     if settings.data_url == f"sqlite:///{settings.home / 'plant.db'}" and not (settings.home / "plant.db").is_file():
         raise fail(f"no demo plant under {settings.home}: run `jidoka init` first")
+    if workers > 1 and settings.chroma_url is None:
+        raise fail(f"--workers {workers}: the embedded knowledge base (Chroma under {settings.home}) is for one "
+                   "process; run `chroma run` and set JIDOKA_CHROMA_URL to serve with several workers")
     if not settings.jwt_secret and not settings.jwks_url:
         console().print("[yellow]warning:[/yellow] neither JIDOKA_JWT_SECRET nor JIDOKA_JWKS_URL is set: every "
                         "API call will be refused (401)")
@@ -79,8 +92,19 @@ def serve(
             sites = user.site_list()
             shown = ", ".join(sites) if isinstance(sites, list) else "all sites"
             out.print(f"  {user.user_id:<16} {user.name:<18} {', '.join(sorted(user.roles)):<24} {shown or '—'}")
-    install_log_masking(settings)  # the root logger's handlers (the app's own log), with this run's secrets
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=uvicorn_log_config(settings))
+    # The log handlers (uvicorn's and the root logger's) mask this run's secrets, in every worker too.
+    log_config = uvicorn_log_config(settings)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=log_config)
+        return
+    # Each worker builds its app from the environment (server.app.app_from_env): what this command decided
+    # (the demo login and its made-up secret) is handed down there, so every worker verifies the same tokens.
+    os.environ["JIDOKA_DEMO_LOGIN"] = "1" if settings.demo_login else "0"
+    if settings.jwt_secret:
+        os.environ["JIDOKA_JWT_SECRET"] = settings.jwt_secret
+    out.print(f"{workers} workers; each keeps its own rate-limit window and metrics (see README, Scale out)")
+    uvicorn.run("server.app:app_from_env", factory=True, workers=workers, host=host, port=port, log_level="info",
+                log_config=log_config)
 
 
 def token(

@@ -144,10 +144,11 @@ except RuntimeError:
     logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
 logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET",
                                          "/v1/x?token=" + settings.jwt_secret, "1.1", 200)
+logging.getLogger("jidoka.api").warning("StoreUnavailable: signed with %s", settings.jwt_secret)
 """
 
 
-def test_the_serve_log_config_masks_uvicorns_error_and_access_logs() -> None:
+def test_the_serve_log_config_masks_uvicorns_logs_and_the_apps() -> None:
     env = {"JIDOKA_DATA_URL": f"postgresql+psycopg://jidoka:{PASSWORD}@db/plant", "JIDOKA_JWT_SECRET": JWT}
     done = subprocess.run([sys.executable, "-c", _SERVE_LOGS, json.dumps(env)], capture_output=True, text=True,
                           timeout=120, check=False)
@@ -155,4 +156,5 @@ def test_the_serve_log_config_masks_uvicorns_error_and_access_logs() -> None:
     logs = done.stdout + done.stderr
     assert "RuntimeError: cannot connect to postgresql+psycopg://jidoka:***@db/plant" in logs
     assert '"GET /v1/x?token=*** HTTP/1.1" 200' in logs
+    assert "WARNING:jidoka.api:StoreUnavailable: signed with ***" in logs
     assert PASSWORD not in logs and JWT not in logs

@@ -110,3 +110,19 @@ def test_two_processes_approving_at_once_execute_the_action_once(
     assert [e.payload["replayed"] for e in executed].count(False) == 1
     assert h.store.get(rid).status.value == "executed"
     assert h.audit.verify().ok
+
+
+def test_control_characters_in_a_question_are_dropped_before_anything_is_stored(
+        plant_url: str, state_url: str, tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    def step(messages: list[Any]) -> AIMessage:
+        seen.append(str(messages[-1].content))
+        return AIMessage(content="ok")
+
+    copilot, audit = build_copilot(make_engine(plant_url), tmp_path, ScriptedChatModel(script=[step], cycle=True),
+                                   state_url=state_url)
+    turn = copilot.ask("pat.planner", "stock of\x00 RM-3001\x07 please\tnow")  # Postgres cannot store NUL at all
+    assert turn.answer == "ok" and seen == ["stock of RM-3001 please\tnow"]
+    prompts = [e.payload for e in audit.export() if e.kind == AuditKind.PROMPT]
+    assert prompts and "\\u0000" not in json.dumps(prompts) and audit.verify().ok
