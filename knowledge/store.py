@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from knowledge._lexical import LexicalIndex
 from knowledge.embeddings import Embedder
@@ -64,6 +64,18 @@ class SearchResult:
         return tuple(dict.fromkeys(h.doc_id for h in self.hits))
 
 
+def _without_password(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` shown as ``***`` (a Chroma URL is printed in messages)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    return url.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9._-]+", "-", name).strip("-._") or "default"
 
@@ -90,8 +102,8 @@ class KnowledgeIndex:
 
     @property
     def location(self) -> str:
-        """Where the index lives, for messages."""
-        return self.url or str(self.path)
+        """Where the index lives, for messages (a server URL without its password)."""
+        return _without_password(self.url) if self.url else str(self.path)
 
     @property
     def collection(self) -> Any:
@@ -109,7 +121,7 @@ class KnowledgeIndex:
             if isinstance(self._target, str):
                 parsed = urlparse(self._target)
                 if parsed.scheme not in ("http", "https") or not parsed.hostname:
-                    raise StoreUnavailable(f"JIDOKA_CHROMA_URL must be http(s)://host:port, got {self._target!r}")
+                    raise StoreUnavailable(f"JIDOKA_CHROMA_URL must be http(s)://host:port, got {self.location!r}")
                 client: Any = chromadb.HttpClient(host=parsed.hostname,
                                                   port=parsed.port or (443 if parsed.scheme == "https" else 8000),
                                                   ssl=parsed.scheme == "https", settings=settings)

@@ -5,7 +5,10 @@
 it then leaves open for their owner) and keeps them on ``app.state.services``.
 Every error reaches the client as a short JSON message (``{"detail", "field"?}``;
 OpenAI's ``{"error": {...}}`` on the facade's paths), never as a traceback;
-unexpected ones are logged with their traceback and answered 500.
+unexpected ones are logged with their traceback and answered 500. A typed error's
+message is masked (:class:`~server.secrets.SecretMasker`) before it is logged or
+sent; logged tracebacks are masked by the :class:`~server.secrets.SecretFilter`
+``jidoka serve`` puts on the log handlers.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from server.api.limits import BodySizeLimit, RateLimiter
 from server.api.metrics import ApiMetrics, StatusCounter
 from server.errors import JidokaError
 from server.runtime import Runtime, build_copilot, build_runtime
+from server.secrets import SecretMasker, install_log_masking
 from server.settings import Settings
 from tools.spec import ServiceUnavailable
 
@@ -62,7 +66,7 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "(body)"
 
 
-def _install_handlers(app: FastAPI) -> None:
+def _install_handlers(app: FastAPI, masker: SecretMasker) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(_error_body(request, exc.status, exc.message, exc.field), status_code=exc.status,
@@ -83,9 +87,10 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(JidokaError)
     async def typed(request: Request, exc: JidokaError) -> JSONResponse:
         # A typed error no route mapped (e.g. the knowledge store down): its message is written for people.
-        log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+        message = masker.mask(str(exc))
+        log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, message)
         status = 503 if isinstance(exc, StoreUnavailable | EmbedderUnavailable | ServiceUnavailable) else 500
-        return JSONResponse(_error_body(request, status, str(exc)), status_code=status)
+        return JSONResponse(_error_body(request, status, message), status_code=status)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -136,7 +141,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
                               "OpenAI-compatible facade. Authenticate with `Authorization: Bearer <JWT>`.")
     app.state.settings = settings
     app.state.services = None
-    _install_handlers(app)
+    _install_handlers(app, SecretMasker.from_settings(settings))
     for module in (chat, approvals, audit, records, meta, facade):
         app.include_router(module.router)
     _include_web(app)
@@ -152,4 +157,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
 def app_from_env() -> FastAPI:
     """The app on settings read from the environment: the factory each worker of ``jidoka serve --workers N``
     calls (``uvicorn server.app:app_from_env --factory``)."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    install_log_masking(settings)  # this worker's log handlers, as uvicorn configured them
+    return create_app(settings)

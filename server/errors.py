@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from knowledge.errors import JidokaError
+from server.secrets import mask_url
 
-__all__ = ["JidokaError", "SchemaOutOfDate", "ServerError", "SettingsError"]
+__all__ = ["DatabaseUnreachable", "JidokaError", "SchemaOutOfDate", "ServerError", "SettingsError"]
 
 
 class ServerError(JidokaError):
@@ -13,6 +14,21 @@ class ServerError(JidokaError):
 
 class SettingsError(ServerError, ValueError):
     """An environment variable holds a value jidoka cannot use; the message names it."""
+
+
+class DatabaseUnreachable(ServerError):
+    """A database jidoka needs did not answer (down, refused, unknown host, credentials refused); the message names
+    it, its variable and its URL without the password."""
+
+    def __init__(self, database: str, variable: str, url: str, reason: str) -> None:
+        self.database = database
+        """What it holds, for people: ``plant database`` or ``state database``."""
+        self.variable = variable
+        """The variable naming it: ``JIDOKA_DATA_URL`` or ``JIDOKA_STATE_URL``."""
+        self.url = mask_url(url)
+        """Its URL, password masked."""
+        self.reason = reason
+        super().__init__(f"cannot reach the {database} at {self.url} ({variable}): {reason}")
 
 
 class SchemaOutOfDate(ServerError):

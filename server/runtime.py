@@ -37,6 +37,7 @@ from guardrails.turn_guard import TurnGuard
 from knowledge.embeddings import Embedder, MiniLMEmbedder
 from knowledge.service import open_index
 from knowledge.store import KnowledgeIndex
+from server.databases import Database, reach
 from server.schema import prepare_schema
 from server.settings import Settings
 from tools import Catalog, default_catalog, make_engine
@@ -174,7 +175,14 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     router = ApprovalRouter(policy, clock=overrides.clock)
     data_engine = make_engine(settings.data_url)
     state_engine = make_engine(settings.state_url)
-    prepare_schema(data_engine, state_engine, settings.state_url, write_plant=overrides.prepare_plant)
+    try:  # a server database that is down fails here, named, not in its first query
+        reach(data_engine, Database.PLANT)
+        reach(state_engine, Database.STATE)
+        prepare_schema(data_engine, state_engine, settings.state_url, write_plant=overrides.prepare_plant)
+    except BaseException:
+        data_engine.dispose()
+        state_engine.dispose()
+        raise
     audit = AuditLog(state_engine)
     store = ApprovalStore(state_engine, clock=overrides.clock)
     gate = Gate(policy, catalog, SqlSiteResolver(data_engine))

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import TypedDict
 
 from server.errors import SettingsError
+from server.secrets import mask_url
 
 __all__ = ["DEFAULT_TODAY", "Settings", "SettingsError"]
 
 DEFAULT_TODAY = date(2026, 3, 2)
 
+_URL_FIELDS = frozenset({"data_url", "state_url", "chroma_url", "openai_base_url", "jwks_url"})
+"""Fields holding URLs, which may carry a password: shown by :meth:`Settings.__repr__` without it."""
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class Settings:
-    """Runtime configuration of jidoka."""
+    """Runtime configuration of jidoka (its ``repr`` shows no secret: a settings object may end up in a log)."""
 
     home: Path
     """``JIDOKA_HOME``: where embedded state lives (default ``./var``)."""
@@ -64,6 +68,18 @@ class Settings:
     """``JIDOKA_DEMO_LOGIN``: ``1`` serves the demo login (pick a user, get a token); never in production."""
     cors_origins: tuple[str, ...] = ()
     """``JIDOKA_CORS_ORIGINS``: comma-separated origins whose pages may call the API (the embedded widget)."""
+
+    def __repr__(self) -> str:
+        """The settings without their secrets: URLs without passwords, the API key and JWT secret left out."""
+        shown = []
+        for spec in fields(self):
+            if not spec.repr:
+                continue
+            value = getattr(self, spec.name)
+            if spec.name in _URL_FIELDS and isinstance(value, str):
+                value = mask_url(value)
+            shown.append(f"{spec.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -162,5 +178,5 @@ def _embeddings_setting(source: Mapping[str, str]) -> str:
 def _chroma_url_setting(source: Mapping[str, str]) -> str | None:
     raw = (source.get("JIDOKA_CHROMA_URL") or "").strip()
     if raw and not raw.startswith(("http://", "https://")):
-        raise SettingsError(f"JIDOKA_CHROMA_URL must be an http(s):// URL of a Chroma server, got {raw!r}")
+        raise SettingsError(f"JIDOKA_CHROMA_URL must be an http(s):// URL of a Chroma server, got {mask_url(raw)!r}")
     return raw or None

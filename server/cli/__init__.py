@@ -3,11 +3,14 @@
 Every command module adds its commands to the app built by :func:`build_app`.
 Known failures print one clear line; anything unexpected is logged with its
 traceback under ``$JIDOKA_HOME/logs`` and the user sees a short message.
+Secrets never reach either: error lines, the crash log and every log record
+are masked (:mod:`server.secrets`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 import click
 import typer
 from rich.console import Console
+from sqlalchemy.exc import InterfaceError, OperationalError
 from typer._click import exceptions as _typer_click
 
 from server.cli import plant as cli_plant
@@ -27,12 +31,14 @@ from server.cli.db import db_app
 from server.cli.eval import eval_app
 from server.cli.knowledge import knowledge_app
 from server.cli.policy import policy_app
+from server.databases import failure_reason
 from server.errors import JidokaError
+from server.secrets import SecretMasker, install_log_masking
 from server.settings import Settings
 
 __all__ = ["build_app", "main"]
 
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True, highlight=False)  # one line per message, however narrow
 # Typer vendors its own click; usage errors may come from either copy.
 _USAGE_ERRORS = (click.ClickException, _typer_click.ClickException)
 
@@ -65,27 +71,39 @@ def build_app() -> typer.Typer:
     return app
 
 
-def _log_crash(exc: BaseException) -> Path | None:
+def _log_crash(exc: BaseException, masker: SecretMasker) -> Path | None:
     try:
         home = Settings.from_env().home
         log_dir = home / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         path = log_dir / "jidoka-errors.log"
         with path.open("a", encoding="utf-8") as fh:
-            fh.write("".join(traceback.format_exception(exc)))
+            fh.write(masker.mask("".join(traceback.format_exception(exc))))
         return path
     except Exception:  # logging must never mask the original failure
         return None
 
 
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """A database that failed under a command: SQLAlchemy's connection-level errors, and psycopg's own (the
+    Postgres checkpointer uses psycopg directly) when psycopg was loaded."""
+    found: list[type[BaseException]] = [OperationalError, InterfaceError]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        found += [psycopg.OperationalError, psycopg.InterfaceError]
+    return tuple(found)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    masker = SecretMasker.from_env(os.environ)
     logging.basicConfig(level=logging.WARNING)
+    install_log_masking(masker)
     app = build_app()
     try:
         code = app(args=argv, standalone_mode=False)
     except JidokaError as exc:  # every package's typed error: one clear line, no traceback
-        _err.print(f"[red]error:[/red] {exc}", highlight=False)
+        _err.print(f"[red]error:[/red] {masker.mask(str(exc))}", highlight=False)
         sys.exit(1)
     except _USAGE_ERRORS as exc:
         exc.show()
@@ -93,10 +111,19 @@ def main(argv: list[str] | None = None) -> None:
     except (click.Abort, typer.Abort):
         _err.print("aborted")
         sys.exit(130)
-    except Exception as exc:
-        where = _log_crash(exc)
-        _err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc}")
+    except _database_errors() as exc:
+        # Not reached at start-up (build_runtime names the database it cannot reach): a database that failed
+        # under a running command. Which one is not known here; the details go to the crash log.
+        where = _log_crash(exc, masker)
+        _err.print(f"[red]error:[/red] a database failed (JIDOKA_DATA_URL or JIDOKA_STATE_URL): "
+                   f"{masker.mask(failure_reason(exc))}", highlight=False)
         if where:
-            _err.print(f"details were written to {where}")
+            _err.print(f"details were written to {where}", highlight=False)
+        sys.exit(1)
+    except Exception as exc:
+        where = _log_crash(exc, masker)
+        _err.print(f"[red]internal error:[/red] {type(exc).__name__}: {masker.mask(str(exc))}", highlight=False)
+        if where:
+            _err.print(f"details were written to {where}", highlight=False)
         sys.exit(70)
     sys.exit(code if isinstance(code, int) else 0)

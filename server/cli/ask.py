@@ -10,13 +10,12 @@ from rich.markdown import Markdown
 
 from agent.copilot import TurnResult
 from agent.errors import AgentError
-from server.cli.common import cli_settings
+from server.cli.common import cli_settings, error_line
 from server.runtime import build_copilot, build_runtime
 
 __all__ = ["ask", "chat"]
 
 _out = Console()
-_err = Console(stderr=True)
 
 
 def _show(result: TurnResult) -> None:
@@ -45,7 +44,7 @@ def ask(
         try:
             result = copilot.ask(as_user, question, thread_id=thread)
         except AgentError as exc:
-            _err.print(f"[red]error:[/red] {exc}", highlight=False)
+            error_line(str(exc))
             raise typer.Exit(1) from None
     finally:
         runtime.close()
@@ -77,7 +76,7 @@ def chat(
             try:
                 result = copilot.ask(as_user, question, thread_id=thread)
             except AgentError as exc:
-                _err.print(f"[red]error:[/red] {exc}", highlight=False)
+                error_line(str(exc))
                 continue
             thread = result.thread_id
             _show(result)

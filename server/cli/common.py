@@ -1,7 +1,9 @@
-"""Helpers shared by the CLI command modules: consoles, one-line failures, the settings in the context."""
+"""Helpers shared by the CLI command modules: consoles, one-line failures (secrets masked), the settings in the
+context."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -10,10 +12,12 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from server.databases import Database, reach
+from server.secrets import SecretMasker, mask_url
 from server.settings import Settings, SettingsError
 from tools.plant.db import make_engine
 
-__all__ = ["cli_settings", "console", "existing_state_engine", "fail"]
+__all__ = ["cli_settings", "console", "error_line", "existing_state_engine", "fail", "masked"]
 
 
 def console() -> Console:
@@ -21,9 +25,20 @@ def console() -> Console:
     return Console(soft_wrap=True, highlight=False)
 
 
+def masked(text: str) -> str:
+    """``text`` with the configured secrets (database passwords, API key, JWT secret) and any URL's password shown
+    as ``***``; the secrets are read from the environment, as the settings are."""
+    return SecretMasker.from_env(os.environ).mask(text)
+
+
+def error_line(message: str) -> None:
+    """Print ``error: message`` on stderr, secrets masked."""
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {masked(message)}")
+
+
 def fail(message: str) -> typer.Exit:
-    """Print ``error: message`` on stderr and return the exit (code 1) to raise."""
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {message}")
+    """Print ``error: message`` on stderr (secrets masked) and return the exit (code 1) to raise."""
+    error_line(message)
     return typer.Exit(1)
 
 
@@ -40,16 +55,23 @@ def cli_settings(ctx: typer.Context | None = None) -> Settings:
 
 def existing_state_engine(settings: Settings, nothing_yet: str) -> tuple[Engine, str]:
     """An engine on the configured state database and its URL without the password; exits 1 when the URL is bad
-    or an SQLite file is missing (``nothing_yet`` says why that is normal, e.g. "nothing was audited yet")."""
+    or an SQLite file is missing (``nothing_yet`` says why that is normal, e.g. "nothing was audited yet"); a
+    state server that does not answer raises :class:`~server.errors.DatabaseUnreachable`."""
     url = settings.state_url
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise fail(f"JIDOKA_STATE_URL is not a database URL: {url!r}") from None
-    shown = parsed.render_as_string(hide_password=True)
+        raise fail(f"JIDOKA_STATE_URL is not a database URL: {mask_url(url)!r}") from None
+    shown = mask_url(parsed.render_as_string(hide_password=True))
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         # make_engine would create an empty file (and its folder); reading must not.
         if database in ("", ":memory:") or not Path(database).is_file():
             raise fail(f"no state database at {database or shown!r} (JIDOKA_STATE_URL): {nothing_yet}")
-    return make_engine(url), shown
+    engine = make_engine(url)
+    try:
+        reach(engine, Database.STATE)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, shown

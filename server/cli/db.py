@@ -8,7 +8,9 @@ import typer
 from sqlalchemy.engine import make_url
 
 from server.cli.common import cli_settings, console
+from server.databases import Database, reach
 from server.schema import SCHEMA_VERSION, SchemaPart, read_version, upgrade_schema
+from server.secrets import mask_url
 from tools.plant.db import make_engine
 
 __all__ = ["db_app"]
@@ -33,10 +35,12 @@ def upgrade(ctx: typer.Context) -> None:
     settings = cli_settings(ctx)
     data, state = make_engine(settings.data_url), make_engine(settings.state_url)
     try:
+        reach(data, Database.PLANT)
+        reach(state, Database.STATE)
         report = upgrade_schema(data, state, settings.state_url)
         out = console()
-        out.print(_line(report.plant, data.url.render_as_string(hide_password=True)))
-        out.print(_line(report.state, state.url.render_as_string(hide_password=True)))
+        out.print(_line(report.plant, mask_url(data.url.render_as_string(hide_password=True))))
+        out.print(_line(report.state, mask_url(state.url.render_as_string(hide_password=True))))
     finally:
         data.dispose()
         state.dispose()
@@ -48,7 +52,8 @@ def status(ctx: typer.Context) -> None:
     settings = cli_settings(ctx)
     behind = False
     out = console()
-    for part, url in (("plant", settings.data_url), ("state", settings.state_url)):
+    for part, url, database in (("plant", settings.data_url, Database.PLANT),
+                                ("state", settings.state_url, Database.STATE)):
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
             behind = True
@@ -56,8 +61,9 @@ def status(ctx: typer.Context) -> None:
             continue
         engine = make_engine(url)
         try:
+            reach(engine, database)
             found = read_version(engine, part)
-            shown = engine.url.render_as_string(hide_password=True)
+            shown = mask_url(engine.url.render_as_string(hide_password=True))
         finally:
             engine.dispose()
         behind = behind or found != SCHEMA_VERSION

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from knowledge.errors import KnowledgeError
 from knowledge.ingest import IngestReport, demo_corpus_dir, ingest_path
-from server.cli.common import cli_settings, console, fail
+from server.cli.common import cli_settings, console, fail, masked
 from server.runtime import build_runtime, knowledge_index
 from tools.documents import SearchDocumentsResult
 
@@ -42,7 +42,7 @@ def ingest(
     if as_json:
         typer.echo(json.dumps(_report_json(report), indent=2))
         return
-    console().print(f"knowledge: {report.summary()}\nindex: {index.location}")
+    console().print(f"knowledge: {report.summary()}\nindex: {masked(index.location)}")
 
 
 @knowledge_app.command("search")
@@ -94,6 +94,6 @@ def ingest_demo_corpus(ctx: typer.Context) -> None:
     try:
         report = ingest_path(index, demo_corpus_dir())
     except KnowledgeError as exc:
-        console().print(f"[yellow]knowledge: not ingested[/yellow] — {exc}")
+        console().print(f"[yellow]knowledge: not ingested[/yellow] — {masked(str(exc))}")
         return
     console().print(f"knowledge: {report.summary()}")

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from guardrails.governed import Refusal
 from server.cli.common import cli_settings
 from server.cli.render import render_model
+from server.databases import Database, reach
 from server.runtime import build_runtime
 from server.schema import upgrade_schema
+from server.secrets import mask_url
+from server.settings import Settings
 from tools import default_catalog, make_engine
+
+if TYPE_CHECKING:
+    from tools.demo import PlantSummary
 
 __all__ = ["register"]
 
@@ -30,10 +37,28 @@ def init(
                                    help="Also ingest the demo documents into the knowledge base."),
 ) -> None:
     """Build the demo plant (ERP + MES data) in JIDOKA_DATA_URL and ingest its documents."""
-    from tools.demo import build_plant
-
     settings = cli_settings(ctx)
     engine = make_engine(settings.data_url)
+    state = make_engine(settings.state_url)
+    try:  # both databases answer before anything is built (an unreachable one is one clear line)
+        reach(engine, Database.PLANT)
+        reach(state, Database.STATE)
+        summary = _build(engine, state, settings, seed=seed, force=force)
+    finally:
+        state.dispose()
+        engine.dispose()
+    _out.print(f"data: {mask_url(settings.data_url)}\nmanifest: {summary.manifest_path}\n"
+               f"content hash: {summary.content_hash}")
+    if knowledge:
+        from server.cli.knowledge import ingest_demo_corpus
+
+        ingest_demo_corpus(ctx)
+
+
+def _build(engine: Engine, state: Engine, settings: Settings, *, seed: int, force: bool) -> PlantSummary:
+    """Build the plant, print its table counts, and create or upgrade both databases' jidoka tables."""
+    from tools.demo import build_plant
+
     settings.home.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=_out, transient=True) as progress:
@@ -50,18 +75,9 @@ def init(
     for name, count in sorted(summary.counts.items()):
         table.add_row(name, f"{count:,}")
     _out.print(table)
-    _out.print(f"data: {settings.data_url}\nmanifest: {summary.manifest_path}\ncontent hash: {summary.content_hash}")
     # The state database's tables (audit, approvals, checkpoints) too: on Postgres nothing creates them at start.
-    state = make_engine(settings.state_url)
-    try:
-        upgrade_schema(engine, state, settings.state_url)
-    finally:
-        state.dispose()
-        engine.dispose()
-    if knowledge:
-        from server.cli.knowledge import ingest_demo_corpus
-
-        ingest_demo_corpus(ctx)
+    upgrade_schema(engine, state, settings.state_url)
+    return summary
 
 
 tools_app = typer.Typer(help="List the ERP/MES tools or run one.", no_args_is_help=False)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import logging
 import os
 import secrets
+from typing import Any
 
 import typer
 
@@ -12,9 +15,10 @@ from guardrails.errors import PolicyError, UnknownUser
 from guardrails.policy.loader import load_policy
 from server.api.auth import mint_demo_token
 from server.cli.common import cli_settings, console, fail
+from server.secrets import SecretFilter, SecretMasker
 from server.settings import Settings
 
-__all__ = ["register", "serve", "token"]
+__all__ = ["register", "serve", "token", "uvicorn_log_config"]
 
 
 def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
@@ -24,6 +28,27 @@ def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
     if settings.demo_login and not settings.jwt_secret:
         settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
     return settings
+
+
+def uvicorn_log_config(settings: Settings) -> dict[str, Any]:
+    """uvicorn's default logging configuration with a :class:`SecretFilter` for ``settings`` on every handler,
+    and a root handler like ``logging.basicConfig``'s (the app's own ``jidoka.*`` records), filtered too.
+
+    uvicorn applies it in the serving process and again in each worker process it starts (the configuration,
+    filter and masker included, travels to the workers), so no log line of the server prints a secret.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["jidoka_secrets"] = {"()": SecretFilter,
+                                                          "masker": SecretMasker.from_settings(settings)}
+    config.setdefault("formatters", {})["jidoka"] = {"format": logging.BASIC_FORMAT}
+    config.setdefault("handlers", {})["jidoka"] = {"class": "logging.StreamHandler", "formatter": "jidoka",
+                                                   "stream": "ext://sys.stderr"}
+    for handler in config["handlers"].values():
+        handler["filters"] = [*handler.get("filters", []), "jidoka_secrets"]
+    config["root"] = {"handlers": ["jidoka"], "level": "WARNING"}
+    return config
 
 
 def serve(
@@ -67,8 +92,10 @@ def serve(
             sites = user.site_list()
             shown = ", ".join(sites) if isinstance(sites, list) else "all sites"
             out.print(f"  {user.user_id:<16} {user.name:<18} {', '.join(sorted(user.roles)):<24} {shown or '—'}")
+    # The log handlers (uvicorn's and the root logger's) mask this run's secrets, in every worker too.
+    log_config = uvicorn_log_config(settings)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=log_config)
         return
     # Each worker builds its app from the environment (server.app.app_from_env): what this command decided
     # (the demo login and its made-up secret) is handed down there, so every worker verifies the same tokens.
@@ -76,7 +103,8 @@ def serve(
     if settings.jwt_secret:
         os.environ["JIDOKA_JWT_SECRET"] = settings.jwt_secret
     out.print(f"{workers} workers; each keeps its own rate-limit window and metrics (see README, Scale out)")
-    uvicorn.run("server.app:app_from_env", factory=True, workers=workers, host=host, port=port, log_level="info")
+    uvicorn.run("server.app:app_from_env", factory=True, workers=workers, host=host, port=port, log_level="info",
+                log_config=log_config)
 
 
 def token(
