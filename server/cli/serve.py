@@ -1,4 +1,8 @@
-"""``jidoka serve`` (the HTTP server under uvicorn) and ``jidoka token --as USER`` (a demo bearer token)."""
+"""``jidoka serve`` (the HTTP server under uvicorn) and ``jidoka token --as USER`` (a demo bearer token).
+
+On embedded Chroma the server holds the knowledge store's writer lock while it runs (:func:`hold_knowledge`):
+an ingest into that store, or a second server on it, fails with one line naming this server's pid.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,13 @@ import typer
 
 from guardrails.errors import PolicyError, UnknownUser
 from guardrails.policy.loader import load_policy
+from knowledge.errors import KnowledgeError
+from knowledge.service import WriterLock, hold_writer_lock
 from server.api.auth import mint_demo_token
 from server.cli.common import cli_settings, console, fail
 from server.settings import Settings
 
-__all__ = ["register", "serve", "token"]
+__all__ = ["hold_knowledge", "register", "serve", "token"]
 
 
 def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
@@ -23,6 +29,15 @@ def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
     if settings.demo_login and not settings.jwt_secret:
         settings = dataclasses.replace(settings, jwt_secret=secrets.token_urlsafe(32))
     return settings
+
+
+def hold_knowledge(settings: Settings) -> WriterLock | None:
+    """The embedded knowledge store's writer lock, taken for a server's lifetime (release it when the server stops);
+    ``None`` with a Chroma server (``JIDOKA_CHROMA_URL``). Exits with one line when another process holds it."""
+    try:
+        return hold_writer_lock(settings.home, "serve", chroma_url=settings.chroma_url)
+    except KnowledgeError as exc:
+        raise fail(str(exc)) from None
 
 
 def serve(
@@ -48,6 +63,7 @@ def serve(
     if not settings.jwt_secret and not settings.jwks_url:
         console().print("[yellow]warning:[/yellow] neither JIDOKA_JWT_SECRET nor JIDOKA_JWKS_URL is set: every "
                         "API call will be refused (401)")
+    lock = hold_knowledge(settings)  # released when the server stops (or fails to start)
     out = console()
     url = f"http://{host}:{port}/"
     out.print(f"jidoka serving on [bold]{url}[/bold]  (API docs {url}docs, metrics {url}metrics)")
@@ -60,7 +76,11 @@ def serve(
             sites = user.site_list()
             shown = ", ".join(sites) if isinstance(sites, list) else "all sites"
             out.print(f"  {user.user_id:<16} {user.name:<18} {', '.join(sorted(user.roles)):<24} {shown or '—'}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def token(
