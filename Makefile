@@ -44,8 +44,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+## The suite beside a throwaway Chroma server and PostgreSQL cluster (.ci/with-services); the backend tests fail
+## without them.
 pytest: install
-	$(BIN)/pytest -n 2 -q
+	JIDOKA_VENV=$(VENV) ./.ci/with-services $(BIN)/pytest -n 2 -q
 
 ## Benchmarks (figures with their conditions; see BENCHMARKS.md).
 bench: install

@@ -17,8 +17,9 @@ from tools.plant.db import make_engine
 from tools.plant.schema import metadata, table
 
 # netguard fails any test that opens a connection beyond loopback (real model providers included);
-# _knowledge_home adds the opt-in demo home with the corpus ingested once per run (knowledge_home).
-pytest_plugins = ["tests.netguard", "tests._knowledge_home"]
+# _knowledge_home adds the opt-in demo home with the corpus ingested once per run (knowledge_home);
+# _chroma_service gives the test Chroma server (chroma_url, chroma_index), failing when it is not configured.
+pytest_plugins = ["tests.netguard", "tests._knowledge_home", "tests._chroma_service"]
 
 
 @pytest.fixture
