@@ -47,6 +47,8 @@ class TurnResult:
     thread_id: str
     trace_id: str
     degraded: bool
+    """The turn was not answered as configured: the rules model stood in for the model, or a service a tool needs
+    was down (see :attr:`unavailable`)."""
     tool_calls: list[dict[str, Any]]
     """Each call: name, args, decision, rule_id."""
     approvals: list[dict[str, Any]] = field(default_factory=list)
@@ -55,6 +57,9 @@ class TurnResult:
     unverified: list[str] = field(default_factory=list)
     paused: bool = False
     """True while the thread waits for approval decisions (the answer says which and who decides)."""
+    unavailable: list[str] = field(default_factory=list)
+    """Tools that could not run because a service they need was down (``search_documents`` while the knowledge
+    base's Chroma is unreachable); the answer says so."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -114,8 +119,8 @@ class Copilot:
             state = self.graph.invoke(
                 {"messages": [HumanMessage(content=text, id=question_id)], "user_id": user_id,
                  "trace_id": trace.trace_id, "question_id": question_id, "question": text, "tool_calls": [],
-                 "model_steps": 0, "invalid_rounds": 0, "degraded": False, "degraded_reason": "", "answer": "",
-                 "citations": [], "unverified": [], "input_verdict": "allow", "action_plans": [],
+                 "model_steps": 0, "invalid_rounds": 0, "degraded": False, "degraded_reason": "", "unavailable": [],
+                 "answer": "", "citations": [], "unverified": [], "input_verdict": "allow", "action_plans": [],
                  "approvals": [], "approval_rounds": 0},
                 config=self._config(thread_id, buffer), durability=TURN_DURABILITY,
             )
@@ -127,6 +132,8 @@ class Copilot:
         tool_calls = [{"name": r["name"], "args": r["args"], "decision": r["decision"], "rule_id": r["rule_id"]}
                       for r in state.get("tool_calls", [])]
         approvals = {a["id"]: dict(a) for a in state.get("approvals", [])}
+        unavailable = list(state.get("unavailable", []))
+        degraded = bool(state.get("degraded")) or bool(unavailable)
         waiting = pause_requests(state.get("__interrupt__", []))
         if waiting:
             approvals.update({r["id"]: {"id": r["id"], "action": r["action"], "status": r["status"]}
@@ -135,13 +142,13 @@ class Copilot:
             buffer.add(trace.event(AuditKind.ANSWER, {"text": text, "awaiting_approval": [r["id"] for r in waiting],
                                                       "tool_calls": [{k: c[k] for k in ("name", "decision", "rule_id")}
                                                                      for c in tool_calls]}))
-            return TurnResult(answer=text, thread_id=thread_id, trace_id=trace.trace_id,
-                              degraded=bool(state.get("degraded")), tool_calls=tool_calls,
-                              approvals=list(approvals.values()), paused=True)
+            return TurnResult(answer=text, thread_id=thread_id, trace_id=trace.trace_id, degraded=degraded,
+                              tool_calls=tool_calls, approvals=list(approvals.values()), paused=True,
+                              unavailable=unavailable)
         return TurnResult(
-            answer=state.get("answer", ""), thread_id=thread_id, trace_id=trace.trace_id,
-            degraded=bool(state.get("degraded")), tool_calls=tool_calls, approvals=list(approvals.values()),
-            citations=list(state.get("citations", [])), unverified=list(state.get("unverified", [])),
+            answer=state.get("answer", ""), thread_id=thread_id, trace_id=trace.trace_id, degraded=degraded,
+            tool_calls=tool_calls, approvals=list(approvals.values()), citations=list(state.get("citations", [])),
+            unverified=list(state.get("unverified", [])), unavailable=unavailable,
         )
 
     def _language(self, user_id: Any) -> str:

@@ -35,7 +35,9 @@ from agent.approval_node import ActionSteps, waiting_plans
 from agent.errors import UnexpectedModelReply
 from agent.grounding import GroundingReport, check_grounding, collect_evidence
 from agent.prompts import system_prompt
+from agent.rules.localize import localize
 from agent.state import ActionPlan, ToolCallRecord, TurnState
+from agent.unavailable import UNAVAILABLE, unavailable_line
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Effect
@@ -232,6 +234,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         user = policy.user(state["user_id"])
         audit, trace = _audit(config), _trace(state, config, policy.hash)
         replies: list[BaseMessage] = []
+        down: list[str] = []
         records = {r["id"]: r for r in state.get("tool_calls", [])}
         plans = {p["tool_call_id"]: p for p in state.get("action_plans", [])}
         for call in _pending_calls(state):  # the calls the gate step just decided
@@ -243,8 +246,12 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             # The gate is pure: deciding again yields the recorded decision and its scope.
             decision = deps.governed.gate.decide(user, call["name"], call["args"])
             outcome = deps.governed.execute(decision, call["args"], trace=trace, audit=audit)
+            if outcome.refusal is not None and outcome.refusal.status == UNAVAILABLE:
+                down.append(call["name"])  # its service is down (audited as an error): the turn is degraded
             replies.append(ToolMessage(content=json.dumps(outcome.for_model(), default=str),
                                        tool_call_id=call["id"] or "", name=call["name"]))
+        if down:
+            return {"messages": replies, "unavailable": list(dict.fromkeys([*state.get("unavailable", []), *down]))}
         return {"messages": replies}
 
     def after_tools(state: TurnState) -> Literal["approval", "model"]:
@@ -280,6 +287,10 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         if degraded:
             text = ("Note: the AI model was unavailable, so the offline rules model answered this "
                     f"({state.get('degraded_reason', 'fallback')}).\n\n{text}")
+        down = state.get("unavailable", [])
+        if down and not rules_answered:  # the rules model relays it itself; another model's wording is not relied on
+            notice = "\n".join(unavailable_line(tool) for tool in down)
+            text = f"{localize(notice, user.language)}\n\n{text}"
         update: dict[str, Any] = {"answer": text, "citations": list(grounded.citations),
                                   "unverified": list(grounded.unverified)}
         if isinstance(last, AIMessage) and not last.tool_calls:
@@ -297,6 +308,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         audit.add(trace.event(AuditKind.ANSWER, {
             "text": state.get("answer", "")[:MAX_AUDITED_TEXT], "citations": state.get("citations", []),
             "unverified": state.get("unverified", []), "degraded": state.get("degraded", False),
+            "unavailable": state.get("unavailable", []),
             "tool_calls": [{"name": r["name"], "decision": r["decision"], "rule_id": r["rule_id"]}
                            for r in state.get("tool_calls", [])]}))
         # Keep the thread bounded: a finished turn keeps only its question and answer, and only the last

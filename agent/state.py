@@ -63,7 +63,10 @@ class TurnState(TypedDict, total=False):
     invalid_rounds: int
     """Model replies with invalid tool calls so far this turn; the second one degrades to the rules model."""
     degraded: bool
+    """The configured model failed and the rules model answers the rest of the turn."""
     degraded_reason: str
+    unavailable: list[str]
+    """Tools of the turn that could not run because a service they need is down (the turn is degraded too)."""
     answer: str
     citations: list[str]
     unverified: list[str]

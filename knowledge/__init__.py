@@ -14,20 +14,28 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from knowledge.documents import Chunk, Document, chunk_document, load_documents, parse_document
     from knowledge.embeddings import Embedder, MiniLMEmbedder, OpenAIEmbedder, make_embedder
-    from knowledge.errors import CorpusError, EmbedderUnavailable, EmbeddingError, KnowledgeError, StoreUnavailable
+    from knowledge.errors import (
+        CorpusError,
+        EmbedderUnavailable,
+        EmbeddingError,
+        KnowledgeError,
+        StoreInUse,
+        StoreUnavailable,
+    )
     from knowledge.ingest import IngestReport, demo_corpus_dir, ingest_documents, ingest_path
     from knowledge.scope import GENERAL_DOMAIN, DocumentScope
-    from knowledge.service import open_index
+    from knowledge.service import hold_writer_lock, open_index
     from knowledge.store import Hit, KnowledgeIndex, SearchResult
 
 # Names resolve on first access: importing knowledge.scope (the tools do) must not load numpy or httpx.
 _HOMES = {
     "documents": ("Chunk", "Document", "chunk_document", "load_documents", "parse_document"),
     "embeddings": ("Embedder", "MiniLMEmbedder", "OpenAIEmbedder", "make_embedder"),
-    "errors": ("CorpusError", "EmbedderUnavailable", "EmbeddingError", "KnowledgeError", "StoreUnavailable"),
+    "errors": ("CorpusError", "EmbedderUnavailable", "EmbeddingError", "KnowledgeError", "StoreInUse",
+               "StoreUnavailable"),
     "ingest": ("IngestReport", "demo_corpus_dir", "ingest_documents", "ingest_path"),
     "scope": ("GENERAL_DOMAIN", "DocumentScope"),
-    "service": ("open_index",),
+    "service": ("hold_writer_lock", "open_index"),
     "store": ("Hit", "KnowledgeIndex", "SearchResult"),
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}
@@ -56,9 +64,11 @@ __all__ = [
     "MiniLMEmbedder",
     "OpenAIEmbedder",
     "SearchResult",
+    "StoreInUse",
     "StoreUnavailable",
     "chunk_document",
     "demo_corpus_dir",
+    "hold_writer_lock",
     "ingest_documents",
     "ingest_path",
     "load_documents",

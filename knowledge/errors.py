@@ -13,6 +13,7 @@ __all__ = [
     "EmbeddingError",
     "JidokaError",
     "KnowledgeError",
+    "StoreInUse",
     "StoreUnavailable",
 ]
 
@@ -44,3 +45,22 @@ class CorpusError(KnowledgeError):
 
 class StoreUnavailable(KnowledgeError):
     """The Chroma store cannot be opened or reached (``JIDOKA_HOME/knowledge`` or ``JIDOKA_CHROMA_URL``)."""
+
+
+class StoreInUse(KnowledgeError):
+    """An embedded knowledge store is held by another jidoka process that writes to it (a server or an ingest).
+
+    Embedded Chroma is for one writing process at a time: the message names the holder's pid and the way out
+    (stop it, or run Chroma as a server so both share it).
+    """
+
+    def __init__(self, directory: str, pid: int | None, holder: str, wanted: str) -> None:
+        self.directory = directory
+        self.pid = pid
+        self.holder = holder
+        self.wanted = wanted
+        who = {"serve": "a running jidoka server", "ingest": "a running `jidoka knowledge ingest`"}.get(
+            holder, "another jidoka process")
+        pid_text = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(f"the knowledge base under {directory} is in use by {who} ({pid_text}): stop it to {wanted}, "
+                         "or run Chroma as a server (JIDOKA_CHROMA_URL) so ingest and serve share it")

@@ -3,18 +3,21 @@
 A document whose hash is unchanged is skipped. In a changed document, chunks whose text is unchanged keep
 their vectors (the chunk id holds the text's hash) and only get new metadata; new chunks are embedded;
 chunks that are gone are deleted. A folder ingest also removes documents that were ingested from that
-folder before and are no longer in it.
+folder before and are no longer in it. Into an embedded store, an ingest holds the store's writer lock
+(:mod:`knowledge._lock`) while it writes: it fails at once while a server on that store runs.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from knowledge._lock import WriterLock
 from knowledge.documents import Chunk, Document, chunk_document, load_documents
 from knowledge.store import KnowledgeIndex
 
@@ -57,7 +60,16 @@ def _metadata(document: Document, chunk: Chunk, source: str) -> dict[str, Any]:
 
 def ingest_documents(index: KnowledgeIndex, documents: Sequence[Document], *, source: str,
                      prune: bool = False) -> IngestReport:
-    """Bring ``documents`` into ``index``; with ``prune``, remove documents of ``source`` not among them."""
+    """Bring ``documents`` into ``index``; with ``prune``, remove documents of ``source`` not among them.
+
+    Raises :class:`~knowledge.errors.StoreInUse` when another process writes to the same embedded store.
+    """
+    lock: AbstractContextManager[object] = WriterLock(index.path, "ingest") if index.path is not None else nullcontext()
+    with lock:
+        return _ingest(index, documents, source=source, prune=prune)
+
+
+def _ingest(index: KnowledgeIndex, documents: Sequence[Document], *, source: str, prune: bool) -> IngestReport:
     started = time.perf_counter()
     stored = index.stored()
     added: list[str] = []

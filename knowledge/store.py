@@ -4,6 +4,12 @@ Chroma runs embedded (``PersistentClient`` under ``JIDOKA_HOME/knowledge``) or a
 (``JIDOKA_CHROMA_URL``). Vectors always come from our :class:`knowledge.embeddings.Embedder`, never from
 Chroma's default embedding function. Retrieval is hybrid: the dense query and a BM25 pass over the same
 scoped chunks, fused by reciprocal rank; both carry the scope's ``where`` filter into Chroma.
+
+Every search reads the scoped chunk ids from Chroma, so documents another process ingests into a Chroma server
+are found by the next search, and deleted chunks never come back. The BM25 side caches each chunk's terms by
+chunk id — which holds a hash of the chunk's text, so a cached entry is never stale — and is dropped when
+replaced chunks have made it much larger than the collection. An embedded store has one writing process at a
+time (:mod:`knowledge._lock`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ __all__ = ["Hit", "KnowledgeIndex", "SearchResult"]
 
 _RRF_K = 60
 _CANDIDATES = 20
+_STALE_SLACK = 256
+"""Cached chunk terms beyond the collection's size that are tolerated before the BM25 cache is dropped (entries
+of chunks that re-ingests replaced or deleted are never scored, but they take memory)."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,8 @@ def _slug(name: str) -> str:
 class KnowledgeIndex:
     """Chunks of the plant's documents in one Chroma collection per embedder (vector spaces never mix)."""
 
-    def __init__(self, embedder: Embedder, *, path: Path | None = None, url: str | None = None) -> None:
+    def __init__(self, embedder: Embedder, *, path: Path | None = None, url: str | None = None,
+                 namespace: str = "") -> None:
         target: Path | str
         if path is not None and url is None:
             target = path
@@ -94,6 +104,10 @@ class KnowledgeIndex:
         self.embedder = embedder
         self.path = path
         self.url = url
+        self.namespace = namespace
+        self.collection_name = f"jidoka-docs-{_slug(embedder.name)}" + (f"-{_slug(namespace)}" if namespace else "")
+        """One collection per embedder (vector spaces never mix); a ``namespace`` suffix keeps indexes that share
+        one Chroma server apart (tests on a shared server)."""
         self._target = target
         """Where the collection lives: a directory (embedded Chroma) or a server URL."""
         self._collection: Any = None
@@ -129,18 +143,18 @@ class KnowledgeIndex:
                 self._target.mkdir(parents=True, exist_ok=True)
                 client = chromadb.PersistentClient(path=str(self._target), settings=settings)
             return client.get_or_create_collection(
-                f"jidoka-docs-{_slug(self.embedder.name)}", embedding_function=None,
+                self.collection_name, embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}}, metadata={"embedder": self.embedder.name})
         except StoreUnavailable:
             raise
         except Exception as exc:  # chromadb raises many kinds (connection, sqlite, validation)
             raise StoreUnavailable(f"cannot open the knowledge index at {self.location}: {exc}") from None
 
-    def _load_terms(self, chunk_ids: Sequence[str], where: Mapping[str, Any]) -> None:
+    def _load_terms(self, lexical: LexicalIndex, chunk_ids: Sequence[str], where: Mapping[str, Any]) -> None:
         if not chunk_ids:
             return
         got = self.collection.get(ids=list(chunk_ids), where=dict(where), include=["documents"])
-        self._lexical.add((str(cid), text or "") for cid, text in zip(got["ids"], got["documents"], strict=True))
+        lexical.add((str(cid), text or "") for cid, text in zip(got["ids"], got["documents"], strict=True))
 
     def count(self) -> int:
         """Number of stored chunks."""
@@ -166,6 +180,7 @@ class KnowledgeIndex:
         except KnowledgeError:
             raise
         except Exception as exc:  # a Chroma server that went away, a damaged store
+            self._collection = None  # opened again by the next search (a server back up, a collection re-made)
             raise StoreUnavailable(f"the knowledge index at {self.location} failed: {exc}") from None
         done = time.perf_counter()
         return SearchResult(tuple(hits), embed_ms=(embedded - started) * 1000, retrieve_ms=(done - embedded) * 1000)
@@ -189,8 +204,13 @@ class KnowledgeIndex:
             ranks.setdefault(cid, {})["dense"] = rank
         # The lexical side scores the same scoped chunks: Chroma applies the filter before anything is scored.
         scoped_ids = [str(i) for i in collection.get(where=where, include=[])["ids"]]
-        self._load_terms([i for i in scoped_ids if i not in self._lexical], where)
-        lexical = self._lexical.rank(query, scoped_ids, _CANDIDATES)
+        terms = self._lexical
+        missing = [i for i in scoped_ids if i not in terms]
+        if len(terms) + len(missing) > total + _STALE_SLACK:  # chunks replaced since they were cached: start afresh
+            terms = self._lexical = LexicalIndex()
+            missing = scoped_ids
+        self._load_terms(terms, missing, where)
+        lexical = terms.rank(query, scoped_ids, _CANDIDATES)
         missing = [scoped_ids[i] for i, _ in lexical if scoped_ids[i] not in rows]
         if missing:
             got = collection.get(ids=missing, where=where, include=["documents", "metadatas"])

@@ -17,9 +17,10 @@ from tools.plant.db import make_engine
 from tools.plant.schema import metadata, table
 
 # netguard fails any test that opens a connection beyond loopback (real model providers included);
-# _knowledge_home adds the opt-in demo home with the corpus ingested once per run (knowledge_home).
-# _pg_service gives Postgres databases on the test cluster and the sqlite/postgres `backend` parameter.
-pytest_plugins = ["tests.netguard", "tests._knowledge_home", "tests._pg_service"]
+# _knowledge_home adds the opt-in demo home with the corpus ingested once per run (knowledge_home);
+# _pg_service gives Postgres databases on the test cluster and the sqlite/postgres `backend` parameter;
+# _chroma_service gives the test Chroma server (chroma_url, chroma_index). Both fail when not configured.
+pytest_plugins = ["tests.netguard", "tests._knowledge_home", "tests._pg_service", "tests._chroma_service"]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ Every figure is printed as the tool returned it (thousands separators only;
 rates as percentages) and cites the records behind it in brackets; the data's
 as-of time is stated once. Free text inside spotlighted ``<<<DATA`` blocks is
 only ever quoted as data. Refusals and 'not found' results are relayed plainly,
-and an empty result says so.
+a tool whose service is down says so (never 'not found'), and an empty result says so.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from agent.rules import answers_maint, answers_ops, answers_sales, answers_suppl
 from agent.rules.action_answers import action_answer, is_action_tool
 from agent.rules.focus import Focus, ToolOutput, Writer
 from agent.rules.format import as_of_line, cite, data_text
+from agent.unavailable import UNAVAILABLE, unavailable_line
 
 __all__ = ["Focus", "ToolOutput", "compose_answer"]
 
@@ -31,6 +32,8 @@ def _writers() -> dict[str, Writer]:
 
 def _relay(name: str, result: Mapping[str, Any]) -> list[str]:
     status = result.get("status")
+    if status == UNAVAILABLE:  # the service is down: never read as 'not found'
+        return [unavailable_line(name)]
     if status in REFUSALS:
         reason = data_text(result.get("reason")) or "no reason given"
         verb = {"denied": "was refused", "needs_approval": "needs approval first",

@@ -61,8 +61,8 @@ class ApiMetrics:
         r = self.registry
         self.turns = Counter("jidoka_turns", "Turns answered, by outcome (answered, paused, refused, error).",
                              ["outcome"], registry=r)
-        self.degraded = Counter("jidoka_degraded_turns", "Turns answered by the offline fallback model.",
-                                registry=r)
+        self.degraded = Counter("jidoka_degraded_turns", "Turns answered by the offline fallback model or with a "
+                                "service a tool needs down.", registry=r)
         self.gate_decisions = Counter("jidoka_gate_decisions", "Gate decisions, by effect.", ["effect"], registry=r)
         self.screening_hits = Counter("jidoka_screening_hits", "Screening findings, by stage (input, output, data).",
                                       ["stage"], registry=r)

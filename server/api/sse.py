@@ -45,4 +45,5 @@ def turn_events(result: TurnResult, approvers: Callable[[str], list[str]]) -> It
     for record_id in result.citations:
         yield "citation", {"id": record_id}
     yield "done", {"trace_id": result.trace_id, "thread_id": result.thread_id, "degraded": result.degraded,
-                   "paused": result.paused, "approvals": result.approvals, "unverified": result.unverified}
+                   "unavailable": result.unavailable, "paused": result.paused, "approvals": result.approvals,
+                   "unverified": result.unverified}

@@ -24,7 +24,9 @@ def _show(result: TurnResult) -> None:
         colour = "green" if call["decision"] == "allow" else "red"
         _out.print(f"[dim]tool[/dim] {call['name']} {json.dumps(call['args'])} → [{colour}]{call['decision']}"
                    f"[/{colour}] [dim]({call['rule_id']})[/dim]", highlight=False)
-    if result.degraded:
+    if result.unavailable:
+        _out.print(f"[yellow]degraded: unavailable this turn: {', '.join(result.unavailable)}[/yellow]")
+    elif result.degraded:
         _out.print("[yellow]degraded: answered by the offline rules model[/yellow]")
     _out.print(f"[dim]thread {result.thread_id} · trace {result.trace_id}[/dim]")
 

@@ -1,4 +1,8 @@
-"""``jidoka serve`` (the HTTP server under uvicorn) and ``jidoka token --as USER`` (a demo bearer token)."""
+"""``jidoka serve`` (the HTTP server under uvicorn) and ``jidoka token --as USER`` (a demo bearer token).
+
+On embedded Chroma the server holds the knowledge store's writer lock while it runs (:func:`hold_knowledge`):
+an ingest into that store, or a second server on it, fails with one line naming this server's pid.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,14 @@ import typer
 
 from guardrails.errors import PolicyError, UnknownUser
 from guardrails.policy.loader import load_policy
+from knowledge.errors import KnowledgeError
+from knowledge.service import WriterLock, hold_writer_lock
 from server.api.auth import mint_demo_token
 from server.cli.common import cli_settings, console, fail
 from server.secrets import SecretFilter, SecretMasker
 from server.settings import Settings
 
-__all__ = ["register", "serve", "token", "uvicorn_log_config"]
+__all__ = ["hold_knowledge", "register", "serve", "token", "uvicorn_log_config"]
 
 
 def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
@@ -51,6 +57,15 @@ def uvicorn_log_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def hold_knowledge(settings: Settings) -> WriterLock | None:
+    """The embedded knowledge store's writer lock, taken for a server's lifetime (release it when the server stops);
+    ``None`` with a Chroma server (``JIDOKA_CHROMA_URL``). Exits with one line when another process holds it."""
+    try:
+        return hold_writer_lock(settings.home, "serve", chroma_url=settings.chroma_url)
+    except KnowledgeError as exc:
+        raise fail(str(exc)) from None
+
+
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
@@ -80,6 +95,7 @@ def serve(
     if not settings.jwt_secret and not settings.jwks_url:
         console().print("[yellow]warning:[/yellow] neither JIDOKA_JWT_SECRET nor JIDOKA_JWKS_URL is set: every "
                         "API call will be refused (401)")
+    lock = hold_knowledge(settings)  # released when the server stops (or fails to start)
     out = console()
     url = f"http://{host}:{port}/"
     out.print(f"jidoka serving on [bold]{url}[/bold]  (API docs {url}docs, metrics {url}metrics)")
@@ -94,17 +110,21 @@ def serve(
             out.print(f"  {user.user_id:<16} {user.name:<18} {', '.join(sorted(user.roles)):<24} {shown or '—'}")
     # The log handlers (uvicorn's and the root logger's) mask this run's secrets, in every worker too.
     log_config = uvicorn_log_config(settings)
-    if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=log_config)
-        return
-    # Each worker builds its app from the environment (server.app.app_from_env): what this command decided
-    # (the demo login and its made-up secret) is handed down there, so every worker verifies the same tokens.
-    os.environ["JIDOKA_DEMO_LOGIN"] = "1" if settings.demo_login else "0"
-    if settings.jwt_secret:
-        os.environ["JIDOKA_JWT_SECRET"] = settings.jwt_secret
-    out.print(f"{workers} workers; each keeps its own rate-limit window and metrics (see README, Scale out)")
-    uvicorn.run("server.app:app_from_env", factory=True, workers=workers, host=host, port=port, log_level="info",
-                log_config=log_config)
+    try:
+        if workers == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=log_config)
+            return
+        # Each worker builds its app from the environment (server.app.app_from_env): what this command decided
+        # (the demo login and its made-up secret) is handed down there, so every worker verifies the same tokens.
+        os.environ["JIDOKA_DEMO_LOGIN"] = "1" if settings.demo_login else "0"
+        if settings.jwt_secret:
+            os.environ["JIDOKA_JWT_SECRET"] = settings.jwt_secret
+        out.print(f"{workers} workers; each keeps its own rate-limit window and metrics (see README, Scale out)")
+        uvicorn.run("server.app:app_from_env", factory=True, workers=workers, host=host, port=port,
+                    log_level="info", log_config=log_config)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def token(

@@ -401,7 +401,9 @@
           // A paused thread takes no questions until its request is decided: the next one starts a new thread.
           threadId = data.paused ? null : turn.thread;
           const notes = [];
-          if (data.degraded) notes.push("answered by the offline fallback model");
+          const down = data.unavailable || [];
+          if (down.length) notes.push(`unavailable: ${down.join(", ")}`);
+          else if (data.degraded) notes.push("answered by the offline fallback model");
           if (data.paused) notes.push("waiting for approval — your next question starts a new conversation");
           foot.textContent = `${notes.length ? `${notes.join(" · ")} · ` : ""}trace ${data.trace_id || "—"}`;
         } else if (name === "error") {
