@@ -43,7 +43,7 @@ from guardrails.errors import AuditAnchorError
 
 __all__ = ["NOT_CONFIGURED", "AuditAnchor", "check_chain"]
 
-log = logging.getLogger(__name__)
+_log = logging.getLogger(__name__)
 
 NOT_CONFIGURED = AnchorStatus(configured=False, notes=(
     "no anchor configured (JIDOKA_AUDIT_SIGNING_KEY or JIDOKA_AUDIT_VERIFY_KEY): a deleted tail with a "
@@ -122,7 +122,7 @@ class AuditAnchor:
         try:
             self.write(head)
         except AuditAnchorError as exc:
-            log.warning("audit anchor: %s (the events were stored; verify reports the gap)", exc)
+            _log.warning("audit anchor: %s (the events were stored; verify reports the gap)", exc)
 
     def close(self) -> None:
         """At clean shutdown: anchor this process's newest append unless it is anchored already (never raises)."""

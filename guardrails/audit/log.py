@@ -275,7 +275,7 @@ class AuditLog:
             self._anchor.close()
 
     def head(self) -> ChainHead:
-        """The stored anchor (newest seq and hash); raises :class:`AuditSchemaMissing` if it is gone."""
+        """The stored head row (newest seq and hash); raises :class:`AuditSchemaMissing` if it is gone."""
         with self._reading("read the audit head") as conn:
             head = read_head(conn)
         if head is None:

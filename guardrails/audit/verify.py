@@ -18,7 +18,7 @@ __all__ = ["AnchorStatus", "ChainChecker", "ChainHead", "ChainProblem", "StoredR
 
 @dataclass(frozen=True)
 class ChainHead:
-    """The anchor: the newest seq and its hash (seq 0 and the genesis hash for an empty log)."""
+    """The chain head: the newest seq and its hash (seq 0 and the genesis hash for an empty log)."""
 
     seq: int
     """Last seq written."""
