@@ -15,9 +15,11 @@ __all__ = [
     "ActionDecisionIncomplete",
     "AlreadyDecided",
     "ApprovalError",
+    "AuditAnchorError",
     "AuditChainConflict",
     "AuditError",
     "AuditEventInvalid",
+    "AuditKeyInvalid",
     "AuditSchemaMissing",
     "BindingMismatch",
     "ConcurrentDecision",
@@ -89,6 +91,19 @@ class AuditChainConflict(AuditError):
     The unique ``seq`` backstop fired, which only happens when rows were written
     outside :class:`guardrails.audit.log.AuditLog` (tampering); run ``jidoka audit verify``.
     """
+
+
+class AuditAnchorError(AuditError):
+    """The anchor of the audit chain (signed checkpoints outside the database) cannot be written or read."""
+
+
+class AuditKeyInvalid(AuditError, ValueError):
+    """A signing or verify key of the audit anchor cannot be used; names the variable, never the key itself."""
+
+    def __init__(self, variable: str, message: str) -> None:
+        self.variable = variable
+        self.message = message
+        super().__init__(f"{variable}: {message}")
 
 
 class ToolOutcomeEmpty(GuardrailError):

@@ -27,6 +27,8 @@ from guardrails.approvals.governed_actions import GovernedActions
 from guardrails.approvals.routing import ApprovalRouter
 from guardrails.approvals.service import ActionApprovals
 from guardrails.approvals.store import ApprovalStore
+from guardrails.audit.anchor import CheckpointSigner, TrustedKeys, parse_signing_key, parse_verify_key
+from guardrails.audit.anchoring import AuditAnchor
 from guardrails.audit.log import AuditLog
 from guardrails.audit.trace import Trace
 from guardrails.gate import Gate
@@ -53,7 +55,7 @@ if TYPE_CHECKING:
     from guardrails.policy.models import ApprovedModel
 
 __all__ = ["FROM_POLICY", "Checkpoints", "FromPolicy", "Runtime", "RuntimeFactory", "RuntimeOverrides",
-           "build_copilot", "build_runtime", "knowledge_index"]
+           "audit_anchor", "build_copilot", "build_runtime", "knowledge_index"]
 
 
 class FromPolicy(Enum):
@@ -160,7 +162,9 @@ class Runtime:
                      policy_hash=self.policy.hash)
 
     def close(self) -> None:
-        """Release what the runtime opened: the checkpointer's connection and the database engines."""
+        """Anchor the audit chain's newest append, then release what the runtime opened: the checkpointer's
+        connection and the database engines."""
+        self.audit.close()
         self.checkpoints.close()
         self.data_engine.dispose()
         self.state_engine.dispose()
@@ -183,7 +187,7 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
         data_engine.dispose()
         state_engine.dispose()
         raise
-    audit = AuditLog(state_engine)
+    audit = AuditLog(state_engine, anchor=audit_anchor(settings))
     store = ApprovalStore(state_engine, clock=overrides.clock)
     gate = Gate(policy, catalog, SqlSiteResolver(data_engine))
     knowledge = knowledge_index(settings)
@@ -193,6 +197,17 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     return Runtime(settings=settings, policy=policy, catalog=catalog, data_engine=data_engine,
                    state_engine=state_engine, audit=audit, tools=tools, approvals=ActionApprovals(actions, store),
                    checkpoints=Checkpoints(settings.state_url), knowledge=knowledge, overrides=overrides)
+
+
+def audit_anchor(settings: Settings) -> AuditAnchor | None:
+    """The audit chain's anchor these settings describe: it signs checkpoints with ``JIDOKA_AUDIT_SIGNING_KEY``
+    and trusts that key and ``JIDOKA_AUDIT_VERIFY_KEY``; None when neither is set."""
+    if settings.audit_anchor is None:
+        return None
+    signer = CheckpointSigner(parse_signing_key(settings.audit_signing_key)) if settings.audit_signing_key else None
+    trusted = TrustedKeys.of(parse_verify_key(key) for key in settings.audit_verify_keys)
+    return AuditAnchor(settings.audit_anchor, trusted=trusted, signer=signer,
+                       every_events=settings.audit_anchor_every, every_seconds=settings.audit_anchor_seconds)
 
 
 def knowledge_index(settings: Settings) -> KnowledgeIndex:

@@ -39,7 +39,7 @@ _SECRET_PAIR = re.compile(rf"(?i)(?<![\w.\-])({_SECRET_NAME}=)([^&\s#'\",;]+)")
 _SECRET_NAME_ONLY = re.compile(rf"(?i){_SECRET_NAME}")
 _HTTP_SCHEMES = ("http", "https", "ws", "wss")
 _URL_VARIABLES = ("JIDOKA_DATA_URL", "JIDOKA_STATE_URL", "JIDOKA_CHROMA_URL", "OPENAI_BASE_URL", "JIDOKA_JWKS_URL")
-_VALUE_VARIABLES = ("OPENAI_API_KEY", "JIDOKA_JWT_SECRET")
+_VALUE_VARIABLES = ("OPENAI_API_KEY", "JIDOKA_JWT_SECRET", "JIDOKA_AUDIT_SIGNING_KEY")
 _LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
 """Whose handlers :func:`install_log_masking` filters: the root logger's and uvicorn's."""
 
@@ -118,10 +118,10 @@ class SecretMasker:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretMasker:
-        """The masker of these settings' database and service URLs, OpenAI key and JWT secret."""
+        """The masker of these settings' database and service URLs, OpenAI key, JWT secret and audit signing key."""
         return cls.of(urls=(settings.data_url, settings.state_url, settings.chroma_url, settings.openai_base_url,
                             settings.jwks_url),
-                      values=(settings.openai_api_key, settings.jwt_secret))
+                      values=(settings.openai_api_key, settings.jwt_secret, settings.audit_signing_key))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SecretMasker:

@@ -68,6 +68,18 @@ class Settings:
     """``JIDOKA_DEMO_LOGIN``: ``1`` serves the demo login (pick a user, get a token); never in production."""
     cors_origins: tuple[str, ...] = ()
     """``JIDOKA_CORS_ORIGINS``: comma-separated origins whose pages may call the API (the embedded widget)."""
+    audit_signing_key: str | None = field(default=None, repr=False)
+    """``JIDOKA_AUDIT_SIGNING_KEY``: Ed25519 private key signing checkpoints of the audit chain; never printed."""
+    audit_verify_keys: tuple[str, ...] = ()
+    """``JIDOKA_AUDIT_VERIFY_KEY``: comma-separated Ed25519 public keys whose checkpoints verify also trusts
+    (an auditor without the signing key; the old key after a rotation)."""
+    audit_anchor: Path | None = None
+    """``JIDOKA_AUDIT_ANCHOR``: the append-only checkpoint file; ``$JIDOKA_HOME/audit-anchors.jsonl`` when a key
+    is set, ``None`` (no anchor) otherwise."""
+    audit_anchor_every: int = 100
+    """``JIDOKA_AUDIT_ANCHOR_EVERY``: a checkpoint whenever an append crosses a multiple of this many events."""
+    audit_anchor_seconds: float = 60.0
+    """``JIDOKA_AUDIT_ANCHOR_SECONDS``: and on the first append this long after a process's last checkpoint."""
 
     def __repr__(self) -> str:
         """The settings without their secrets: URLs without passwords, the API key and JWT secret left out."""
@@ -101,8 +113,10 @@ class Settings:
         if not 0 < timeout <= 3600:
             raise SettingsError(f"JIDOKA_MODEL_TIMEOUT_S must be between 0 and 3600 seconds, got {raw_timeout!r}")
         server = _server_settings(source)
+        audit = _audit_settings(source, home)
         return cls(
             **server,
+            **audit,
             model=source.get("JIDOKA_MODEL") or "rules",
             embeddings=_embeddings_setting(source),
             chroma_url=_chroma_url_setting(source),
@@ -156,6 +170,51 @@ def _server_settings(source: Mapping[str, str]) -> _ServerSettings:
         "rate_limit_per_minute": _int_setting(source, "JIDOKA_RATE_LIMIT_PER_MIN", 30, 1, 100000),
         "demo_login": raw_demo in ("1", "true", "yes"),
         "cors_origins": _origins(source.get("JIDOKA_CORS_ORIGINS") or ""),
+    }
+
+
+class _AuditSettings(TypedDict):
+    audit_signing_key: str | None
+    audit_verify_keys: tuple[str, ...]
+    audit_anchor: Path | None
+    audit_anchor_every: int
+    audit_anchor_seconds: float
+
+
+def _audit_settings(source: Mapping[str, str], home: Path) -> _AuditSettings:
+    """The audit anchor's keys, file and rhythm; a key that cannot be used fails here (never echoing it)."""
+    signing = (source.get("JIDOKA_AUDIT_SIGNING_KEY") or "").strip() or None
+    verify = tuple(k.strip() for k in (source.get("JIDOKA_AUDIT_VERIFY_KEY") or "").split(",") if k.strip())
+    if signing is not None or verify:
+        from guardrails.audit.anchor import parse_signing_key, parse_verify_key  # cryptography only when used
+        from guardrails.errors import AuditKeyInvalid
+
+        try:
+            if signing is not None:
+                parse_signing_key(signing)
+            for key in verify:
+                parse_verify_key(key)
+        except AuditKeyInvalid as exc:
+            raise SettingsError(str(exc)) from None
+    raw_anchor = (source.get("JIDOKA_AUDIT_ANCHOR") or "").strip()
+    if raw_anchor and signing is None and not verify:
+        raise SettingsError("JIDOKA_AUDIT_ANCHOR needs JIDOKA_AUDIT_SIGNING_KEY (to write it) or "
+                            "JIDOKA_AUDIT_VERIFY_KEY (to check it)")
+    anchor = Path(raw_anchor).expanduser().resolve() if raw_anchor else (
+        home / "audit-anchors.jsonl" if signing is not None or verify else None)
+    raw_seconds = source.get("JIDOKA_AUDIT_ANCHOR_SECONDS") or "60"
+    try:
+        seconds = float(raw_seconds)
+    except ValueError:
+        raise SettingsError(f"JIDOKA_AUDIT_ANCHOR_SECONDS must be a number of seconds, got {raw_seconds!r}") from None
+    if not 0 < seconds <= 86400:
+        raise SettingsError(f"JIDOKA_AUDIT_ANCHOR_SECONDS must be between 0 and 86400, got {raw_seconds!r}")
+    return {
+        "audit_signing_key": signing,
+        "audit_verify_keys": verify,
+        "audit_anchor": anchor,
+        "audit_anchor_every": _int_setting(source, "JIDOKA_AUDIT_ANCHOR_EVERY", 100, 1, 1_000_000_000),
+        "audit_anchor_seconds": seconds,
     }
 
 

@@ -3,13 +3,17 @@
 - :mod:`guardrails.audit.chain` — event kinds, canonical JSON and the hash rule (pure);
 - :mod:`guardrails.audit.verify` — the chain check over stored rows (pure);
 - :mod:`guardrails.audit.log` — :class:`AuditLog` on the state database, with per-turn buffers;
+- :mod:`guardrails.audit.anchor` — signed checkpoints of the head in an append-only file (keys, format);
+- :mod:`guardrails.audit.anchoring` — :class:`AuditAnchor` (when checkpoints are written) and the check against them;
 - :mod:`guardrails.audit.trace` — :class:`Trace` (who and which turn) and :class:`AuditSink`;
 - ``_store`` — the tables and the SQLite fast path.
 """
 
+from guardrails.audit.anchoring import AuditAnchor
 from guardrails.audit.chain import AuditEvent, AuditKind
 from guardrails.audit.log import AuditBuffer, AuditLog
 from guardrails.audit.trace import AuditSink, Trace
-from guardrails.audit.verify import VerifyReport
+from guardrails.audit.verify import AnchorStatus, VerifyReport
 
-__all__ = ["AuditBuffer", "AuditEvent", "AuditKind", "AuditLog", "AuditSink", "Trace", "VerifyReport"]
+__all__ = ["AnchorStatus", "AuditAnchor", "AuditBuffer", "AuditEvent", "AuditKind", "AuditLog", "AuditSink", "Trace",
+           "VerifyReport"]

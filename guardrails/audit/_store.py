@@ -277,7 +277,7 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 def read_head(conn: Connection) -> ChainHead | None:
-    """The stored anchor, or None when the head row is missing."""
+    """The stored head row, or None when it is missing."""
     stmt = select(audit_head.c.last_seq, audit_head.c.last_hash).where(audit_head.c.id == HEAD_ID)
     row = conn.execute(stmt).first()
     return None if row is None else ChainHead(seq=int(row[0]), hash=str(row[1]))
@@ -331,7 +331,7 @@ class WritePlan:
         )
 
     def lock_head(self, cursor: Any) -> ChainHead | None:
-        """Read the anchor inside the write transaction, row-locked where the database has row locks."""
+        """Read the head row inside the write transaction, row-locked where the database has row locks."""
         stmt = self.head_for_update
         cursor.execute(stmt.sql, stmt.bind({"head_id": HEAD_ID}))
         row = cursor.fetchone()
@@ -344,7 +344,7 @@ class WritePlan:
         cursor.executemany(self.insert.sql, rows)
 
     def write_head(self, cursor: Any, head: ChainHead) -> None:
-        """Move the anchor to ``head`` in the same transaction."""
+        """Move the head row to ``head`` in the same transaction."""
         cursor.execute(self.move_head.sql,
                        self.move_head.bind({"head_id": HEAD_ID, "new_seq": head.seq, "new_hash": head.hash}))
         if cursor.rowcount != 1:

@@ -6,10 +6,13 @@ Every record carries ``hash = SHA-256(prev_hash ‖ canonical(event))`` (see
 re-walks the chain and finds edits of any column, deleted rows (middle or
 tail), inserted rows and reordering, naming the first bad seq.
 
-What a chain cannot catch on its own: someone with write access who rewrites
-every hash from the damage onwards *and* the head. Against that, copy
-:meth:`AuditLog.head` (or an export) somewhere the database's writers cannot
-reach; any later rewrite then disagrees with the copy.
+What a chain cannot catch on its own: someone with write access who deletes
+the newest rows, or rewrites every hash from the damage onwards, *and* moves
+the head row to match. Against that, give the log an :class:`AuditAnchor`:
+signed checkpoints of the head in a file the database's writers cannot reach
+(:mod:`guardrails.audit.anchoring`), written every so many events outside the
+append's transaction; :meth:`AuditLog.verify` then checks the chain against
+them and names the first event after the last checkpoint that still matches.
 
 Durability: on SQLite every write transaction runs ``PRAGMA synchronous=FULL``
 by default, so in WAL mode each commit is fsynced before ``append`` /
@@ -31,6 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -51,12 +55,15 @@ from guardrails.audit._store import (
     to_record,
     write_transaction,
 )
+from guardrails.audit.anchor import Checkpoint
+from guardrails.audit.anchoring import AuditAnchor, check_chain
 from guardrails.audit.chain import GENESIS_HASH, AuditEvent, AuditKind, AuditRecord, canonical_json, event_hash
-from guardrails.audit.verify import ChainChecker, ChainHead, ChainProblem, StoredRow, VerifyReport
-from guardrails.errors import AuditChainConflict, AuditError, AuditSchemaMissing
+from guardrails.audit.verify import ChainHead, ChainProblem, StoredRow, VerifyReport
+from guardrails.errors import AuditAnchorError, AuditChainConflict, AuditError, AuditSchemaMissing
 
 __all__ = [
     "GENESIS_HASH",
+    "AuditAnchor",
     "AuditBuffer",
     "AuditEvent",
     "AuditKind",
@@ -122,11 +129,13 @@ class AuditLog:
     """
 
     def __init__(
-        self, engine: Engine, *, clock: Clock | None = None, synchronous: Synchronous = "FULL"
+        self, engine: Engine, *, clock: Clock | None = None, synchronous: Synchronous = "FULL",
+        anchor: AuditAnchor | None = None,
     ) -> None:
         """Use ``engine`` (from :func:`tools.plant.db.make_engine`); ``clock`` stamps events (default: UTC now).
 
-        ``synchronous`` is SQLite's fsync level for the log's commits (see the module docstring).
+        ``synchronous`` is SQLite's fsync level for the log's commits (see the module docstring). ``anchor``
+        writes signed checkpoints of the head after appends and lets :meth:`verify` check against them.
         """
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
@@ -136,11 +145,17 @@ class AuditLog:
         self._synchronous: Synchronous = synchronous
         self._plan = WritePlan.for_dialect(engine.dialect)
         self._appender = sqlite_appender(engine, synchronous=synchronous)
+        self._anchor = anchor
 
     @property
     def engine(self) -> Engine:
         """The state database engine the log writes to."""
         return self._engine
+
+    @property
+    def anchor(self) -> AuditAnchor | None:
+        """The anchor of the chain (signed checkpoints outside the database); None when none is configured."""
+        return self._anchor
 
     def create_schema(self) -> None:
         """Create the audit tables and the genesis head if missing (idempotent)."""
@@ -204,6 +219,8 @@ class AuditLog:
                 raise AuditSchemaMissing("no audit tables in the state database; run create_schema()") \
                     from exc
             raise AuditError(f"could not append to the audit log: {exc}") from exc
+        if self._anchor is not None:  # committed: a checkpoint, when one is due, is outside the transaction
+            self._anchor.after_append(rows[0][0], last[0], last[-1])
         if not records:
             return []
         written: list[AuditRecord] = []
@@ -228,18 +245,37 @@ class AuditLog:
 
     # -- checking and reading ------------------------------------------------------------------
 
-    def verify(self, *, chunk_size: int = 2000) -> VerifyReport:
-        """Re-walk the chain in seq order (``chunk_size`` rows in memory at a time), then check the head."""
-        checker = ChainChecker()
+    def verify(self, *, chunk_size: int = 2000, anchor_files: Sequence[Path] = ()) -> VerifyReport:
+        """Re-walk the chain in seq order (``chunk_size`` rows in memory at a time), then check the head row
+        and, with an anchor, every signed checkpoint of its file and of ``anchor_files`` (other hosts')."""
+        anchor = self._anchor
+        if anchor_files and anchor is None:
+            raise AuditAnchorError("anchor files were given but no key checks them: set JIDOKA_AUDIT_VERIFY_KEY")
+        # The files are read before the snapshot is taken: a checkpoint is written after its rows committed,
+        # so the snapshot holds every row a checkpoint read here names.
+        reading = anchor.read(anchor_files) if anchor is not None else None
         with self._reading("verify the audit log") as conn:
             head = read_head(conn)
-            for row in iter_rows(conn, chunk_size=chunk_size):
-                if not checker.feed(row):
-                    break
-            return checker.finish(head)
+            return check_chain(iter_rows(conn, chunk_size=chunk_size), head, reading,
+                               key_ids=tuple(anchor.trusted.keys) if anchor else (),
+                               notes=anchor.notes() if anchor else ())
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the stored head and append it to the anchor file (``jidoka audit anchor``).
+
+        Raises :class:`AuditAnchorError` without a signing key or when the file cannot be written.
+        """
+        if self._anchor is None or not self._anchor.can_sign:
+            raise AuditAnchorError("no signing key: set JIDOKA_AUDIT_SIGNING_KEY (`jidoka audit keygen` makes one)")
+        return self._anchor.write(self.head())
+
+    def close(self) -> None:
+        """At clean shutdown: anchor this process's newest append, if not yet (a failure is only logged)."""
+        if self._anchor is not None:
+            self._anchor.close()
 
     def head(self) -> ChainHead:
-        """The stored anchor (newest seq and hash); raises :class:`AuditSchemaMissing` if it is gone."""
+        """The stored head row (newest seq and hash); raises :class:`AuditSchemaMissing` if it is gone."""
         with self._reading("read the audit head") as conn:
             head = read_head(conn)
         if head is None:

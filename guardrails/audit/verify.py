@@ -1,6 +1,7 @@
-"""Checking the audit hash chain: rows fed in seq order with constant memory, then the head anchor.
+"""Checking the audit hash chain: rows fed in seq order with constant memory, then the head row.
 
-Pure values and functions, no database (:class:`guardrails.audit.log.AuditLog` reads the rows).
+Pure values and functions, no database (:class:`guardrails.audit.log.AuditLog` reads the rows). The check
+against signed checkpoints kept outside the database is :mod:`guardrails.audit.anchoring`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import Any, NamedTuple
 
 from guardrails.audit.chain import GENESIS_HASH, canonical_event, canonical_json, chain_hash
 
-__all__ = ["ChainChecker", "ChainHead", "ChainProblem", "StoredRow", "VerifyReport"]
+__all__ = ["AnchorStatus", "ChainChecker", "ChainHead", "ChainProblem", "StoredRow", "VerifyReport"]
 
 
 @dataclass(frozen=True)
 class ChainHead:
-    """The anchor: the newest seq and its hash (seq 0 and the genesis hash for an empty log)."""
+    """The chain head: the newest seq and its hash (seq 0 and the genesis hash for an empty log)."""
 
     seq: int
     """Last seq written."""
@@ -38,6 +39,33 @@ class ChainProblem(StrEnum):
     HEAD_BEHIND = "head mismatch (rows added outside the log)"
     HEAD_EDITED = "head mismatch (newest row or head edited)"
     HEAD_MISSING = "head missing"
+    TRUNCATED_BEFORE_CHECKPOINT = "chain ends before a signed checkpoint (truncated)"
+    CHECKPOINT_MISMATCH = "chain differs from a signed checkpoint (rewritten)"
+    ANCHOR_TAMPERED = "anchor line not signed by a trusted key (anchor tampered)"
+
+
+@dataclass(frozen=True)
+class AnchorStatus:
+    """What the anchor (signed checkpoints of the head, kept outside the database) says about the chain."""
+
+    configured: bool
+    """False when no signing or verify key is set: a truncated tail with a rewritten head row then passes."""
+    files: tuple[str, ...] = ()
+    """The anchor files read (the configured one first)."""
+    key_ids: tuple[str, ...] = ()
+    """Ids of the public keys trusted to have signed checkpoints."""
+    checkpoints: int = 0
+    """Checkpoint lines whose signature verified."""
+    matched: int = 0
+    """Of those, the ones the chain contains (same seq, same hash)."""
+    last_matched_seq: int | None = None
+    """The newest seq a signed checkpoint vouches for; None when no checkpoint matched."""
+    unanchored: int | None = None
+    """Events after ``last_matched_seq`` up to the head: not covered by a checkpoint yet."""
+    bad_lines: tuple[str, ...] = ()
+    """Lines never trusted (``file:line: why``): a bad signature, an unknown key, not a checkpoint."""
+    notes: tuple[str, ...] = ()
+    """Warnings that do not fail the check: a missing file, a torn last line, this process's last write error."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +83,9 @@ class VerifyReport:
     reason: str | None
     """The problem in words with details; None when ok."""
     head: ChainHead | None
-    """The stored anchor as read (None if the head row is missing); record it elsewhere to pin the chain."""
+    """The stored head row as read (None if it is missing)."""
+    anchor: AnchorStatus | None = None
+    """The check against signed checkpoints (None when the caller did not ask for it)."""
 
 
 class StoredRow(NamedTuple):
@@ -125,6 +155,16 @@ class ChainChecker:
         self._expected_seq += 1
         self._checked += 1
         return True
+
+    @property
+    def checked(self) -> int:
+        """Rows that checked out so far."""
+        return self._checked
+
+    @property
+    def failed(self) -> bool:
+        """True once a row failed (:meth:`finish` still checks the head otherwise)."""
+        return self._problem is not None
 
     def finish(self, head: ChainHead | None) -> VerifyReport:
         """The report, after checking the stored ``head`` against the last row fed (unless a row failed)."""

@@ -39,8 +39,10 @@ def audit_records(who: Auditor,
 
 @router.get("/v1/audit/verify", summary="Verify the hash chain", responses=_ERRORS)
 def audit_verify(who: Auditor) -> dict[str, Any]:
-    """Re-walk the whole chain; ``ok`` false names the first bad seq and the kind of damage."""
+    """Re-walk the whole chain and check it against the signed checkpoints of the anchor file (``anchor``);
+    ``ok`` false names the first bad seq and the kind of damage."""
     report = who.services.runtime.audit.verify()
     return {"ok": report.ok, "checked": report.checked, "first_bad_seq": report.first_bad_seq,
             "problem": report.problem.value if report.problem else None, "reason": report.reason,
-            "head": {"seq": report.head.seq, "hash": report.head.hash} if report.head else None}
+            "head": {"seq": report.head.seq, "hash": report.head.hash} if report.head else None,
+            "anchor": asdict(report.anchor) if report.anchor else None}

@@ -41,7 +41,7 @@ from guardrails.errors import ApprovalError, AuditError, PolicyError, UnknownUse
 from guardrails.policy.loader import Policy, load_policy
 from knowledge.errors import JidokaError
 from server.cli.common import cli_settings, console, existing_state_engine, fail
-from server.runtime import build_copilot, build_runtime
+from server.runtime import audit_anchor, build_copilot, build_runtime
 from server.settings import Settings
 
 __all__ = ["OnDecided", "build_approvals_app", "make_approvals_app"]
@@ -202,9 +202,10 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
                 raise fail(str(exc)) from None
             if audit:
                 try:
-                    log = AuditLog(session.store.engine)
+                    log = AuditLog(session.store.engine, anchor=audit_anchor(cli_settings(ctx)))
                     log.create_schema()
                     log.append(decided_event(request, session.policy.hash))
+                    log.close()  # anchors the decision's event when a signing key is set
                 except AuditError as exc:
                     raise fail(f"the decision on {request.id} was recorded but could not be audited: "
                                 f"{exc}") from None

@@ -1,9 +1,10 @@
-"""``jidoka audit verify|show|export``: check, inspect and export the tamper-evident audit log.
+"""``jidoka audit verify|show|export|anchor|keygen|public-key``: check, inspect, export and anchor the audit log.
 
 Mounted by the main CLI as ``jidoka audit``; it expects a :class:`Settings` in
 ``ctx.obj`` (falling back to the environment) and opens the state database
 named by ``settings.state_url``. It never creates a database: a missing state
-database or audit table is reported, exit 1.
+database or audit table is reported, exit 1. The signing key is printed only by
+``keygen``, which makes a new one.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from guardrails.audit.log import AuditLog, AuditRecord
+from guardrails.audit.anchor import generate_signing_key, key_id, parse_signing_key, public_key_text
+from guardrails.audit.log import AuditLog, AuditRecord, ChainProblem, VerifyReport
 from guardrails.errors import AuditError
 from server.cli.common import cli_settings, console, existing_state_engine, fail
+from server.runtime import audit_anchor
 
 __all__ = ["ExportFormat", "audit_app"]
 
-audit_app = typer.Typer(help="Verify, inspect and export the tamper-evident audit log.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify, inspect, export and anchor the tamper-evident audit log.", no_args_is_help=True)
 
 
 class ExportFormat(StrEnum):
@@ -36,15 +39,13 @@ class ExportFormat(StrEnum):
     JSONL = "jsonl"
 
 
-
-
-
 @contextmanager
 def _open_log(ctx: typer.Context) -> Iterator[AuditLog]:
     """The audit log of the configured state database; exits 1 with a message if there is none."""
-    engine, shown = existing_state_engine(cli_settings(ctx), "nothing was audited yet")
+    settings = cli_settings(ctx)
+    engine, shown = existing_state_engine(settings, "nothing was audited yet")
     try:
-        log = AuditLog(engine)
+        log = AuditLog(engine, anchor=audit_anchor(settings))
         try:
             present = log.has_schema()
         except Exception as exc:  # any driver error: the database cannot be read
@@ -77,11 +78,17 @@ def _record_json(record: AuditRecord) -> str:
 def verify(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    anchors: list[Path] = typer.Option(
+        [], "--anchor", help="Another host's anchor file to check too (repeatable; JIDOKA_AUDIT_ANCHOR is read first).",
+    ),
 ) -> None:
-    """Re-check the whole hash chain: exit 0 when intact, 1 naming the first bad seq and why."""
+    """Re-check the whole hash chain and the signed checkpoints: exit 0 when intact, 1 naming the first bad seq."""
+    for path in anchors:
+        if not path.is_file():
+            raise fail(f"no anchor file at {path}")
     with _open_log(ctx) as log:
         try:
-            report = log.verify()
+            report = log.verify(anchor_files=anchors)
         except AuditError as exc:
             raise fail(str(exc)) from None
     if as_json:
@@ -90,18 +97,47 @@ def verify(
         head = report.head
         tip = f"; head seq {head.seq} hash {head.hash[:16]}…" if head is not None else ""
         console().print(f"[green]✓ audit chain intact[/green]: {_events(report.checked)} verified{tip}")
+    elif report.problem is ChainProblem.ANCHOR_TAMPERED:
+        console().print(f"[red]✗ audit anchor tampered[/red]: {report.reason}\n"
+                        f"  the chain itself checks out ({_events(report.checked)})")
     else:
         where = f"at seq {report.first_bad_seq}" if report.first_bad_seq is not None else "(head)"
-        console().print(
-            f"[red]✗ audit chain broken {where}[/red]: {report.reason}\n"
-            f"  {_events(report.checked)} verified intact before it"
-        )
+        before = ("vouched for by a signed checkpoint before it"
+                  if report.problem in _CHECKPOINT_PROBLEMS else "verified intact before it")
+        console().print(f"[red]✗ audit chain broken {where}[/red]: {report.reason}\n"
+                        f"  {_events(report.checked)} {before}")
+    if not as_json:
+        _print_anchor(report)
     if not report.ok:
         raise typer.Exit(1)
 
 
+_CHECKPOINT_PROBLEMS = (ChainProblem.TRUNCATED_BEFORE_CHECKPOINT, ChainProblem.CHECKPOINT_MISMATCH)
+
+
+def _print_anchor(report: VerifyReport) -> None:
+    status, out = report.anchor, console()
+    if status is None:
+        return
+    if status.configured:
+        files = _plural(len(status.files), "file")
+        newer = f"{_events(status.unanchored)} after it not anchored yet" if status.unanchored else "nothing after it"
+        newest = ("none matches the chain" if status.last_matched_seq is None
+                  else f"the newest matching one vouches for seq {status.last_matched_seq} ({newer})")
+        out.print(f"  anchor: {status.matched} of {_plural(status.checkpoints, 'signed checkpoint')} in {files} "
+                  f"match the chain; {newest}")
+    for line in status.bad_lines:
+        out.print(f"  [red]untrusted anchor line[/red] {line}")
+    for note in status.notes:
+        out.print(f"  [yellow]note[/yellow]: {note}")
+
+
 def _events(n: int) -> str:
-    return f"{n} event" if n == 1 else f"{n} events"
+    return _plural(n, "event")
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _short_ts(ts: str) -> str:
@@ -170,3 +206,40 @@ def export(
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     Console(stderr=True, highlight=False).print(f"exported {count} events ({fmt.value}) to {output}")
+
+
+@audit_app.command("anchor")
+def anchor(ctx: typer.Context) -> None:
+    """Sign the chain's current head and append the checkpoint to the anchor file (JIDOKA_AUDIT_ANCHOR)."""
+    settings = cli_settings(ctx)
+    if not settings.audit_signing_key:
+        raise fail("no signing key: set JIDOKA_AUDIT_SIGNING_KEY (`jidoka audit keygen` makes one)")
+    with _open_log(ctx) as log:
+        try:
+            checkpoint = log.checkpoint()
+        except AuditError as exc:
+            raise fail(str(exc)) from None
+    console().print(f"checkpoint of seq {checkpoint.seq} (hash {checkpoint.hash[:16]}…) signed by key "
+                    f"{checkpoint.key_id}, appended to {settings.audit_anchor}")
+
+
+@audit_app.command("keygen")
+def keygen() -> None:
+    """Print a new Ed25519 signing key for JIDOKA_AUDIT_SIGNING_KEY on stdout (its public key on stderr)."""
+    key = generate_signing_key()
+    public = parse_signing_key(key).public_key()
+    typer.echo(key)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"public key (JIDOKA_AUDIT_VERIFY_KEY for auditors): {public_key_text(public)}  key id {key_id(public)}\n"
+        "keep the signing key where the state database's writers cannot read it")
+
+
+@audit_app.command("public-key")
+def public_key(ctx: typer.Context) -> None:
+    """Print the public key of JIDOKA_AUDIT_SIGNING_KEY, for auditors' JIDOKA_AUDIT_VERIFY_KEY."""
+    settings = cli_settings(ctx)
+    if not settings.audit_signing_key:
+        raise fail("no signing key: set JIDOKA_AUDIT_SIGNING_KEY (`jidoka audit keygen` makes one)")
+    public = parse_signing_key(settings.audit_signing_key).public_key()
+    typer.echo(public_key_text(public))
+    Console(stderr=True, highlight=False).print(f"key id {key_id(public)}")

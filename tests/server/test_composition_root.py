@@ -15,7 +15,8 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from agent.scripted import ScriptedChatModel
-from guardrails.audit.log import AuditKind
+from guardrails.audit.anchor import generate_signing_key
+from guardrails.audit.log import AuditEvent, AuditKind
 from guardrails.policy.loader import Policy, load_policy
 from server.runtime import Runtime, RuntimeFactory, RuntimeOverrides, build_copilot, build_runtime
 from server.settings import Settings
@@ -108,6 +109,19 @@ def test_close_closes_the_checkpointer_connection(demo_home: Path, tmp_path: Pat
     with pytest.raises(sqlite3.ProgrammingError):
         conn.execute("SELECT 1")
     runtime.close()  # closing twice is harmless
+
+
+def test_the_runtime_anchors_the_audit_chain_and_checkpoints_at_close(demo_home: Path, tmp_path: Path,
+                                                                       policy: Policy) -> None:
+    settings = Settings.from_env({"JIDOKA_HOME": str(tmp_path), "JIDOKA_DATA_URL": f"sqlite:///{demo_home}/plant.db",
+                                  "JIDOKA_AUDIT_SIGNING_KEY": generate_signing_key()})
+    runtime = build_runtime(settings, RuntimeOverrides(policy=policy, prepare_plant=False))
+    assert runtime.audit.anchor is not None and runtime.audit.anchor.path == tmp_path.resolve() / "audit-anchors.jsonl"
+    runtime.audit.append(AuditEvent("tr-1", None, "pat.planner", AuditKind.PROMPT, {"text": "hi"}, policy.hash))
+    assert not runtime.audit.anchor.path.exists()  # 1 event: no checkpoint due yet
+    runtime.close()
+    report = runtime.audit.verify()
+    assert report.ok and report.anchor is not None and report.anchor.last_matched_seq == 1
 
 
 def test_overrides_take_effect(demo_home: Path, tmp_path: Path, policy: Policy) -> None:

@@ -87,6 +87,7 @@ def test_audit_is_for_audit_read_roles_only(client: TestClient, user: str, statu
     assert (verify.status_code, trail.status_code) == (status, status)
     if status == 200:
         assert verify.json()["ok"] is True
+        assert verify.json()["anchor"]["configured"] is False  # no JIDOKA_AUDIT_SIGNING_KEY in these settings
     else:
         assert "audit.read" in verify.json()["detail"]
 

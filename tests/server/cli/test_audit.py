@@ -1,4 +1,5 @@
-"""``jidoka audit verify|show|export`` via a small Typer app that mounts ``audit_app`` like the main CLI."""
+"""``jidoka audit verify|show|export|anchor|keygen|public-key`` via a small Typer app that mounts ``audit_app`` like
+the main CLI (and through the real ``jidoka`` command where the environment matters)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from pathlib import Path
 
 import pytest
 import typer
-from sqlalchemy import update
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
-from guardrails.audit._store import audit_events
+from guardrails.audit._store import audit_events, audit_head
+from guardrails.audit.anchor import generate_signing_key, parse_signing_key, parse_verify_key, public_key_text
 from guardrails.audit.log import AuditEvent, AuditKind, AuditLog
+from server.cli import build_app
 from server.cli.audit import audit_app
-from server.settings import Settings
+from server.runtime import audit_anchor
+from server.settings import Settings, SettingsError
 from tools.plant.db import make_engine
 
 T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -164,3 +169,103 @@ def test_state_db_without_audit_table_is_reported(cli_settings: Settings) -> Non
     code, out, err = run(cli_settings, "verify")
     assert code == 1
     assert "no audit log" in err and "Traceback" not in err + out
+
+
+# -- the anchor: signed checkpoints outside the database (issue 16, finding 6) ----------------------------------
+
+SIGNING_KEY = generate_signing_key()
+
+
+def truncate(url: str, keep: int) -> None:
+    """Delete every event after ``keep`` and move the head row back to it, as an attacker with the database would."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(delete(audit_events).where(audit_events.c.seq > keep))
+        last = conn.execute(select(audit_events.c.hash).where(audit_events.c.seq == keep)).scalar_one()
+        conn.execute(update(audit_head).values(last_seq=keep, last_hash=last))
+    engine.dispose()
+
+
+def test_jidoka_audit_verify_detects_truncation_with_a_rewritten_head(cli_settings: Settings, state_db: str) -> None:
+    """Done-when of the finding, through the real ``jidoka`` command and its environment."""
+    env = {"JIDOKA_HOME": str(cli_settings.home), "JIDOKA_AUDIT_SIGNING_KEY": SIGNING_KEY}
+    settings = Settings.from_env(env)
+    runner = CliRunner()
+    result = runner.invoke(build_app(), ["audit", "anchor"], env=env)
+    assert result.exit_code == 0 and "checkpoint of seq 5" in result.stdout
+    assert SIGNING_KEY not in result.stdout + result.stderr
+    engine = make_engine(state_db)  # three more events through an anchored log; the checkpoint at shutdown
+    log = AuditLog(engine, anchor=audit_anchor(settings))
+    log.append_many([AuditEvent("tr-c", None, "bea.buyer", AuditKind.PROMPT, {"n": n}, "p") for n in range(3)])
+    log.close()
+    engine.dispose()
+    assert runner.invoke(build_app(), ["audit", "verify"], env=env).exit_code == 0
+
+    truncate(state_db, keep=6)
+    assert run(cli_settings, "verify")[0] == 0  # without the key: passes, and says why it cannot tell
+    result = runner.invoke(build_app(), ["audit", "verify"], env=env)
+    assert result.exit_code == 1
+    assert "broken at seq 6" in result.stdout and "chain ends before a signed checkpoint (truncated)" in result.stdout
+    assert "vouches for seq 8" in result.stdout and "the last checkpoint that still matches is seq 5" in result.stdout
+    report = json.loads(runner.invoke(build_app(), ["audit", "verify", "--json"], env=env).stdout)
+    assert report["problem"] == "chain ends before a signed checkpoint (truncated)"
+    assert report["first_bad_seq"] == 6 and report["anchor"]["last_matched_seq"] == 5
+    assert report["anchor"]["files"] == [str(cli_settings.home / "audit-anchors.jsonl")]
+
+
+def test_verify_without_a_key_says_no_anchor_is_configured(cli_settings: Settings, state_db: str) -> None:
+    code, out, _ = run(cli_settings, "verify")
+    assert code == 0 and "no anchor configured" in out
+    report = json.loads(run(cli_settings, "verify", "--json")[1])
+    assert report["anchor"]["configured"] is False
+    code, _, err = run(cli_settings, "anchor")
+    assert code == 1 and "no signing key" in err
+
+
+def test_verify_reads_another_hosts_anchor_file(cli_settings: Settings, state_db: str, tmp_path: Path) -> None:
+    public = public_key_text(parse_signing_key(SIGNING_KEY).public_key())
+    host_b = Settings.from_env({"JIDOKA_HOME": str(cli_settings.home), "JIDOKA_AUDIT_SIGNING_KEY": SIGNING_KEY,
+                                "JIDOKA_AUDIT_ANCHOR": str(tmp_path / "host-b.jsonl")})
+    auditor = Settings.from_env({"JIDOKA_HOME": str(cli_settings.home), "JIDOKA_AUDIT_VERIFY_KEY": public})
+    assert run(host_b, "anchor")[0] == 0
+    truncate(state_db, keep=3)
+    code, out, _ = run(auditor, "verify")
+    assert code == 0 and "no anchor file" in out  # the auditor's own (default) file was never written
+    code, out, _ = run(auditor, "verify", "--anchor", str(tmp_path / "host-b.jsonl"))
+    assert code == 1 and "vouches for seq 5" in out
+    code, _, err = run(auditor, "verify", "--anchor", str(tmp_path / "nowhere.jsonl"))
+    assert code == 1 and "no anchor file at" in err
+
+
+def test_keygen_prints_a_new_key_and_its_public_key(cli_settings: Settings) -> None:
+    code, out, err = run(cli_settings, "keygen")
+    assert code == 0
+    key = parse_signing_key(out.strip())
+    public = public_key_text(key.public_key())
+    assert f"public key (JIDOKA_AUDIT_VERIFY_KEY for auditors): {public}" in err and out.strip() not in err
+    settings = Settings.from_env({"JIDOKA_HOME": str(cli_settings.home), "JIDOKA_AUDIT_SIGNING_KEY": out.strip()})
+    code, shown, _ = run(settings, "public-key")
+    assert code == 0 and parse_verify_key(shown.strip()) is not None and shown.strip() == public
+
+
+def test_anchor_settings(tmp_path: Path) -> None:
+    home = {"JIDOKA_HOME": str(tmp_path)}
+    plain = Settings.from_env(home)
+    assert plain.audit_anchor is None and audit_anchor(plain) is None
+    signing = Settings.from_env({**home, "JIDOKA_AUDIT_SIGNING_KEY": SIGNING_KEY, "JIDOKA_AUDIT_ANCHOR_EVERY": "7"})
+    assert signing.audit_anchor == tmp_path.resolve() / "audit-anchors.jsonl" and signing.audit_anchor_every == 7
+    assert SIGNING_KEY not in repr(signing)
+    pem = parse_signing_key(SIGNING_KEY).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    assert Settings.from_env({**home, "JIDOKA_AUDIT_SIGNING_KEY": pem}).audit_signing_key == pem.strip()
+    bad = SIGNING_KEY[:-4] + "AAA="
+    for env, message in (
+        ({"JIDOKA_AUDIT_SIGNING_KEY": "bm90IGEga2V5"}, "JIDOKA_AUDIT_SIGNING_KEY: base64 of 32 bytes expected"),
+        ({"JIDOKA_AUDIT_SIGNING_KEY": "!!not base64!!"}, "not an Ed25519 private key"),
+        ({"JIDOKA_AUDIT_VERIFY_KEY": bad[:20]}, "JIDOKA_AUDIT_VERIFY_KEY"),
+        ({"JIDOKA_AUDIT_ANCHOR": str(tmp_path / "a.jsonl")}, "needs JIDOKA_AUDIT_SIGNING_KEY"),
+        ({"JIDOKA_AUDIT_SIGNING_KEY": SIGNING_KEY, "JIDOKA_AUDIT_ANCHOR_SECONDS": "0"}, "between 0 and 86400"),
+    ):
+        with pytest.raises(SettingsError, match=message) as caught:
+            Settings.from_env({**home, **env})
+        assert "bm90IGEga2V5" not in str(caught.value) and "!!not" not in str(caught.value)
