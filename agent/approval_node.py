@@ -27,6 +27,7 @@ from guardrails.approvals.governed_actions import ModelGrant, autonomous_request
 from guardrails.approvals.models import ApprovalRequest, ApproverGroup, RequestStatus
 from guardrails.approvals.routing import Route, subject_json
 from guardrails.approvals.service import ActionApprovals, Proposal, approval_request_id
+from guardrails.approvals.views import view_for
 from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Effect
 from guardrails.identity import User
@@ -129,7 +130,8 @@ class ActionSteps:
         requests = [self.approvals.ensure(self._proposal(p, state, thread_id), audit=audit)[0] for p in plans]
         if any(r.status is RequestStatus.PENDING for r in requests):
             # Nothing above has an effect a re-run would repeat: requests are created only when absent.
-            interrupt({"kind": INTERRUPT_KIND, "thread_id": thread_id, "requests": [_describe(r) for r in requests]})
+            shown = [self._as_requester_sees(r) for r in requests]
+            interrupt({"kind": INTERRUPT_KIND, "thread_id": thread_id, "requests": [_describe(r) for r in shown]})
         settled = [self.approvals.settle(p["request_id"], action=p["action"], args=p["args"],
                                          requester=state["user_id"], thread_id=thread_id, trace=trace, audit=audit)
                    for p in plans]
@@ -142,6 +144,13 @@ class ActionSteps:
         messages = [ToolMessage(content=_content(s.for_model(rules)), tool_call_id=p["tool_call_id"],
                                 name=p["action"]) for p, s in zip(plans, settled, strict=True)]
         return {**update, "messages": messages, "action_plans": []}
+
+    def _as_requester_sees(self, request: ApprovalRequest) -> ApprovalRequest:
+        """``request`` as its requester may see it: a requester who may not see the value behind it is told
+        every group the action may need, not which ones the value added (``guardrails.approvals.disclosure``)."""
+        actions = self.approvals.actions
+        requester = actions.policy.user(request.requester)
+        return view_for(request, requester, actions.policy, router=actions.router).request
 
     def _proposal(self, plan: ActionPlan, state: TurnState, thread_id: str) -> Proposal:
         groups = tuple(ApproverGroup.from_json_dict(g) for g in plan["groups"])
@@ -163,7 +172,8 @@ def _describe(request: ApprovalRequest) -> dict[str, Any]:
     summary = facts.get("summary") if isinstance(facts, Mapping) else None
     return {"id": request.id, "action": request.action, "status": request.status.value,
             "summary": summary or request.action, "reason": request.reason, "rule_id": request.rule_id,
-            "approvers": [{"group": g.describe(), "eligible": list(g.eligible_user_ids)} for g in request.groups],
+            "approvers": [{"group": g.label, "eligible": list(g.eligible_user_ids), "condition": g.condition}
+                          for g in request.groups],
             "expires_at": request.expires_at.isoformat()}
 
 
@@ -178,10 +188,12 @@ def pause_requests(interrupts: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def pause_answer(requests: Sequence[Mapping[str, Any]]) -> str:
-    """What the requester is told while the thread waits: request ids, what they do, who can approve."""
+    """What the requester is told while the thread waits: request ids, what they do, who can approve (a group
+    only some requests of the action need says when: ``only if the value is over $10,000``)."""
     lines = ["This needs approval before I can go on; nothing has been changed yet."]
     for r in requests:
-        who = " AND ".join(f"{a['group']} ({', '.join(a['eligible'])})" for a in r["approvers"])
+        who = " AND ".join(f"{a['group']} ({', '.join(a['eligible'])})"
+                           + (f" {a['condition']}" if a.get("condition") else "") for a in r["approvers"])
         state = "" if r["status"] == "pending" else f" [{r['status']}]"
         lines.append(f"- {r['id']}{state}: {r['summary']}. Approver: {who}. Expires {r['expires_at'][:16]} UTC.")
     ids = " / ".join(r["id"] for r in requests)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from guardrails.approvals.models import ApprovalRequest
 from guardrails.audit.log import AuditEvent, AuditKind
 
 __all__ = ["decided_event", "requested_event"]
 
 
-def requested_event(request: ApprovalRequest, policy_hash: str) -> AuditEvent:
-    """``approval_requested``: what was asked, bound to which arguments, routed by which rule to whom."""
+def requested_event(request: ApprovalRequest, policy_hash: str, similar: Sequence[str] = ()) -> AuditEvent:
+    """``approval_requested``: what was asked, bound to which arguments, routed by which rule to whom, and the
+    ``similar_requests`` (ids) the same requester made before it for the same action and subject."""
     return AuditEvent(
         trace_id=request.trace_id, thread_id=request.thread_id, user_id=request.requester,
         kind=AuditKind.APPROVAL_REQUESTED,
         payload={"request_id": request.id, "action": request.action, "args_hash": request.args_hash,
                  "rule_id": request.rule_id, "reason": request.reason,
                  "groups": [g.to_json_dict() for g in request.groups],
-                 "subject": dict(request.subject), "expires_at": request.expires_at.isoformat()},
+                 "subject": dict(request.subject), "expires_at": request.expires_at.isoformat(),
+                 "similar_requests": list(similar)},
         policy_hash=policy_hash,
     )
 

@@ -60,27 +60,41 @@ class ApproverGroup:
     """Users who may approve for this group, from the policy's users when routed (never the requester)."""
     rule_id: str
     """The policy rule that requires this group (``file#actions.<action>.approvers[i]``)."""
+    condition: str | None = None
+    """For a group a value rule adds: when it applies (``as the value is over $10,000`` in a route,
+    ``only if the value is over $10,000`` in what a requester who may not see the value is told);
+    ``None`` for a group every request of the action needs."""
 
     def admits(self, user: User) -> bool:
         """True when ``user`` was eligible at routing time and still holds a qualifying role and the site."""
         holds_site = self.site is None or user.sites is None or self.site in user.sites
         return user.user_id in self.eligible_user_ids and bool(user.roles & set(self.roles)) and holds_site
 
-    def describe(self) -> str:
-        """``production_supervisor at P100`` — for messages."""
+    @property
+    def label(self) -> str:
+        """``production_supervisor at P100``: roles and site, without the condition."""
         roles = " or ".join(self.roles)
         return f"{roles} at {self.site}" if self.site else roles
 
+    def describe(self) -> str:
+        """``finance at P100 as the value is over $10,000`` — the label and its condition, for messages."""
+        return f"{self.label} {self.condition}" if self.condition else self.label
+
     def to_json_dict(self) -> dict[str, Any]:
-        """The group as stored in ``groups_json``."""
-        return {"roles": list(self.roles), "site": self.site,
-                "eligible_user_ids": list(self.eligible_user_ids), "rule_id": self.rule_id}
+        """The group as stored in ``groups_json`` (``condition`` only when it has one)."""
+        out: dict[str, Any] = {"roles": list(self.roles), "site": self.site,
+                               "eligible_user_ids": list(self.eligible_user_ids), "rule_id": self.rule_id}
+        if self.condition:
+            out["condition"] = self.condition
+        return out
 
     @classmethod
     def from_json_dict(cls, raw: Mapping[str, Any]) -> ApproverGroup:
         """Read a group back from ``groups_json``."""
+        condition = raw.get("condition")
         return cls(roles=tuple(raw["roles"]), site=raw.get("site"),
-                   eligible_user_ids=tuple(raw["eligible_user_ids"]), rule_id=str(raw["rule_id"]))
+                   eligible_user_ids=tuple(raw["eligible_user_ids"]), rule_id=str(raw["rule_id"]),
+                   condition=str(condition) if condition else None)
 
 
 @dataclass(frozen=True)

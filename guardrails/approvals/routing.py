@@ -6,6 +6,9 @@ subject) → Route``. Deny by default: an action without rules, a requester whos
 roles may not propose it, a subject site outside the requester's sites, an
 advisory action and a group nobody but the requester could approve are all
 refused with the rule id that decided.
+
+A requester who may not see the value behind ``value_usd`` is told nothing that depends on it (see
+:mod:`guardrails.approvals.disclosure`): the route's rule id, reason and effect are the same for every value.
 """
 
 from __future__ import annotations
@@ -14,15 +17,17 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol
 
+from guardrails.approvals._conditions import describe_condition, distinct_approvers, holds, number
+from guardrails.approvals.disclosure import RouteNotice, applies_if, applies_since, value_hidden
 from guardrails.approvals.models import ApproverGroup, utc
 from guardrails.errors import PolicyError
 from guardrails.gate import Effect
 from guardrails.identity import User
 from guardrails.policy._actions_merge import ActionRule, ActionRules, build_action_rules
-from guardrails.policy._actions_parse import AutonomyCondition, GroupSpec, SiteRef
+from guardrails.policy._actions_parse import GroupSpec, SiteRef
 from guardrails.policy.loader import Policy
 from guardrails.policy.triggers import ActionTriggers
 from tools.spec import RiskClass
@@ -32,6 +37,7 @@ __all__ = [
     "ActionRules",
     "ApprovalRouter",
     "Route",
+    "RouteNotice",
     "RoutingSubject",
     "SubjectLike",
     "action_rules",
@@ -135,67 +141,6 @@ def subject_json(subject: SubjectLike) -> dict[str, Any]:
             "facts": _plain(dict(plain.facts))}
 
 
-def _number(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _holds(cond: AutonomyCondition, requester: User, facts: Mapping[str, object], value: Decimal) -> bool:
-    if cond.requester_is is not None and facts.get(cond.requester_is) != requester.user_id:
-        return False
-    if cond.requester_roles is not None and not requester.roles & cond.requester_roles:
-        return False
-    for fact, limit in cond.fact_at_most.items():
-        number = _number(facts.get(fact))
-        if number is None or number > limit:
-            return False
-    for fact, limit in cond.fact_at_least.items():
-        number = _number(facts.get(fact))
-        if number is None or number < limit:
-            return False
-    for fact, allowed in cond.fact_in.items():
-        raw = facts.get(fact)
-        if raw is None or str(raw) not in allowed:
-            return False
-    return cond.value_usd_at_most is None or value <= cond.value_usd_at_most
-
-
-def _describe(cond: AutonomyCondition) -> str:
-    parts = []
-    if cond.requester_is:
-        parts.append(f"the requester is {cond.requester_is}")
-    if cond.requester_roles:
-        parts.append(f"the requester is a {' or '.join(sorted(cond.requester_roles))}")
-    parts += [f"{f} ≥ {v}" for f, v in sorted(cond.fact_at_least.items())]
-    parts += [f"{f} ≤ {v}" for f, v in sorted(cond.fact_at_most.items())]
-    parts += [f"{f} in {sorted(v)}" for f, v in sorted(cond.fact_in.items())]
-    if cond.value_usd_at_most is not None:
-        parts.append(f"value ≤ ${cond.value_usd_at_most:,}")
-    return ", ".join(parts)
-
-
-def _distinct_approvers(groups: list[ApproverGroup]) -> bool:
-    """True when each group can get a different person (one person approves at most one group)."""
-    owner: dict[str, int] = {}
-
-    def place(i: int, seen: set[str]) -> bool:  # augmenting path (Kuhn's bipartite matching)
-        for user_id in groups[i].eligible_user_ids:
-            if user_id in seen:
-                continue
-            seen.add(user_id)
-            if user_id not in owner or place(owner[user_id], seen):
-                owner[user_id] = i
-                return True
-        return False
-
-    return all(place(i, set()) for i in range(len(groups)))
-
-
 def _check_proposers_granted(policy: Policy, rules: ActionRules) -> None:
     """Every proposer role must be granted the action (its domain or its name) where the rule applies.
 
@@ -257,21 +202,50 @@ class ApprovalRouter:
     def _deny(self, action: str, requester: User, rule_id: str, reason: str) -> Route:
         return Route(Effect.DENY, rule_id, reason, action, requester.user_id)
 
-    def _group(self, spec: GroupSpec, requester: User, subject: RoutingSubject) -> ApproverGroup | str:
-        """The concrete group, or the reason it cannot be formed."""
+    def _group(self, spec: GroupSpec, requester: User, subject: RoutingSubject,
+               condition: str | None = None) -> tuple[ApproverGroup, str | None]:
+        """The concrete group, and why it cannot be formed (``None`` when it can)."""
         sites = {SiteRef.SUBJECT: subject.site_id, SiteRef.TO_SITE: subject.to_site, SiteRef.ANY: None}
         site = sites[spec.site]
-        if spec.site is SiteRef.TO_SITE and site is None:
-            return "it names the destination site and this request has none"
-        eligible = tuple(sorted(
+        eligible = () if spec.site is SiteRef.TO_SITE and site is None else tuple(sorted(
             u.user_id for u in self.policy.users.values()
             if u.user_id != requester.user_id and u.roles & spec.roles
             and (site is None or site in self.policy.user_sites(u))))
         group = ApproverGroup(roles=tuple(sorted(spec.roles)), site=site, eligible_user_ids=eligible,
-                              rule_id=spec.rule_id)
+                              rule_id=spec.rule_id, condition=condition)
+        if spec.site is SiteRef.TO_SITE and site is None:
+            return group, "it names the destination site and this request has none"
         if not eligible:
-            return f"it needs {group.describe()} and nobody other than the requester holds that"
-        return group
+            return group, f"it needs {group.label} and nobody other than the requester holds that"
+        return group, None
+
+    def notice(self, action: str, requester: User, site: str, to_site: str | None = None) -> RouteNotice | None:
+        """What ``requester`` is told about routing ``action`` on data of ``site`` when they may not see the
+        value: every group it may need, whatever the value (``None`` when no rule covers the action)."""
+        rule = self.rule(action, site)
+        if rule is None:
+            return None
+        subject = RoutingSubject(site_id=site, to_site=to_site)
+        specs: list[tuple[GroupSpec, str | None]] = [(spec, None) for spec in rule.approvers]
+        specs += [(spec, applies_if(extra.value_usd_over)) for extra in rule.when for spec in extra.approvers]
+        groups = tuple(self._group(spec, requester, subject, condition)[0] for spec, condition in specs)
+        return RouteNotice(action, rule.origins["approvers"], groups)
+
+    def _unformable(self, action: str, requester: User, notice: RouteNotice, subject: RoutingSubject,
+                    rule: ActionRule) -> Route | None:
+        """A refusal when a group the action may need cannot be formed (checked whatever the value, so a
+        requester who may not see it cannot tell a refusal above the threshold from one below)."""
+        specs = [*rule.approvers, *(spec for extra in rule.when for spec in extra.approvers)]
+        for spec, group in zip(specs, notice.groups, strict=True):
+            problem = self._group(spec, requester, subject, group.condition)[1]
+            if problem is not None:
+                may = f" ({group.condition})" if group.condition else ""
+                return self._deny(action, requester, spec.rule_id, f"{action} cannot be approved: {problem}{may}.")
+        if not distinct_approvers(notice.groups):
+            return self._deny(action, requester, notice.rule_id,
+                              f"{action} cannot be approved: the {len(notice.groups)} groups it may need must be "
+                              "different people and too few are eligible.")
+        return None
 
     def route(self, action: str, requester: User, subject: SubjectLike, *,
               now: datetime | None = None) -> Route:
@@ -295,11 +269,10 @@ class ApprovalRouter:
             mine = ", ".join(sorted(self.policy.user_sites(requester))) or "no sites"
             return self._deny(action, requester, "approvals.requester_site",
                               f"{action} changes data of site {site}, which is outside your sites ({mine}).")
-        value = _number(subject.value_usd)
-        if value is None or value < 0:
+        value = number(subject.value_usd)
+        if value is None or value < 0:  # the value itself stays out of the reason: it may be hidden
             return self._deny(action, requester, "approvals.invalid_subject",
-                              f"{action} has no valid US$ value ({subject.value_usd!r}), so it cannot be "
-                              "routed.")
+                              f"{action} has no valid US$ value, so it cannot be routed.")
         if rule.risk_class is RiskClass.ADVISORY:
             return self._deny(action, requester, rule.origins["risk_class"],
                               f"{action} is advisory at {site}: recommendation only; a person must do it "
@@ -308,31 +281,42 @@ class ApprovalRouter:
             return Route(Effect.ALLOW, rule.origins["risk_class"],
                          f"{action} runs without approval at {site} (risk class autonomous).",
                          action, requester.user_id)
+        blind = value_hidden(self.policy, requester, (site, subject.to_site))
         for cond in rule.autonomous_when:
-            if _holds(cond, requester, subject.facts, value):
+            # Autonomy by value only for requesters who may see it: running at once would tell them its side.
+            if (not blind or cond.value_usd_at_most is None) and holds(cond, requester, subject.facts, value):
                 return Route(Effect.ALLOW, cond.rule_id,
-                             f"{action} runs without approval because {_describe(cond)}.",
+                             f"{action} runs without approval because {describe_condition(cond)}.",
                              action, requester.user_id)
-        specs = list(rule.approvers)
+        notice = self.notice(action, requester, site, subject.to_site) if blind else None
+        if notice is not None:
+            refused = self._unformable(action, requester, notice, subject, rule)
+            if refused is not None:
+                return refused
+        specs: list[tuple[GroupSpec, str | None]] = [(spec, None) for spec in rule.approvers]
         rule_id, why = rule.origins["approvers"], ""
         for extra in rule.when:
             if value > extra.value_usd_over:
-                specs += extra.approvers
+                specs += [(spec, applies_since(extra.value_usd_over)) for spec in extra.approvers]
                 # The threshold, not the value: the reason is shown to people who may not see standard costs.
                 rule_id, why = extra.rule_id, f" (value over ${extra.value_usd_over:,})"
         groups: list[ApproverGroup] = []
-        for spec in specs:
-            group = self._group(spec, requester, subject)
-            if isinstance(group, str):
-                return self._deny(action, requester, spec.rule_id, f"{action} cannot be approved: {group}.")
+        for spec, condition in specs:
+            group, problem = self._group(spec, requester, subject, condition)
+            if problem is not None:
+                return self._deny(action, requester, spec.rule_id, f"{action} cannot be approved: {problem}.")
             groups.append(group)
-        if not _distinct_approvers(groups):
+        if not distinct_approvers(groups):
             return self._deny(action, requester, rule_id,
                               f"{action} cannot be approved: its {len(groups)} groups need different people "
                               "and too few are eligible.")
-        needed = " AND ".join(g.describe() for g in groups)
+        expires = now + timedelta(hours=rule.expires_hours)
+        if notice is not None:  # the real groups are stored for the approvers; the requester gets the notice
+            return Route(Effect.NEEDS_APPROVAL, notice.rule_id, notice.reason, action, requester.user_id,
+                         tuple(groups), expires)
+        needed = " AND ".join(g.label for g in groups)
         return Route(Effect.NEEDS_APPROVAL, rule_id, f"{action} needs approval from {needed}{why}.",
-                     action, requester.user_id, tuple(groups), now + timedelta(hours=rule.expires_hours))
+                     action, requester.user_id, tuple(groups), expires)
 
 
 def route(policy: Policy, action: str, requester: User, subject: SubjectLike, *, now: datetime) -> Route:

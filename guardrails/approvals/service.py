@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +24,9 @@ from guardrails.approvals.events import decided_event, requested_event
 from guardrails.approvals.governed_actions import GovernedActions, action_view, durable, executed_payload
 from guardrails.approvals.models import ApprovalRequest, DecisionKind, RequestStatus
 from guardrails.approvals.routing import Route
+from guardrails.approvals.similar import SimilarRequest, similar_requests, similar_window
 from guardrails.approvals.store import ApprovalStore
+from guardrails.approvals.views import view_for
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
 from guardrails.errors import BindingMismatch, InvalidTransition, RequestNotFound
@@ -118,10 +121,13 @@ class UndoOutcome:
         return self.status == "compensated"
 
 
-def _rejection(request: ApprovalRequest) -> tuple[str, str]:
+def _rejection(request: ApprovalRequest, shown: ApprovalRequest) -> tuple[str, str]:
+    """Why nothing ran, naming the approver only when ``shown`` (the requester's view) has the decision."""
     decision = next((d for d in reversed(request.decisions) if d.decision is DecisionKind.REJECT), None)
     if decision is None:
         return f"{request.id} was rejected; nothing was executed", ""
+    if not any(d.approver == decision.approver for d in shown.decisions):  # a group the requester is not told of
+        return f"an approver rejected {request.id}; nothing was executed", decision.comment
     return f"{decision.approver} rejected {request.id}; nothing was executed", decision.comment
 
 
@@ -141,13 +147,21 @@ class ActionApprovals:
         """The request as stored now (a pending one past its expiry turns expired)."""
         return self.store.get(request_id, now=self.actions.clock())
 
+    def similar_window(self, request: ApprovalRequest) -> timedelta:
+        """How close together requests like ``request`` count as similar (the action's ``similar_within_hours``)."""
+        return similar_window(self.actions.router, request)
+
+    def similar(self, request: ApprovalRequest) -> tuple[SimilarRequest, ...]:
+        """Other requests by ``request``'s requester for its action on the same subject, made close to it."""
+        return similar_requests(self.store, request, within=self.similar_window(request))
+
     # -- requesting --------------------------------------------------------------------------------
 
     def ensure(self, proposal: Proposal, *, audit: AuditSink) -> tuple[ApprovalRequest, bool]:
         """The request for ``proposal``, created (and audited) only if it does not exist yet."""
         request, created = self._create_once(proposal, autonomous=False)
         if created:
-            audit.add(requested_event(request, self.policy_hash))
+            audit.add(requested_event(request, self.policy_hash, [s.id for s in self.similar(request)]))
             durable(audit)
         return request, created
 
@@ -198,7 +212,9 @@ class ActionApprovals:
         if status is RequestStatus.PENDING:
             return Settled(request.id, request.action, "pending", f"{request.id} is waiting for approval")
         if status is RequestStatus.REJECTED:
-            reason, comment = _rejection(request)
+            policy, user = self.actions.policy, self.actions.policy.users.get(requester)
+            shown = request if user is None else view_for(request, user, policy, router=self.actions.router).request
+            reason, comment = _rejection(request, shown)
             return Settled(request.id, request.action, "rejected", reason, comment=comment)
         if status is RequestStatus.EXPIRED:
             return Settled(request.id, request.action, "expired",

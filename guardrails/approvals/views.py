@@ -7,6 +7,10 @@ records an execution changed (e.g. a new PO line's ``unit_price``). Anyone listi
 viewer's roles may not see at the request's sites (the policy's ``sensitive_fields``; aggregate-only
 counts as hidden: a request is one row, not an aggregate). No viewer (an operator listing everything)
 sees no sensitive value at all.
+
+A requester who may not see the value is shown the route's notice instead of its groups (every group the
+action may need, those a value rule adds marked as such; see :mod:`guardrails.approvals.disclosure`), so
+what they see of the route is the same on both sides of a value threshold. Approvers see the real groups.
 """
 
 from __future__ import annotations
@@ -17,15 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from guardrails.approvals.disclosure import VALUE_FIELD, RouteNotice, as_noticed
 from guardrails.approvals.models import ApprovalRequest
+from guardrails.approvals.routing import ApprovalRouter
 from guardrails.gate import field_scope
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
 
 __all__ = ["VALUE_FIELD", "RequestView", "view_for"]
-
-VALUE_FIELD = "items.standard_cost"
-"""The sensitive field behind a request's ``value_usd`` (``tools.actions`` ``ActionSubject.value_usd``)."""
 
 # Routing reasons before the value was left out of them: "(value $12,000.00 is over $10,000)".
 _VALUE_IN_REASON = re.compile(r"\(value \$[\d,]+(?:\.\d+)? is over (\$[\d,]+(?:\.\d+)?)\)")
@@ -41,10 +44,14 @@ class RequestView:
     """The viewing user's id (``None``: no particular user, nothing sensitive shown)."""
     masked_fields: tuple[str, ...]
     """Sensitive ``table.column`` fields hidden from this view (sorted)."""
+    noticed: bool = False
+    """True when the groups shown are the route's notice (every group the action may need), not the route."""
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The request as JSON (``ApprovalRequest.to_json_dict``) plus ``viewer`` and ``masked_fields``."""
-        return {**self.request.to_json_dict(), "viewer": self.viewer, "masked_fields": list(self.masked_fields)}
+        """The request as JSON (``ApprovalRequest.to_json_dict``) plus ``viewer``, ``masked_fields`` and
+        ``route_notice``."""
+        return {**self.request.to_json_dict(), "viewer": self.viewer, "masked_fields": list(self.masked_fields),
+                "route_notice": self.noticed}
 
 
 def _hidden(request: ApprovalRequest, viewer: User | None, policy: Policy) -> frozenset[str]:
@@ -85,8 +92,10 @@ def _mask_changes(result: Mapping[str, Any], hidden: frozenset[str], found: set[
     return out
 
 
-def view_for(request: ApprovalRequest, viewer: User | None, policy: Policy) -> RequestView:
-    """``request`` as ``viewer`` may see it (re-read ``viewer`` from ``policy`` when it may be stale)."""
+def view_for(request: ApprovalRequest, viewer: User | None, policy: Policy, *,
+             router: ApprovalRouter | None = None) -> RequestView:
+    """``request`` as ``viewer`` may see it (re-read ``viewer`` from ``policy`` when it may be stale); ``router``
+    (on ``policy``) gives the route's notice for a requester who may not see the value (built when omitted)."""
     hidden = _hidden(request, viewer, policy)
     found: set[str] = set()
     subject, reason = dict(request.subject), request.reason
@@ -97,4 +106,13 @@ def view_for(request: ApprovalRequest, viewer: User | None, policy: Policy) -> R
             reason, found = _VALUE_IN_REASON.sub(r"(value over \1)", reason), found | {VALUE_FIELD}
     result = None if request.result is None else _mask_changes(request.result, hidden, found)
     masked = dataclasses.replace(request, subject=subject, reason=reason, result=result)
-    return RequestView(masked, viewer.user_id if viewer is not None else None, tuple(sorted(found)))
+    noticed = False
+    if (viewer is not None and viewer.user_id == request.requester and VALUE_FIELD in hidden
+            and not request.autonomous):
+        site, to_site = request.subject.get("site_id"), request.subject.get("to_site")
+        notice = (router or ApprovalRouter(policy)).notice(
+            request.action, viewer, str(site or ""), to_site if isinstance(to_site, str) else None)
+        # No rule covers the action any more: show no groups rather than the real, value-dependent ones.
+        masked = as_noticed(masked, notice or RouteNotice(request.action, "approvals.unknown_action", ()))
+        noticed = True
+    return RequestView(masked, viewer.user_id if viewer is not None else None, tuple(sorted(found)), noticed)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from guardrails.errors import PolicyError, PolicyLoosening
 from guardrails.policy._actions_parse import (
     DEFAULT_EXPIRES_HOURS,
+    DEFAULT_SIMILAR_WITHIN_HOURS,
     AutonomyCondition,
     GroupSpec,
     LayerActionRule,
@@ -54,6 +55,9 @@ class ActionRule:
     ``expires_hours`` and ``triggers.<name>``."""
     triggers: Mapping[str, Decimal] = field(default_factory=dict)
     """Trigger limits (name → limit) telling the copilot when to propose the action; lower is stricter."""
+    similar_within_hours: float = DEFAULT_SIMILAR_WITHIN_HOURS
+    """Requests by one requester for this action on one subject created this close together are shown to
+    approvers as possible probing; longer is stricter."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ def _from_enterprise(rule: LayerActionRule) -> ActionRule:
     risk_class = _required(rule.risk_class, rule.file, f"{key}.risk_class")
     proposers = _required(rule.proposers, rule.file, f"{key}.proposers")
     origins = {name: f"{rule.file}#{key}.{name}" for name in ("risk_class", "proposers", "approvers",
-                                                              "expires_hours")}
+                                                              "expires_hours", "similar_within_hours")}
     origins.update({f"triggers.{t}": f"{rule.file}#{key}.triggers.{t}" for t in rule.triggers or {}})
     return ActionRule(
         action=rule.action, domain=domain, description=rule.description or "",
@@ -90,6 +94,8 @@ def _from_enterprise(rule: LayerActionRule) -> ActionRule:
         autonomous_when=rule.autonomous_when or (),
         expires_hours=rule.expires_hours if rule.expires_hours is not None else DEFAULT_EXPIRES_HOURS,
         origins=origins, triggers=dict(rule.triggers or {}),
+        similar_within_hours=rule.similar_within_hours if rule.similar_within_hours is not None
+        else DEFAULT_SIMILAR_WITHIN_HOURS,
     )
 
 
@@ -232,13 +238,23 @@ def _tighten(upper: ActionRule, rule: LayerActionRule) -> ActionRule:
                                   f"{upper.expires_hours:g} h to {rule.expires_hours:g} h")
         if rule.expires_hours != upper.expires_hours:
             expires, origins["expires_hours"] = rule.expires_hours, f"{file}#{key}.expires_hours"
+    similar = upper.similar_within_hours
+    if rule.similar_within_hours is not None:
+        if rule.similar_within_hours < similar:
+            raise PolicyLoosening(file, f"{key}.similar_within_hours", f"would shorten the window in which "
+                                  f"repeated requests are shown to approvers from {similar:g} h to "
+                                  f"{rule.similar_within_hours:g} h")
+        if rule.similar_within_hours != similar:
+            similar = rule.similar_within_hours
+            origins["similar_within_hours"] = f"{file}#{key}.similar_within_hours"
     when = upper.when if rule.when is None else _tighten_when(file, f"{key}.when", upper.when, rule.when)
     autonomy = upper.autonomous_when if rule.autonomous_when is None else _tighten_autonomy(
         file, f"{key}.autonomous_when", upper.autonomous_when, rule.autonomous_when)
     triggers = upper.triggers if rule.triggers is None else _tighten_triggers(
         file, f"{key}.triggers", upper.triggers, rule.triggers, origins)
     return replace(upper, risk_class=risk, proposers=proposers, approvers=approvers, when=when,
-                   autonomous_when=autonomy, expires_hours=expires, origins=origins, triggers=triggers)
+                   autonomous_when=autonomy, expires_hours=expires, origins=origins, triggers=triggers,
+                   similar_within_hours=similar)
 
 
 def _merge(upper: Mapping[str, ActionRule], doc: LayerDoc, rules: Mapping[str, LayerActionRule]

@@ -19,6 +19,7 @@ from tools.spec import RiskClass
 __all__ = [
     "ACTION_RISK_CLASSES",
     "DEFAULT_EXPIRES_HOURS",
+    "DEFAULT_SIMILAR_WITHIN_HOURS",
     "AutonomyCondition",
     "GroupSpec",
     "LayerActionRule",
@@ -30,6 +31,10 @@ __all__ = [
 
 DEFAULT_EXPIRES_HOURS = 24.0
 """How long a request stays open when the policy does not say."""
+
+DEFAULT_SIMILAR_WITHIN_HOURS = 168.0
+"""Requests by one requester for one action on one subject this close together are shown to approvers as
+possible probing, when the policy does not say (a week)."""
 
 
 ACTION_RISK_CLASSES = (RiskClass.AUTONOMOUS, RiskClass.APPROVAL, RiskClass.ADVISORY)
@@ -99,12 +104,13 @@ class LayerActionRule:
     when: tuple[ValueRule, ...] | None = None
     autonomous_when: tuple[AutonomyCondition, ...] | None = None
     expires_hours: float | None = None
+    similar_within_hours: float | None = None
     triggers: Mapping[str, Decimal] | None = None
     """Trigger limits (``guardrails.policy.triggers.TRIGGER_KINDS``) this layer sets."""
 
 
 _ACTION_KEYS = {"domain", "description", "risk_class", "proposers", "approvers", "when", "autonomous_when",
-                "expires_hours", "triggers"}
+                "expires_hours", "similar_within_hours", "triggers"}
 _GROUP_KEYS = {"roles", "site", "not_requester"}
 _CONDITION_KEYS = {"requester_is", "requester_roles", "fact_at_most", "fact_at_least", "fact_in",
                    "value_usd_at_most"}
@@ -263,6 +269,8 @@ def _action(r: _Reader, action: str, raw: Any, roles: frozenset[str]) -> LayerAc
         ) if "autonomous_when" in body else None,
         expires_hours=float(r.number(f"{key}.expires_hours", body["expires_hours"], positive=True))
         if "expires_hours" in body else None,
+        similar_within_hours=float(r.number(f"{key}.similar_within_hours", body["similar_within_hours"],
+                                            positive=True)) if "similar_within_hours" in body else None,
         triggers=_triggers(r, f"{key}.triggers", body["triggers"]) if "triggers" in body else None,
     )
 

@@ -40,7 +40,7 @@ def list_approvals(who: Annotated[Caller, Depends(caller)],
 
     def read() -> dict[str, Any]:
         requests = services.runtime.approvals.store.list_for(who.user, services.runtime.policy)
-        views = [request_view(r, who.user, services.runtime.policy) for r in requests
+        views = [request_view(r, who.user, services.runtime.approvals) for r in requests
                  if status is None or r.status is status]
         return {"approvals": views, "count": len(views)}
 
@@ -58,7 +58,7 @@ def _visible(who: Caller, request_id: str) -> Any:
 def show_approval(request_id: RequestId, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
     """The request (its requester, eligible approvers, deciders and auditors may see it)."""
     return governed(who.services, lambda: request_view(_visible(who, request_id), who.user,
-                                                           who.services.runtime.policy), exclusive=False)
+                                                           who.services.runtime.approvals), exclusive=False)
 
 
 def _decide(who: Caller, request_id: str, kind: DecisionKind, comment: str) -> dict[str, Any]:
@@ -80,7 +80,7 @@ def _decide(who: Caller, request_id: str, kind: DecisionKind, comment: str) -> d
         except ApiError as exc:  # the decision stands; the thread can be resumed later (`jidoka approvals resume`)
             resume_error = exc.message
         request = governed(services, lambda: runtime.approvals.get(request_id))
-    return {"request": request_view(request, who.user, runtime.policy), "resumed": resumed,
+    return {"request": request_view(request, who.user, runtime.approvals), "resumed": resumed,
             "resume_error": resume_error}
 
 
@@ -120,7 +120,7 @@ def undo(request_id: RequestId, who: Annotated[Caller, Depends(turn_caller)],
             raise Forbidden(f"{outcome.reason} [{outcome.rule_id}]")
         if outcome.status in ("not_undoable", "conflict"):
             raise Conflict(f"{outcome.status}: {outcome.reason} [{outcome.rule_id}]")
-        return {"request": request_view(runtime.approvals.get(request_id), who.user, runtime.policy),
+        return {"request": request_view(runtime.approvals.get(request_id), who.user, runtime.approvals),
                 "undo": {"status": outcome.status, "rule_id": outcome.rule_id, "reason": outcome.reason}}
 
     return governed(services, run)

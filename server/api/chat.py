@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from agent.copilot import TurnResult
 from guardrails.approvals.models import RequestStatus
 from guardrails.errors import RequestNotFound
-from server.api.approval_view import approver_lines, request_view
+from server.api.approval_view import request_view, shown_approver_lines
 from server.api.deps import Caller, caller, turn_caller
 from server.api.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from server.api.models import THREAD_ID_PATTERN, ChatRequest
@@ -76,7 +76,8 @@ def approvers_of(who: Caller) -> Callable[[str], list[str]]:
     """``request_id → approver lines`` for the SSE ``approval_requested`` event."""
     def lines(request_id: str) -> list[str]:
         try:
-            return approver_lines(who.services.runtime.approvals.get(request_id))
+            approvals = who.services.runtime.approvals
+            return shown_approver_lines(approvals.get(request_id), who.user, approvals)
         except RequestNotFound:
             return []
     return lines
@@ -145,7 +146,7 @@ def thread(thread_id: Annotated[str, Path(pattern=THREAD_ID_PATTERN)],
         for r in copilot.waiting_for(thread_id):
             try:
                 waiting.append(request_view(services.runtime.approvals.get(str(r["id"])), who.user,
-                                            services.runtime.policy))
+                                            services.runtime.approvals))
             except RequestNotFound:
                 continue
         return {"thread_id": thread_id, "user_id": who.user.user_id, "messages": _messages(values),

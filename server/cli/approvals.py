@@ -8,7 +8,10 @@ not decide, a request already decided or expired — is one line on stderr, exit
 ``list`` and ``show`` print requests through
 :func:`guardrails.approvals.views.view_for`: values the viewer (``--as``) may not
 see, such as the US$ value behind a standard cost, are hidden; without ``--as``
-every sensitive value is.
+every sensitive value is. A requester who may not see the value sees every group
+the action may need, not which ones the value added; anyone else sees the other
+requests the requester made for the same action and subject close together (a
+possible probe of the routing).
 
 A decision is written to the audit log (``approval_decided``) unless the app is
 built with ``audit=False``; ``on_decided(request)`` then runs with the request as
@@ -26,6 +29,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,11 +37,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from agent.copilot import TurnResult
 from guardrails.approvals.events import decided_event
 from guardrails.approvals.models import ApprovalRequest, DecisionKind, RequestStatus
+from guardrails.approvals.routing import ApprovalRouter
+from guardrails.approvals.similar import probing_note, similar_requests, similar_window
 from guardrails.approvals.store import ApprovalStore
 from guardrails.approvals.views import RequestView, view_for
 from guardrails.audit.log import AuditLog
 from guardrails.audit.trace import Trace
 from guardrails.errors import ApprovalError, AuditError, PolicyError, UnknownUser
+from guardrails.identity import User
 from guardrails.policy.loader import Policy, load_policy
 from knowledge.errors import JidokaError
 from server.cli.common import cli_settings, console, existing_state_engine, fail
@@ -57,6 +64,17 @@ OnDecided = Callable[[ApprovalRequest], None]
 class _Session:
     store: ApprovalStore
     policy: Policy
+    router: ApprovalRouter
+
+    def view(self, request: ApprovalRequest, user: User | None) -> tuple[RequestView, dict[str, Any]]:
+        """``request`` as ``user`` sees it, and (for anyone but its requester) the similar requests."""
+        view = view_for(request, user, self.policy, router=self.router)
+        if request.autonomous or (user is not None and user.user_id == request.requester):
+            return view, {}
+        within = similar_window(self.router, request)
+        similar = similar_requests(self.store, request, within=within)
+        return view, {"similar_requests": [s.to_json_dict() for s in similar],
+                      "probing_note": probing_note(request, similar, within)}
 
 
 @contextmanager
@@ -78,7 +96,7 @@ def _open(ctx: typer.Context) -> Iterator[_Session]:
             raise fail(f"no approval requests in the state database {shown} (no approval_requests table)")
         try:
             store.create_schema()  # adds columns a database from an older version lacks
-            yield _Session(store, policy)
+            yield _Session(store, policy, ApprovalRouter(policy))
         except SQLAlchemyError as exc:  # e.g. the database stayed locked past busy_timeout
             detail = exc.args[0] if exc.args else exc
             raise fail(f"the state database {shown} failed: {type(exc).__name__}: {detail}") from None
@@ -95,23 +113,28 @@ def _waiting(request: ApprovalRequest) -> str:
     return " AND ".join(request.groups[i].describe() for i in request.open_groups) or "—"
 
 
-def _print_list(requests: list[ApprovalRequest], title: str) -> None:
+def _print_list(requests: list[ApprovalRequest], title: str,
+                extras: list[dict[str, Any]] | None = None) -> None:
     # One short block per request rather than a table: ids and action names stay whole at any width.
     out = console()
     if not requests:
         out.print(f"{title}: none")
         return
     out.print(f"[bold]{title}[/bold] ({len(requests)})")
-    for r in requests:
+    for r, extra in zip(requests, extras or [{}] * len(requests), strict=True):
         when = ("autonomous (ran without approval)" if r.autonomous
                 else f"expires {r.expires_at.strftime('%Y-%m-%d %H:%M')} UTC")
         out.print(f"{r.id}  [bold]{r.status.value}[/bold]  {r.action} @ {r.subject.get('site_id') or '—'}  "
                   f"by {r.requester}  {when}")
         if r.status is RequestStatus.PENDING:
             out.print(f"    waiting for {_waiting(r)} ({_line(r)})")
+        similar: list[dict[str, Any]] = extra.get("similar_requests") or []
+        if similar:
+            out.print(f"    [yellow]possible probing[/yellow]: {len(similar)} similar requests by {r.requester} "
+                      f"({', '.join(s['id'] for s in similar)})")
 
 
-def _print_request(view: RequestView) -> None:
+def _print_request(view: RequestView, extra: dict[str, Any]) -> None:
     out, r = console(), view.request
     out.print(f"[bold]{r.id}[/bold]  {r.action}  [bold]{r.status.value}[/bold]  (version {r.version}, "
               f"risk class {r.risk_class})")
@@ -140,6 +163,11 @@ def _print_request(view: RequestView) -> None:
             out.print(f"  {d.approver}: {d.comment}")
     if r.result is not None:
         out.print(f"result: {json.dumps(dict(r.result), sort_keys=True, ensure_ascii=False)}")
+    if extra.get("probing_note"):
+        out.print(f"[yellow]{extra['probing_note']}[/yellow]")
+        for s in extra["similar_requests"]:
+            out.print(f"  {s['id']} {s['status']} {s['created_at'][:16]}: "
+                      f"{json.dumps(s['args'], sort_keys=True, ensure_ascii=False)}")
 
 
 def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = True) -> typer.Typer:
@@ -165,12 +193,13 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
                     requests = session.store.list_all(status=status)
             except (ApprovalError, UnknownUser) as exc:
                 raise fail(str(exc)) from None
-            views = [view_for(r, user, session.policy) for r in requests]
+            shown = [session.view(r, user) for r in requests]
         if as_json:
-            typer.echo(json.dumps([v.to_json_dict() for v in views], ensure_ascii=False, indent=2))
+            typer.echo(json.dumps([{**v.to_json_dict(), **extra} for v, extra in shown], ensure_ascii=False,
+                                  indent=2))
             return
         title = f"approval requests for {as_user}" if as_user else "approval requests"
-        _print_list([v.request for v in views], title)
+        _print_list([v.request for v, _ in shown], title, [extra for _, extra in shown])
 
     @app.command("show")
     def show(
@@ -185,13 +214,13 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
         with _open(ctx) as session:
             try:
                 user = session.policy.user(as_user) if as_user is not None else None
-                view = view_for(session.store.get(request_id), user, session.policy)
+                view, extra = session.view(session.store.get(request_id), user)
             except (ApprovalError, UnknownUser) as exc:
                 raise fail(str(exc)) from None
         if as_json:
-            typer.echo(json.dumps(view.to_json_dict(), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps({**view.to_json_dict(), **extra}, ensure_ascii=False, indent=2))
         else:
-            _print_request(view)
+            _print_request(view, extra)
 
     def _decide(ctx: typer.Context, request_id: str, as_user: str, kind: DecisionKind, comment: str) -> None:
         with _open(ctx) as session:

@@ -165,6 +165,12 @@ def test_every_answer_kind_is_spanish_for_a_spanish_user(model: RulesChatModel, 
 
 def test_the_approval_pause_is_spanish() -> None:
     waiting = [{"id": "AR-1", "status": "pending", "summary": "hold lot LOT-P200-0302 (120 of CP-2039 on hand)",
-                "expires_at": "2026-03-03T06:00:00", "approvers": [{"group": "quality", "eligible": ["qiu.quality"]}]}]
+                "expires_at": "2026-03-03T06:00:00", "approvers": [{"group": "quality", "eligible": ["qiu.quality"]}]},
+               {"id": "AR-2", "status": "pending", "summary": "move 500 of CP-2043 from P200 to P100",
+                "expires_at": "2026-03-03T06:00:00", "approvers": [
+                    {"group": "supervisor", "eligible": ["sol.supervisor"]},
+                    {"group": "finance", "eligible": ["fay.finance"],
+                     "condition": "only if the value is over $10,000"}]}]
     text = localize(pause_answer(waiting), "es")
     assert not _english_left(text, []), text
+    assert "solo si el valor supera $10,000" in text

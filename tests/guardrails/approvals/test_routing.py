@@ -159,14 +159,23 @@ def test_spare_reservation_autonomy_needs_planner_and_a_critical_asset() -> None
 def test_reallocation_value_threshold_edges(value: Any, groups: list[list[str]]) -> None:
     from decimal import Decimal
 
-    route = route_of("reallocate_inventory", "pat.planner", value_usd=Decimal(value) if isinstance(value, str)
-                     else value, to_site="P200")
-    check_route(route, groups)
+    amount = Decimal(value) if isinstance(value, str) else value
+    # bea.buyer may see standard costs: her route names the value rule that added finance.
+    route = route_of("reallocate_inventory", "bea.buyer", value_usd=amount, to_site="P200")
+    check_route(route, [[u for u in g if u != "bea.buyer"] for g in groups])
     if len(groups) == 2:
         assert route.rule_id == "enterprise.yaml#actions.reallocate_inventory.when[0]"
         assert route.groups[1].site == "P100"  # finance for the SOURCE site
+        assert route.groups[1].condition == "as the value is over $10,000"
     else:
         assert route.rule_id == "enterprise.yaml#actions.reallocate_inventory.approvers"
+    # pat.planner may not: the same groups are stored for the approvers, but the rule id and reason he is
+    # given are the same whatever the value (issue 16: they used to say which side of $10,000 it was on).
+    blind = route_of("reallocate_inventory", "pat.planner", value_usd=amount, to_site="P200")
+    check_route(blind, groups)
+    assert blind.rule_id == "enterprise.yaml#actions.reallocate_inventory.approvers"
+    assert blind.reason == route_of("reallocate_inventory", "pat.planner", value_usd=0, to_site="P200").reason
+    assert "finance at P100 only if the value is over $10,000" in blind.reason
 
 
 def test_invalid_value_is_refused() -> None:

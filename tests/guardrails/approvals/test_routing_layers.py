@@ -30,8 +30,14 @@ def test_plant_tightening_from_files_applies_only_to_its_site(policy_dir: Path) 
     router = router_from(policy_dir)
     p200 = route_of("reallocate_inventory", "paz.planner", "P200", router=router, value_usd=6000)
     assert [list(g.eligible_user_ids) for g in p200.groups] == [["sol.supervisor"], ["fay.finance"]]
-    assert p200.rule_id == "plants/P200.yaml#actions.reallocate_inventory.when[0]"
     assert p200.expires_at == NOW + timedelta(hours=8)
+    # paz may not see standard costs, so her route names the action's rule and P200's threshold, whatever the
+    # value; bea.buyer may, and hers names the value rule that applied.
+    assert p200.rule_id == "enterprise.yaml#actions.reallocate_inventory.approvers"
+    assert "finance at P200 only if the value is over $5,000" in p200.reason
+    buyer = route_of("reallocate_inventory", "bea.buyer", "P200", router=router, value_usd=6000)
+    assert [list(g.eligible_user_ids) for g in buyer.groups] == [["sol.supervisor"], ["fay.finance"]]
+    assert buyer.rule_id == "plants/P200.yaml#actions.reallocate_inventory.when[0]"
     p100 = route_of("reallocate_inventory", "pat.planner", "P100", router=router, value_usd=6000)
     assert [list(g.eligible_user_ids) for g in p100.groups] == [["sam.supervisor"]]
     assert p100.expires_at == NOW + timedelta(hours=24)

@@ -55,14 +55,19 @@ def test_value_is_shown_only_to_viewers_who_may_see_standard_costs(tmp_path: Pat
     assert ("12345.67" in shown) is sees_value and "12,345" not in shown
     assert view.masked_fields == (() if sees_value else (VALUE_FIELD,))
     assert view.to_json_dict()["viewer"] == viewer
-    # Everything else is the request as stored.
-    assert (view.request.id, dict(view.request.args), view.request.groups) == (request.id, dict(request.args),
-                                                                                request.groups)
+    # Everything else is the request as stored — but the requester, who may not see the value, is shown every
+    # group the action may need rather than the groups the value added.
+    assert (view.request.id, dict(view.request.args)) == (request.id, dict(request.args))
+    if viewer == "pat.planner":
+        assert view.noticed and [g.describe() for g in view.request.groups] == [
+            "production_supervisor at P100", "finance at P100 only if the value is over $10,000"]
+    else:
+        assert not view.noticed and view.request.groups == request.groups
 
 
 def test_routing_reasons_no_longer_carry_the_value_and_old_ones_are_masked(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    request = _reallocation(store)
+    request = _reallocation(store, "bea.buyer")
     assert "value over $10,000" in request.reason and "12,345" not in request.reason
     old = request.__class__(**{**request.__dict__, "reason": request.reason.replace(
         "(value over $10,000)", "(value $12,345.67 is over $10,000)")})

@@ -52,6 +52,7 @@ function facts(request) {
     ["Policy rule", request.rule_id],
     ["Value", typeof value === "number" ? value.toLocaleString("en-US", { style: "currency", currency: "USD" }) : value],
     ["Approvers", describeApprovers(groupsOf(request))],
+    ["Repeated requests", request.probing_note],
     ["Requested", when(request.created_at)],
     ["Expires", when(request.expires_at)],
   ];
