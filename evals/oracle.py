@@ -310,10 +310,16 @@ _ID_COLUMNS = {"work_orders": "wo_id", "lots": "lot_id", "purchase_orders": "po_
                "sales_orders": "so_id", "assets": "asset_id", "production_lines": "line_id"}
 
 
+_ONE_OPEN_LINE = (" AND status IN ('approved', 'sent', 'acknowledged') AND po_id IN (SELECT po_id FROM po_lines "
+                  "WHERE line_status = 'open' AND qty_received < qty_ordered GROUP BY po_id HAVING COUNT(*) = 1)")
+"""Purchase orders with exactly one open line (their open value is that line's)."""
+
+
 def _record(engine: Engine, _manifest: dict[str, Any], table: str, site: str, where: str = "") -> str:
     """The first id of ``table`` at ``site`` (``where``: one of a few fixed filters, never free SQL)."""
     filters = {"": "", "with_stock": " AND lot_id IN (SELECT lot_id FROM inventory WHERE qty_on_hand > 0)",
-               "open": " AND status IN ('open', 'contained')", "released": " AND status = 'released'"}
+               "open": " AND status IN ('open', 'contained')", "released": " AND status = 'released'",
+               "one_open_line": _ONE_OPEN_LINE}
     if table not in _ID_COLUMNS or where not in filters:
         raise OracleError(f"record picker: unknown table {table!r} or filter {where!r}")
     col = _ID_COLUMNS[table]

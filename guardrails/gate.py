@@ -18,9 +18,9 @@ from guardrails.identity import User
 from guardrails.locator import RECORD_FIELDS, SiteResolver
 from guardrails.policy.loader import Policy
 from tools.catalog import Catalog
-from tools.scope import DataScope
+from tools.scope import DEFAULT_MIN_GROUP, DataScope
 
-__all__ = ["Decision", "Effect", "Gate", "field_scope"]
+__all__ = ["Decision", "Effect", "Gate", "data_scope", "field_scope"]
 
 _NO_SCOPE = DataScope(sites=frozenset())
 
@@ -73,6 +73,19 @@ def field_scope(policy: Policy, user: User, sites: frozenset[str]) -> tuple[froz
         elif not visible:
             aggregate_only.add(name)
     return frozenset(masked), frozenset(aggregate_only)
+
+
+def data_scope(policy: Policy, user: User, granted: frozenset[str]) -> DataScope:
+    """The data scope of ``user`` over the ``granted`` sites: the site filter, masked and aggregate-only fields,
+    and for each aggregate-only field the strictest ``min_group`` of those sites (an aggregate may mix them)."""
+    masked, aggregate_only = field_scope(policy, user, granted)
+    floors: dict[str, int] = {}
+    for name in aggregate_only:
+        rules = [(policy.fields_at(site) if site else policy.fields).get(name) for site in granted or {""}]
+        floors[name] = max((rule.group_floor for rule in rules if rule is not None), default=DEFAULT_MIN_GROUP)
+    all_sites = user.sites is None and granted == policy.user_sites(user)
+    return DataScope(sites=None if all_sites else granted, masked_fields=masked, aggregate_only_fields=aggregate_only,
+                     min_group=floors)
 
 
 class Gate:
@@ -147,9 +160,6 @@ class Gate:
                          if r in policy.roles_at(site)), "gate.default_deny")
             return Decision(Effect.DENY, rule, f"The plant policy of {', '.join(sorted(user_sites))} "
                             f"does not grant {tool} to your role.", _NO_SCOPE, tool, user.user_id)
-        masked, aggregate_only = field_scope(policy, user, granted)
-        all_sites = user.sites is None and granted == user_sites
-        scope = DataScope(sites=None if all_sites else granted, masked_fields=masked,
-                          aggregate_only_fields=aggregate_only)
-        where = "all sites" if all_sites else ", ".join(sorted(granted))
+        scope = data_scope(policy, user, granted)
+        where = "all sites" if scope.sites is None else ", ".join(sorted(granted))
         return Decision(Effect.ALLOW, enterprise_rule, f"{tool} allowed for {where}.", scope, tool, user.user_id)

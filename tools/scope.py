@@ -2,18 +2,23 @@
 
 The gate builds a scope for each call; every tool applies it inside its SQL
 (site filter in WHERE, masked columns never selected, aggregates over scoped
-rows only), so out-of-scope data never leaves the database layer.
+rows only), so out-of-scope data never leaves the database layer. An aggregate
+over an aggregate-only field is shown only over a group large and varied enough
+(the policy's ``min_group``; see :mod:`tools.aggregates`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, false, true
 from sqlalchemy.sql.elements import ColumnElement as _ColumnElement
 
-__all__ = ["DataScope"]
+__all__ = ["DEFAULT_MIN_GROUP", "DataScope"]
+
+DEFAULT_MIN_GROUP = 3
+"""Rows an aggregate over an aggregate-only field needs when the policy names no ``min_group`` for it."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,9 @@ class DataScope:
     """Fields never selected, not even into aggregates."""
     aggregate_only_fields: frozenset[str] = field(default_factory=frozenset)
     """Fields that may feed an aggregate over several rows but are never returned row by row."""
+    min_group: Mapping[str, int] = field(default_factory=dict, hash=False)
+    """Aggregate-only field → the fewest rows an aggregate over it may cover (the policy's ``min_group``);
+    :data:`DEFAULT_MIN_GROUP` for an aggregate-only field not named here."""
 
     @classmethod
     def unrestricted(cls) -> DataScope:
@@ -60,10 +68,20 @@ class DataScope:
         """True when ``field_name`` may feed an aggregate (sum, average) over scoped rows."""
         return field_name not in self.masked_fields
 
+    def group_floor(self, field_name: str) -> int:
+        """The fewest rows an aggregate over ``field_name`` may cover: 0 when the field is visible row by row
+        (no floor), the policy's ``min_group`` when it is aggregate-only."""
+        if field_name not in self.aggregate_only_fields:
+            return 0
+        return max(self.min_group.get(field_name, DEFAULT_MIN_GROUP), 2)
+
     def describe(self) -> dict[str, object]:
         """A JSON-friendly summary for audit records."""
-        return {
+        out: dict[str, object] = {
             "sites": sorted(self.sites) if self.sites is not None else "*",
             "masked_fields": sorted(self.masked_fields),
             "aggregate_only_fields": sorted(self.aggregate_only_fields),
         }
+        if self.aggregate_only_fields:
+            out["min_group"] = {f: self.group_floor(f) for f in sorted(self.aggregate_only_fields)}
+        return out

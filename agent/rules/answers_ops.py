@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.rules.format import cite, day, join, label, mapping_of, more, num, pct, rows_of, when
+from agent.rules.format import cite, day, join, label, mapping_of, more, num, pct, rows_of, when, withheld_values
 
 if TYPE_CHECKING:
     from agent.rules.focus import Focus, Writer
@@ -337,8 +337,10 @@ def executive(result: Mapping[str, Any], focus: Focus) -> list[str]:
             qe = mapping_of(s, "open_quality_events")
             quality = ", ".join(f"{k} {num(v)}" for k, v in qe.items()) or "none"
             value = s.get("open_po_value_by_currency")
-            po_value = (" worth " + ", ".join(f"{c} {num(v)}" for c, v in sorted(value.items()))
-                        if isinstance(value, Mapping) and value else "")
+            shown = sorted((c, v) for c, v in value.items() if v is not None) if isinstance(value, Mapping) else []
+            po_value = (" worth " + ", ".join(f"{c} {num(v)}" for c, v in shown)) if shown else ""
+            withheld = "; ".join(withheld_values(s.get("open_po_value_withheld"), "open PO value"))
+            po_value += f" ({withheld})" if withheld else ""
             risky = [str(x) for x in s.get("assets_at_risk") or []]
             out.append(f"{s.get('site_id')} {label(s.get('site_name')) or ''}: "
                        f"{num(s.get('open_work_orders'))} open work orders ({num(s.get('late_work_orders'))} late); "

@@ -5,7 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from agent.rules.format import cite, data_text, day, join, label, mapping_of, more, num, pct, rows_of, signed
+from agent.rules.format import (
+    cite,
+    data_text,
+    day,
+    join,
+    label,
+    mapping_of,
+    more,
+    num,
+    open_values,
+    pct,
+    rows_of,
+    signed,
+)
 
 if TYPE_CHECKING:
     from agent.rules.focus import Focus, Writer
@@ -142,9 +155,8 @@ def open_po_lines(result: Mapping[str, Any], focus: Focus) -> list[str]:
     tail = more(min(focus.rows, len(rows)), total)
     if tail:
         out.append(tail)
-    values = result.get("open_value_by_currency")
-    if isinstance(values, Mapping) and values and not wanted:
-        out.append("Open value: " + ", ".join(f"{cur} {num(v)}" for cur, v in sorted(values.items())) + ".")
+    if not wanted:
+        out += open_values(result.get("open_value_by_currency"), result.get("open_value_withheld"))
     return out
 
 

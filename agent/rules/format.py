@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["as_of_line", "cite", "data_text", "day", "join", "label", "mapping_of", "more", "num", "pct", "rows_of",
-           "signed", "when"]
+__all__ = ["as_of_line", "cite", "data_text", "day", "join", "label", "mapping_of", "more", "num", "open_values",
+           "pct", "rows_of", "signed", "when", "withheld_values"]
 
 _BLOCK = re.compile(r"<<<DATA [0-9a-f]+[^>]*>>>\n?(.*?)\n?<<<END DATA [0-9a-f]+>>>", re.S)
 
@@ -117,3 +117,21 @@ def mapping_of(result: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     """The object at ``key`` of a tool result; empty when it is missing or not an object."""
     value = result.get(key)
     return value if isinstance(value, Mapping) else {}
+
+
+def withheld_values(withheld: Any, what: str) -> list[str]:
+    """A clause per currency whose ``what`` (e.g. 'open value') a tool withheld, saying why instead of a figure:
+    'the USD open value is withheld: fewer than 3 lines contribute (…)'."""
+    out = []
+    for currency, why in sorted(withheld.items()) if isinstance(withheld, Mapping) else ():
+        reason = data_text(why.get("reason")) if isinstance(why, Mapping) else None
+        out.append(f"the {currency} {what} is {(reason or 'withheld').rstrip('.')}")
+    return out
+
+
+def open_values(values: Any, withheld: Any, what: str = "open value") -> list[str]:
+    """'Open value: USD 1,234.5, MXN 98.' for the totals a tool gave (a total it withheld is null and never
+    printed), then a sentence on why each withheld one is withheld."""
+    shown = sorted((c, v) for c, v in values.items() if v is not None) if isinstance(values, Mapping) else []
+    out = [f"{what[:1].upper()}{what[1:]}: " + ", ".join(f"{c} {num(v)}" for c, v in shown) + "."] if shown else []
+    return out + [f"{clause[:1].upper()}{clause[1:]}." for clause in withheld_values(withheld, what)]

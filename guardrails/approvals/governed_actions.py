@@ -30,7 +30,7 @@ from guardrails.approvals.routing import ApprovalRouter, Route
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
 from guardrails.errors import ActionDecisionIncomplete
-from guardrails.gate import Effect, field_scope
+from guardrails.gate import Effect, data_scope
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
 from guardrails.policy.triggers import ActionTriggers
@@ -166,11 +166,7 @@ class GovernedActions:
                                    if r in policy.roles_at(s)))
         if not granted:
             return None, "gate.no_site_access", f"No site you hold grants {name} to your role."
-        masked, aggregate_only = field_scope(policy, user, granted)
-        all_sites = user.sites is None and granted == user_sites
-        scope = DataScope(sites=None if all_sites else granted, masked_fields=masked,
-                          aggregate_only_fields=aggregate_only)
-        return scope, rule, f"{name} granted by {rule}."
+        return data_scope(policy, user, granted), rule, f"{name} granted by {rule}."
 
     def as_of(self) -> datetime:
         """The plant data's as-of time."""

@@ -121,5 +121,12 @@ def merge_fields(upper: Mapping[str, FieldRule], doc: LayerDoc, roles: frozenset
             if extra:
                 raise PolicyLoosening(doc.file, f"{key}.aggregate_only",
                                       f"would let {extra[0]!r} aggregate {name}, which the layer above hides")
-        merged[name] = rule
+            if rule.min_group is not None and rule.min_group < above.group_floor:
+                raise PolicyLoosening(doc.file, f"{key}.min_group",
+                                      f"would lower the minimum group for aggregates of {name} from "
+                                      f"{above.group_floor} to {rule.min_group}")
+        # A layer that does not set min_group keeps the one above (or the default at the top).
+        floor = rule.min_group if rule.min_group is not None else (
+            above.group_floor if above is not None else rule.group_floor)
+        merged[name] = replace(rule, min_group=floor)
     return merged

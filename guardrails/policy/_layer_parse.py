@@ -8,6 +8,7 @@ from typing import Any
 
 from guardrails.errors import PolicyError
 from guardrails.identity import ALL_SITES, LANGUAGES, User
+from tools.scope import DEFAULT_MIN_GROUP
 
 __all__ = ["FieldRule", "LayerDoc", "RoleRule", "parse_layer"]
 
@@ -31,6 +32,15 @@ class FieldRule:
     field: str
     visible_to: frozenset[str]
     aggregate_only: frozenset[str] = frozenset()
+    min_group: int | None = None
+    """The fewest rows an aggregate over the field may cover for an ``aggregate_only`` role (and never over rows
+    that all carry one value). ``None`` in a parsed layer that does not set it: the layer above's value, or
+    :data:`tools.scope.DEFAULT_MIN_GROUP` at the top; merged rules always carry a number."""
+
+    @property
+    def group_floor(self) -> int:
+        """``min_group`` as it applies (the default when no layer set it)."""
+        return self.min_group if self.min_group is not None else DEFAULT_MIN_GROUP
 
 
 @dataclass(frozen=True)
@@ -134,19 +144,30 @@ def _users(file: str, raw: Mapping[str, Any]) -> dict[str, User]:
     return users
 
 
+def _min_group(file: str, key: str, value: Any) -> int | None:
+    """A field's ``min_group``: a whole number of at least 2 (an aggregate over one row is that row's value)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise PolicyError(file, key, f"must be a whole number of at least 2 (an aggregate over one row is that "
+                                     f"row's value), got {value!r}")
+    return value
+
+
 def _fields(file: str, raw: Mapping[str, Any]) -> dict[str, FieldRule]:
     fields: dict[str, FieldRule] = {}
     for name, body in raw.items():
         if name.count(".") != 1:
             raise PolicyError(file, f"sensitive_fields.{name}", "must be named table.column")
         body = _mapping(file, f"sensitive_fields.{name}", body)
-        unknown = set(body) - {"visible_to", "aggregate_only"}
+        unknown = set(body) - {"visible_to", "aggregate_only", "min_group"}
         if unknown:
             raise PolicyError(file, f"sensitive_fields.{name}.{sorted(unknown)[0]}", "unknown key")
         fields[name] = FieldRule(
             field=name,
             visible_to=_str_set(file, f"sensitive_fields.{name}.visible_to", body.get("visible_to")),
             aggregate_only=_str_set(file, f"sensitive_fields.{name}.aggregate_only", body.get("aggregate_only")),
+            min_group=_min_group(file, f"sensitive_fields.{name}.min_group", body.get("min_group")),
         )
     return fields
 

@@ -93,7 +93,8 @@ class Policy:
                     "deny_tools": sorted(role.deny_tools), "permissions": sorted(role.permissions)}
 
         def field_view(rules: Mapping[str, FieldRule]) -> dict[str, Any]:
-            return {n: {"visible_to": sorted(r.visible_to), "aggregate_only": sorted(r.aggregate_only)}
+            return {n: {"visible_to": sorted(r.visible_to), "aggregate_only": sorted(r.aggregate_only),
+                        "min_group": r.group_floor}
                     for n, r in sorted(rules.items())}
 
         view: dict[str, Any] = {"hash": self.hash, "source": self.source,

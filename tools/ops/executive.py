@@ -8,13 +8,15 @@ from datetime import date, timedelta
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, case, func, select
 
+from tools.aggregates import WithheldFigure
 from tools.ops._line_metrics import output_records, scrap_rate, state_hours, state_slices
 from tools.ops._reconciliation import Disagreement, find_disagreements
 from tools.ops.common import UNFINISHED_WO_STATUSES, Period, latest_asset_health, require_ids
 from tools.plant.schema import table
 from tools.scope import DataScope
 from tools.spec import ToolArgs, ToolContext, ToolResult, ToolSpec
-from tools.supply.common import open_line_clause, open_lines_select, open_value_by_site_and_currency
+from tools.supply.common import open_line_clause, open_lines_select
+from tools.supply.open_value import OpenValue, open_value_by_site_and_currency
 
 __all__ = [
     "TOOLS",
@@ -51,11 +53,16 @@ class SiteSummary(BaseModel):
     open_quality_events: dict[str, int] = Field(description="Open or contained quality events by severity.")
     open_po_lines: int
     past_due_po_lines: int = Field(description="Open PO lines whose promised (else need) date is before today.")
-    open_po_value_by_currency: dict[str, float] | None = Field(
+    open_po_value_by_currency: dict[str, float | None] | None = Field(
         description="PO currency (e.g. USD, MXN) → Σ open qty × unit price of the site's open PO lines in that "
                     "currency. One total per currency: never converted (no FX rates exist) and never summed "
                     "across currencies or sites. {} when the site has no open PO line; null when the caller may "
-                    "not aggregate PO prices.")
+                    "not aggregate PO prices; a currency's total is null when it is withheld (see "
+                    "open_po_value_withheld).")
+    open_po_value_withheld: dict[str, WithheldFigure] = Field(
+        default_factory=dict,
+        description="PO currency → why the site's open PO value in it is withheld: the caller sees PO prices only "
+                    "in aggregate and that total would reveal a line's price (too few lines, or all at one price).")
     assets_at_risk: list[str] = Field(description="Assets whose latest failure probability ≥ the threshold.")
     reconciliation_issues: int = Field(description="ERP/MES disagreements found at the site.")
 
@@ -90,7 +97,7 @@ def _po_counts(conn: Connection, scope: DataScope, sites: list[str], today: date
     return {r[0]: (int(r[1]), int(r[2] or 0)) for r in conn.execute(stmt)}
 
 
-def _po_values(conn: Connection, scope: DataScope, sites: list[str]) -> dict[str, dict[str, float]] | None:
+def _po_values(conn: Connection, scope: DataScope, sites: list[str]) -> dict[str, OpenValue] | None:
     """Site → PO currency → open PO value, summed in SQL; None when the scope may not aggregate PO prices
     (the price column is only ever selected, inside a SUM, when it may)."""
     po = table("purchase_orders")
@@ -141,7 +148,8 @@ def executive_summary(ctx: ToolContext, args: ExecutiveSummaryArgs) -> Executive
             availability=state_hours(x for x in slices if x.site_id == site).availability,
             good_qty=round(good, 3), scrap_qty=round(scrap, 3), scrap_rate=scrap_rate(good, scrap),
             open_quality_events=qes.get(site, {}), open_po_lines=open_po, past_due_po_lines=due_po,
-            open_po_value_by_currency=None if values is None else values.get(site, {}),
+            open_po_value_by_currency=None if values is None else values.get(site, OpenValue()).totals,
+            open_po_value_withheld={} if values is None else values.get(site, OpenValue()).withheld,
             assets_at_risk=[a.asset_id for a in risky if a.site_id == site],
             reconciliation_issues=issues[site]))
     ids = [*sites, *(a.asset_id for a in risky), *(i for d in disagreements for i in d.record_ids)]
@@ -156,7 +164,7 @@ TOOLS: tuple[ToolSpec, ...] = (
             "One-call plant overview per site in scope: open and late work orders, machine availability and "
             "scrap rate over the last N days (default 7), open quality events by severity, open and past-due "
             "PO lines (and open PO value per PO currency, never converted or summed across currencies, when the "
-            "caller may aggregate PO prices), assets at risk of failure, "
+            "caller may aggregate PO prices and the total cannot reveal a line's price), assets at risk of failure, "
             "and a reconciliation section listing records where ERP and MES disagree (lot on hold but stock "
             "unrestricted; WO completed qty ≠ qty received into its lots; PO line received qty ≠ lots "
             "received). Use it for 'how are the plants doing', morning reports and data-integrity checks."),

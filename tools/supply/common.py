@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, exists, func, literal, or_, select, union
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, exists, literal, or_, select, union
 
 from tools.errors import RecordNotFound
 from tools.plant.schema import table
@@ -27,8 +27,6 @@ __all__ = [
     "load_open_lines",
     "open_line_clause",
     "open_lines_select",
-    "open_value_by_currency",
-    "open_value_by_site_and_currency",
     "po_line_id",
     "require_buyer",
     "require_item",
@@ -312,46 +310,3 @@ def valid_sources(conn: Connection, scope: DataScope, item_ids: Collection[str] 
     for src in sorted(best.values(), key=lambda x: (x.lead_time_days, -x.on_time_rate, x.supplier_id)):
         ranked.setdefault(src.item_id, []).append(src)
     return ranked
-
-
-def _open_value_rows(conn: Connection, scope: DataScope, stmt: Select[tuple[object, ...]],
-                     *, by_site: bool) -> list[tuple[str, str, float]] | None:
-    """(site or "", currency, Σ open qty × unit price) over the open lines ``stmt`` selects, summed in the
-    database grouped by PO currency (and PO site when ``by_site``). None when the scope may not aggregate
-    ``po_lines.unit_price``: the price column is then never selected, and otherwise only inside the SUM."""
-    if not scope.can_aggregate("po_lines.unit_price"):
-        return None
-    po, pl = table("purchase_orders"), table("po_lines")
-    inner = stmt.add_columns(
-        po.c.site_id.label("value_site_id"), po.c.currency.label("value_currency"),
-        ((pl.c.qty_ordered - pl.c.qty_received) * pl.c.unit_price).label("open_value"),
-    ).subquery()
-    keys = [inner.c.value_site_id, inner.c.value_currency] if by_site else [inner.c.value_currency]
-    totals = select(*keys, func.sum(inner.c.open_value)).group_by(*keys).order_by(*keys)
-    return [(r[0] if by_site else "", r[-2], float(r[-1] or 0.0)) for r in conn.execute(totals)]
-
-
-def open_value_by_currency(conn: Connection, scope: DataScope,
-                           stmt: Select[tuple[object, ...]]) -> dict[str, float] | None:
-    """PO currency → Σ open qty × unit price over the open lines ``stmt`` (from :func:`open_lines_select`)
-    selects, summed in SQL per ``purchase_orders.currency`` and rounded to 2 decimals; ``{}`` when no line
-    matches.
-
-    Amounts in different currencies are never added together or converted (there are no FX rates).
-    None when the scope may not aggregate ``po_lines.unit_price``: the price never leaves SQL row by row.
-    """
-    rows = _open_value_rows(conn, scope, stmt, by_site=False)
-    return None if rows is None else {currency: round(value, 2) for _, currency, value in rows}
-
-
-def open_value_by_site_and_currency(conn: Connection, scope: DataScope,
-                                    stmt: Select[tuple[object, ...]]) -> dict[str, dict[str, float]] | None:
-    """Site → PO currency → Σ open qty × unit price, as :func:`open_value_by_currency` but grouped by PO
-    site too (a site without matching lines is absent). None when the scope may not aggregate PO prices."""
-    rows = _open_value_rows(conn, scope, stmt, by_site=True)
-    if rows is None:
-        return None
-    out: dict[str, dict[str, float]] = {}
-    for site, currency, value in rows:
-        out.setdefault(site, {})[currency] = round(value, 2)
-    return out

@@ -10,11 +10,11 @@ from datetime import date, datetime, timedelta
 from pydantic import BaseModel, Field
 from sqlalchemy import func
 
+from tools.aggregates import WithheldFigure
 from tools.plant.schema import table
 from tools.spec import ToolArgs, ToolContext, ToolResult, ToolSpec
 from tools.supply.common import (
     open_lines_select,
-    open_value_by_currency,
     po_line_id,
     require_buyer,
     require_item,
@@ -22,6 +22,7 @@ from tools.supply.common import (
     require_site,
     require_supplier,
 )
+from tools.supply.open_value import OpenValue, open_value_by_currency
 
 __all__ = ["TOOLS", "OpenPoLine", "OpenPoLinesArgs", "OpenPoLinesResult", "open_po_lines"]
 
@@ -78,11 +79,16 @@ class OpenPoLinesResult(ToolResult):
     rows: list[OpenPoLine]
     total_lines: int = Field(description="Matching lines before the limit.")
     truncated: bool
-    open_value_by_currency: dict[str, float] | None = Field(
+    open_value_by_currency: dict[str, float | None] | None = Field(
         description="PO currency (e.g. USD, MXN) → Σ open qty × PO price over all matching lines in that "
                     "currency. One total per currency: amounts are never converted (no FX rates exist) and "
                     "never summed across currencies. {} when no line matches; null when your scope may not "
-                    "aggregate prices.")
+                    "aggregate prices; a currency's total is null when it is withheld (see open_value_withheld).")
+    open_value_withheld: dict[str, WithheldFigure] = Field(
+        default_factory=dict,
+        description="PO currency → why its open value is withheld: your scope sees prices only in aggregate and "
+                    "that total would reveal a line's price (too few lines, or all at one price). Say the "
+                    "reason; never work the figure out.")
     message: str
 
 
@@ -133,18 +139,30 @@ def open_po_lines(ctx: ToolContext, args: OpenPoLinesArgs) -> OpenPoLinesResult:
     shown = rows[: args.limit]
     message = (f"{len(rows)} open PO lines match" if rows
                else "no open PO lines match these filters in your scope (the named records exist)")
-    if totals is not None and len(totals) > 1:
-        message += (f"; open value is given per currency ({', '.join(totals)}), never converted or added across "
-                    "currencies")
-    if totals is not None and not show_price:
-        message += "; prices are aggregate-only in your scope: open_value_by_currency is given, row prices are not"
+    message += _value_note(totals, show_price)
     return OpenPoLinesResult(
         as_of=ctx.as_of, rows=shown, total_lines=len(rows), truncated=len(rows) > args.limit,
-        open_value_by_currency=totals, message=message,
+        open_value_by_currency=None if totals is None else totals.totals,
+        open_value_withheld={} if totals is None else totals.withheld, message=message,
         # The total reads every matching line, so all of them are cited.
         record_ids=list(dict.fromkeys([*(r.line_id for r in rows), *(r.supplier_id for r in shown),
                                        *(r.item_id for r in shown)])),
     )
+
+
+def _value_note(totals: OpenValue | None, show_price: bool) -> str:
+    """What the message adds about the open value: per currency, aggregate-only, withheld and why."""
+    if totals is None:
+        return ""
+    note = ""
+    if len(totals.totals) > 1:
+        note += (f"; open value is given per currency ({', '.join(totals.totals)}), never converted or added across "
+                 "currencies")
+    if not show_price:
+        note += "; prices are aggregate-only in your scope: open_value_by_currency is given, row prices are not"
+    for currency, why in totals.withheld.items():
+        note += f"; the {currency} open value is {why.reason}"
+    return note
 
 
 TOOLS: tuple[ToolSpec, ...] = (
@@ -155,7 +173,9 @@ TOOLS: tuple[ToolSpec, ...] = (
             "promised and original promised dates, expected receipt date and days late; filter by supplier, "
             "item, site, buyer, PO, late_only or due_within_days; earliest need date first. Each row carries its PO "
             "currency; prices and the open value per currency (never converted or summed across currencies) "
-            "only when your role may see them. Use for 'what is on order / what is late'."
+            "only when your role may see them; a role that sees prices only in aggregate gets no total that would "
+            "reveal a line's price (too few lines or all at one price: withheld, with the reason). Use for 'what "
+            "is on order / what is late'."
         ),
         domain="procurement", args_model=OpenPoLinesArgs, result_model=OpenPoLinesResult, fn=open_po_lines,
         sensitive_fields=frozenset({"po_lines.unit_price"}),

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from tools.aggregates import WithheldFigure
 from tools.spec import ToolArgs, ToolContext, ToolResult, ToolSpec
 from tools.supply import _triage_rules as rules
 from tools.supply._triage_rows import (
@@ -28,12 +29,12 @@ from tools.supply._triage_rows import (
 from tools.supply.common import (
     load_open_lines,
     open_lines_select,
-    open_value_by_currency,
     require_buyer,
     require_site,
     require_supplier,
     valid_sources,
 )
+from tools.supply.open_value import open_value_by_currency
 from tools.supply.projection import ProjectionInputs, load_projection_inputs
 
 __all__ = ["ALL_CATEGORIES", "TOOLS", "Category", "TriageArgs", "TriageResult", "buyer_exception_triage"]
@@ -96,10 +97,15 @@ class TriageResult(ToolResult):
         default_factory=list, description="Lot received against an open or recently received line is on "
                                           "quality hold or blocked.")
     open_lines_considered: int = Field(description="Open PO lines matching site/buyer/supplier.")
-    open_value_by_currency: dict[str, float] | None = Field(
+    open_value_by_currency: dict[str, float | None] | None = Field(
         description="PO currency (e.g. USD, MXN) → Σ open qty × PO price of those lines in that currency. One "
                     "total per currency: never converted (no FX rates exist) and never summed across currencies. "
-                    "{} when no line; null when your scope may not aggregate PO prices.")
+                    "{} when no line; null when your scope may not aggregate PO prices; a currency's total is null "
+                    "when it is withheld (see open_value_withheld).")
+    open_value_withheld: dict[str, WithheldFigure] = Field(
+        default_factory=dict,
+        description="PO currency → why its open value is withheld: your scope sees PO prices only in aggregate "
+                    "and that total would reveal a line's price (too few lines, or all at one price).")
     message: str
 
 
@@ -174,9 +180,12 @@ def buyer_exception_triage(ctx: ToolContext, args: TriageArgs) -> TriageResult:
     summary = ", ".join(f"{name} {n}" for name, n in counts.items()) or "no category ran"
     if unavailable:
         summary += "; unavailable: " + ", ".join(unavailable)
+    for currency, why in (totals.withheld if totals is not None else {}).items():
+        summary += f"; the {currency} open value is {why.reason}"
     return TriageResult(as_of=ctx.as_of, counts=counts, unavailable=unavailable, open_lines_considered=len(lines),
-                        open_value_by_currency=totals, message=summary, record_ids=list(dict.fromkeys(ids)),
-                        **shown)
+                        open_value_by_currency=None if totals is None else totals.totals,
+                        open_value_withheld={} if totals is None else totals.withheld, message=summary,
+                        record_ids=list(dict.fromkeys(ids)), **shown)
 
 
 def _sites(site_id: str | None) -> list[str] | None:

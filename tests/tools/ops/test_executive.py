@@ -178,8 +178,13 @@ def test_summary_scope_and_price_aggregation(consistent: Engine) -> None:
     assert [s.site_id for s in scoped.sites] == ["P100"] and "P200" not in scoped.model_dump_json()
     masked = run(make_ctx(consistent, DataScope.for_sites(["P100"], masked=[PRICE])), {})
     assert masked.sites[0].open_po_value_by_currency is None and masked.sites[0].open_po_lines == 2
+    # Aggregate-only: two lines at two prices are shown under a min_group of 2, withheld under the default 3.
+    two = DataScope(sites=frozenset({"P100"}), aggregate_only_fields=frozenset({PRICE}), min_group={PRICE: 2})
+    assert run(make_ctx(consistent, two), {}).sites[0].open_po_value_by_currency == {"USD": 150.0}
     aggregate_only = DataScope(sites=frozenset({"P100"}), aggregate_only_fields=frozenset({PRICE}))
-    assert run(make_ctx(consistent, aggregate_only), {}).sites[0].open_po_value_by_currency == {"USD": 150.0}
+    withheld = run(make_ctx(consistent, aggregate_only), {}).sites[0]
+    assert withheld.open_po_value_by_currency == {"USD": None}
+    assert withheld.open_po_value_withheld["USD"].rows == 2 and "150" not in withheld.model_dump_json()
     assert PRICE in TOOL.sensitive_fields
     one = run(make_ctx(consistent), {"site_id": "P200"})
     assert [s.site_id for s in one.sites] == ["P200"]

@@ -155,8 +155,10 @@ def test_two_currencies_in_scope_give_two_totals_never_a_mixed_sum(blank_plant: 
     mixed = 15 * 130.0 + 2 * 400.0 + 10 * 7.0 + 3 * 11.0
     assert str(mixed) not in r.model_dump_json()
     assert run(blank_plant, P100, supplier_id="S-002").open_value_by_currency == {"MXN": 2750.0}
+    # Two lines at two prices per currency: shown under a min_group of 2 (withheld under the default 3).
     agg = run(blank_plant, DataScope(sites=frozenset({"P100"}),
-                                     aggregate_only_fields=frozenset({"po_lines.unit_price"})))
+                                     aggregate_only_fields=frozenset({"po_lines.unit_price"}),
+                                     min_group={"po_lines.unit_price": 2}))
     assert agg.open_value_by_currency == {"MXN": 2750.0, "USD": 103.0}
     assert all(x.unit_price is None and x.open_value is None for x in agg.rows)
     for value in ("7.0", "130.0", "400.0", "11.0", "1950.0", "800.0"):
