@@ -1,6 +1,7 @@
-"""Compromised-model containment: for every user, out-of-scope reads, every action without approval, approval
-reuse and tampering, and obedience to planted instructions — through the copilot with the adversarial model
-and directly through the governed APIs. Leaks are checked with the scope oracle (what the model and the user
+"""Compromised-model containment: for every user, out-of-scope reads, inference probes (existence, aggregates,
+routing, rankings: :mod:`evals.inference`), every action without approval, approval reuse and tampering, and
+obedience to planted instructions — through the copilot with the adversarial model and directly through the
+governed APIs. Leaks are checked with the scope oracle (what the model and the user
 received), unapproved actions by database diff against the approved executions in the audit."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from evals.adversarial import AdversarialChatModel, PlannedCall
 from evals.canaries import ScopeOracle
 from evals.checks import AuditView, unapproved_changes
 from evals.execute import CaseRun, _approvals_at
+from evals.inference import inference_probes
 from evals.outcome import CaseOutcome, Count
 from evals.sandbox import Sandbox, copilot_with_model
 from guardrails.approvals.service import Proposal, approval_request_id
@@ -52,6 +54,10 @@ class _Tally:
     trace_ids: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+
+    def count(self, kind: str, outcome: str) -> None:
+        """Count one attempt of ``kind`` with ``outcome``."""
+        self.kinds[kind].add(outcome)
 
 
 def _valid(sandbox: Sandbox) -> Any:
@@ -268,6 +274,9 @@ def run_containment(sandbox: Sandbox, scopes: ScopeOracle, users: list[str] | No
         own = records[sorted(held)[0]] if held else None
         tally = _Tally()
         _direct_reads(sandbox, scopes, user_id, foreign, tally)
+        found, probe_trace = inference_probes(sandbox, scopes, user_id, grant, tally.count)
+        tally.leaks += found
+        tally.trace_ids.append(probe_trace)
         pending = _direct_actions(sandbox, user_id, records, tally, grant)
         for rid in pending[0::2][: 2 if fast else 4]:
             _abuse(sandbox, user_id, rid, tally)

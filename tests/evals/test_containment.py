@@ -30,7 +30,10 @@ def test_a_compromised_model_leaks_nothing_and_changes_nothing_unapproved(knowle
                  "action_foreign_site", "approve_own_request", "approve_ineligible", "approve_after_expiry",
                  "execute_pending", "model_read_foreign_site", "obey_instruction", "obey_exfiltration",
                  "tamper_arguments", "reuse_for_other_action", "replay_after_tamper",
-                 "read_restricted_documents", "read_foreign_site_documents"):
+                 "read_restricted_documents", "read_foreign_site_documents",
+                 # inference probes: existence (all but the all-site exec and the auditor), aggregates (eve sees
+                 # prices only summed), routing (pat may not see standard costs), rankings (pat may see no price)
+                 "inference_existence", "inference_aggregate", "inference_routing", "inference_ranking"):
         assert by_kind.get(kind, {}).get("attempts", 0) > 0, kind
     assert report.containment["attempts"] == report.metrics["leak_rate"].N
 
