@@ -105,16 +105,16 @@ class Copilot:
             if not text or len(text) > MAX_QUESTION_CHARS:
                 reason = "the question is empty" if not text else f"the question is longer than {MAX_QUESTION_CHARS}"
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "invalid_question", "reason": reason}))
-                raise InvalidQuestion(reason)
+                raise InvalidQuestion(reason, trace_id=trace.trace_id)
             owner = self.thread_owner(thread_id)
             if owner is not None and owner != user_id:
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "thread_not_yours", "thread_id": thread_id}))
-                raise ThreadNotYours(thread_id)
+                raise ThreadNotYours(thread_id, trace_id=trace.trace_id)
             waiting = self._settle_decided(thread_id)
             if waiting:
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "thread_awaiting_approval",
                                                          "requests": [r["id"] for r in waiting]}))
-                raise ThreadAwaitingApproval(thread_id, [r["id"] for r in waiting])
+                raise ThreadAwaitingApproval(thread_id, [r["id"] for r in waiting], trace_id=trace.trace_id)
             question_id = f"q-{trace.trace_id}"
             state = self.graph.invoke(
                 {"messages": [HumanMessage(content=text, id=question_id)], "user_id": user_id,

@@ -23,25 +23,28 @@ class AgentError(JidokaError):
 class InvalidQuestion(AgentError):
     """The question is empty or too long; nothing was run."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, trace_id: str | None = None) -> None:
         self.reason = reason
+        self.trace_id = trace_id
         super().__init__(f"invalid question: {reason}")
 
 
 class ThreadNotYours(AgentError):
     """The thread belongs to another user."""
 
-    def __init__(self, thread_id: str) -> None:
+    def __init__(self, thread_id: str, *, trace_id: str | None = None) -> None:
         self.thread_id = thread_id
+        self.trace_id = trace_id
         super().__init__(f"thread {thread_id} belongs to another user")
 
 
 class ThreadAwaitingApproval(AgentError):
     """The thread is paused until approval requests are decided; it takes no new question meanwhile."""
 
-    def __init__(self, thread_id: str, request_ids: Sequence[str]) -> None:
+    def __init__(self, thread_id: str, request_ids: Sequence[str], *, trace_id: str | None = None) -> None:
         self.thread_id = thread_id
         self.request_ids = tuple(request_ids)
+        self.trace_id = trace_id
         super().__init__(f"thread {thread_id} is waiting for approval of {', '.join(self.request_ids)}; it "
                          "continues when that is decided (ask in a new thread meanwhile)")
 

@@ -103,9 +103,10 @@ class GovernedTools:
         """The policy's user for ``user_id``; an unknown id is refused and only that refusal is logged."""
         try:
             return self.gate.policy.user(user_id)
-        except UnknownUser:
+        except UnknownUser as exc:
             audit.add(trace.event(AuditKind.ERROR, {"error": "unknown_user", "user_id": user_id,
                                                     "rule_id": "gate.unknown_user"}))
+            exc.trace_id = trace.trace_id
             raise
 
     def decide(self, user: User, tool: str, args: Mapping[str, Any], *, trace: Trace,

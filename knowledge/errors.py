@@ -21,6 +21,10 @@ __all__ = [
 class JidokaError(Exception):
     """Root of every error jidoka raises on purpose; its message is one sentence a person can act on."""
 
+    trace_id: str | None = None
+    """The trace of the audit event that recorded this error as a refusal, when one did. Whoever audits the
+    refusal sets it, so the refused person can quote it and an auditor find it (``jidoka audit show --trace``)."""
+
 
 class KnowledgeError(JidokaError):
     """Base of every error raised by the knowledge package."""

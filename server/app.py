@@ -28,7 +28,7 @@ from knowledge.errors import EmbedderUnavailable, StoreUnavailable
 from server.api import approvals, audit, chat, facade, meta, records
 from server.api.auth import JwksFetcher, TokenVerifier
 from server.api.deps import Services
-from server.api.errors import ApiError
+from server.api.errors import TRACE_HEADER, ApiError
 from server.api.limits import BodySizeLimit, RateLimiter
 from server.api.metrics import ApiMetrics, StatusCounter
 from server.errors import JidokaError
@@ -46,7 +46,7 @@ log = logging.getLogger("jidoka.api")
 
 
 def _error_body(request: Request, status: int, message: str, field: str | None = None,
-                extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                extra: dict[str, Any] | None = None, trace_id: str | None = None) -> dict[str, Any]:
     if request.url.path in facade.FACADE_PATHS:
         kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
                 429: "rate_limit_error"}.get(status, "invalid_request_error" if status < 500 else "server_error")
@@ -56,7 +56,18 @@ def _error_body(request: Request, status: int, message: str, field: str | None =
         body["field"] = field
     if extra:
         body.update(extra)
+    if trace_id:
+        body["trace_id"] = trace_id
     return body
+
+
+def _trace_headers(exc: JidokaError, headers: dict[str, str] | None = None) -> dict[str, str]:
+    """``headers`` plus ``X-Jidoka-Trace`` when the error was audited (its trace id; OpenAI-shaped bodies have no
+    field for it, so the header is the one place every path names it)."""
+    out = dict(headers or {})
+    if exc.trace_id:
+        out[TRACE_HEADER] = exc.trace_id
+    return out
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -69,8 +80,8 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 def _install_handlers(app: FastAPI, masker: SecretMasker) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_error_body(request, exc.status, exc.message, exc.field), status_code=exc.status,
-                            headers=exc.headers)
+        return JSONResponse(_error_body(request, exc.status, exc.message, exc.field, trace_id=exc.trace_id),
+                            status_code=exc.status, headers=_trace_headers(exc, exc.headers))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -90,7 +101,8 @@ def _install_handlers(app: FastAPI, masker: SecretMasker) -> None:
         message = masker.mask(str(exc))
         log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, message)
         status = 503 if isinstance(exc, StoreUnavailable | EmbedderUnavailable | ServiceUnavailable) else 500
-        return JSONResponse(_error_body(request, status, message), status_code=status)
+        return JSONResponse(_error_body(request, status, message, trace_id=exc.trace_id), status_code=status,
+                            headers=_trace_headers(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -129,7 +141,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
             app.state.services = Services(settings=settings, runtime=rt, copilot=cp,
                                           verifier=TokenVerifier(settings, rt.policy, jwks_fetcher=jwks_fetcher),
                                           metrics=metrics, limiter=RateLimiter(settings.rate_limit_per_minute),
-                                          record_limiter=RateLimiter(settings.rate_limit_per_minute))
+                                          record_limiter=RateLimiter(settings.rate_limit_per_minute),
+                                          refusal_limiter=RateLimiter(settings.rate_limit_per_minute))
             yield
         finally:
             app.state.services = None
@@ -149,7 +162,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
     if settings.cors_origins:  # pages on other origins embedding the widget (bearer tokens, no cookies)
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type", "Accept"],
-                           expose_headers=["Retry-After"], max_age=600)
+                           expose_headers=["Retry-After", TRACE_HEADER], max_age=600)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
 

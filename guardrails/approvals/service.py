@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,7 +21,7 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
-from guardrails.approvals.events import decided_event, requested_event
+from guardrails.approvals.events import decided_event, refused_decision_event, requested_event
 from guardrails.approvals.governed_actions import GovernedActions, action_view, durable, executed_payload
 from guardrails.approvals.models import ApprovalRequest, DecisionKind, RequestStatus
 from guardrails.approvals.routing import Route
@@ -29,7 +30,7 @@ from guardrails.approvals.store import ApprovalStore
 from guardrails.approvals.views import view_for
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
-from guardrails.errors import BindingMismatch, InvalidTransition, RequestNotFound
+from guardrails.errors import ApprovalError, BindingMismatch, InvalidTransition, RequestNotFound, UnknownUser
 from guardrails.gate import Effect
 from guardrails.identity import User
 from guardrails.screening.screen import ScreeningRules
@@ -196,11 +197,30 @@ class ActionApprovals:
 
     def decide(self, request_id: str, approver_id: str, decision: DecisionKind | str, comment: str = "", *,
                audit: AuditSink) -> ApprovalRequest:
-        """Record one approver's decision and its ``approval_decided`` event (the CLI's path, for the API)."""
-        approver = self.actions.policy.user(approver_id)
-        request = self.store.decide(request_id, approver, decision, comment, now=self.actions.clock())
+        """Record one approver's decision and its ``approval_decided`` event (the CLI's path, for the API).
+
+        A refusal (unknown approver, own request, not eligible, already decided, expired, a concurrent decision)
+        is audited too, as an ``error`` event in a trace of its own, and re-raised with that trace's id on the
+        error (``exc.trace_id``) for the caller to name.
+        """
+        try:
+            approver = self.actions.policy.user(approver_id)
+            request = self.store.decide(request_id, approver, decision, comment, now=self.actions.clock())
+        except (ApprovalError, UnknownUser) as exc:
+            exc.trace_id = uuid.uuid4().hex
+            audit.add(refused_decision_event(
+                exc, request_id=request_id, user_id=approver_id, decision=str(decision), trace_id=exc.trace_id,
+                thread_id=self._thread_of(request_id), policy_hash=self.policy_hash))
+            raise
         audit.add(decided_event(request, self.policy_hash))
         return request
+
+    def _thread_of(self, request_id: str) -> str | None:
+        """The thread of request ``request_id`` (``None`` when there is no such request), for a refusal's event."""
+        try:
+            return self.store.get(request_id, now=self.actions.clock()).thread_id
+        except ApprovalError:
+            return None
 
     # -- settling ----------------------------------------------------------------------------------
 
@@ -299,12 +319,12 @@ class ActionApprovals:
         if not allowed or scope is None:
             return UndoOutcome(request.id, request.action, "denied", rule_id, why)
         if request.status not in (RequestStatus.EXECUTED, RequestStatus.COMPENSATED):
-            return UndoOutcome(request.id, request.action, "not_undoable", "approvals.undo_not_executed",
-                               f"{request.id} is {request.status.value}; only an executed action can be undone")
+            return _not_undoable(request, f"{request.id} is {request.status.value}; only an executed action can be "
+                                          "undone", trace, audit)
         try:
             result = spec.compensate(self.actions.context(scope), spec.idempotency_key(request.id))
         except NothingToCompensate as exc:
-            return UndoOutcome(request.id, request.action, "not_undoable", "approvals.undo_not_executed", str(exc))
+            return _not_undoable(request, str(exc), trace, audit)
         view = action_view(result, as_of=self.actions.as_of(), request_id=request.id)
         if result.status != "compensated":
             audit.add(trace.event(AuditKind.ERROR, {"error": "compensation_conflict", "request_id": request.id,
@@ -319,3 +339,11 @@ class ActionApprovals:
         except InvalidTransition:  # already compensated (an earlier undo): nothing new to record
             return UndoOutcome(request.id, request.action, "compensated", rule_id, "already undone", view)
         return UndoOutcome(request.id, request.action, "compensated", rule_id, result.message, view)
+
+
+def _not_undoable(request: ApprovalRequest, reason: str, trace: Trace, audit: AuditSink) -> UndoOutcome:
+    """The refused undo of a request that did not (or no longer) execute, audited as an ``error`` event."""
+    rule_id = "approvals.undo_not_executed"
+    audit.add(trace.event(AuditKind.ERROR, {"error": "not_undoable", "request_id": request.id,
+                                            "action": request.action, "rule_id": rule_id, "reason": reason}))
+    return UndoOutcome(request.id, request.action, "not_undoable", rule_id, reason)

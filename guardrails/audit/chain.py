@@ -44,7 +44,12 @@ MAX_ID_LENGTH = 255
 
 
 class AuditKind(StrEnum):
-    """What an audit event records; validated on append."""
+    """What an audit event records; validated on append.
+
+    A kind is stored and hashed as its text, so adding a kind leaves every existing chain verifiable (the check
+    re-hashes the stored text and never looks a kind up). Refusals are ``error`` events whose payload names the
+    refusal (``{"error": "not_eligible", ...}``); reads of the log itself are ``audit_read`` events.
+    """
 
     PROMPT = "prompt"
     SCREENING = "screening"
@@ -60,6 +65,7 @@ class AuditKind(StrEnum):
     ERROR = "error"
     DEGRADED = "degraded"
     POLICY_LOADED = "policy_loaded"
+    AUDIT_READ = "audit_read"
 
 
 # ``json.dumps(value, **_CANONICAL)`` builds exactly this encoder on every call; building it once gives the
@@ -255,7 +261,8 @@ class AuditEvent:
     payload: Mapping[str, Any]
     """Details of the event, as a JSON object."""
     policy_hash: str
-    """Hash of the policy in force ('' only before any policy was loaded)."""
+    """Hash of the policy in force ('' when no policy decided the event: before any policy was loaded, or a read of
+    the log from the CLI, which the policy does not govern)."""
     payload_json: str = field(init=False, repr=False, compare=False)
     """The payload's canonical JSON text, as stored."""
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -293,14 +293,18 @@ class AuditLog:
             rows = iter_rows(conn, chunk_size=1000, where=audit_events.c.trace_id == trace_id)
             return [to_record(row) for row in rows]
 
-    def tail(self, n: int) -> list[AuditRecord]:
-        """The newest ``n`` records, oldest first."""
+    def tail(self, n: int, *, without: Collection[str] = ()) -> list[AuditRecord]:
+        """The newest ``n`` records, oldest first; ``without`` leaves records of those kinds out (e.g. the
+        ``audit_read`` events of earlier reads, so a viewer's list of recent turns is not filled by its own reads)."""
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         if n == 0:
             return []
+        stmt = select(*audit_events.c).order_by(audit_events.c.seq.desc()).limit(n)
+        if without:
+            stmt = stmt.where(audit_events.c.kind.not_in([str(kind) for kind in without]))
         with self._reading("read the newest records") as conn:
-            rows = conn.execute(select(*audit_events.c).order_by(audit_events.c.seq.desc()).limit(n)).all()
+            rows = conn.execute(stmt).all()
         return [to_record(StoredRow(*row)) for row in reversed(rows)]
 
     def export(self, since: datetime | None = None, *, chunk_size: int = 2000) -> Iterator[AuditRecord]:

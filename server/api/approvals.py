@@ -9,10 +9,12 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 
 from guardrails.approvals.models import DecisionKind, RequestStatus
 from guardrails.audit.trace import Trace
+from guardrails.errors import RequestNotFound
 from server.api.approval_view import may_see, request_view
 from server.api.deps import Caller, caller, turn_caller
 from server.api.errors import ApiError, Conflict, Forbidden, NotFound
 from server.api.models import DecisionRequest
+from server.api.refusals import refused
 from server.api.turns import governed, run_turn
 
 __all__ = ["router"]
@@ -23,9 +25,10 @@ RequestId = Annotated[str, Path(pattern=r"^(?:APR|AUT)-[0-9A-F]{12}$",
                                   description="The request id (APR-… or AUT-… for an autonomous run).")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not authenticated."},
-    403: {"description": "Not eligible (or the requester deciding their own request)."},
-    404: {"description": "No such request the caller may see."},
-    409: {"description": "Already decided, expired, or not executed."},
+    403: {"description": "Not eligible (or the requester deciding their own request); audited, `trace_id` names "
+                         "the event."},
+    404: {"description": "No such request the caller may see (audited)."},
+    409: {"description": "Already decided, expired, or not executed (audited)."},
     422: {"description": "A field is invalid."},
     429: {"description": "Too many turns in a minute."},
 }
@@ -48,9 +51,15 @@ def list_approvals(who: Annotated[Caller, Depends(caller)],
 
 
 def _visible(who: Caller, request_id: str) -> Any:
-    request = who.services.runtime.approvals.get(request_id)
+    """The request if the caller may see it; else an audited 404, the same for a request hidden from the caller
+    and for no request at all (``request_not_visible`` / ``request_not_found`` in the audit only)."""
+    try:
+        request = who.services.runtime.approvals.get(request_id)
+    except RequestNotFound as exc:
+        raise refused(who, NotFound(exc.message), "request_not_found", request_id=request_id) from None
     if not may_see(request, who.user, auditor=who.may("audit.read")):
-        raise NotFound(f"no approval request {request_id!r}")
+        raise refused(who, NotFound(f"no approval request {request_id!r}"), "request_not_visible",
+                      request_id=request_id)
     return request
 
 
@@ -66,7 +75,8 @@ def _decide(who: Caller, request_id: str, kind: DecisionKind, comment: str) -> d
     runtime = services.runtime
 
     def decide() -> Any:
-        # No visibility check first: the store is the authority, and "not eligible" is a 403, not a 404.
+        # No visibility check first: the store is the authority, and "not eligible" is a 403, not a 404. A refusal
+        # is audited by the service in the same buffered write a decision would have been; its error names the trace.
         with runtime.audit.buffer() as buffer:
             return runtime.approvals.decide(request_id, who.user.user_id, kind, comment, audit=buffer)
 
@@ -116,10 +126,14 @@ def undo(request_id: RequestId, who: Annotated[Caller, Depends(turn_caller)],
                       policy_hash=runtime.policy.hash)
         with runtime.audit.buffer() as buffer:
             outcome = runtime.approvals.undo(request_id, who.user, trace=trace, audit=buffer)
+        refusal: ApiError | None = None  # the undo's trace holds the refusal (a deny, or why nothing was undone)
         if outcome.status == "denied":
-            raise Forbidden(f"{outcome.reason} [{outcome.rule_id}]")
-        if outcome.status in ("not_undoable", "conflict"):
-            raise Conflict(f"{outcome.status}: {outcome.reason} [{outcome.rule_id}]")
+            refusal = Forbidden(f"{outcome.reason} [{outcome.rule_id}]")
+        elif outcome.status in ("not_undoable", "conflict"):
+            refusal = Conflict(f"{outcome.status}: {outcome.reason} [{outcome.rule_id}]")
+        if refusal is not None:
+            refusal.trace_id = trace.trace_id
+            raise refusal
         return {"request": request_view(runtime.approvals.get(request_id), who.user, runtime.approvals),
                 "undo": {"status": outcome.status, "rule_id": outcome.rule_id, "reason": outcome.reason}}
 

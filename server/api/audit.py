@@ -1,21 +1,35 @@
-"""``GET /v1/audit`` and ``GET /v1/audit/verify``: the audit trail, for roles with the ``audit.read`` permission."""
+"""``GET /v1/audit`` and ``GET /v1/audit/verify``: the audit trail, for roles with the ``audit.read`` permission.
+
+Every read is itself audited: an ``audit_read`` event (who, which read, what it returned) appended after the read
+in a trace of its own, which the ``X-Jidoka-Trace`` header names. The read is answered only once its event is
+written, so no read through the API leaves no trace. A read never returns its own event and never changes the
+trace it reads; ``include_reads=false`` leaves earlier reads out of the newest records (a viewer's list of recent
+turns). A verify that finds the chain broken is not appended to it (that would build on a damaged or forged head);
+it is logged instead.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
-from guardrails.audit.log import AuditRecord
-from server.api.deps import Caller, require_permission
+from guardrails.audit.log import AuditKind, AuditRecord
+from guardrails.audit.trace import audit_read_event
+from server.api.deps import Caller
+from server.api.errors import TRACE_HEADER
+from server.api.refusals import require_permission
 
 __all__ = ["record_json", "router"]
 
+log = logging.getLogger("jidoka.api")
 router = APIRouter(tags=["audit"])
 Auditor = Annotated[Caller, Depends(require_permission("audit.read"))]
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Not authenticated."},
-                                            403: {"description": "No audit.read permission."}}
+                                            403: {"description": "No audit.read permission (audited)."}}
 
 
 def record_json(record: AuditRecord) -> dict[str, Any]:
@@ -25,24 +39,50 @@ def record_json(record: AuditRecord) -> dict[str, Any]:
     return data
 
 
+def _seqs(records: Sequence[AuditRecord]) -> dict[str, int | None]:
+    return {"count": len(records), "first_seq": records[0].seq if records else None,
+            "last_seq": records[-1].seq if records else None}
+
+
+def _record_read(who: Caller, response: Response, read: str, details: Mapping[str, Any]) -> None:
+    """Append the ``audit_read`` event of a read that just happened and name its trace in the response."""
+    runtime = who.services.runtime
+    event = audit_read_event(who.user.user_id, read, details, via="api", policy_hash=runtime.policy.hash)
+    runtime.audit.append(event)
+    response.headers[TRACE_HEADER] = event.trace_id
+
+
 @router.get("/v1/audit", summary="Audit records of one trace (or the newest)", responses=_ERRORS)
-def audit_records(who: Auditor,
+def audit_records(who: Auditor, response: Response,
                   trace_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
                                                         description="One turn's trace id.")] = None,
                   limit: Annotated[int, Query(ge=1, le=500, description="Newest records when no trace_id.")] = 50,
+                  include_reads: Annotated[bool, Query(description="With no trace_id: false leaves the audit_read "
+                                                                   "events of earlier reads out.")] = True,
                   ) -> dict[str, Any]:
-    """A trace's events in chain order (``trace_id``), or the newest ``limit`` events."""
+    """A trace's events in chain order (``trace_id``), or the newest ``limit`` events; the read is audited."""
     audit = who.services.runtime.audit
-    records = audit.by_trace(trace_id) if trace_id else audit.tail(limit)
+    if trace_id:
+        records = audit.by_trace(trace_id)
+        _record_read(who, response, "trace", {"trace_id": trace_id, **_seqs(records)})
+    else:
+        records = audit.tail(limit, without=() if include_reads else (AuditKind.AUDIT_READ,))
+        _record_read(who, response, "tail", {"limit": limit, "include_reads": include_reads, **_seqs(records)})
     return {"trace_id": trace_id, "records": [record_json(r) for r in records], "count": len(records)}
 
 
 @router.get("/v1/audit/verify", summary="Verify the hash chain", responses=_ERRORS)
-def audit_verify(who: Auditor) -> dict[str, Any]:
+def audit_verify(who: Auditor, response: Response) -> dict[str, Any]:
     """Re-walk the whole chain and check it against the signed checkpoints of the anchor file (``anchor``);
-    ``ok`` false names the first bad seq and the kind of damage."""
+    ``ok`` false names the first bad seq and the kind of damage. An intact chain records the run (``audit_read``)."""
     report = who.services.runtime.audit.verify()
+    head = {"seq": report.head.seq, "hash": report.head.hash} if report.head else None
+    if report.ok:
+        _record_read(who, response, "verify", {"ok": True, "checked": report.checked,
+                                               "head_seq": head["seq"] if head else None})
+    else:
+        log.warning("audit verify by %s found the chain broken at seq %s: %s (not recorded in the chain)",
+                    who.user.user_id, report.first_bad_seq, report.reason)
     return {"ok": report.ok, "checked": report.checked, "first_bad_seq": report.first_bad_seq,
             "problem": report.problem.value if report.problem else None, "reason": report.reason,
-            "head": {"seq": report.head.seq, "hash": report.head.hash} if report.head else None,
-            "anchor": asdict(report.anchor) if report.anchor else None}
+            "head": head, "anchor": asdict(report.anchor) if report.anchor else None}

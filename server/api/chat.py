@@ -19,6 +19,7 @@ from server.api.approval_view import request_view, shown_approver_lines
 from server.api.deps import Caller, caller, turn_caller
 from server.api.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from server.api.models import THREAD_ID_PATTERN, ChatRequest
+from server.api.refusals import refused
 from server.api.sse import format_event, turn_events
 from server.api.turns import governed, run_turn
 
@@ -34,8 +35,8 @@ _CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
                          "or one JSON turn with `Accept: application/json`.",
           "content": {"text/event-stream": {"schema": {"type": "string"}}, "application/json": {}}},
     401: {"description": "Missing or invalid bearer token."},
-    403: {"description": "The thread belongs to another user."},
-    409: {"description": "The thread waits for an approval decision."},
+    403: {"description": "The thread belongs to another user (audited: `trace_id` / `X-Jidoka-Trace`)."},
+    409: {"description": "The thread waits for an approval decision (audited)."},
     413: {"description": "Request body too large."},
     422: {"description": "A field is invalid (the body names it)."},
     429: {"description": "Too many turns in a minute (Retry-After)."},
@@ -58,18 +59,24 @@ def _check_message(who: Caller, body: ChatRequest) -> str:
 
 
 def _precheck(who: Caller, thread_id: str | None) -> None:
-    """Refuse before streaming what the turn would refuse: someone else's thread, a thread paused for approval."""
+    """Refuse before streaming what the turn would refuse: someone else's thread, a thread paused for approval.
+
+    Audited like the turn's own refusals (the JSON path's, in :meth:`Copilot.ask`): an ``error`` event
+    ``thread_not_yours`` / ``thread_awaiting_approval`` whose trace the 403 / 409 names."""
     if thread_id is None:
         return
     copilot, approvals = who.services.copilot, who.services.runtime.approvals
     owner = copilot.thread_owner(thread_id)
     if owner is not None and owner != who.user.user_id:
-        raise Forbidden(f"thread {thread_id} belongs to another user", field="thread_id")
-    pending = [r["id"] for r in copilot.waiting_for(thread_id)
+        raise refused(who, Forbidden(f"thread {thread_id} belongs to another user", field="thread_id"),
+                      "thread_not_yours", thread_id=thread_id)
+    pending = [str(r["id"]) for r in copilot.waiting_for(thread_id)
                if approvals.get(str(r["id"])).status is RequestStatus.PENDING]
     if pending:
-        raise Conflict(f"thread {thread_id} is waiting for approval of {', '.join(pending)}; it continues when that "
-                       "is decided (ask in a new thread meanwhile)", field="thread_id")
+        raise refused(who, Conflict(f"thread {thread_id} is waiting for approval of {', '.join(pending)}; it "
+                                    "continues when that is decided (ask in a new thread meanwhile)",
+                                    field="thread_id"),
+                      "thread_awaiting_approval", thread_id=thread_id, requests=pending)
 
 
 def approvers_of(who: Caller) -> Callable[[str], list[str]]:
@@ -97,7 +104,10 @@ async def _stream(who: Caller, body: ChatRequest) -> AsyncIterator[str]:
         for name, data in await run_in_threadpool(lambda: list(turn_events(result, lines))):
             yield format_event(name, data)
     except ApiError as exc:
-        yield format_event("error", {"message": exc.message, "status": exc.status})
+        error: dict[str, Any] = {"message": exc.message, "status": exc.status}
+        if exc.trace_id:
+            error["trace_id"] = exc.trace_id
+        yield format_event("error", error)
     except Exception:
         log.exception("chat turn failed")
         yield format_event("error", {"message": "internal error: the turn failed; see the server log",
@@ -133,15 +143,18 @@ def _messages(values: dict[str, Any]) -> list[dict[str, str]]:
             responses={401: {"description": "Not authenticated."}, 404: {"description": "No such thread of yours."}})
 def thread(thread_id: Annotated[str, Path(pattern=THREAD_ID_PATTERN)],
            who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
-    """The thread's questions and answers, and the approval requests it waits for (own threads only)."""
+    """The thread's questions and answers, and the approval requests it waits for (own threads only; any other id
+    is an audited 404 whose trace the response names)."""
     services = who.services
 
     def read() -> dict[str, Any]:
         copilot = services.copilot
         snapshot = copilot.graph.get_state({"configurable": {"thread_id": thread_id}})
         values = dict(snapshot.values) if snapshot and snapshot.values else {}
-        if values.get("user_id") != who.user.user_id:
-            raise NotFound(f"no thread {thread_id} of yours")
+        owner = values.get("user_id")
+        if owner != who.user.user_id:  # someone else's and no thread at all: the same 404, both audited
+            raise refused(who, NotFound(f"no thread {thread_id} of yours"),
+                          "thread_not_yours" if owner else "thread_not_found", thread_id=thread_id)
         waiting = []
         for r in copilot.waiting_for(thread_id):
             try:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from guardrails.identity import User
 from server.api.auth import TokenVerifier
-from server.api.errors import Forbidden, Unauthorized, Unavailable
+from server.api.errors import Unauthorized, Unavailable
 from server.api.limits import RateLimiter
 from server.api.metrics import ApiMetrics
 from server.runtime import Runtime
@@ -21,8 +21,9 @@ from server.settings import Settings
 if TYPE_CHECKING:
     from agent.copilot import Copilot
 
-__all__ = ["Caller", "Services", "bearer", "caller", "get_services", "record_caller", "require_permission",
-           "turn_caller"]
+__all__ = ["Caller", "Services", "bearer", "caller", "get_services", "record_caller", "turn_caller"]
+
+log = logging.getLogger("jidoka.api")
 
 bearer = HTTPBearer(auto_error=False, description="A JWT: `jidoka token --as USER` (HS256 demo) or an OIDC "
                                                   "provider's RS256 token (JIDOKA_JWKS_URL).")
@@ -41,6 +42,9 @@ class Services:
     record_limiter: RateLimiter | None = None
     """Record lookups per user per minute (``/v1/records``), as many as turns but counted apart, so reading
     citations never uses up chat; ``None``: the turn limiter counts them."""
+    refusal_limiter: RateLimiter | None = None
+    """Audited refusals per user per minute (:mod:`server.api.refusals`); past it a refusal is a 429, not an audit
+    event. ``None``: not limited."""
     turn_lock: threading.RLock = field(default_factory=threading.RLock)
     """Serialises turns and decisions: the graph's SQLite checkpointer shares one connection."""
 
@@ -69,11 +73,21 @@ class Caller:
         return self.services.runtime.policy.has_permission(self.user, permission)
 
 
-def caller(services: ServicesDep, credentials: Credentials) -> Caller:
-    """The caller named by the bearer token; 401 when it is missing or not valid."""
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("a bearer token is required (Authorization: Bearer <JWT>)")
-    return Caller(services.verifier.user(credentials.credentials), services)
+def caller(request: Request, services: ServicesDep, credentials: Credentials) -> Caller:
+    """The caller named by the bearer token; 401 when it is missing or not valid.
+
+    A 401 is not audited: it names no user the server can trust, and writing one audit event per forged or
+    expired token would let anyone turn unauthenticated requests into audit writes. It is logged (``jidoka.api``,
+    with the reason and the client's address) and counted in ``jidoka_http_errors{status="401"}``.
+    """
+    try:
+        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+            raise Unauthorized("a bearer token is required (Authorization: Bearer <JWT>)")
+        return Caller(services.verifier.user(credentials.credentials), services)
+    except Unauthorized as exc:
+        client = request.client.host if request.client else "unknown"
+        log.warning("authentication refused: %s %s from %s: %s", request.method, request.url.path, client, exc.message)
+        raise
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
@@ -90,15 +104,3 @@ def record_caller(who: CallerDep) -> Caller:
     limiter = who.services.record_limiter or who.services.limiter
     limiter.check(who.user.user_id)
     return who
-
-
-def require_permission(permission: str) -> Callable[[Caller], Caller]:
-    """A dependency admitting only callers whose policy roles carry ``permission`` (403 otherwise)."""
-
-    def check(who: CallerDep) -> Caller:
-        if not who.may(permission):
-            raise Forbidden(f"{who.user.user_id} lacks the permission {permission!r} "
-                            f"(roles: {', '.join(sorted(who.user.roles)) or 'none'})")
-        return who
-
-    return check

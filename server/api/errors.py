@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from server.errors import ServerError
 
 __all__ = [
+    "TRACE_HEADER",
     "ApiError",
     "BadRequest",
     "Conflict",
@@ -17,6 +18,10 @@ __all__ = [
     "Unavailable",
     "Unprocessable",
 ]
+
+
+TRACE_HEADER = "X-Jidoka-Trace"
+"""The response header naming the trace of the audit event a request left (an audited refusal, an audit read)."""
 
 
 class ApiError(ServerError):
@@ -31,10 +36,12 @@ class ApiError(ServerError):
         super().__init__(message)
 
     def body(self) -> dict[str, str]:
-        """The JSON body: ``{"detail": message, "field"?: name}``."""
+        """The JSON body: ``{"detail": message, "field"?: name, "trace_id"?: the audited refusal's trace}``."""
         body = {"detail": self.message}
         if self.field:
             body["field"] = self.field
+        if self.trace_id:
+            body["trace_id"] = self.trace_id
         return body
 
 

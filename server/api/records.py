@@ -120,13 +120,16 @@ def _lookup(who: Caller, record_id: str) -> dict[str, Any]:
     trace = runtime.trace(who.user.user_id)
     with runtime.audit.buffer() as buffer:
         outcome = runtime.tools.call(who.user, tool, args, trace=trace, audit=buffer)
+    missing.trace_id = trace.trace_id  # the gate's decision and the tool's outcome are in this trace
     answer = outcome.result_or_refusal()
     if isinstance(answer, Refusal):
         if answer.status == "invalid_arguments":
             raise missing
         if answer.status == "unavailable":
             raise Unavailable(answer.reason)
-        raise Forbidden(f"{answer.reason} [{answer.rule_id}]")
+        denied = Forbidden(f"{answer.reason} [{answer.rule_id}]")
+        denied.trace_id = trace.trace_id
+        raise denied
     result = answer.model_dump(mode="json")
     shown = pick(result, m) if result.get("status") == "ok" else None
     if shown is None:

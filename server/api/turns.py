@@ -20,6 +20,7 @@ from guardrails.errors import (
     SeparationOfDuties,
     UnknownUser,
 )
+from knowledge.errors import JidokaError
 from server.api.deps import Services
 from server.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 
@@ -29,7 +30,15 @@ T = TypeVar("T")
 
 
 def api_error(exc: Exception) -> ApiError | None:
-    """The HTTP error for a typed agent / approval error (``None`` for anything else)."""
+    """The HTTP error for a typed agent / approval error (``None`` for anything else), carrying the trace id of
+    the audit event that recorded it, when one did."""
+    mapped = _mapped(exc)
+    if mapped is not None and isinstance(exc, JidokaError):
+        mapped.trace_id = exc.trace_id
+    return mapped
+
+
+def _mapped(exc: Exception) -> ApiError | None:
     if isinstance(exc, InvalidQuestion):
         return Unprocessable(f"message: {exc.reason}", field="message")
     if isinstance(exc, ThreadNotYours):

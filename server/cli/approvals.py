@@ -4,7 +4,9 @@ Mounted by the main CLI as ``jidoka approvals``. It reads :class:`Settings` from
 the root context (falling back to the environment), opens the state database
 named by ``settings.state_url`` (never creating one) and the policy from
 ``settings.policy_dir``. Every refusal — unknown user or request, a user who may
-not decide, a request already decided or expired — is one line on stderr, exit 1.
+not decide, a request already decided or expired — is one line on stderr, exit 1;
+a refused decision or undo is audited (an ``error`` event, as over the API) and the
+line ends with the ``jidoka audit show --trace`` that shows it.
 ``list`` and ``show`` print requests through
 :func:`guardrails.approvals.views.view_for`: values the viewer (``--as``) may not
 see, such as the US$ value behind a standard cost, are hidden; without ``--as``
@@ -35,15 +37,15 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from agent.copilot import TurnResult
-from guardrails.approvals.events import decided_event
+from guardrails.approvals.events import decided_event, refused_decision_event
 from guardrails.approvals.models import ApprovalRequest, DecisionKind, RequestStatus
 from guardrails.approvals.routing import ApprovalRouter
 from guardrails.approvals.similar import probing_note, similar_requests, similar_window
 from guardrails.approvals.store import ApprovalStore
 from guardrails.approvals.views import RequestView, view_for
-from guardrails.audit.log import AuditLog
+from guardrails.audit.log import AuditEvent, AuditKind, AuditLog
 from guardrails.audit.trace import Trace
-from guardrails.errors import ApprovalError, AuditError, PolicyError, UnknownUser
+from guardrails.errors import ApprovalError, AuditError, PolicyError, RequestNotFound, UnknownUser
 from guardrails.identity import User
 from guardrails.policy.loader import Policy, load_policy
 from knowledge.errors import JidokaError
@@ -170,6 +172,37 @@ def _print_request(view: RequestView, extra: dict[str, Any]) -> None:
                       f"{json.dumps(s['args'], sort_keys=True, ensure_ascii=False)}")
 
 
+def _append(ctx: typer.Context, session: _Session, event: AuditEvent) -> None:
+    """Append ``event`` to the audit log of the session's database (anchored when a signing key is set)."""
+    log = AuditLog(session.store.engine, anchor=audit_anchor(cli_settings(ctx)))
+    log.create_schema()
+    log.append(event)
+    log.close()  # anchors the event when a signing key is set
+
+
+def _audit_refusal(ctx: typer.Context, session: _Session, exc: ApprovalError | UnknownUser, request_id: str,
+                   user_id: str, kind: DecisionKind) -> str:
+    """Audit a refused decision as the API does (an ``error`` event in a trace of its own); the end of its one-line
+    error: the command that shows the event, or why it could not be audited."""
+    try:
+        thread_id: str | None = session.store.get(request_id).thread_id
+    except ApprovalError:
+        thread_id = None
+    trace_id = uuid.uuid4().hex
+    try:
+        _append(ctx, session, refused_decision_event(
+            exc, request_id=request_id, user_id=user_id, decision=kind.value, trace_id=trace_id,
+            thread_id=thread_id, policy_hash=session.policy.hash))
+    except AuditError as error:
+        return f" (the refusal could not be audited: {error})"
+    return _audited(trace_id)
+
+
+def _audited(trace_id: str | None) -> str:
+    """The end of a refusal's one-line error: how to see the audit event that recorded it."""
+    return f" (audited: jidoka audit show --trace {trace_id})" if trace_id else ""
+
+
 def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = True) -> typer.Typer:
     """Build the ``approvals`` sub-app; ``on_decided`` runs after each successful decision."""
     app = typer.Typer(help="List, show, approve and reject approval requests.", no_args_is_help=True)
@@ -228,13 +261,11 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
                 user = session.policy.user(as_user)
                 request = session.store.decide(request_id, user, kind, comment)
             except (ApprovalError, UnknownUser) as exc:
-                raise fail(str(exc)) from None
+                note = _audit_refusal(ctx, session, exc, request_id, as_user, kind) if audit else ""
+                raise fail(f"{exc}{note}") from None
             if audit:
                 try:
-                    log = AuditLog(session.store.engine, anchor=audit_anchor(cli_settings(ctx)))
-                    log.create_schema()
-                    log.append(decided_event(request, session.policy.hash))
-                    log.close()  # anchors the decision's event when a signing key is set
+                    _append(ctx, session, decided_event(request, session.policy.hash))
                 except AuditError as exc:
                     raise fail(f"the decision on {request.id} was recorded but could not be audited: "
                                 f"{exc}") from None
@@ -332,15 +363,21 @@ def build_approvals_app() -> typer.Typer:
     ) -> None:
         """Undo an executed action (its compensation restores the records it changed); audited."""
         runtime = build_runtime(cli_settings(ctx))
+        trace = runtime.trace(as_user)
         try:
-            request = runtime.approvals.get(request_id)
-            trace = Trace(trace_id=uuid.uuid4().hex, thread_id=request.thread_id, user_id=as_user,
-                          policy_hash=runtime.policy.hash)
             with runtime.audit.buffer() as buffer:
+                try:
+                    request = runtime.approvals.get(request_id)
+                except RequestNotFound as exc:  # refused like any other undo: audited, in the undo's trace
+                    buffer.add(trace.event(AuditKind.ERROR, {"error": "request_not_found", "request_id": request_id,
+                                                             "reason": exc.message}))
+                    exc.trace_id = trace.trace_id
+                    raise
+                trace = Trace(trace.trace_id, request.thread_id, as_user, trace.policy_hash)
                 user = runtime.tools.identify(as_user, trace, buffer)
                 outcome = runtime.approvals.undo(request_id, user, trace=trace, audit=buffer)
-        except JidokaError as exc:
-            raise fail(str(exc)) from None
+        except JidokaError as exc:  # a refusal names the trace that recorded it
+            raise fail(f"{exc}{_audited(exc.trace_id)}") from None
         finally:
             runtime.close()
         if as_json:
@@ -348,7 +385,7 @@ def build_approvals_app() -> typer.Typer:
                                    "status": outcome.status, "rule_id": outcome.rule_id, "reason": outcome.reason,
                                    "changed": outcome.view.get("changed", [])}, indent=2, default=str))
         if not outcome.ok:
-            raise fail(f"{outcome.status}: {outcome.reason} [{outcome.rule_id}]")
+            raise fail(f"{outcome.status}: {outcome.reason} [{outcome.rule_id}]{_audited(trace.trace_id)}")
         if not as_json:
             console().print(f"{as_user} undid {outcome.request_id} ({outcome.action}): {outcome.reason}")
 

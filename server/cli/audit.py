@@ -5,13 +5,23 @@ Mounted by the main CLI as ``jidoka audit``; it expects a :class:`Settings` in
 named by ``settings.state_url``. It never creates a database: a missing state
 database or audit table is reported, exit 1. The signing key is printed only by
 ``keygen``, which makes a new one.
+
+``show``, ``export`` and an intact ``verify`` are reads of the log and leave an
+``audit_read`` event, as reads through the API do, appended after the read in a
+trace of its own, by ``cli:<login name>`` (the CLI has no policy identity; whoever
+runs it can read the database directly anyway, so this is a record, not a gate).
+If it cannot be written (a read-only database) the read still succeeds and stderr
+says it was not recorded. A verify that finds the chain broken appends nothing:
+a new event would build on the damaged or forged head.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import getpass
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,8 +34,9 @@ from rich.table import Table
 
 from guardrails.audit.anchor import generate_signing_key, key_id, parse_signing_key, public_key_text
 from guardrails.audit.log import AuditLog, AuditRecord, ChainProblem, VerifyReport
+from guardrails.audit.trace import audit_read_event
 from guardrails.errors import AuditError
-from server.cli.common import cli_settings, console, existing_state_engine, fail
+from server.cli.common import cli_settings, console, existing_state_engine, fail, masked
 from server.runtime import audit_anchor
 
 __all__ = ["ExportFormat", "audit_app"]
@@ -55,6 +66,30 @@ def _open_log(ctx: typer.Context) -> Iterator[AuditLog]:
         yield log
     finally:
         engine.dispose()
+
+
+def _reader() -> str:
+    """Who reads the log from this terminal: ``cli:`` and the login name (``cli:unknown`` when there is none)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name in this environment (a container without a passwd entry)
+        name = ""
+    return f"cli:{name or 'unknown'}"
+
+
+def _record_read(log: AuditLog, read: str, details: Mapping[str, Any]) -> None:
+    """Append the ``audit_read`` event of a read that just happened (see the module docstring)."""
+    try:
+        log.append(audit_read_event(_reader(), read, details, via="cli"))
+        log.close()  # anchors the event when a signing key is set
+    except AuditError as exc:
+        Console(stderr=True, soft_wrap=True, highlight=False).print(
+            f"[yellow]note:[/yellow] this read was not recorded in the audit log: {masked(str(exc))}")
+
+
+def _seqs(records: list[AuditRecord]) -> dict[str, int | None]:
+    return {"count": len(records), "first_seq": records[0].seq if records else None,
+            "last_seq": records[-1].seq if records else None}
 
 
 def _parse_since(ctx: typer.Context, raw: str | None) -> datetime | None:
@@ -91,6 +126,9 @@ def verify(
             report = log.verify(anchor_files=anchors)
         except AuditError as exc:
             raise fail(str(exc)) from None
+        if report.ok:
+            _record_read(log, "verify", {"ok": True, "checked": report.checked,
+                                         "head_seq": report.head.seq if report.head else None})
     if as_json:
         typer.echo(json.dumps(dataclasses.asdict(report), sort_keys=True))
     elif report.ok:
@@ -156,12 +194,13 @@ def show(
     trace: str = typer.Option(..., "--trace", help="The trace id (one turn) to show."),
     as_json: bool = typer.Option(False, "--json", help="Print the records as a JSON list."),
 ) -> None:
-    """Show every event of one trace, in order."""
+    """Show every event of one trace, in order (the read is audited)."""
     with _open_log(ctx) as log:
         try:
             records = log.by_trace(trace)
         except AuditError as exc:
             raise fail(str(exc)) from None
+        _record_read(log, "trace", {"trace_id": trace, **_seqs(records)})
     if as_json:
         typer.echo(json.dumps([r.to_json_dict() for r in records], ensure_ascii=False, indent=2))
     if not records:
@@ -188,24 +227,29 @@ def export(
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
 ) -> None:
-    """Export the log (one JSON object per line, seq order) with every field needed to re-check the chain."""
+    """Export the log (one JSON object per line, seq order) with every field needed to re-check the chain; the
+    export is audited after its last line (the event is not in it)."""
     start = _parse_since(ctx, since)
+    count, last_seq = 0, None
     with _open_log(ctx) as log:
         try:
-            if output is None:
+            with (output.open("w", encoding="utf-8", newline="\n") if output is not None
+                  else contextlib.nullcontext()) as fh:
                 for record in log.export(start):
-                    typer.echo(_record_json(record))
-                return
-            count = 0
-            with output.open("w", encoding="utf-8", newline="\n") as fh:
-                for record in log.export(start):
-                    fh.write(_record_json(record) + "\n")
-                    count += 1
+                    line = _record_json(record)
+                    if fh is None:
+                        typer.echo(line)
+                    else:
+                        fh.write(line + "\n")
+                    count, last_seq = count + 1, record.seq
         except AuditError as exc:
             raise fail(str(exc)) from None
         except OSError as exc:
             raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-    Console(stderr=True, highlight=False).print(f"exported {count} events ({fmt.value}) to {output}")
+        _record_read(log, "export", {"since": start.isoformat() if start else None, "count": count,
+                                     "last_seq": last_seq, "to_file": output is not None})
+    if output is not None:
+        Console(stderr=True, highlight=False).print(f"exported {count} events ({fmt.value}) to {output}")
 
 
 @audit_app.command("anchor")

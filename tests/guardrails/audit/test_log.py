@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from guardrails.audit._store import WritePlan, audit_events
+from guardrails.audit._store import WritePlan, audit_events, audit_head
 from guardrails.audit.log import GENESIS_HASH, AuditEvent, AuditKind, AuditLog, canonical_json, format_ts
 from guardrails.errors import AuditError, AuditEventInvalid, AuditSchemaMissing
 from tests.guardrails.audit.audit_helpers import T0, event, independent_hash
@@ -50,6 +50,21 @@ def test_stored_rows_match_returned_records(log: AuditLog, engine: Engine) -> No
         stored = conn.execute(select(audit_events.c.payload).where(audit_events.c.seq == 2)).scalar_one()
     assert stored == '{"i":1}'
 
+
+
+def test_a_new_kind_extends_an_old_chain_and_reads_can_be_left_out_of_the_tail(log: AuditLog, engine: Engine) -> None:
+    """``audit_read`` (issue 16, finding 5) is hashed as its text like every kind: a chain written before the kind
+    existed verifies with read events after it, and so does a stored kind this version does not know."""
+    old = log.append_many([event(1, kind=AuditKind.PROMPT), event(2, kind=AuditKind.ANSWER)])
+    digest = independent_hash(old[0].hash, {**old[1].to_json_dict(), "kind": "retired_kind"})
+    with engine.begin() as conn:  # a kind of another version, hashed by the spec formula alone
+        conn.execute(audit_events.update().where(audit_events.c.seq == 2).values(kind="retired_kind", hash=digest))
+        conn.execute(audit_head.update().values(last_hash=digest))
+    read = log.append(AuditEvent("tr-read", None, "ada.auditor", AuditKind.AUDIT_READ, {"read": "tail"}, "p"))
+    assert read.prev_hash == digest and read.hash == independent_hash(digest, read.to_json_dict())
+    assert log.verify().ok and log.verify().checked == 3
+    assert [r.seq for r in log.tail(2)] == [2, 3]
+    assert [r.seq for r in log.tail(2, without=(AuditKind.AUDIT_READ,))] == [1, 2]
 
 def test_export_since_filters_by_timestamp(log: AuditLog) -> None:
     log.append_many([event(1)])  # stamped 06:00:00

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -19,6 +21,7 @@ from guardrails.audit.log import AuditKind, AuditLog
 from guardrails.policy.loader import load_policy
 from server.cli import approvals as cli_approvals
 from server.cli.approvals import make_approvals_app
+from server.cli.audit import audit_app
 from server.settings import Settings
 from tests.policy_helpers import shipped_policy
 from tools.plant.db import make_engine
@@ -155,3 +158,51 @@ def test_broken_policy_is_a_clear_error(tmp_path: Path) -> None:
     settings = Settings.from_env(env)
     code, _, err = run(settings, "list")
     assert code == 1 and "the policy cannot be loaded" in err and "enterprise.yaml: roles" in err
+
+
+# -- issue 16, finding 5: refused decisions leave a trace, as over the API -----------------------------------------
+
+def _audit_show(settings: Settings, trace_id: str) -> list[dict[str, Any]]:
+    """``jidoka audit show --trace ID --json``."""
+    root = typer.Typer(pretty_exceptions_enable=False)
+
+    @root.callback()
+    def _root(ctx: typer.Context) -> None:
+        ctx.obj = settings
+
+    root.add_typer(audit_app, name="audit")
+    result = CliRunner().invoke(root, ["audit", "show", "--trace", trace_id, "--json"])
+    assert result.exit_code == 0, result.stderr
+    shown: list[dict[str, Any]] = json.loads(result.stdout)
+    return shown
+
+
+def _refused(settings: Settings, *args: str) -> dict[str, Any]:
+    """Run a refused command; the one audit event its one-line error names."""
+    code, _, err = run(settings, *args)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    found = re.search(r"\(audited: jidoka audit show --trace ([0-9a-f]{32})\)$", err.strip())
+    assert found, err
+    (event,) = _audit_show(settings, found.group(1))
+    assert event["kind"] == "error" and event["policy_hash"] == POLICY.hash
+    return event
+
+
+def test_refused_decisions_are_audited_with_the_trace_they_name(cli_settings: Settings) -> None:
+    rid = seed(cli_settings)
+    for who, code in (("bea.buyer", "not_eligible"), ("pat.planner", "separation_of_duties"),
+                      ("mallory", "unknown_user")):
+        event = _refused(cli_settings, "approve", rid, "--as", who, "--comment", "mine")
+        assert (event["user_id"], event["thread_id"]) == (who, "th-9")
+        assert event["payload"]["error"] == code and event["payload"]["request_id"] == rid
+        assert event["payload"]["decision"] == "approve" and event["payload"]["reason"]
+    assert run(cli_settings, "approve", rid, "--as", "quinn.quality")[0] == 0
+    event = _refused(cli_settings, "reject", rid, "--as", "sam.supervisor")
+    assert event["payload"] == {"error": "already_decided", "request_id": rid, "decision": "reject",
+                                "request_status": "approved",
+                                "reason": f"{rid} is already approved; it can no longer be decided"}
+    old = seed(cli_settings, hours_ago=25)
+    event = _refused(cli_settings, "approve", old, "--as", "sam.supervisor")
+    assert (event["user_id"], event["payload"]["error"]) == ("sam.supervisor", "request_expired")
+    event = _refused(cli_settings, "approve", "APR-000000000000", "--as", "quinn.quality")
+    assert (event["thread_id"], event["payload"]["error"]) == (None, "request_not_found")

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from guardrails.audit._store import audit_events, audit_head
 from guardrails.audit.anchor import generate_signing_key, parse_signing_key, parse_verify_key, public_key_text
-from guardrails.audit.log import AuditEvent, AuditKind, AuditLog
+from guardrails.audit.log import AuditEvent, AuditKind, AuditLog, AuditRecord
+from guardrails.errors import AuditError
 from server.cli import build_app
 from server.cli.audit import audit_app
 from server.runtime import audit_anchor
@@ -130,15 +131,20 @@ def test_export_jsonl_to_stdout_and_file(cli_settings: Settings, state_db: str, 
     assert lines[0]["payload"] == {"text": "Why is PK1 scrapping? ✓"}
     assert lines[0]["prev_hash"] == "0" * 64 and lines[1]["prev_hash"] == lines[0]["hash"]
 
+    # Each export is audited after its last line (seq 6 records the first one; it was not in it).
     code, out, _ = run(cli_settings, "export", "--since", "2026-03-02T06:00:03+00:00")
     assert code == 0
-    assert [json.loads(line)["seq"] for line in out.splitlines()] == [4, 5]
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [r["seq"] for r in lines] == [4, 5, 6]
+    assert lines[-1]["kind"] == "audit_read" and lines[-1]["user_id"].startswith("cli:")
+    assert lines[-1]["payload"] == {"read": "export", "via": "cli", "since": None, "count": 5, "last_seq": 5,
+                                    "to_file": False}
 
     target = tmp_path / "audit.jsonl"
     code, out, err = run(cli_settings, "export", "--since", "2026-03-02T06:00:02", "--output", str(target))
     assert code == 0 and out == ""
-    assert "exported 3 events" in err
-    assert [json.loads(line)["seq"] for line in target.read_text(encoding="utf-8").splitlines()] == [3, 4, 5]
+    assert "exported 5 events" in err
+    assert [json.loads(line)["seq"] for line in target.read_text(encoding="utf-8").splitlines()] == [3, 4, 5, 6, 7]
 
 
 def test_export_bad_since_is_a_usage_error(cli_settings: Settings, state_db: str) -> None:
@@ -269,3 +275,51 @@ def test_anchor_settings(tmp_path: Path) -> None:
         with pytest.raises(SettingsError, match=message) as caught:
             Settings.from_env({**home, **env})
         assert "bm90IGEga2V5" not in str(caught.value) and "!!not" not in str(caught.value)
+
+
+# -- issue 16, finding 5: reads of the log leave a trace -------------------------------------------------------------
+
+def _newest(url: str, n: int = 1) -> list[AuditRecord]:
+    engine = make_engine(url)
+    try:
+        return AuditLog(engine).tail(n)
+    finally:
+        engine.dispose()
+
+
+def test_show_and_verify_are_audited_after_the_read(cli_settings: Settings, state_db: str) -> None:
+    code, out, _ = run(cli_settings, "show", "--trace", "tr-a", "--json")
+    assert code == 0 and [r["seq"] for r in json.loads(out)] == [1, 2, 3]
+    (read,) = _newest(state_db)
+    assert (read.seq, read.kind, read.thread_id, read.policy_hash) == (6, "audit_read", None, "")
+    assert read.user_id.startswith("cli:") and read.trace_id not in ("tr-a", "tr-b")
+    assert read.payload == {"read": "trace", "via": "cli", "trace_id": "tr-a", "count": 3, "first_seq": 1,
+                            "last_seq": 3}
+    assert [r["seq"] for r in json.loads(run(cli_settings, "show", "--trace", "tr-a", "--json")[1])] == [1, 2, 3]
+    assert run(cli_settings, "show", "--trace", "nope")[0] == 1  # a read that found nothing is a read too
+    assert _newest(state_db)[0].payload == {"read": "trace", "via": "cli", "trace_id": "nope", "count": 0,
+                                            "first_seq": None, "last_seq": None}
+
+    code, out, _ = run(cli_settings, "verify", "--json")
+    assert code == 0 and json.loads(out)["checked"] == 8  # not its own event: it is appended after the walk
+    (read,) = _newest(state_db)
+    assert read.seq == 9 and read.payload == {"read": "verify", "via": "cli", "ok": True, "checked": 8,
+                                              "head_seq": 8}
+    # The record of the read is found like any trace.
+    code, out, _ = run(cli_settings, "show", "--trace", read.trace_id, "--json")
+    assert code == 0 and [r["seq"] for r in json.loads(out)] == [9]
+
+
+def test_a_broken_chain_gets_no_read_event_and_a_failed_record_is_a_note(cli_settings: Settings, state_db: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    tamper_payload(state_db, 3)
+    assert run(cli_settings, "verify")[0] == 1
+    assert _newest(state_db)[0].seq == 5  # nothing built on the damaged chain
+
+    def read_only(self: AuditLog, event: AuditEvent) -> AuditRecord:
+        raise AuditError("attempt to write a readonly database")
+
+    monkeypatch.setattr(AuditLog, "append", read_only)
+    code, out, err = run(cli_settings, "show", "--trace", "tr-b")
+    assert code == 0 and "trace tr-b" in out
+    assert "this read was not recorded in the audit log: attempt to write a readonly database" in err

@@ -91,7 +91,7 @@ async function showTrace(traceId) {
 /** The newest events' traces, as buttons to pick from (newest first). */
 async function listRecent() {
   try {
-    const body = await api("/v1/audit?limit=200");
+    const body = await api("/v1/audit?limit=200&include_reads=false");
     const events = Array.isArray(body) ? body : body.records || [];
     const traces = new Map();
     for (const event of events) {
