@@ -97,7 +97,10 @@ async def _stream(who: Caller, body: ChatRequest) -> AsyncIterator[str]:
         for name, data in await run_in_threadpool(lambda: list(turn_events(result, lines))):
             yield format_event(name, data)
     except ApiError as exc:
-        yield format_event("error", {"message": exc.message, "status": exc.status})
+        shown = services.redactor.redact(exc.message)
+        if shown != exc.message:
+            log.warning("chat turn refused (%d) without the path in: %s", exc.status, exc.message)
+        yield format_event("error", {"message": shown, "status": exc.status})
     except Exception:
         log.exception("chat turn failed")
         yield format_event("error", {"message": "internal error: the turn failed; see the server log",
