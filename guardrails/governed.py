@@ -144,7 +144,7 @@ class GovernedTools:
             return ToolOutcome(decision, None, Refusal(status="invalid_arguments", tool=tool,
                                                        rule_id="tool.arguments", reason=str(exc)))
         except ServiceUnavailable as exc:
-            audit.add(trace.event(AuditKind.ERROR, {"tool": tool, "error": "unavailable", "message": exc.reason}))
+            audit.add(trace.event(AuditKind.ERROR, {"tool": tool, "error": "unavailable", "message": exc.detail}))
             return ToolOutcome(decision, None, Refusal(status="unavailable", tool=tool,
                                                        rule_id="tool.unavailable", reason=str(exc)))
         ids = result.record_ids

@@ -8,7 +8,8 @@ OpenAI's ``{"error": {...}}`` on the facade's paths), never as a traceback;
 unexpected ones are logged with their traceback and answered 500. A typed error's
 message is masked (:class:`~server.secrets.SecretMasker`) before it is logged or
 sent; logged tracebacks are masked by the :class:`~server.secrets.SecretFilter`
-``jidoka serve`` puts on the log handlers.
+``jidoka serve`` puts on the log handlers. No error body names a path of the
+server's disk (:class:`~server.redaction.PathRedactor`); the log keeps the path.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from server.api.errors import TRACE_HEADER, ApiError
 from server.api.limits import BodySizeLimit, RateLimiter
 from server.api.metrics import ApiMetrics, StatusCounter
 from server.errors import JidokaError
+from server.redaction import PathRedactor
 from server.runtime import Runtime, build_copilot, build_runtime
 from server.secrets import SecretMasker, install_log_masking
 from server.settings import Settings
@@ -46,7 +48,16 @@ log = logging.getLogger("jidoka.api")
 
 
 def _error_body(request: Request, status: int, message: str, field: str | None = None,
-                extra: dict[str, Any] | None = None, trace_id: str | None = None) -> dict[str, Any]:
+                extra: dict[str, Any] | None = None, trace_id: str | None = None, *,
+                logged: bool = False) -> dict[str, Any]:
+    redactor = getattr(request.app.state, "redactor", None)
+    if isinstance(redactor, PathRedactor):
+        shown = redactor.redact(message)
+        if shown != message and not logged:  # the client gets no server path; the log keeps it
+            log.warning("%s %s answered %d without the path in: %s", request.method, request.url.path, status,
+                        message)
+        message = shown
+        extra = redactor.redact_json(extra) if extra else extra
     if request.url.path in facade.FACADE_PATHS:
         kind = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
                 429: "rate_limit_error"}.get(status, "invalid_request_error" if status < 500 else "server_error")
@@ -101,8 +112,8 @@ def _install_handlers(app: FastAPI, masker: SecretMasker) -> None:
         message = masker.mask(str(exc))
         log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, message)
         status = 503 if isinstance(exc, StoreUnavailable | EmbedderUnavailable | ServiceUnavailable) else 500
-        return JSONResponse(_error_body(request, status, message, trace_id=exc.trace_id), status_code=status,
-                            headers=_trace_headers(exc))
+        return JSONResponse(_error_body(request, status, message, trace_id=exc.trace_id, logged=True),
+                            status_code=status, headers=_trace_headers(exc))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -142,7 +153,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
                                           verifier=TokenVerifier(settings, rt.policy, jwks_fetcher=jwks_fetcher),
                                           metrics=metrics, limiter=RateLimiter(settings.rate_limit_per_minute),
                                           record_limiter=RateLimiter(settings.rate_limit_per_minute),
-                                          refusal_limiter=RateLimiter(settings.rate_limit_per_minute))
+                                          refusal_limiter=RateLimiter(settings.rate_limit_per_minute),
+                                          redactor=app.state.redactor)
             yield
         finally:
             app.state.services = None
@@ -154,6 +166,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
                               "OpenAI-compatible facade. Authenticate with `Authorization: Bearer <JWT>`.")
     app.state.settings = settings
     app.state.services = None
+    app.state.redactor = PathRedactor.from_settings(settings)
     _install_handlers(app, SecretMasker.from_settings(settings))
     for module in (chat, approvals, audit, records, meta, facade):
         app.include_router(module.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from knowledge.errors import JidokaError
 from server.secrets import mask_url
 
-__all__ = ["DatabaseUnreachable", "JidokaError", "SchemaOutOfDate", "ServerError", "SettingsError"]
+__all__ = ["DatabaseUnreachable", "JidokaError", "SchemaOutOfDate", "ServerError", "SettingsError", "TokenNotMinted"]
 
 
 class ServerError(JidokaError):
@@ -33,3 +33,8 @@ class DatabaseUnreachable(ServerError):
 
 class SchemaOutOfDate(ServerError):
     """A database lacks jidoka's tables or is at another schema version; the message names the command to run."""
+
+
+class TokenNotMinted(ServerError):
+    """A demo token cannot be minted as asked: no ``JIDOKA_JWT_SECRET``, or a lifetime over ``JIDOKA_JWT_MAX_TTL_S``
+    (the server would refuse it)."""

@@ -58,6 +58,9 @@ class Settings:
     """``JIDOKA_JWT_AUDIENCE``: the ``aud`` a bearer token must carry (checked when set)."""
     jwt_issuer: str | None = None
     """``JIDOKA_JWT_ISSUER``: the ``iss`` a bearer token must carry (checked when set)."""
+    jwt_max_ttl_s: int = 12 * 3600
+    """``JIDOKA_JWT_MAX_TTL_S``: the longest lifetime (``exp`` − ``iat``) a bearer token may have; longer-lived
+    tokens, and tokens without ``iat``, are refused (401), and ``jidoka token`` mints none longer."""
     max_body_bytes: int = 65536
     """``JIDOKA_MAX_BODY_BYTES``: larger HTTP request bodies are refused (413)."""
     max_message_chars: int = 4000
@@ -148,6 +151,7 @@ class _ServerSettings(TypedDict):
     jwks_url: str | None
     jwt_audience: str | None
     jwt_issuer: str | None
+    jwt_max_ttl_s: int
     max_body_bytes: int
     max_message_chars: int
     rate_limit_per_minute: int
@@ -165,6 +169,7 @@ def _server_settings(source: Mapping[str, str]) -> _ServerSettings:
         "jwks_url": source.get("JIDOKA_JWKS_URL") or None,
         "jwt_audience": source.get("JIDOKA_JWT_AUDIENCE") or None,
         "jwt_issuer": source.get("JIDOKA_JWT_ISSUER") or None,
+        "jwt_max_ttl_s": _int_setting(source, "JIDOKA_JWT_MAX_TTL_S", 12 * 3600, 60, 30 * 24 * 3600),
         "max_body_bytes": _int_setting(source, "JIDOKA_MAX_BODY_BYTES", 65536, 1024, 64 * 1024 * 1024),
         "max_message_chars": _int_setting(source, "JIDOKA_MAX_MESSAGE_CHARS", 4000, 1, 4000),
         "rate_limit_per_minute": _int_setting(source, "JIDOKA_RATE_LIMIT_PER_MIN", 30, 1, 100000),

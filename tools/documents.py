@@ -3,19 +3,36 @@
 The tool reads from a knowledge index injected in the :class:`~tools.spec.ToolContext` (see
 :mod:`knowledge`). The reader's scope — the sites the gate granted, the roles and the data domains of the
 user — becomes the index's metadata filter, so a document the reader may not see is never retrieved.
+
+When the index fails, the refusal the caller and the model get says what is down in words that name no file or
+URL of the server; the full message, path and all, goes to the audit (``detail``) and the log.
 """
 
 from __future__ import annotations
 
+import logging
+
 from pydantic import BaseModel, Field
 
-from knowledge.errors import KnowledgeError
+from knowledge.errors import EmbedderUnavailable, EmbeddingError, KnowledgeError, StoreInUse, StoreUnavailable
 from knowledge.scope import DocumentScope
 from tools.document_index import DocumentIndex
 from tools.spec import ServiceUnavailable, ToolArgs, ToolContext, ToolResult, ToolSpec
 
 __all__ = ["TOOLS", "DocumentHit", "DocumentIndex", "SearchDocumentsArgs", "SearchDocumentsResult",
            "search_documents"]
+
+_log = logging.getLogger("jidoka.tools.documents")
+
+_UNAVAILABLE = ((StoreInUse, "the knowledge index is held by another jidoka process"),
+                (StoreUnavailable, "the knowledge index cannot be opened or reached"),
+                (EmbedderUnavailable, "the embedding model is not available"),
+                (EmbeddingError, "the embeddings endpoint failed"))
+"""What a refusal says for each kind of failure of the index."""
+
+
+def _public_reason(exc: KnowledgeError) -> str:
+    return next((reason for kind, reason in _UNAVAILABLE if isinstance(exc, kind)), "the knowledge index failed")
 
 
 class SearchDocumentsArgs(ToolArgs):
@@ -52,7 +69,8 @@ def search_documents(ctx: ToolContext, args: SearchDocumentsArgs) -> SearchDocum
     try:
         result = ctx.knowledge.search(args.query, scope, args.limit)
     except KnowledgeError as exc:
-        raise ServiceUnavailable("search_documents", str(exc)) from None
+        _log.warning("search_documents is unavailable: %s", exc)
+        raise ServiceUnavailable("search_documents", _public_reason(exc), str(exc)) from None
     hits = [DocumentHit(citation=h.citation, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, section=h.section,
                         heading=h.heading, revision=h.revision, effective=h.effective, text=h.text, score=h.score)
             for h in result.hits]

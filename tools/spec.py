@@ -79,11 +79,15 @@ class NotFound(ToolResult):
 
 
 class ServiceUnavailable(ToolError):
-    """A service the tool needs (the knowledge index, an embeddings endpoint) is not available."""
+    """A service the tool needs (the knowledge index, an embeddings endpoint) is not available.
 
-    def __init__(self, tool: str, reason: str) -> None:
+    ``reason`` is for the caller and the model: it names no file or URL of the server. ``detail`` (the failure as
+    the service reported it, paths and all) is for the operator: the audit records it."""
+
+    def __init__(self, tool: str, reason: str, detail: str | None = None) -> None:
         self.tool = tool
         self.reason = reason
+        self.detail = detail or reason
         super().__init__(f"{tool} is unavailable: {reason}")
 
 

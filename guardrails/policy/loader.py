@@ -20,6 +20,7 @@ from guardrails.errors import PolicyError, UnknownUser
 from guardrails.identity import User
 from guardrails.policy._layer_merge import EffectiveRole, merge_fields, merge_roles, roles_from_enterprise
 from guardrails.policy._layer_parse import FieldRule, LayerDoc, parse_layer
+from guardrails.policy.audit_rules import AuditRules
 from guardrails.screening.rules import ScreeningRules
 from tools.actions.catalog import ACTIONS
 from tools.catalog import Catalog
@@ -58,6 +59,12 @@ class Policy:
     """Screening rules: the enterprise set plus what lower layers add."""
     sites: frozenset[str] = field(default_factory=frozenset)
     """Sites that have a plant layer."""
+    audit: AuditRules = field(default_factory=AuditRules)
+    """What readers of the audit trail see of sensitive values in payloads (the ``audit:`` section)."""
+
+    def sensitive_fields(self) -> frozenset[str]:
+        """Every sensitive field the policy names, at any site."""
+        return frozenset(self.fields).union(*(set(f) for f in self.plant_fields.values()))
 
     def user(self, user_id: str) -> User:
         """The user called ``user_id``; :class:`UnknownUser` if the policy does not know them."""
@@ -206,7 +213,10 @@ def load_policy(directory: Path | None = None, *, known_tools: Mapping[str, str]
             _check_fields(doc, maskable_fields)
     screening_sections = [(doc.file, raw) for doc in layers if (raw := doc.sections.get("screening")) is not None]
     screening = ScreeningRules.from_layers(screening_sections) if screening_sections else ScreeningRules(())
+    sensitive = frozenset(fields).union(*(set(f) for f in plant_fields.values()))
+    audit = AuditRules.from_layers(layers, role_names, sensitive)
     return Policy(
+        audit=audit,
         screening=screening,
         roles=roles,
         users=dict(enterprise.users),

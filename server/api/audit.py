@@ -6,6 +6,11 @@ written, so no read through the API leaves no trace. A read never returns its ow
 trace it reads; ``include_reads=false`` leaves earlier reads out of the newest records (a viewer's list of recent
 turns). A verify that finds the chain broken is not appended to it (that would build on a damaged or forged head);
 it is logged instead.
+
+The trail is served as its reader may see it (:class:`~guardrails.audit_view.AuditReader`): a sensitive value the
+reader's roles may not see — a price in an answer, the value behind an approval — is shown as ``***`` and the
+record names the fields masked. The stored chain is never changed (``/v1/audit/verify`` checks it), and no
+payload names a path of the server's disk (:mod:`server.redaction`).
 """
 
 from __future__ import annotations
@@ -19,24 +24,18 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from guardrails.audit.log import AuditKind, AuditRecord
 from guardrails.audit.trace import audit_read_event
+from guardrails.audit_view import MASK, AuditReader
 from server.api.deps import Caller
 from server.api.errors import TRACE_HEADER
 from server.api.refusals import require_permission
 
-__all__ = ["record_json", "router"]
+__all__ = ["router"]
 
 log = logging.getLogger("jidoka.api")
 router = APIRouter(tags=["audit"])
 Auditor = Annotated[Caller, Depends(require_permission("audit.read"))]
 _ERRORS: dict[int | str, dict[str, Any]] = {401: {"description": "Not authenticated."},
                                             403: {"description": "No audit.read permission (audited)."}}
-
-
-def record_json(record: AuditRecord) -> dict[str, Any]:
-    """One audit record as JSON (payload as stored)."""
-    data = asdict(record)
-    data["payload"] = dict(record.payload)
-    return data
 
 
 def _seqs(records: Sequence[AuditRecord]) -> dict[str, int | None]:
@@ -60,21 +59,31 @@ def audit_records(who: Auditor, response: Response,
                   include_reads: Annotated[bool, Query(description="With no trace_id: false leaves the audit_read "
                                                                    "events of earlier reads out.")] = True,
                   ) -> dict[str, Any]:
-    """A trace's events in chain order (``trace_id``), or the newest ``limit`` events; the read is audited."""
-    audit = who.services.runtime.audit
+    """A trace's events in chain order (``trace_id``), or the newest ``limit`` events, with the sensitive values
+    the caller may not see masked (``masked_fields`` per record and for the whole answer); the read is audited."""
+    services = who.services
+    audit = services.runtime.audit
     if trace_id:
         records = audit.by_trace(trace_id)
         _record_read(who, response, "trace", {"trace_id": trace_id, **_seqs(records)})
     else:
         records = audit.tail(limit, without=() if include_reads else (AuditKind.AUDIT_READ,))
         _record_read(who, response, "tail", {"limit": limit, "include_reads": include_reads, **_seqs(records)})
-    return {"trace_id": trace_id, "records": [record_json(r) for r in records], "count": len(records)}
+    reader = AuditReader(services.runtime.policy, who.user)
+    views = [reader.view(r) for r in records]
+    masked = sorted({name for v in views for name in v.masked_fields})
+    shown = [services.redactor.redact_json(v.to_json_dict()) for v in views]
+    note = (f"sensitive values {who.user.user_id} may not see are shown as {MASK!r} (the policy's sensitive_fields "
+            "and audit sections); the stored events are unchanged — /v1/audit/verify checks them") if masked else None
+    return {"trace_id": trace_id, "records": shown, "count": len(records), "reader": who.user.user_id,
+            "masked_fields": masked, "masking": note}
 
 
 @router.get("/v1/audit/verify", summary="Verify the hash chain", responses=_ERRORS)
 def audit_verify(who: Auditor, response: Response) -> dict[str, Any]:
     """Re-walk the whole chain and check it against the signed checkpoints of the anchor file (``anchor``);
-    ``ok`` false names the first bad seq and the kind of damage. An intact chain records the run (``audit_read``)."""
+    ``ok`` false names the first bad seq and the kind of damage. An intact chain records the run (``audit_read``).
+    Anchor files are named by their variable (``$JIDOKA_HOME/…``), never by the server's path."""
     report = who.services.runtime.audit.verify()
     head = {"seq": report.head.seq, "hash": report.head.hash} if report.head else None
     if report.ok:
@@ -83,6 +92,8 @@ def audit_verify(who: Auditor, response: Response) -> dict[str, Any]:
     else:
         log.warning("audit verify by %s found the chain broken at seq %s: %s (not recorded in the chain)",
                     who.user.user_id, report.first_bad_seq, report.reason)
-    return {"ok": report.ok, "checked": report.checked, "first_bad_seq": report.first_bad_seq,
+    body = {"ok": report.ok, "checked": report.checked, "first_bad_seq": report.first_bad_seq,
             "problem": report.problem.value if report.problem else None, "reason": report.reason,
             "head": head, "anchor": asdict(report.anchor) if report.anchor else None}
+    redacted: dict[str, Any] = who.services.redactor.redact_json(body)  # anchor files are the server's paths
+    return redacted

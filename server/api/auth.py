@@ -3,7 +3,12 @@
 Which key verifies a token follows from the server's settings, never from the
 token alone: an HS256 token is checked only against the demo secret, an RS256
 token only against a key of the configured JWKS (so a token cannot pick a
-weaker algorithm or smuggle its own key). ``exp`` and ``sub`` are required.
+weaker algorithm or smuggle its own key). ``sub``, ``iat`` and ``exp`` are
+required, and a token may live at most ``JIDOKA_JWT_MAX_TTL_S`` (``exp`` −
+``iat``; nor may its ``exp`` lie further ahead than that): a leaked token with an
+``exp`` years away is refused. When ``JIDOKA_JWT_AUDIENCE`` / ``JIDOKA_JWT_ISSUER``
+are set, every token must carry them — HS256 ones too (``jidoka token`` and the
+demo login then mint them with those claims).
 
 The identity that governs is the **policy's** user named by ``sub``: the
 token's ``roles`` and ``sites`` claims are informational and ignored for every
@@ -29,9 +34,11 @@ from guardrails.errors import UnknownUser
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
 from server.api.errors import Unauthorized
+from server.errors import TokenNotMinted
 from server.settings import Settings
 
-__all__ = ["DEMO_ISSUER", "JwksFetcher", "JwksKeys", "TokenClaims", "TokenVerifier", "mint_demo_token"]
+__all__ = ["DEMO_ISSUER", "JwksFetcher", "JwksKeys", "TokenClaims", "TokenVerifier", "mint_demo_token",
+           "mint_for"]
 
 DEMO_ISSUER = "jidoka-demo"
 """``iss`` of tokens minted by ``jidoka token`` and the demo login."""
@@ -40,6 +47,8 @@ JwksFetcher = Callable[[str], Mapping[str, Any]]
 """Fetches a JWKS document (``{"keys": [...]}``) from a URL."""
 
 _JWKS_REFRESH_S = 60.0
+_LEEWAY_S = 5
+"""Seconds of clock skew allowed on ``exp`` / ``iat`` (and on the lifetime measured against the clock)."""
 
 
 def _http_jwks(url: str) -> Mapping[str, Any]:
@@ -107,6 +116,7 @@ class TokenVerifier:
         self._secret = settings.jwt_secret
         self._audience = settings.jwt_audience
         self._issuer = settings.jwt_issuer
+        self._max_ttl_s = settings.jwt_max_ttl_s
         self._policy = policy
         self._jwks = JwksKeys(settings.jwks_url, jwks_fetcher) if settings.jwks_url else None
 
@@ -131,22 +141,22 @@ class TokenVerifier:
                            f"{', '.join(accepted) or 'none — set JIDOKA_JWT_SECRET or JIDOKA_JWKS_URL'})")
 
     def claims(self, token: str) -> TokenClaims:
-        """Verify signature and ``exp`` (RS256: ``aud`` / ``iss`` too when set); :class:`Unauthorized` otherwise."""
+        """Verify signature, ``exp``, ``iat`` and the lifetime (``aud`` / ``iss`` too when set); :class:`Unauthorized`
+        otherwise."""
         if not self.configured:
             raise Unauthorized("this server accepts no tokens: neither JIDOKA_JWT_SECRET nor JIDOKA_JWKS_URL is set")
         key, alg = self._key(token)
-        # Audience and issuer belong to the OIDC provider's tokens; demo tokens are the secret's alone.
-        audience, issuer = (self._audience, self._issuer) if alg == "RS256" else (None, None)
-        options: Options = {"require": ["exp", "sub"], "verify_aud": audience is not None}
+        options: Options = {"require": ["exp", "iat", "sub"], "verify_aud": self._audience is not None}
         try:
-            raw = jwt.decode(token, key, algorithms=[alg], audience=audience, issuer=issuer,
-                             options=options, leeway=5)
+            raw = jwt.decode(token, key, algorithms=[alg], audience=self._audience, issuer=self._issuer,
+                             options=options, leeway=_LEEWAY_S)
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the bearer token has expired") from None
         except jwt.InvalidSignatureError:
             raise Unauthorized("the bearer token's signature is not valid") from None
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"the bearer token is not valid: {exc}") from None
+        self._check_lifetime(raw)
         subject = raw.get("sub")
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("the bearer token has no subject")
@@ -158,6 +168,14 @@ class TokenVerifier:
         return TokenClaims(subject=subject, expires_at=int(raw["exp"]), roles=strings("roles"),
                            sites=strings("sites"))
 
+    def _check_lifetime(self, raw: Mapping[str, Any]) -> None:
+        """Refuse a token meant to live longer than ``JIDOKA_JWT_MAX_TTL_S`` (by ``iat`` or by the clock)."""
+        exp, iat = int(raw["exp"]), int(raw["iat"])  # both required, and int() already succeeded in jwt.decode
+        limit = self._max_ttl_s
+        if exp - iat > limit or exp - time.time() > limit + _LEEWAY_S:
+            raise Unauthorized(f"the bearer token lives longer than this server accepts ({exp - iat} s from "
+                               f"iat to exp; at most {limit} s, JIDOKA_JWT_MAX_TTL_S): mint a shorter-lived one")
+
     def user(self, token: str) -> User:
         """The policy's user the token names (see the module docstring on claims)."""
         claims = self.claims(token)
@@ -167,11 +185,28 @@ class TokenVerifier:
             raise Unauthorized(f"the token's subject {claims.subject!r} is not a user of the policy") from None
 
 
-def mint_demo_token(secret: str, user: User, *, ttl_s: int = 8 * 3600, now: float | None = None) -> str:
-    """An HS256 demo token for ``user`` (``sub``, ``roles``, ``sites`` from the policy; ``exp`` = now + ttl)."""
+def mint_demo_token(secret: str, user: User, *, ttl_s: int = 8 * 3600, now: float | None = None,
+                    issuer: str | None = None, audience: str | None = None) -> str:
+    """An HS256 demo token for ``user`` (``sub``, ``roles``, ``sites`` from the policy; ``iat`` = now, ``exp`` =
+    now + ttl; ``iss`` = ``issuer`` or :data:`DEMO_ISSUER`, ``aud`` = ``audience`` when given)."""
     issued = int(time.time() if now is None else now)
     sites = user.site_list()
-    payload = {"sub": user.user_id, "name": user.name, "roles": sorted(user.roles),
-               "sites": sites if isinstance(sites, list) else [sites],
-               "iat": issued, "exp": issued + ttl_s, "iss": DEMO_ISSUER}
+    payload: dict[str, Any] = {"sub": user.user_id, "name": user.name, "roles": sorted(user.roles),
+                               "sites": sites if isinstance(sites, list) else [sites],
+                               "iat": issued, "exp": issued + ttl_s, "iss": issuer or DEMO_ISSUER}
+    if audience:
+        payload["aud"] = audience
     return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def mint_for(settings: Settings, user: User, ttl_s: int) -> str:
+    """A demo token the server with ``settings`` accepts: signed with its secret, carrying its configured
+    ``iss`` / ``aud``; :class:`~server.errors.TokenNotMinted` without a secret or for a ``ttl_s`` over
+    ``JIDOKA_JWT_MAX_TTL_S``."""
+    if not settings.jwt_secret:
+        raise TokenNotMinted("JIDOKA_JWT_SECRET is not set: the server could not verify the token")
+    if ttl_s > settings.jwt_max_ttl_s:
+        raise TokenNotMinted(f"a token for {ttl_s} s lives longer than JIDOKA_JWT_MAX_TTL_S "
+                             f"({settings.jwt_max_ttl_s} s): the server would refuse it")
+    return mint_demo_token(settings.jwt_secret, user, ttl_s=ttl_s, issuer=settings.jwt_issuer,
+                           audience=settings.jwt_audience)

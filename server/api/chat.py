@@ -104,7 +104,10 @@ async def _stream(who: Caller, body: ChatRequest) -> AsyncIterator[str]:
         for name, data in await run_in_threadpool(lambda: list(turn_events(result, lines))):
             yield format_event(name, data)
     except ApiError as exc:
-        error: dict[str, Any] = {"message": exc.message, "status": exc.status}
+        shown = services.redactor.redact(exc.message)
+        if shown != exc.message:
+            log.warning("chat turn refused (%d) without the path in: %s", exc.status, exc.message)
+        error: dict[str, Any] = {"message": shown, "status": exc.status}
         if exc.trace_id:
             error["trace_id"] = exc.trace_id
         yield format_event("error", error)

@@ -15,6 +15,7 @@ from server.api.auth import TokenVerifier
 from server.api.errors import Unauthorized, Unavailable
 from server.api.limits import RateLimiter
 from server.api.metrics import ApiMetrics
+from server.redaction import PathRedactor
 from server.runtime import Runtime
 from server.settings import Settings
 
@@ -47,6 +48,8 @@ class Services:
     event. ``None``: not limited."""
     turn_lock: threading.RLock = field(default_factory=threading.RLock)
     """Serialises turns and decisions: the graph's SQLite checkpointer shares one connection."""
+    redactor: PathRedactor = field(default_factory=PathRedactor)
+    """Hides the server's paths in what the routes send (see :mod:`server.redaction`)."""
 
 
 def get_services(request: Request) -> Services:

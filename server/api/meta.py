@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from guardrails.errors import UnknownUser
 from guardrails.identity import User
-from server.api.auth import mint_demo_token
+from server.api.auth import mint_for
 from server.api.deps import Caller, Services, caller, get_services
 from server.api.errors import NotFound, Unavailable
 from server.api.metrics import CONTENT_TYPE
@@ -96,12 +96,11 @@ def tools(who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
     return {"user": who.user.user_id, "tools": shown, "count": len(shown)}
 
 
-def _demo(services: Services) -> str:
+def _demo(services: Services) -> None:
     if not services.settings.demo_login:
         raise NotFound("Not Found")
     if not services.settings.jwt_secret:
         raise Unavailable("the demo login needs JIDOKA_JWT_SECRET")
-    return services.settings.jwt_secret
 
 
 @router.get("/v1/demo/users", tags=["demo"], summary="Demo users (only with --demo-login)",
@@ -116,10 +115,13 @@ def demo_users(services: ServicesDep) -> list[dict[str, Any]]:
              responses={404: {"description": "The demo login is off, or no such user."},
                         422: {"description": "A field is invalid."}})
 def demo_token(body: DemoTokenRequest, services: ServicesDep) -> dict[str, Any]:
-    """An HS256 token for a policy user, valid for 8 hours — demo only, never enable in production."""
-    secret = _demo(services)
+    """An HS256 token for a policy user, valid for 8 hours (or JIDOKA_JWT_MAX_TTL_S if shorter) — demo only, never
+    enable in production."""
+    _demo(services)
     try:
         user = services.runtime.policy.user(body.user)
     except UnknownUser:
         raise NotFound(f"no demo user {body.user!r}", field="user") from None
-    return {"token": mint_demo_token(secret, user, ttl_s=DEMO_TOKEN_TTL_S), "user": user_json(user)}
+    settings = services.settings
+    token = mint_for(settings, user, min(DEMO_TOKEN_TTL_S, settings.jwt_max_ttl_s))
+    return {"token": token, "user": user_json(user)}

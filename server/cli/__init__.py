@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.exc import InterfaceError, OperationalError
 from typer._click import exceptions as _typer_click
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except JidokaError as exc:  # every package's typed error: one clear line, no traceback
-        _err.print(f"[red]error:[/red] {masker.mask(str(exc))}", highlight=False)
+        _err.print(f"[red]error:[/red] {escape(masker.mask(str(exc)))}", highlight=False)
         sys.exit(1)
     except _USAGE_ERRORS as exc:
         exc.show()
@@ -116,14 +117,15 @@ def main(argv: list[str] | None = None) -> None:
         # under a running command. Which one is not known here; the details go to the crash log.
         where = _log_crash(exc, masker)
         _err.print(f"[red]error:[/red] a database failed (JIDOKA_DATA_URL or JIDOKA_STATE_URL): "
-                   f"{masker.mask(failure_reason(exc))}", highlight=False)
+                   f"{escape(masker.mask(failure_reason(exc)))}", highlight=False)
         if where:
-            _err.print(f"details were written to {where}", highlight=False)
+            _err.print(f"details were written to {where}", highlight=False, markup=False)
         sys.exit(1)
     except Exception as exc:
         where = _log_crash(exc, masker)
-        _err.print(f"[red]internal error:[/red] {type(exc).__name__}: {masker.mask(str(exc))}", highlight=False)
+        _err.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(masker.mask(str(exc)))}",
+                   highlight=False)
         if where:
-            _err.print(f"details were written to {where}", highlight=False)
+            _err.print(f"details were written to {where}", highlight=False, markup=False)
         sys.exit(70)
     sys.exit(code if isinstance(code, int) else 0)

@@ -49,7 +49,7 @@ from guardrails.errors import ApprovalError, AuditError, PolicyError, RequestNot
 from guardrails.identity import User
 from guardrails.policy.loader import Policy, load_policy
 from knowledge.errors import JidokaError
-from server.cli.common import cli_settings, console, existing_state_engine, fail
+from server.cli.common import cli_settings, console, existing_state_engine, fail, literal
 from server.runtime import audit_anchor, build_copilot, build_runtime
 from server.settings import Settings
 
@@ -117,59 +117,63 @@ def _waiting(request: ApprovalRequest) -> str:
 
 def _print_list(requests: list[ApprovalRequest], title: str,
                 extras: list[dict[str, Any]] | None = None) -> None:
-    # One short block per request rather than a table: ids and action names stay whole at any width.
-    out = console()
+    # One short block per request rather than a table: ids and action names stay whole at any width. Every value
+    # of a request is data (the requester's words, ids, arguments): it is escaped, never read as markup.
+    out, e = console(), literal
     if not requests:
-        out.print(f"{title}: none")
+        out.print(f"{e(title)}: none")
         return
-    out.print(f"[bold]{title}[/bold] ({len(requests)})")
+    out.print(f"[bold]{e(title)}[/bold] ({len(requests)})")
     for r, extra in zip(requests, extras or [{}] * len(requests), strict=True):
         when = ("autonomous (ran without approval)" if r.autonomous
                 else f"expires {r.expires_at.strftime('%Y-%m-%d %H:%M')} UTC")
-        out.print(f"{r.id}  [bold]{r.status.value}[/bold]  {r.action} @ {r.subject.get('site_id') or '—'}  "
-                  f"by {r.requester}  {when}")
+        out.print(f"{e(r.id)}  [bold]{e(r.status.value)}[/bold]  {e(r.action)} @ {e(r.subject.get('site_id') or '—')}"
+                  f"  by {e(r.requester)}  {when}")
         if r.status is RequestStatus.PENDING:
-            out.print(f"    waiting for {_waiting(r)} ({_line(r)})")
+            out.print(f"    waiting for {e(_waiting(r))} ({_line(r)})")
         similar: list[dict[str, Any]] = extra.get("similar_requests") or []
         if similar:
-            out.print(f"    [yellow]possible probing[/yellow]: {len(similar)} similar requests by {r.requester} "
-                      f"({', '.join(s['id'] for s in similar)})")
+            out.print(f"    [yellow]possible probing[/yellow]: {len(similar)} similar requests by {e(r.requester)} "
+                      f"({e(', '.join(s['id'] for s in similar))})")
+
+
+def _json(value: Any) -> str:
+    return literal(json.dumps(value, sort_keys=True, ensure_ascii=False))
 
 
 def _print_request(view: RequestView, extra: dict[str, Any]) -> None:
-    out, r = console(), view.request
-    out.print(f"[bold]{r.id}[/bold]  {r.action}  [bold]{r.status.value}[/bold]  (version {r.version}, "
-              f"risk class {r.risk_class})")
+    out, r, e = console(), view.request, literal
+    out.print(f"[bold]{e(r.id)}[/bold]  {e(r.action)}  [bold]{e(r.status.value)}[/bold]  (version {r.version}, "
+              f"risk class {e(r.risk_class)})")
     expiry = "ran at once, without approval" if r.autonomous else f"expires {r.expires_at.isoformat()}"
-    out.print(f"requested by {r.requester} in thread {r.thread_id} (trace {r.trace_id}) at "
+    out.print(f"requested by {e(r.requester)} in thread {e(r.thread_id)} (trace {e(r.trace_id)}) at "
               f"{r.created_at.isoformat()}; {expiry}")
     facts = r.subject.get("facts")
     if isinstance(facts, dict) and facts.get("summary"):
-        out.print(f"what: {facts['summary']}")
-    out.print(f"why: {r.reason}  [{r.rule_id}]")
-    out.print(f"arguments: {json.dumps(dict(r.args), sort_keys=True, ensure_ascii=False)}")
-    out.print(f"subject: {json.dumps(dict(r.subject), sort_keys=True, ensure_ascii=False)}")
+        out.print(f"what: {e(facts['summary'])}")
+    out.print(f"why: {e(r.reason)}  {e(f'[{r.rule_id}]')}")
+    out.print(f"arguments: {_json(dict(r.args))}")
+    out.print(f"subject: {_json(dict(r.subject))}")
     if view.masked_fields:
-        out.print(f"hidden for {view.viewer or 'an unnamed viewer (use --as)'}: {', '.join(view.masked_fields)}")
+        out.print(f"hidden for {e(view.viewer or 'an unnamed viewer (use --as)')}: {e(', '.join(view.masked_fields))}")
     if r.autonomous:
-        out.print(f"approvers: none — the policy lets it run without approval [{r.rule_id}]; its requester may "
-                  f"undo it (`jidoka approvals undo {r.id} --as {r.requester}`)")
+        out.print(f"approvers: none — the policy lets it run without approval {e(f'[{r.rule_id}]')}; its requester "
+                  f"may undo it (`jidoka approvals undo {e(r.id)} --as {e(r.requester)}`)")
     for i, group in enumerate(r.groups):
         decision = next((d for d in r.decisions if d.group_index == i), None)
         state = (f"{decision.decision.value}d by {decision.approver}" if decision is not None
                  else "waiting")
         eligible = ", ".join(group.eligible_user_ids)
-        out.print(f"group {i + 1}: {group.describe()} — eligible: {eligible} — {state}")
+        out.print(f"group {i + 1}: {e(group.describe())} — eligible: {e(eligible)} — {e(state)}")
     for d in r.decisions:
         if d.comment:
-            out.print(f"  {d.approver}: {d.comment}")
+            out.print(f"  {e(d.approver)}: {e(d.comment)}")
     if r.result is not None:
-        out.print(f"result: {json.dumps(dict(r.result), sort_keys=True, ensure_ascii=False)}")
+        out.print(f"result: {_json(dict(r.result))}")
     if extra.get("probing_note"):
-        out.print(f"[yellow]{extra['probing_note']}[/yellow]")
+        out.print(f"[yellow]{e(extra['probing_note'])}[/yellow]")
         for s in extra["similar_requests"]:
-            out.print(f"  {s['id']} {s['status']} {s['created_at'][:16]}: "
-                      f"{json.dumps(s['args'], sort_keys=True, ensure_ascii=False)}")
+            out.print(f"  {e(s['id'])} {e(s['status'])} {e(s['created_at'][:16])}: {_json(s['args'])}")
 
 
 def _append(ctx: typer.Context, session: _Session, event: AuditEvent) -> None:
@@ -274,7 +278,7 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
             tail = f"pending ({_line(request)}); waiting for {_waiting(request)}"
         else:
             tail = f"now {request.status.value}"
-        console().print(f"{as_user} {verb} {request.id} ({request.action}): {tail}")
+        console().print(f"{as_user} {verb} {request.id} ({request.action}): {tail}", markup=False)
         if on_decided is not None:
             on_decided(request)
 
@@ -309,8 +313,8 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
 def _show(result: TurnResult) -> None:
     out = console()
     statuses = ", ".join(f"{a['id']} {a['action']}: {a['status']}" for a in result.approvals) or "none"
-    out.print(f"thread {result.thread_id} resumed ({statuses})")
-    out.print(result.answer)
+    out.print(f"thread {result.thread_id} resumed ({statuses})", markup=False)
+    out.print(result.answer, markup=False)
 
 
 def _resume(request_id: str, settings: Settings) -> TurnResult:
@@ -387,6 +391,7 @@ def build_approvals_app() -> typer.Typer:
         if not outcome.ok:
             raise fail(f"{outcome.status}: {outcome.reason} [{outcome.rule_id}]{_audited(trace.trace_id)}")
         if not as_json:
-            console().print(f"{as_user} undid {outcome.request_id} ({outcome.action}): {outcome.reason}")
+            console().print(f"{as_user} undid {outcome.request_id} ({outcome.action}): {outcome.reason}",
+                            markup=False)
 
     return app

@@ -6,11 +6,12 @@ import json
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
+from rich.markup import escape
 
 from agent.copilot import TurnResult
 from agent.errors import AgentError
 from server.cli.common import cli_settings, error_line
+from server.cli.render import answer_markdown, tool_call_line
 from server.runtime import build_copilot, build_runtime
 
 __all__ = ["ask", "chat"]
@@ -19,16 +20,14 @@ _out = Console()
 
 
 def _show(result: TurnResult) -> None:
-    _out.print(Markdown(result.answer))
+    _out.print(answer_markdown(result.answer))
     for call in result.tool_calls:
-        colour = "green" if call["decision"] == "allow" else "red"
-        _out.print(f"[dim]tool[/dim] {call['name']} {json.dumps(call['args'])} → [{colour}]{call['decision']}"
-                   f"[/{colour}] [dim]({call['rule_id']})[/dim]", highlight=False)
+        _out.print(tool_call_line(call), highlight=False)
     if result.unavailable:
-        _out.print(f"[yellow]degraded: unavailable this turn: {', '.join(result.unavailable)}[/yellow]")
+        _out.print(f"[yellow]degraded: unavailable this turn: {escape(', '.join(result.unavailable))}[/yellow]")
     elif result.degraded:
         _out.print("[yellow]degraded: answered by the offline rules model[/yellow]")
-    _out.print(f"[dim]thread {result.thread_id} · trace {result.trace_id}[/dim]")
+    _out.print(f"[dim]thread {escape(str(result.thread_id))} · trace {escape(result.trace_id)}[/dim]")
 
 
 def ask(
@@ -67,7 +66,7 @@ def chat(
     try:
         copilot = build_copilot(runtime)
         runtime.policy.user(as_user)
-        _out.print(f"jidoka — chatting as [bold]{as_user}[/bold]. Empty line to quit.")
+        _out.print(f"jidoka — chatting as [bold]{escape(as_user)}[/bold]. Empty line to quit.")
         while True:
             try:
                 question = _out.input("[bold cyan]you>[/bold cyan] ")

@@ -13,16 +13,22 @@ runs it can read the database directly anyway, so this is a record, not a gate).
 If it cannot be written (a read-only database) the read still succeeds and stderr
 says it was not recorded. A verify that finds the chain broken appends nothing:
 a new event would build on the damaged or forged head.
+
+``show`` and ``export`` print payloads as a reader may see them (:mod:`guardrails.audit_view`): with
+``--as USER`` (a user holding ``audit.read``) as that user's roles and the policy's ``audit:`` section allow,
+without it with every sensitive value masked; a masked record names its ``masked_fields`` (its stored hash then
+covers the stored payload, not the one shown). ``--unmasked`` prints the stored payloads — for re-checking every
+hash of an export with ``hashlib`` — which the operator running the CLI can read in the database anyway. Paths
+are shown as they are: the CLI runs on the operator's machine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import getpass
 import json
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -35,8 +41,10 @@ from rich.table import Table
 from guardrails.audit.anchor import generate_signing_key, key_id, parse_signing_key, public_key_text
 from guardrails.audit.log import AuditLog, AuditRecord, ChainProblem, VerifyReport
 from guardrails.audit.trace import audit_read_event
-from guardrails.errors import AuditError
-from server.cli.common import cli_settings, console, existing_state_engine, fail, masked
+from guardrails.audit_view import AuditReader, RecordView
+from guardrails.errors import AuditError, PolicyError, UnknownUser
+from guardrails.policy.loader import load_policy
+from server.cli.common import cli_settings, console, existing_state_engine, fail, literal, masked
 from server.runtime import audit_anchor
 
 __all__ = ["ExportFormat", "audit_app"]
@@ -68,7 +76,7 @@ def _open_log(ctx: typer.Context) -> Iterator[AuditLog]:
         engine.dispose()
 
 
-def _reader() -> str:
+def _terminal_reader() -> str:
     """Who reads the log from this terminal: ``cli:`` and the login name (``cli:unknown`` when there is none)."""
     try:
         name = getpass.getuser()
@@ -80,7 +88,7 @@ def _reader() -> str:
 def _record_read(log: AuditLog, read: str, details: Mapping[str, Any]) -> None:
     """Append the ``audit_read`` event of a read that just happened (see the module docstring)."""
     try:
-        log.append(audit_read_event(_reader(), read, details, via="cli"))
+        log.append(audit_read_event(_terminal_reader(), read, details, via="cli"))
         log.close()  # anchors the event when a signing key is set
     except AuditError as exc:
         Console(stderr=True, soft_wrap=True, highlight=False).print(
@@ -105,8 +113,44 @@ def _parse_since(ctx: typer.Context, raw: str | None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _record_json(record: AuditRecord) -> str:
-    return json.dumps(record.to_json_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+def _record_json(view: RecordView) -> str:
+    return json.dumps(view.to_json_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+_AS = typer.Option(None, "--as", help="Show payloads as this user (who holds audit.read) may see them; without "
+                                      "it, every sensitive value is masked.")
+_UNMASKED = typer.Option(False, "--unmasked", help="The stored payloads, nothing masked (to re-check every hash).")
+
+
+def _reader(ctx: typer.Context, as_user: str | None, unmasked: bool) -> AuditReader | None:
+    """Who reads (``None``: nobody — the stored payloads); exit 1 for an unknown user or one without audit.read."""
+    if unmasked:
+        if as_user is not None:
+            raise fail("--unmasked shows the stored payloads to anyone: it cannot go with --as")
+        return None
+    try:
+        policy = load_policy(cli_settings(ctx).policy_dir)
+        user = policy.user(as_user) if as_user is not None else None
+    except UnknownUser as exc:
+        raise fail(str(exc)) from None
+    except PolicyError as exc:
+        raise fail(f"the policy cannot be loaded: {exc}") from None
+    if user is not None and not policy.has_permission(user, "audit.read"):
+        raise fail(f"{user.user_id} lacks the permission 'audit.read' (roles: {', '.join(sorted(user.roles))}): "
+                   "they cannot read the audit trail")
+    return AuditReader(policy, user)
+
+
+def _view(reader: AuditReader | None, record: AuditRecord) -> RecordView:
+    return reader.view(record) if reader is not None else RecordView(record, dict(record.payload))
+
+
+def _masking_note(reader: AuditReader | None, masked: set[str]) -> str | None:
+    if reader is None or not masked:
+        return None
+    who = reader.name or "a reader with no role (use --as)"
+    return (f"sensitive values masked for {who}: {', '.join(sorted(masked))} — a masked record's hash covers its "
+            "stored payload (--unmasked prints those)")
 
 
 @audit_app.command("verify")
@@ -136,13 +180,13 @@ def verify(
         tip = f"; head seq {head.seq} hash {head.hash[:16]}…" if head is not None else ""
         console().print(f"[green]✓ audit chain intact[/green]: {_events(report.checked)} verified{tip}")
     elif report.problem is ChainProblem.ANCHOR_TAMPERED:
-        console().print(f"[red]✗ audit anchor tampered[/red]: {report.reason}\n"
+        console().print(f"[red]✗ audit anchor tampered[/red]: {literal(report.reason)}\n"
                         f"  the chain itself checks out ({_events(report.checked)})")
     else:
         where = f"at seq {report.first_bad_seq}" if report.first_bad_seq is not None else "(head)"
         before = ("vouched for by a signed checkpoint before it"
                   if report.problem in _CHECKPOINT_PROBLEMS else "verified intact before it")
-        console().print(f"[red]✗ audit chain broken {where}[/red]: {report.reason}\n"
+        console().print(f"[red]✗ audit chain broken {where}[/red]: {literal(report.reason)}\n"
                         f"  {_events(report.checked)} {before}")
     if not as_json:
         _print_anchor(report)
@@ -165,9 +209,9 @@ def _print_anchor(report: VerifyReport) -> None:
         out.print(f"  anchor: {status.matched} of {_plural(status.checkpoints, 'signed checkpoint')} in {files} "
                   f"match the chain; {newest}")
     for line in status.bad_lines:
-        out.print(f"  [red]untrusted anchor line[/red] {line}")
+        out.print(f"  [red]untrusted anchor line[/red] {literal(line)}")
     for note in status.notes:
-        out.print(f"  [yellow]note[/yellow]: {note}")
+        out.print(f"  [yellow]note[/yellow]: {literal(note)}")
 
 
 def _events(n: int) -> str:
@@ -193,27 +237,37 @@ def show(
     ctx: typer.Context,
     trace: str = typer.Option(..., "--trace", help="The trace id (one turn) to show."),
     as_json: bool = typer.Option(False, "--json", help="Print the records as a JSON list."),
+    as_user: str | None = _AS,
+    unmasked: bool = _UNMASKED,
 ) -> None:
-    """Show every event of one trace, in order (the read is audited)."""
+    """Show every event of one trace, in order (sensitive values masked unless --as a reader may see them; the
+    read is audited)."""
+    reader = _reader(ctx, as_user, unmasked)
     with _open_log(ctx) as log:
         try:
-            records = log.by_trace(trace)
+            views = [_view(reader, r) for r in log.by_trace(trace)]
         except AuditError as exc:
             raise fail(str(exc)) from None
-        _record_read(log, "trace", {"trace_id": trace, **_seqs(records)})
+        _record_read(log, "trace", {"trace_id": trace, **_seqs([v.record for v in views])})
+    note = _masking_note(reader, {name for v in views for name in v.masked_fields})
     if as_json:
-        typer.echo(json.dumps([r.to_json_dict() for r in records], ensure_ascii=False, indent=2))
-    if not records:
+        typer.echo(json.dumps([v.to_json_dict() for v in views], ensure_ascii=False, indent=2))
+    if not views:
         raise fail(f"no audit events for trace {trace!r}")
     if as_json:
+        if note:
+            Console(stderr=True, highlight=False, soft_wrap=True).print(note, markup=False)
         return
-    table = Table(title=f"trace {trace}", title_justify="left")
+    table = Table(title=f"trace {literal(trace)}", title_justify="left")
     for column in ("seq", "time (UTC)", "kind", "user", "thread"):
         table.add_column(column, no_wrap=True)
     table.add_column("payload", overflow="fold", min_width=24, ratio=1)
-    for r in records:
-        table.add_row(str(r.seq), _short_ts(r.ts), r.kind, r.user_id, r.thread_id or "—",
-                      _payload_preview(r.payload))
+    for v in views:
+        r = v.record
+        table.add_row(*(literal(x) for x in (r.seq, _short_ts(r.ts), r.kind, r.user_id, r.thread_id or "—",
+                                             _payload_preview(v.payload))))
+    if note:
+        table.caption = literal(note)
     console().print(table)
 
 
@@ -226,17 +280,24 @@ def export(
         help="Only events stamped at or after this ISO date/time (UTC unless a zone is given).",
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout."),
+    as_user: str | None = _AS,
+    unmasked: bool = _UNMASKED,
 ) -> None:
-    """Export the log (one JSON object per line, seq order) with every field needed to re-check the chain; the
+    """Export the log (one JSON object per line, seq order) with the chain's fields; sensitive values are masked
+    unless --as a reader may see them (--unmasked: the stored payloads, every hash re-checkable with hashlib). The
     export is audited after its last line (the event is not in it)."""
     start = _parse_since(ctx, since)
+    reader = _reader(ctx, as_user, unmasked)
+    masked_fields: set[str] = set()
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     count, last_seq = 0, None
     with _open_log(ctx) as log:
         try:
-            with (output.open("w", encoding="utf-8", newline="\n") if output is not None
-                  else contextlib.nullcontext()) as fh:
+            with output.open("w", encoding="utf-8", newline="\n") if output is not None else nullcontext() as fh:
                 for record in log.export(start):
-                    line = _record_json(record)
+                    view = _view(reader, record)
+                    masked_fields.update(view.masked_fields)
+                    line = _record_json(view)
                     if fh is None:
                         typer.echo(line)
                     else:
@@ -249,7 +310,10 @@ def export(
         _record_read(log, "export", {"since": start.isoformat() if start else None, "count": count,
                                      "last_seq": last_seq, "to_file": output is not None})
     if output is not None:
-        Console(stderr=True, highlight=False).print(f"exported {count} events ({fmt.value}) to {output}")
+        err.print(f"exported {count} events ({fmt.value}) to {output}", markup=False)
+    note = _masking_note(reader, masked_fields)
+    if note:
+        err.print(note, markup=False)
 
 
 @audit_app.command("anchor")
@@ -264,7 +328,7 @@ def anchor(ctx: typer.Context) -> None:
         except AuditError as exc:
             raise fail(str(exc)) from None
     console().print(f"checkpoint of seq {checkpoint.seq} (hash {checkpoint.hash[:16]}…) signed by key "
-                    f"{checkpoint.key_id}, appended to {settings.audit_anchor}")
+                    f"{checkpoint.key_id}, appended to {settings.audit_anchor}", markup=False)
 
 
 @audit_app.command("keygen")

@@ -68,8 +68,8 @@ def bench(
             summary = profile_governance(profile, factory=factory, turns=40 if quick else 200)
         except ImportError as exc:
             raise fail(f"profiling needs pyinstrument ({exc})") from None
-        out.print(summary)
-        out.print(f"profile written to {profile}")
+        out.print(summary, markup=False)
+        out.print(f"profile written to {profile}", markup=False)
         return
     from evals.bench import run_benchmarks
 
@@ -91,4 +91,4 @@ def bench(
             json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         except OSError as exc:
             raise fail(f"could not write {json_path}: {exc.strerror or exc}") from None
-        out.print(f"written to {json_path}")
+        out.print(f"written to {json_path}", markup=False)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -17,12 +18,22 @@ from server.secrets import SecretMasker, mask_url
 from server.settings import Settings, SettingsError
 from tools.plant.db import make_engine
 
-__all__ = ["cli_settings", "console", "error_line", "existing_state_engine", "fail", "masked"]
+__all__ = ["cli_settings", "console", "error_line", "existing_state_engine", "fail", "literal", "masked"]
 
 
 def console() -> Console:
     """A console for normal output (no soft wrapping surprises, no number highlighting)."""
     return Console(soft_wrap=True, highlight=False)
+
+
+def literal(value: object) -> str:
+    """``value`` as text a rich console prints as it is: ``[/INST]``, ``[link=…]`` or ``[bold]`` in it are shown,
+    never read as markup (which would crash on an unmatched closing tag, hide a link or restyle the line).
+
+    Every value that comes from data — documents, plant free text, questions, answers, approval reasons and
+    comments, audit payloads, user ids, paths — goes through it before it is put into a markup string, a table
+    cell or a title."""
+    return escape(str(value))
 
 
 def masked(text: str) -> str:
@@ -33,7 +44,7 @@ def masked(text: str) -> str:
 
 def error_line(message: str) -> None:
     """Print ``error: message`` on stderr, secrets masked."""
-    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {masked(message)}")
+    Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {literal(masked(message))}")
 
 
 def fail(message: str) -> typer.Exit:

@@ -39,8 +39,8 @@ def upgrade(ctx: typer.Context) -> None:
         reach(state, Database.STATE)
         report = upgrade_schema(data, state, settings.state_url)
         out = console()
-        out.print(_line(report.plant, mask_url(data.url.render_as_string(hide_password=True))))
-        out.print(_line(report.state, mask_url(state.url.render_as_string(hide_password=True))))
+        out.print(_line(report.plant, mask_url(data.url.render_as_string(hide_password=True))), markup=False)
+        out.print(_line(report.state, mask_url(state.url.render_as_string(hide_password=True))), markup=False)
     finally:
         data.dispose()
         state.dispose()
@@ -57,7 +57,8 @@ def status(ctx: typer.Context) -> None:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file():
             behind = True
-            out.print(f"{part}: no database file at {parsed.database or url} (needs schema {SCHEMA_VERSION})")
+            out.print(f"{part}: no database file at {parsed.database or url} (needs schema {SCHEMA_VERSION})",
+                      markup=False)
             continue
         engine = make_engine(url)
         try:
@@ -67,7 +68,8 @@ def status(ctx: typer.Context) -> None:
         finally:
             engine.dispose()
         behind = behind or found != SCHEMA_VERSION
-        out.print(f"{part}: {shown}: schema {found if found is not None else 'none'} (needs {SCHEMA_VERSION})")
+        out.print(f"{part}: {shown}: schema {found if found is not None else 'none'} (needs {SCHEMA_VERSION})",
+                  markup=False)
     if behind:
         out.print("run `jidoka db upgrade`")
         raise typer.Exit(1)

@@ -13,10 +13,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.rule import Rule
 
-from server.cli.common import cli_settings
+from server.cli.common import cli_settings, literal
+from server.cli.render import answer_markdown, tool_call_line
 from server.runtime import Runtime, build_copilot, build_runtime
 
 __all__ = ["demo"]
@@ -47,13 +47,11 @@ def _steps(manifest: dict[str, Any]) -> list[_Step]:
 def _run(runtime: Runtime, manifest: dict[str, Any]) -> None:
     copilot = build_copilot(runtime)
     for step in _steps(manifest):
-        _out.print(Rule(f"{step.user}: {step.question}"))
+        _out.print(Rule(literal(f"{step.user}: {step.question}")))
         result = copilot.ask(step.user, step.question)
-        _out.print(Markdown(result.answer))
+        _out.print(answer_markdown(result.answer))
         for call in result.tool_calls:
-            colour = "green" if call["decision"] == "allow" else "red"
-            _out.print(f"[dim]gate:[/dim] {call['name']} {json.dumps(call['args'])} → "
-                       f"[{colour}]{call['decision']}[/{colour}] [dim]({call['rule_id']})[/dim]", highlight=False)
+            _out.print(tool_call_line(call, "gate:"), highlight=False)
     report = runtime.audit.verify()
     _out.print(Rule("audit"))
     status = "[green]intact[/green]" if report.ok else f"[red]broken at seq {report.first_bad_seq}[/red]"

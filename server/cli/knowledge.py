@@ -10,7 +10,7 @@ from rich.table import Table
 
 from knowledge.errors import KnowledgeError
 from knowledge.ingest import IngestReport, demo_corpus_dir, ingest_path
-from server.cli.common import cli_settings, console, fail, masked
+from server.cli.common import cli_settings, console, fail, literal, masked
 from server.runtime import build_runtime, knowledge_index
 from tools.documents import SearchDocumentsResult
 
@@ -42,7 +42,7 @@ def ingest(
     if as_json:
         typer.echo(json.dumps(_report_json(report), indent=2))
         return
-    console().print(f"knowledge: {report.summary()}\nindex: {masked(index.location)}")
+    console().print(f"knowledge: {report.summary()}\nindex: {masked(index.location)}", markup=False)
 
 
 @knowledge_app.command("search")
@@ -75,15 +75,16 @@ def search(
         return
     out = console()
     if not result.hits:
-        out.print(f"no passages you may read match {query!r} — trace {trace.trace_id}")
+        out.print(f"no passages you may read match {query!r} — trace {trace.trace_id}", markup=False)
         return
-    table = Table(title=f"{len(result.hits)} passages for {as_user} — trace {trace.trace_id}", title_justify="left",
-                  show_lines=True)
+    table = Table(title=f"{len(result.hits)} passages for {literal(as_user)} — trace {trace.trace_id}",
+                  title_justify="left", show_lines=True)
     for column in ("citation", "title", "section", "passage"):
         table.add_column(column, overflow="fold")
     for hit in result.hits:
         body = hit.text.split("\n", 1)[-1]
-        table.add_row(hit.citation, hit.title, hit.heading, body[:300] + ("…" if len(body) > 300 else ""))
+        passage = body[:300] + ("…" if len(body) > 300 else "")
+        table.add_row(*(literal(v) for v in (hit.citation, hit.title, hit.heading, passage)))
     out.print(table)
 
 
@@ -94,6 +95,6 @@ def ingest_demo_corpus(ctx: typer.Context) -> None:
     try:
         report = ingest_path(index, demo_corpus_dir())
     except KnowledgeError as exc:
-        console().print(f"[yellow]knowledge: not ingested[/yellow] — {masked(str(exc))}")
+        console().print(f"[yellow]knowledge: not ingested[/yellow] — {literal(masked(str(exc)))}")
         return
-    console().print(f"knowledge: {report.summary()}")
+    console().print(f"knowledge: {report.summary()}", markup=False)

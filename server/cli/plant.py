@@ -12,7 +12,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from guardrails.governed import Refusal
-from server.cli.common import cli_settings
+from server.cli.common import cli_settings, literal
 from server.cli.render import render_model
 from server.databases import Database, reach
 from server.runtime import build_runtime
@@ -48,7 +48,7 @@ def init(
         state.dispose()
         engine.dispose()
     _out.print(f"data: {mask_url(settings.data_url)}\nmanifest: {summary.manifest_path}\n"
-               f"content hash: {summary.content_hash}")
+               f"content hash: {summary.content_hash}", markup=False)
     if knowledge:
         from server.cli.knowledge import ingest_demo_corpus
 
@@ -145,9 +145,11 @@ def tools_run(
     else:
         answer = outcome.result_or_refusal()
         if isinstance(answer, Refusal):
-            _out.print(f"[red]{answer.status}[/red] by {answer.rule_id}: {answer.reason}", highlight=False)
+            _out.print(f"[red]{answer.status}[/red] by {literal(answer.rule_id)}: {literal(answer.reason)}",
+                       highlight=False)
         else:
-            _out.print(f"[green]allowed[/green] by {decision.rule_id} — trace {trace.trace_id}", highlight=False)
+            _out.print(f"[green]allowed[/green] by {literal(decision.rule_id)} — trace {trace.trace_id}",
+                       highlight=False)
             render_model(_out, name, answer)
     if outcome.refusal is not None and outcome.refusal.status == "invalid_arguments":
         raise typer.Exit(2)

@@ -12,7 +12,7 @@ from rich.table import Table
 from guardrails.approvals.routing import ApprovalRouter
 from guardrails.errors import PolicyError
 from guardrails.policy.loader import Policy, catalog_policy
-from server.cli.common import cli_settings
+from server.cli.common import cli_settings, literal
 from server.settings import Settings
 from tools import default_catalog
 
@@ -41,7 +41,8 @@ def show(
     if as_json:
         typer.echo(json.dumps(view, indent=2))
         return
-    _out.print(f"[bold]policy[/bold] {policy.source}  hash {policy.hash[:16]}…  layers: {', '.join(view['layers'])}")
+    _out.print(f"[bold]policy[/bold] {literal(policy.source)}  hash {policy.hash[:16]}…  "
+               f"layers: {literal(', '.join(view['layers']))}")
     catalog = default_catalog()
     users = [policy.user(as_user)] if as_user else list(policy.users.values())
     table = Table(title="effective access", title_justify="left", show_lines=True)
@@ -59,8 +60,8 @@ def show(
                 hidden |= decision.scope.masked_fields | decision.scope.aggregate_only_fields
         sites = user.site_list()
         site_text = sites if isinstance(sites, str) else ", ".join(sites)
-        table.add_row(user.user_id, ", ".join(sorted(user.roles)), site_text,
-                      ", ".join(allowed) or "—", ", ".join(sorted(hidden)) or "—")
+        table.add_row(*(literal(v) for v in (user.user_id, ", ".join(sorted(user.roles)), site_text,
+                                             ", ".join(allowed) or "—", ", ".join(sorted(hidden)) or "—")))
     _out.print(table)
 
 
@@ -76,6 +77,6 @@ def check(
         policy = catalog_policy(directory or settings.policy_dir, catalog)
         ApprovalRouter(policy)  # the actions section is parsed and its layering checked here
     except PolicyError as exc:
-        _err.print(f"[red]policy invalid[/red]: {exc.file}: {exc.key}: {exc.message}", highlight=False)
+        _err.print(f"[red]policy invalid[/red]: {literal(f'{exc.file}: {exc.key}: {exc.message}')}", highlight=False)
         raise typer.Exit(1) from None
     _out.print(f"policy ok: {len(policy.layers)} layers, {len(policy.users)} users, hash {policy.hash}")

@@ -19,12 +19,16 @@ from guardrails.errors import PolicyError, UnknownUser
 from guardrails.policy.loader import load_policy
 from knowledge.errors import KnowledgeError
 from knowledge.service import WriterLock, hold_writer_lock
-from server.api.auth import mint_demo_token
-from server.cli.common import cli_settings, console, fail
+from server.api.auth import mint_for
+from server.cli.common import cli_settings, console, fail, literal
+from server.errors import TokenNotMinted
 from server.secrets import SecretFilter, SecretMasker
 from server.settings import Settings
 
 __all__ = ["hold_knowledge", "register", "serve", "token", "uvicorn_log_config"]
+
+_DEFAULT_TTL_S = 8 * 3600
+"""``jidoka token``'s default lifetime (shortened to ``JIDOKA_JWT_MAX_TTL_S`` when that is less)."""
 
 
 def _demo_settings(settings: Settings, demo_login: bool) -> Settings:
@@ -98,7 +102,8 @@ def serve(
     lock = hold_knowledge(settings)  # released when the server stops (or fails to start)
     out = console()
     url = f"http://{host}:{port}/"
-    out.print(f"jidoka serving on [bold]{url}[/bold]  (API docs {url}docs, metrics {url}metrics)")
+    out.print(f"jidoka serving on [bold]{literal(url)}[/bold]  (API docs {literal(url)}docs, metrics "
+              f"{literal(url)}metrics)")
     if settings.demo_login:
         out.print("demo login is ON — pick a user on the page; demo users:")
         if not configured.jwt_secret:
@@ -107,7 +112,8 @@ def serve(
         for user in sorted(policy.users.values(), key=lambda u: u.user_id):
             sites = user.site_list()
             shown = ", ".join(sites) if isinstance(sites, list) else "all sites"
-            out.print(f"  {user.user_id:<16} {user.name:<18} {', '.join(sorted(user.roles)):<24} {shown or '—'}")
+            out.print(f"  {user.user_id:<16} {user.name:<18} {', '.join(sorted(user.roles)):<24} {shown or '—'}",
+                      markup=False)
     # The log handlers (uvicorn's and the root logger's) mask this run's secrets, in every worker too.
     log_config = uvicorn_log_config(settings)
     try:
@@ -130,19 +136,23 @@ def serve(
 def token(
     ctx: typer.Context,
     as_user: str = typer.Option(..., "--as", help="The policy user the token names."),
-    ttl: int = typer.Option(8 * 3600, "--ttl", min=1, max=30 * 24 * 3600, help="Lifetime in seconds."),
+    ttl: int | None = typer.Option(None, "--ttl", min=1, help="Lifetime in seconds (default 8 h, or "
+                                                                "JIDOKA_JWT_MAX_TTL_S if that is shorter; "
+                                                                "at most JIDOKA_JWT_MAX_TTL_S)."),
 ) -> None:
-    """Print an HS256 demo bearer token for USER, signed with JIDOKA_JWT_SECRET."""
+    """Print an HS256 demo bearer token for USER, signed with JIDOKA_JWT_SECRET (with JIDOKA_JWT_ISSUER /
+    JIDOKA_JWT_AUDIENCE as its iss / aud when set)."""
     settings = cli_settings(ctx)
-    if not settings.jwt_secret:
-        raise fail("JIDOKA_JWT_SECRET is not set: the server could not verify the token")
     try:
         user = load_policy(settings.policy_dir).user(as_user)
     except UnknownUser as exc:
         raise fail(str(exc)) from None
     except PolicyError as exc:
         raise fail(f"the policy cannot be loaded: {exc}") from None
-    typer.echo(mint_demo_token(settings.jwt_secret, user, ttl_s=ttl))
+    try:
+        typer.echo(mint_for(settings, user, ttl if ttl is not None else min(_DEFAULT_TTL_S, settings.jwt_max_ttl_s)))
+    except TokenNotMinted as exc:
+        raise fail(str(exc)) from None
 
 
 def register(app: typer.Typer) -> None:

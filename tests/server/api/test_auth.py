@@ -142,8 +142,11 @@ def test_rs256_tokens_are_checked_against_the_jwks(home: Path) -> None:
         for why, token in cases.items():
             response = oidc.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 401 and why in response.json()["detail"], (why, response.text)
-        # HS256 demo tokens keep working beside the provider's (the demo secret is set too).
-        assert oidc.get("/v1/me", headers=auth("pat.planner")).status_code == 200
+        # HS256 demo tokens keep working beside the provider's (the demo secret is set too) — with the configured
+        # audience and issuer, which bind them as well.
+        assert oidc.get("/v1/me", headers=auth("pat.planner", aud="jidoka", iss="https://idp.example")).status_code \
+            == 200
+        assert oidc.get("/v1/me", headers=auth("pat.planner")).status_code == 401
         # An HS256 token MACed with the provider's *public* key must never verify (algorithm confusion).
         forged = _hs256_with_public_key(key, {"sub": "ian.admin", "exp": int(time.time()) + 60})
         assert oidc.get("/v1/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401

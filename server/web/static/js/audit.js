@@ -78,7 +78,9 @@ async function showTrace(traceId) {
     const events = Array.isArray(body) ? body : body.records || body.events || [];
     timeline.replaceChildren(...events.map(eventItem));
     timeline.hidden = !events.length;
-    traceStatus.textContent = events.length ? `${events.length} events in trace ${traceId}.`
+    const masked = Array.isArray(body.masked_fields) && body.masked_fields.length
+      ? ` Masked for you (shown as ***): ${body.masked_fields.join(", ")}.` : "";
+    traceStatus.textContent = events.length ? `${events.length} events in trace ${traceId}.${masked}`
       : `No events with trace id ${traceId}.`;
     remember(traceId);
     history.replaceState(null, "", `/audit?trace=${encodeURIComponent(traceId)}`);
