@@ -19,7 +19,9 @@ it is after the decision. :func:`build_approvals_app` (what ``jidoka`` mounts) w
 that hook to the agent — an approval resumes the paused thread, the action executes
 exactly once — and adds ``undo ID --as USER`` (the compensation, allowed to the
 requester or an eligible approver only) and ``resume ID`` (continue a thread by
-hand, e.g. after an expiry or a failed resume).
+hand, e.g. after an expiry or a failed resume). A ``publish_document`` request (a
+replacement of a published document, from ``jidoka knowledge ingest``) has no
+thread: once approved, the approved text is published, exactly once.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ from guardrails.audit.trace import Trace
 from guardrails.errors import ApprovalError, AuditError, PolicyError, UnknownUser
 from guardrails.identity import User
 from guardrails.policy.loader import Policy, load_policy
+from guardrails.publishing import PUBLISH_ACTION, SettledPublication
 from knowledge.errors import JidokaError
 from server.cli.common import cli_settings, console, existing_state_engine, fail
+from server.publishing import open_publications
 from server.runtime import audit_anchor, build_copilot, build_runtime
 from server.settings import Settings
 
@@ -290,9 +294,31 @@ def _resume(request_id: str, settings: Settings) -> TurnResult:
         runtime.close()
 
 
+def _publish(request_id: str, settings: Settings) -> SettledPublication:
+    """Settle a publication request: an approved one is published (once), audited."""
+    with open_publications(settings) as session, session.audit.buffer() as audit:
+        return session.publications.settle(request_id, audit=audit)
+
+
+def _settle_publication(request_id: str, settings: Settings) -> None:
+    try:
+        settled = _publish(request_id, settings)
+    except JidokaError as exc:
+        raise fail(f"the decision on {request_id} is recorded, but the document was not published yet: {exc}; "
+                   f"run `jidoka approvals resume {request_id}`") from None
+    console().print(f"{settled.request_id} ({settled.doc_id} rev {settled.revision}): {settled.status} — "
+                    f"{settled.reason}")
+    if settled.status == "not_published":
+        raise typer.Exit(1)
+
+
 def _on_decided(request: ApprovalRequest) -> None:
-    """After a decision: continue the waiting thread unless the request still needs other approvals."""
+    """After a decision: continue the waiting thread (or publish an approved document) unless the request still
+    needs other approvals."""
     if request.status is RequestStatus.PENDING:
+        return
+    if request.action == PUBLISH_ACTION:
+        _settle_publication(request.id, cli_settings())
         return
     try:
         _show(_resume(request.id, cli_settings()))
@@ -311,7 +337,16 @@ def build_approvals_app() -> typer.Typer:
         request_id: str = typer.Argument(..., metavar="ID", help="The request id (APR-…)."),
         as_json: bool = typer.Option(False, "--json", help="Print the turn as JSON."),
     ) -> None:
-        """Continue the thread waiting for a decided (or expired) request; nothing runs while it is pending."""
+        """Continue the thread waiting for a decided (or expired) request; nothing runs while it is pending. A
+        publication request is published if approved (and not yet published)."""
+        with _open(ctx) as session:
+            try:
+                publication = session.store.get(request_id).action == PUBLISH_ACTION
+            except ApprovalError as exc:
+                raise fail(str(exc)) from None
+        if publication:
+            _settle_publication(request_id, cli_settings(ctx))
+            return
         try:
             result = _resume(request_id, cli_settings(ctx))
         except JidokaError as exc:
