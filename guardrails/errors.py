@@ -32,6 +32,7 @@ __all__ = [
     "NotEligible",
     "PolicyError",
     "PolicyLoosening",
+    "PublicationError",
     "RequestExpired",
     "RequestNotFound",
     "ScreeningInputError",
@@ -189,6 +190,11 @@ class BindingMismatch(ApprovalError):
     def __init__(self, request_id: str, field: str, message: str) -> None:
         self.field = field
         super().__init__(request_id, message)
+
+
+class PublicationError(ApprovalError):
+    """A publication request cannot be settled as asked (it is another action's request, or its stored
+    arguments no longer match what was approved)."""
 
 
 class ModelConfigError(GuardrailError, ValueError):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         StoreUnavailable,
     )
     from knowledge.ingest import IngestReport, demo_corpus_dir, ingest_documents, ingest_path
+    from knowledge.provenance import Publication, PublishedDocument, published_documents
     from knowledge.scope import GENERAL_DOMAIN, DocumentScope
     from knowledge.service import hold_writer_lock, open_index
     from knowledge.store import Hit, KnowledgeIndex, SearchResult
@@ -34,6 +35,7 @@ _HOMES = {
     "errors": ("CorpusError", "EmbedderUnavailable", "EmbeddingError", "KnowledgeError", "StoreInUse",
                "StoreUnavailable"),
     "ingest": ("IngestReport", "demo_corpus_dir", "ingest_documents", "ingest_path"),
+    "provenance": ("Publication", "PublishedDocument", "published_documents"),
     "scope": ("GENERAL_DOMAIN", "DocumentScope"),
     "service": ("hold_writer_lock", "open_index"),
     "store": ("Hit", "KnowledgeIndex", "SearchResult"),
@@ -63,6 +65,8 @@ __all__ = [
     "KnowledgeIndex",
     "MiniLMEmbedder",
     "OpenAIEmbedder",
+    "Publication",
+    "PublishedDocument",
     "SearchResult",
     "StoreInUse",
     "StoreUnavailable",
@@ -75,4 +79,5 @@ __all__ = [
     "make_embedder",
     "open_index",
     "parse_document",
+    "published_documents",
 ]

@@ -9,19 +9,24 @@ search``, ``eval``) take no lock. A Chroma server (``JIDOKA_CHROMA_URL``) serves
 
 The lock is ``fcntl.flock`` on :data:`LOCK_FILE`: the kernel drops it when its holder exits, however it exits, so
 a crashed server never leaves the store locked. The file holds the holder's pid and role, for the message.
+
+The lock keeps *other processes* out. The process holding it may write: :func:`writing` takes the lock for a write
+unless this process already holds it (a server publishing an approved document into the store it serves).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
 from knowledge.errors import StoreInUse, StoreUnavailable
 
-__all__ = ["LOCK_FILE", "Role", "WriterLock"]
+__all__ = ["LOCK_FILE", "Role", "WriterLock", "held_here", "writing"]
 
 LOCK_FILE = ".jidoka-writer.lock"
 """The lock file's name inside the embedded store's folder."""
@@ -30,6 +35,28 @@ Role = Literal["serve", "ingest"]
 """Why a process writes: it serves (for its lifetime) or ingests (for the ingest)."""
 
 _WANTED: dict[str, str] = {"serve": "serve", "ingest": "ingest"}
+_HELD: dict[Path, int] = {}
+"""Directories whose lock this process holds, with how many :class:`WriterLock` objects hold it."""
+_HELD_GUARD = threading.Lock()
+
+
+def _key(directory: Path) -> Path:
+    return directory.expanduser().resolve()
+
+
+def held_here(directory: Path) -> bool:
+    """True when this process holds the writer lock of the store under ``directory``."""
+    with _HELD_GUARD:
+        return _HELD.get(_key(directory), 0) > 0
+
+
+def writing(directory: Path | None) -> AbstractContextManager[object]:
+    """The writer lock for one write to the embedded store under ``directory``: taken now (raising
+    :class:`StoreInUse` when another process holds it), or nothing to take when this process holds it already
+    or the store is a Chroma server (``directory`` is ``None``)."""
+    if directory is None or held_here(directory):
+        return nullcontext()
+    return WriterLock(directory, "ingest")
 
 
 class WriterLock:
@@ -71,6 +98,9 @@ class WriterLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {self.role}\n".encode(), 0)
         self._fd = fd
+        with _HELD_GUARD:
+            key = _key(self.directory)
+            _HELD[key] = _HELD.get(key, 0) + 1
         return self
 
     def release(self) -> None:
@@ -78,6 +108,11 @@ class WriterLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
+        with _HELD_GUARD:
+            key = _key(self.directory)
+            count = _HELD.pop(key, 0) - 1
+            if count > 0:
+                _HELD[key] = count
         try:
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)

@@ -31,7 +31,7 @@ import yaml
 
 from knowledge.errors import CorpusError
 
-__all__ = ["ALL", "Chunk", "Document", "chunk_document", "load_documents", "parse_document"]
+__all__ = ["ALL", "Chunk", "Document", "chunk_document", "load_documents", "parse_document", "render_document"]
 
 ALL = "*"
 """In ``sites`` or ``roles``: every site / every role that may read documents."""
@@ -125,6 +125,18 @@ def parse_document(text: str, path: str = "<text>") -> Document:
                     domains=_strings(path, meta, "domains"), roles=_strings(path, meta, "roles"),
                     revision=str(meta["revision"]).strip(), effective=effective, body=body.strip() + "\n",
                     path=path, language=str(meta.get("language") or "en"))
+
+
+def render_document(document: Document) -> str:
+    """``document`` as Markdown with its front matter: :func:`parse_document` reads it back to a document with the
+    same content hash (what an approval request stores, so the approved text is exactly what gets published)."""
+    meta = {"id": document.doc_id, "title": document.title, "sites": list(document.sites),
+            "domains": list(document.domains), "roles": list(document.roles), "revision": document.revision,
+            "effective": document.effective.isoformat(), "language": document.language}
+    text = f"---\n{yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)}---\n\n{document.body}"
+    if parse_document(text, document.path).content_hash != document.content_hash:
+        raise CorpusError(document.path, "its front matter cannot be written back unchanged (a '---' in a value?)")
+    return text
 
 
 def load_documents(path: Path) -> list[Document]:

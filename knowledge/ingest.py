@@ -5,23 +5,27 @@ their vectors (the chunk id holds the text's hash) and only get new metadata; ne
 chunks that are gone are deleted. A folder ingest also removes documents that were ingested from that
 folder before and are no longer in it. Into an embedded store, an ingest holds the store's writer lock
 (:mod:`knowledge._lock`) while it writes: it fails at once while a server on that store runs.
+
+Every chunk an ingest writes carries its :class:`~knowledge.provenance.Publication` (who published it, when, and
+through which approval request). Nothing here decides who may publish what: ``jidoka knowledge ingest`` goes
+through the publication gate of :mod:`guardrails.publishing`, which calls these functions once it has decided.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from knowledge._lock import WriterLock
+from knowledge._lock import writing
 from knowledge.documents import Chunk, Document, chunk_document, load_documents
+from knowledge.provenance import Publication
 from knowledge.store import KnowledgeIndex
 
-__all__ = ["IngestReport", "demo_corpus_dir", "ingest_documents", "ingest_path"]
+__all__ = ["IngestReport", "demo_corpus_dir", "ingest_documents", "ingest_path", "writing"]
 
 _ADD_BATCH = 256
 
@@ -50,26 +54,32 @@ def demo_corpus_dir() -> Path:
     return Path(str(resources.files("knowledge") / "corpus"))
 
 
-def _metadata(document: Document, chunk: Chunk, source: str) -> dict[str, Any]:
+_UNSTAMPED = Publication(published_by="", published_at="")
+
+
+def _metadata(document: Document, chunk: Chunk, source: str, publication: Publication) -> dict[str, Any]:
     return {"doc_id": document.doc_id, "title": document.title, "section": chunk.section,
             "heading": chunk.heading, "part": chunk.part, "revision": document.revision,
             "effective": document.effective.isoformat(), "language": document.language,
             "doc_hash": document.content_hash, "source": source, "sites": list(document.sites),
-            "roles": list(document.roles), "domains": list(document.domains)}
+            "roles": list(document.roles), "domains": list(document.domains), **publication.metadata()}
 
 
 def ingest_documents(index: KnowledgeIndex, documents: Sequence[Document], *, source: str,
-                     prune: bool = False) -> IngestReport:
-    """Bring ``documents`` into ``index``; with ``prune``, remove documents of ``source`` not among them.
+                     prune: bool = False, publication: Publication | None = None,
+                     remove: Sequence[str] = ()) -> IngestReport:
+    """Bring ``documents`` into ``index``, stamped with ``publication``; with ``prune``, remove documents of
+    ``source`` not among them; ``remove`` names further documents to delete.
 
     Raises :class:`~knowledge.errors.StoreInUse` when another process writes to the same embedded store.
     """
-    lock: AbstractContextManager[object] = WriterLock(index.path, "ingest") if index.path is not None else nullcontext()
-    with lock:
-        return _ingest(index, documents, source=source, prune=prune)
+    with writing(index.path):
+        return _ingest(index, documents, source=source, prune=prune, publication=publication or _UNSTAMPED,
+                       remove=frozenset(remove))
 
 
-def _ingest(index: KnowledgeIndex, documents: Sequence[Document], *, source: str, prune: bool) -> IngestReport:
+def _ingest(index: KnowledgeIndex, documents: Sequence[Document], *, source: str, prune: bool,
+            publication: Publication, remove: frozenset[str]) -> IngestReport:
     started = time.perf_counter()
     stored = index.stored()
     added: list[str] = []
@@ -88,7 +98,7 @@ def _ingest(index: KnowledgeIndex, documents: Sequence[Document], *, source: str
         old_ids = {str(m["chunk_id"]) for m in old}
         new_chunks = chunk_document(document)
         for chunk in new_chunks:
-            meta = _metadata(document, chunk, source)
+            meta = _metadata(document, chunk, source, publication)
             if chunk.chunk_id in old_ids:
                 keep_ids.append(chunk.chunk_id)
                 keep_meta.append(meta)
@@ -96,12 +106,12 @@ def _ingest(index: KnowledgeIndex, documents: Sequence[Document], *, source: str
                 to_embed.append((chunk, meta))
         delete_ids += sorted(old_ids - {c.chunk_id for c in new_chunks})
     removed: list[str] = []
-    if prune:
-        present = {d.doc_id for d in documents}
-        for doc_id, metas in sorted(stored.items()):
-            if doc_id not in present and any(m.get("source") == source for m in metas):
-                removed.append(doc_id)
-                delete_ids += [str(m["chunk_id"]) for m in metas]
+    present = {d.doc_id for d in documents}
+    for doc_id, metas in sorted(stored.items()):
+        vanished = prune and any(m.get("source") == source for m in metas)
+        if doc_id not in present and (vanished or doc_id in remove):
+            removed.append(doc_id)
+            delete_ids += [str(m["chunk_id"]) for m in metas]
     collection = index.collection
     if delete_ids:
         collection.delete(ids=delete_ids)

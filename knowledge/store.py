@@ -52,6 +52,11 @@ class Hit:
     """Reciprocal-rank-fusion score (higher is better)."""
     dense_rank: int | None = None
     lexical_rank: int | None = None
+    published_by: str = ""
+    """Who published this revision (a policy user, or the system publisher); ``""`` when it was not recorded."""
+    published_at: str = ""
+    publication_request: str = ""
+    """The approval request that published it, when one was needed."""
 
     @property
     def citation(self) -> str:
@@ -227,5 +232,8 @@ class KnowledgeIndex:
                             section=str(meta["section"]), heading=str(meta["heading"]), text=text,
                             revision=str(meta.get("revision", "")), effective=str(meta.get("effective", "")),
                             score=round(sum(1.0 / (_RRF_K + v) for v in r.values()), 6),
-                            dense_rank=r.get("dense"), lexical_rank=r.get("lexical")))
+                            dense_rank=r.get("dense"), lexical_rank=r.get("lexical"),
+                            published_by=str(meta.get("published_by") or ""),
+                            published_at=str(meta.get("published_at") or ""),
+                            publication_request=str(meta.get("publication_request") or "")))
         return hits

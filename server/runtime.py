@@ -35,6 +35,7 @@ from guardrails.gate import Gate
 from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.policy.loader import Policy, catalog_policy
+from guardrails.publishing import PublicationGate, Publications
 from guardrails.turn_guard import TurnGuard
 from knowledge.embeddings import Embedder, MiniLMEmbedder
 from knowledge.service import open_index
@@ -153,6 +154,8 @@ class Runtime:
     knowledge: KnowledgeIndex | None = None
     """The document index (Chroma and the embedder open on first use, so commands without documents
     pay nothing)."""
+    publications: Publications | None = None
+    """Publishing documents into :attr:`knowledge` (governed; an approved replacement is published here)."""
     overrides: RuntimeOverrides = field(default_factory=RuntimeOverrides)
     """What the runtime was built with in place of the settings; :func:`build_copilot` uses it by default."""
 
@@ -177,6 +180,7 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     policy = overrides.policy if overrides.policy is not None else catalog_policy(settings.policy_dir, catalog)
     # Parses the actions section now: a bad or loosening layer fails at start.
     router = ApprovalRouter(policy, clock=overrides.clock)
+    publishing = PublicationGate(policy, clock=overrides.clock)  # the knowledge section too
     data_engine = make_engine(settings.data_url)
     state_engine = make_engine(settings.state_url)
     try:  # a server database that is down fails here, named, not in its first query
@@ -194,9 +198,11 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today, knowledge=knowledge)
     actions = GovernedActions(policy=policy, catalog=action_catalog(), router=router, engine=data_engine,
                               today=settings.today, as_of=tools.as_of, clock=overrides.clock)
+    publications = Publications(policy=policy, index=knowledge, store=store, gate=publishing, clock=overrides.clock)
     return Runtime(settings=settings, policy=policy, catalog=catalog, data_engine=data_engine,
                    state_engine=state_engine, audit=audit, tools=tools, approvals=ActionApprovals(actions, store),
-                   checkpoints=Checkpoints(settings.state_url), knowledge=knowledge, overrides=overrides)
+                   checkpoints=Checkpoints(settings.state_url), knowledge=knowledge, publications=publications,
+                   overrides=overrides)
 
 
 def audit_anchor(settings: Settings) -> AuditAnchor | None:

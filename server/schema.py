@@ -28,8 +28,8 @@ from guardrails.audit.log import AuditLog
 from server.errors import SchemaOutOfDate
 from tools.actions import ensure_action_tables
 
-__all__ = ["SCHEMA_VERSION", "SchemaPart", "SchemaReport", "check_schema", "prepare_schema", "read_version",
-           "upgrade_plant", "upgrade_schema", "upgrade_state"]
+__all__ = ["SCHEMA_VERSION", "SchemaPart", "SchemaReport", "check_schema", "prepare_schema", "prepare_state",
+           "read_version", "upgrade_plant", "upgrade_schema", "upgrade_state"]
 
 SCHEMA_VERSION = 1
 """The schema this code needs (both databases). Raise it with every step added to :func:`_upgrade_state` or
@@ -188,12 +188,21 @@ def prepare_schema(data_engine: Engine, state_engine: Engine, state_url: str, *,
 
     ``write_plant=False`` never writes to the plant database (a plant shared by many tests).
     """
-    for engine, part in ((data_engine, "plant"), (state_engine, "state")):
-        if _is_server(engine) and (problem := _out_of_date(engine, part)) is not None:
-            raise problem
-    if not _is_server(state_engine):
-        _upgrade_state(state_engine, state_url)
-        _record(state_engine, "state")
+    if _is_server(data_engine) and (problem := _out_of_date(data_engine, "plant")) is not None:
+        raise problem
+    prepare_state(state_engine, state_url)
     if write_plant and not _is_server(data_engine) and _has_plant(data_engine):
         _upgrade_plant(data_engine)
         _record(data_engine, "plant")
+
+
+def prepare_state(state_engine: Engine, state_url: str) -> None:
+    """At start of a command that needs only the state database (``jidoka knowledge ingest``: audit and approval
+    requests): an embedded SQLite one is upgraded in place; a server one is only checked."""
+    if _is_server(state_engine):
+        problem = _out_of_date(state_engine, "state")
+        if problem is not None:
+            raise problem
+        return
+    _upgrade_state(state_engine, state_url)
+    _record(state_engine, "state")

@@ -44,6 +44,15 @@ class _HitLike(Protocol):
     @property
     def citation(self) -> str: ...
 
+    @property
+    def published_by(self) -> str: ...
+
+    @property
+    def published_at(self) -> str: ...
+
+    @property
+    def publication_request(self) -> str: ...
+
 
 class _ResultLike(Protocol):
     @property

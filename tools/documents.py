@@ -54,6 +54,16 @@ class DocumentHit(BaseModel):
     effective: str
     text: str
     score: float
+    published_by: str = Field("", description="Who published this revision (a user id, or the system publisher "
+                                               "of the shipped corpus); empty when not recorded.")
+    published_at: str = ""
+    publication_request: str = Field("", description="The approval request that published it, if one was needed.")
+
+    @property
+    def provenance(self) -> str:
+        """``rev C, published by quinn.quality`` (the revision alone when the publisher was not recorded)."""
+        return f"rev {self.revision}, published by {self.published_by}" if self.published_by \
+            else f"rev {self.revision}"
 
 
 class SearchDocumentsResult(ToolResult):
@@ -72,7 +82,9 @@ def search_documents(ctx: ToolContext, args: SearchDocumentsArgs) -> SearchDocum
         _log.warning("search_documents is unavailable: %s", exc)
         raise ServiceUnavailable("search_documents", _public_reason(exc), str(exc)) from None
     hits = [DocumentHit(citation=h.citation, doc_id=h.doc_id, chunk_id=h.chunk_id, title=h.title, section=h.section,
-                        heading=h.heading, revision=h.revision, effective=h.effective, text=h.text, score=h.score)
+                        heading=h.heading, revision=h.revision, effective=h.effective, text=h.text, score=h.score,
+                        published_by=h.published_by, published_at=h.published_at,
+                        publication_request=h.publication_request)
             for h in result.hits]
     return SearchDocumentsResult(as_of=ctx.as_of, query=args.query, hits=hits,
                                  record_ids=list(dict.fromkeys(h.citation for h in hits)))

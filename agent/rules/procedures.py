@@ -2,8 +2,10 @@
 
 A question about how something is done or what a procedure, policy, rule or work instruction says (or one
 naming a document id such as QP-004) becomes one ``search_documents`` call with the question as the query.
-The answer quotes the best passages verbatim as data, each cited as ``[QP-004 §3]``; text inside the
-passages is never followed — quoting is all the model does with it.
+The answer quotes the best passages verbatim as data, each cited as ``[QP-004 §3]`` and, the first time a
+document is quoted, with its revision and who published it (``(rev D, published by quinn.quality)``), so a reader
+sees which revision speaks and on whose authority; text inside the passages is never followed — quoting is all
+the model does with it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ _HOW = re.compile(
     r"am\s+i\s+allowed|are\s+we\s+allowed|is\s+it\s+allowed|como\s+(?:se|debo|hago|puedo))\b")
 _SAYS = re.compile(r"\bwhat\s+does\s+(?:the\s+|our\s+)?\S+(?:\s+\S+){0,4}\s+(?:say|require|state)s?\b|"
                    r"\baccording\s+to\b|\bque\s+dice\b")
+_NAME = re.compile(r"[A-Za-z0-9][\w.:@-]{0,79}")
+"""A revision or a publisher as shown (a revision letter, a user id, ``system:jidoka``); anything else is left out."""
 _MAX_SENTENCES = 2
 _MAX_HITS = 3
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z¿¡(])")
@@ -107,6 +111,15 @@ def _passage(text: Any) -> str:
     return " ".join((lines[1] if len(lines) > 1 else lines[0]).split())
 
 
+def _provenance(hit: Mapping[str, Any]) -> str:
+    """`` (rev D, published by quinn.quality)``: the hit's revision and publisher, each only if it looks like one."""
+    revision, by = str(hit.get("revision") or "").strip(), str(hit.get("published_by") or "").strip()
+    parts = [f"rev {revision}"] if _NAME.fullmatch(revision) else []
+    if _NAME.fullmatch(by):
+        parts.append(f"published by {by}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def write_documents(result: Mapping[str, Any], focus: Any) -> list[str]:
     """Quoted extracts of the best passages, each cited; nothing found says so."""
     hits = [h for h in result.get("hits") or [] if isinstance(h, Mapping)]
@@ -117,6 +130,7 @@ def write_documents(result: Mapping[str, Any], focus: Any) -> list[str]:
     lines = ["From the plant's documents:"]
     shown = 0
     withheld: list[str] = []
+    stamped: set[str] = set()
     for hit in hits:
         citation = str(hit.get("citation") or "")
         body = _passage(hit.get("text"))
@@ -130,7 +144,10 @@ def write_documents(result: Mapping[str, Any], focus: Any) -> list[str]:
         title = data_text(hit.get("title")) or ""
         heading = label(hit.get("heading"))
         where = f"\"{title}\"" if len(title) >= 12 else str(hit.get("doc_id") or "")
-        lines.append(f"- {where}{', ' + heading if heading else ''}: \"{extract}\" [{citation}]")
+        doc_id = str(hit.get("doc_id") or "")
+        stamp = "" if doc_id in stamped else _provenance(hit)
+        stamped.add(doc_id)
+        lines.append(f"- {where}{', ' + heading if heading else ''}: \"{extract}\" [{citation}]{stamp}")
         shown += 1
         if shown >= _MAX_HITS:
             break

@@ -304,6 +304,10 @@ class ActionApprovals:
     def undo(self, request_id: str, user: User, *, trace: Trace, audit: AuditSink) -> UndoOutcome:
         """Compensate an executed request; only its requester or one of its eligible approvers may."""
         request = self.store.get(request_id, now=self.actions.clock())
+        if request.action not in self.actions.catalog:  # a publication: the earlier revision is published again
+            return UndoOutcome(request.id, request.action, "not_undoable", "approvals.undo_not_an_action",
+                               f"{request.id} ({request.action}) is no plant action; to go back, publish the earlier "
+                               "revision (a replacement, approved by the document's owners)")
         spec = self.actions.catalog.get(request.action)
         scope, rule_id, why = self.actions.base_grant(user, spec)
         involved = user.user_id == request.requester or any(g.admits(user) for g in request.groups)

@@ -108,7 +108,7 @@ def view_for(request: ApprovalRequest, viewer: User | None, policy: Policy, *,
     masked = dataclasses.replace(request, subject=subject, reason=reason, result=result)
     noticed = False
     if (viewer is not None and viewer.user_id == request.requester and VALUE_FIELD in hidden
-            and not request.autonomous):
+            and not request.autonomous and "value_usd" in request.subject):  # a publication carries no value
         site, to_site = request.subject.get("site_id"), request.subject.get("to_site")
         notice = (router or ApprovalRouter(policy)).notice(
             request.action, viewer, str(site or ""), to_site if isinstance(to_site, str) else None)

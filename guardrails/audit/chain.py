@@ -61,6 +61,8 @@ class AuditKind(StrEnum):
     APPROVAL_DECIDED = "approval_decided"
     ACTION_EXECUTED = "action_executed"
     ACTION_COMPENSATED = "action_compensated"
+    DOCUMENT_PUBLISHED = "document_published"
+    DOCUMENT_REMOVED = "document_removed"
     ANSWER = "answer"
     ERROR = "error"
     DEGRADED = "degraded"

@@ -1,4 +1,5 @@
-"""Approval requests over HTTP: list, show, approve, reject (a decision resumes the paused thread) and undo."""
+"""Approval requests over HTTP: list, show, approve, reject (a decision resumes the paused thread, or publishes an
+approved document) and undo."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from guardrails.approvals.models import DecisionKind, RequestStatus
 from guardrails.audit.trace import Trace
 from guardrails.errors import RequestNotFound
+from guardrails.publishing import PUBLISH_ACTION
+from knowledge.errors import KnowledgeError
 from server.api.approval_view import may_see, request_view
 from server.api.deps import Caller, caller, turn_caller
 from server.api.errors import ApiError, Conflict, Forbidden, NotFound
@@ -84,7 +87,10 @@ def _decide(who: Caller, request_id: str, kind: DecisionKind, comment: str) -> d
     services.metrics.approval_decisions.labels(decision=kind.value).inc()
     resumed: dict[str, Any] | None = None
     resume_error: str | None = None
-    if request.status is not RequestStatus.PENDING:
+    if request.status is not RequestStatus.PENDING and request.action == PUBLISH_ACTION:
+        resumed, resume_error = _publish(who, request_id)
+        request = governed(services, lambda: runtime.approvals.get(request_id))
+    elif request.status is not RequestStatus.PENDING:
         try:
             resumed = run_turn(services, lambda: services.copilot.resume(request_id)).to_json()
         except ApiError as exc:  # the decision stands; the thread can be resumed later (`jidoka approvals resume`)
@@ -92,6 +98,27 @@ def _decide(who: Caller, request_id: str, kind: DecisionKind, comment: str) -> d
         request = governed(services, lambda: runtime.approvals.get(request_id))
     return {"request": request_view(request, who.user, runtime.approvals), "resumed": resumed,
             "resume_error": resume_error}
+
+
+def _publish(who: Caller, request_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Publish an approved document (a ``publish_document`` request): (what was settled, or why it was not)."""
+    runtime = who.services.runtime
+    publications = runtime.publications
+    if publications is None:
+        return None, "this server publishes no documents; run `jidoka approvals resume` to publish it"
+
+    def settle() -> dict[str, Any]:
+        with runtime.audit.buffer() as buffer:
+            settled = publications.settle(request_id, audit=buffer)
+        return {"request_id": settled.request_id, "doc_id": settled.doc_id, "revision": settled.revision,
+                "status": settled.status, "reason": settled.reason}
+
+    try:
+        return governed(who.services, settle), None
+    except ApiError as exc:  # the decision stands; `jidoka approvals resume` publishes it later
+        return None, exc.message
+    except KnowledgeError as exc:  # the store is down or another process writes to it
+        return None, f"{exc}; run `jidoka approvals resume {request_id}` to publish it"
 
 
 @router.post("/v1/approvals/{request_id}/approve", summary="Approve (resumes the thread once fully approved)",

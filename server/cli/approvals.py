@@ -21,7 +21,9 @@ it is after the decision. :func:`build_approvals_app` (what ``jidoka`` mounts) w
 that hook to the agent — an approval resumes the paused thread, the action executes
 exactly once — and adds ``undo ID --as USER`` (the compensation, allowed to the
 requester or an eligible approver only) and ``resume ID`` (continue a thread by
-hand, e.g. after an expiry or a failed resume).
+hand, e.g. after an expiry or a failed resume). A ``publish_document`` request (a
+replacement of a published document, from ``jidoka knowledge ingest``) has no
+thread: once approved, the approved text is published, exactly once.
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ from guardrails.audit.trace import Trace
 from guardrails.errors import ApprovalError, AuditError, PolicyError, RequestNotFound, UnknownUser
 from guardrails.identity import User
 from guardrails.policy.loader import Policy, load_policy
+from guardrails.publishing import PUBLISH_ACTION, SettledPublication
 from knowledge.errors import JidokaError
-from server.cli.common import cli_settings, console, existing_state_engine, fail, literal
+from server.cli._approval_render import print_list, print_request, progress, waiting_for
+from server.cli.common import cli_settings, console, existing_state_engine, fail
+from server.publishing import open_publications
 from server.runtime import audit_anchor, build_copilot, build_runtime
 from server.settings import Settings
 
@@ -104,76 +109,6 @@ def _open(ctx: typer.Context) -> Iterator[_Session]:
             raise fail(f"the state database {shown} failed: {type(exc).__name__}: {detail}") from None
     finally:
         engine.dispose()
-
-
-def _line(request: ApprovalRequest) -> str:
-    done = len(request.approved_groups)
-    return f"{done}/{len(request.groups)} groups approved"
-
-
-def _waiting(request: ApprovalRequest) -> str:
-    return " AND ".join(request.groups[i].describe() for i in request.open_groups) or "—"
-
-
-def _print_list(requests: list[ApprovalRequest], title: str,
-                extras: list[dict[str, Any]] | None = None) -> None:
-    # One short block per request rather than a table: ids and action names stay whole at any width. Every value
-    # of a request is data (the requester's words, ids, arguments): it is escaped, never read as markup.
-    out, e = console(), literal
-    if not requests:
-        out.print(f"{e(title)}: none")
-        return
-    out.print(f"[bold]{e(title)}[/bold] ({len(requests)})")
-    for r, extra in zip(requests, extras or [{}] * len(requests), strict=True):
-        when = ("autonomous (ran without approval)" if r.autonomous
-                else f"expires {r.expires_at.strftime('%Y-%m-%d %H:%M')} UTC")
-        out.print(f"{e(r.id)}  [bold]{e(r.status.value)}[/bold]  {e(r.action)} @ {e(r.subject.get('site_id') or '—')}"
-                  f"  by {e(r.requester)}  {when}")
-        if r.status is RequestStatus.PENDING:
-            out.print(f"    waiting for {e(_waiting(r))} ({_line(r)})")
-        similar: list[dict[str, Any]] = extra.get("similar_requests") or []
-        if similar:
-            out.print(f"    [yellow]possible probing[/yellow]: {len(similar)} similar requests by {e(r.requester)} "
-                      f"({e(', '.join(s['id'] for s in similar))})")
-
-
-def _json(value: Any) -> str:
-    return literal(json.dumps(value, sort_keys=True, ensure_ascii=False))
-
-
-def _print_request(view: RequestView, extra: dict[str, Any]) -> None:
-    out, r, e = console(), view.request, literal
-    out.print(f"[bold]{e(r.id)}[/bold]  {e(r.action)}  [bold]{e(r.status.value)}[/bold]  (version {r.version}, "
-              f"risk class {e(r.risk_class)})")
-    expiry = "ran at once, without approval" if r.autonomous else f"expires {r.expires_at.isoformat()}"
-    out.print(f"requested by {e(r.requester)} in thread {e(r.thread_id)} (trace {e(r.trace_id)}) at "
-              f"{r.created_at.isoformat()}; {expiry}")
-    facts = r.subject.get("facts")
-    if isinstance(facts, dict) and facts.get("summary"):
-        out.print(f"what: {e(facts['summary'])}")
-    out.print(f"why: {e(r.reason)}  {e(f'[{r.rule_id}]')}")
-    out.print(f"arguments: {_json(dict(r.args))}")
-    out.print(f"subject: {_json(dict(r.subject))}")
-    if view.masked_fields:
-        out.print(f"hidden for {e(view.viewer or 'an unnamed viewer (use --as)')}: {e(', '.join(view.masked_fields))}")
-    if r.autonomous:
-        out.print(f"approvers: none — the policy lets it run without approval {e(f'[{r.rule_id}]')}; its requester "
-                  f"may undo it (`jidoka approvals undo {e(r.id)} --as {e(r.requester)}`)")
-    for i, group in enumerate(r.groups):
-        decision = next((d for d in r.decisions if d.group_index == i), None)
-        state = (f"{decision.decision.value}d by {decision.approver}" if decision is not None
-                 else "waiting")
-        eligible = ", ".join(group.eligible_user_ids)
-        out.print(f"group {i + 1}: {e(group.describe())} — eligible: {e(eligible)} — {e(state)}")
-    for d in r.decisions:
-        if d.comment:
-            out.print(f"  {e(d.approver)}: {e(d.comment)}")
-    if r.result is not None:
-        out.print(f"result: {_json(dict(r.result))}")
-    if extra.get("probing_note"):
-        out.print(f"[yellow]{e(extra['probing_note'])}[/yellow]")
-        for s in extra["similar_requests"]:
-            out.print(f"  {e(s['id'])} {e(s['status'])} {e(s['created_at'][:16])}: {_json(s['args'])}")
 
 
 def _append(ctx: typer.Context, session: _Session, event: AuditEvent) -> None:
@@ -236,7 +171,7 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
                                   indent=2))
             return
         title = f"approval requests for {as_user}" if as_user else "approval requests"
-        _print_list([v.request for v, _ in shown], title, [extra for _, extra in shown])
+        print_list([v.request for v, _ in shown], title, [extra for _, extra in shown])
 
     @app.command("show")
     def show(
@@ -257,7 +192,7 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
         if as_json:
             typer.echo(json.dumps({**view.to_json_dict(), **extra}, ensure_ascii=False, indent=2))
         else:
-            _print_request(view, extra)
+            print_request(view, extra)
 
     def _decide(ctx: typer.Context, request_id: str, as_user: str, kind: DecisionKind, comment: str) -> None:
         with _open(ctx) as session:
@@ -275,7 +210,7 @@ def make_approvals_app(on_decided: OnDecided | None = None, *, audit: bool = Tru
                                 f"{exc}") from None
         verb = "approved" if kind is DecisionKind.APPROVE else "rejected"
         if request.status is RequestStatus.PENDING:
-            tail = f"pending ({_line(request)}); waiting for {_waiting(request)}"
+            tail = f"pending ({progress(request)}); waiting for {waiting_for(request)}"
         else:
             tail = f"now {request.status.value}"
         console().print(f"{as_user} {verb} {request.id} ({request.action}): {tail}", markup=False)
@@ -325,9 +260,31 @@ def _resume(request_id: str, settings: Settings) -> TurnResult:
         runtime.close()
 
 
+def _publish(request_id: str, settings: Settings) -> SettledPublication:
+    """Settle a publication request: an approved one is published (once), audited."""
+    with open_publications(settings) as session, session.audit.buffer() as audit:
+        return session.publications.settle(request_id, audit=audit)
+
+
+def _settle_publication(request_id: str, settings: Settings) -> None:
+    try:
+        settled = _publish(request_id, settings)
+    except JidokaError as exc:
+        raise fail(f"the decision on {request_id} is recorded, but the document was not published yet: {exc}; "
+                   f"run `jidoka approvals resume {request_id}`") from None
+    console().print(f"{settled.request_id} ({settled.doc_id} rev {settled.revision}): {settled.status} — "
+                    f"{settled.reason}")
+    if settled.status == "not_published":
+        raise typer.Exit(1)
+
+
 def _on_decided(request: ApprovalRequest) -> None:
-    """After a decision: continue the waiting thread unless the request still needs other approvals."""
+    """After a decision: continue the waiting thread (or publish an approved document) unless the request still
+    needs other approvals."""
     if request.status is RequestStatus.PENDING:
+        return
+    if request.action == PUBLISH_ACTION:
+        _settle_publication(request.id, cli_settings())
         return
     try:
         _show(_resume(request.id, cli_settings()))
@@ -346,7 +303,16 @@ def build_approvals_app() -> typer.Typer:
         request_id: str = typer.Argument(..., metavar="ID", help="The request id (APR-…)."),
         as_json: bool = typer.Option(False, "--json", help="Print the turn as JSON."),
     ) -> None:
-        """Continue the thread waiting for a decided (or expired) request; nothing runs while it is pending."""
+        """Continue the thread waiting for a decided (or expired) request; nothing runs while it is pending. A
+        publication request is published if approved (and not yet published)."""
+        with _open(ctx) as session:
+            try:
+                publication = session.store.get(request_id).action == PUBLISH_ACTION
+            except ApprovalError as exc:
+                raise fail(str(exc)) from None
+        if publication:
+            _settle_publication(request_id, cli_settings(ctx))
+            return
         try:
             result = _resume(request_id, cli_settings(ctx))
         except JidokaError as exc:

@@ -1,48 +1,93 @@
-"""``jidoka knowledge``: ingest documents and search them as a user (through the gate, like the copilot)."""
+"""``jidoka knowledge``: publish documents (governed, audited) and search them as a user (through the gate, like the
+copilot).
+
+``jidoka knowledge ingest PATH --as USER`` publishes as USER: the publication gate decides every document (new →
+published if USER may publish its domain at all its sites; a replacement of a published id → an approval request to
+the document's owners; unchanged → nothing; refused → nothing), and every decision and publication is audited.
+Without PATH it publishes the corpus shipped with jidoka as the system publisher (what ``jidoka init`` does).
+"""
 
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from knowledge.errors import KnowledgeError
-from knowledge.ingest import IngestReport, demo_corpus_dir, ingest_path
+from guardrails.errors import UnknownUser
+from guardrails.publishing import SYSTEM_PUBLISHER, PublicationReport
+from knowledge.documents import load_documents
+from knowledge.errors import JidokaError, KnowledgeError
+from knowledge.ingest import demo_corpus_dir
 from server.cli.common import cli_settings, console, fail, literal, masked
-from server.runtime import build_runtime, knowledge_index
+from server.publishing import open_publications
+from server.runtime import build_runtime
+from server.settings import Settings
 from tools.documents import SearchDocumentsResult
 
 __all__ = ["ingest_demo_corpus", "knowledge_app"]
 
-knowledge_app = typer.Typer(help="The plant's documents: ingest them, search them as a user.", no_args_is_help=True)
+knowledge_app = typer.Typer(help="The plant's documents: publish them, search them as a user.", no_args_is_help=True)
 
 
-def _report_json(report: IngestReport) -> dict[str, object]:
-    return {"added": list(report.added), "updated": list(report.updated), "unchanged": list(report.unchanged),
-            "removed": list(report.removed), "chunks_embedded": report.chunks_embedded,
-            "chunks_total": report.chunks_total, "seconds": round(report.seconds, 2)}
+def _publish(settings: Settings, path: Path | None, as_user: str | None, reason: str) -> tuple[PublicationReport, str]:
+    """Publish the documents under ``path`` as ``as_user`` (``None``: the shipped corpus, by the system)."""
+    source = (path if path is not None else demo_corpus_dir()).expanduser().resolve()
+    with open_publications(settings) as session, session.audit.buffer() as audit:
+        documents = load_documents(source)
+        publications, trace_id = session.publications, uuid.uuid4().hex
+        if as_user is None:
+            trace = publications.trace(SYSTEM_PUBLISHER, trace_id)
+            return publications.publish_shipped(documents, source=str(source), trace=trace, audit=audit), \
+                session.location
+        trace = publications.trace(as_user, trace_id)
+        user = publications.identify(as_user, trace, audit)
+        return publications.publish(user, documents, source=str(source), reason=reason, trace=trace,
+                                    audit=audit), session.location
+
+
+def _print(report: PublicationReport, location: str) -> None:
+    out = console()
+    out.print(escape(f"knowledge: {report.summary()}\npublished by: {report.publisher}"))
+    for item in report.pending:
+        out.print(escape(f"pending: {item.doc_id} rev {item.revision} waits for approval as {item.request_id} — "
+                         f"{item.reason} (`jidoka approvals show {item.request_id}`)"))
+    for item in report.refused:
+        out.print("[red]refused[/red]: " + escape(f"{item.doc_id} rev {item.revision} — {item.reason} "
+                                                  f"[{item.rule_id}]"))
+    for item in report.kept:
+        out.print(escape(f"kept: {item.doc_id} — {item.reason}"))
+    out.print(escape(f"index: {masked(location)}"))
 
 
 @knowledge_app.command("ingest")
 def ingest(
     ctx: typer.Context,
-    path: Path = typer.Argument(None, help="A Markdown file or a folder of them (default: the demo corpus)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+    path: Path = typer.Argument(None, help="A Markdown file or a folder of them (default: the demo corpus shipped "
+                                           "with jidoka, published by the system publisher)."),
+    as_user: str | None = typer.Option(None, "--as", help="Publish as this user (required with PATH): the policy "
+                                                          "decides each document; a replacement waits for its "
+                                                          "owner's approval."),
+    reason: str = typer.Option("", "--reason", help="Why: kept in the audit and shown to the approvers."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
-    """Ingest documents (idempotent: unchanged documents are not re-embedded; vanished ones are removed)."""
-    settings = cli_settings(ctx)
-    target = path if path is not None else demo_corpus_dir()
-    index = knowledge_index(settings)
+    """Publish documents: new ones at once, replacements after approval, unchanged ones not at all; audited."""
+    if path is not None and not as_user:
+        raise typer.BadParameter("publishing your documents needs a user: --as USER (only the shipped corpus, "
+                                 "without PATH, is published by the system)", param_hint="--as")
     try:
-        report = ingest_path(index, target)
-    except KnowledgeError as exc:
+        report, location = _publish(cli_settings(ctx), path, as_user, reason)
+    except (KnowledgeError, UnknownUser) as exc:
         raise fail(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps(_report_json(report), indent=2))
-        return
-    console().print(f"knowledge: {report.summary()}\nindex: {masked(index.location)}", markup=False)
+        typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        _print(report, location)
+    if report.refused:
+        raise typer.Exit(1)
 
 
 @knowledge_app.command("search")
@@ -79,22 +124,21 @@ def search(
         return
     table = Table(title=f"{len(result.hits)} passages for {literal(as_user)} — trace {trace.trace_id}",
                   title_justify="left", show_lines=True)
-    for column in ("citation", "title", "section", "passage"):
+    for column in ("citation", "title", "section", "revision", "passage"):
         table.add_column(column, overflow="fold")
     for hit in result.hits:
         body = hit.text.split("\n", 1)[-1]
         passage = body[:300] + ("…" if len(body) > 300 else "")
-        table.add_row(*(literal(v) for v in (hit.citation, hit.title, hit.heading, passage)))
+        table.add_row(*(literal(v) for v in (hit.citation, hit.title, hit.heading, hit.provenance, passage)))
     out.print(table)
 
 
 def ingest_demo_corpus(ctx: typer.Context) -> None:
-    """Ingest the demo corpus for ``jidoka init``; a failure is reported without undoing the plant."""
-    settings = cli_settings(ctx)
-    index = knowledge_index(settings)
+    """Publish the demo corpus for ``jidoka init`` (the system publisher); a failure is reported without undoing the
+    plant."""
     try:
-        report = ingest_path(index, demo_corpus_dir())
-    except KnowledgeError as exc:
+        report, _ = _publish(cli_settings(ctx), None, None, "")
+    except JidokaError as exc:
         console().print(f"[yellow]knowledge: not ingested[/yellow] — {literal(masked(str(exc)))}")
         return
-    console().print(f"knowledge: {report.summary()}", markup=False)
+    console().print(f"knowledge: {report.summary()} (published by {report.publisher})", markup=False)

@@ -39,6 +39,10 @@ A second person approves the release.
 """
 
 
+P100_DOC = DOC.replace('sites: ["*"]', "sites: [P100]")
+"""QP-100 for P100 only: a P100 quality engineer (quinn.quality) may publish it."""
+
+
 class CountingEmbedder:
     """A deterministic stand-in for the logic tests (vectors from a hash); counts what it embeds."""
 

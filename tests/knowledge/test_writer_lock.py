@@ -18,7 +18,7 @@ from knowledge.ingest import ingest_path
 from knowledge.service import KNOWLEDGE_DIR, hold_writer_lock
 from knowledge.store import KnowledgeIndex
 from server.cli import main
-from tests.knowledge.test_ingest import DOC, CountingEmbedder
+from tests.knowledge.test_ingest import DOC, P100_DOC, CountingEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,14 +127,16 @@ def test_cli_ingest_is_one_clear_line_while_a_server_runs(tmp_path: Path, docs: 
                                                           monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     home = tmp_path / "home"
+    (docs / "QP-100.md").write_text(P100_DOC, encoding="utf-8")  # what quinn.quality may publish
     server = holder(home / KNOWLEDGE_DIR, "serve")
-    code, _, err = _cli(["knowledge", "ingest", str(docs)], home, monkeypatch, capsys)
+    code, _, err = _cli(["knowledge", "ingest", str(docs), "--as", "quinn.quality"], home, monkeypatch, capsys)
     assert code == 1 and "Traceback" not in err
     assert err.strip() == (f"error: the knowledge base under {home / KNOWLEDGE_DIR} is in use by a running jidoka "
                            f"server (pid {server.pid}): stop it to ingest, or run Chroma as a server "
                            "(JIDOKA_CHROMA_URL) so ingest and serve share it")
     server.stop()
-    code, out, _ = _cli(["knowledge", "ingest", str(docs), "--json"], home, monkeypatch, capsys)
+    code, out, _ = _cli(["knowledge", "ingest", str(docs), "--as", "quinn.quality", "--json"], home, monkeypatch,
+                        capsys)
     assert code == 0 and '"QP-100"' in out
 
 

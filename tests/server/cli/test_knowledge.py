@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.cli import main
-from tests.knowledge.test_ingest import DOC
+from tests.knowledge.test_ingest import P100_DOC
 
 
 def _run(args: list[str], home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
@@ -46,12 +46,14 @@ def test_ingest_a_folder_twice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "QP-100.md").write_text(DOC, encoding="utf-8")
+    (docs / "QP-100.md").write_text(P100_DOC, encoding="utf-8")
     home = tmp_path / "home"
-    code, out, _ = _run(["knowledge", "ingest", str(docs), "--json"], home, monkeypatch, capsys)
+    code, out, _ = _run(["knowledge", "ingest", str(docs), "--as", "quinn.quality", "--json"], home, monkeypatch,
+                        capsys)
     assert code == 0 and json.loads(out)["added"] == ["QP-100"] and json.loads(out)["chunks_embedded"] == 3
-    code, out, _ = _run(["knowledge", "ingest", str(docs)], home, monkeypatch, capsys)
-    assert code == 0 and "0 added, 0 updated, 1 unchanged, 0 removed; 0 chunks embedded" in out
+    code, out, _ = _run(["knowledge", "ingest", str(docs), "--as", "quinn.quality"], home, monkeypatch, capsys)
+    assert code == 0 and "0 added, 0 updated, 1 unchanged, 0 removed, 0 pending approval, 0 refused; 0 chunks " \
+                         "embedded" in out
     assert (home / "knowledge").is_dir()
 
 
@@ -59,10 +61,12 @@ def test_ingest_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                                     capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.md"
     bad.write_text("no front matter", encoding="utf-8")
-    code, _, err = _run(["knowledge", "ingest", str(bad)], tmp_path / "home", monkeypatch, capsys)
+    quinn = ["--as", "quinn.quality"]
+    code, _, err = _run(["knowledge", "ingest", str(bad), *quinn], tmp_path / "home", monkeypatch, capsys)
     assert code == 1 and "missing YAML front matter" in err and "Traceback" not in err
-    code, _, err = _run(["knowledge", "ingest", str(tmp_path / "none")], tmp_path / "home", monkeypatch, capsys)
+    code, _, err = _run(["knowledge", "ingest", str(tmp_path / "none"), *quinn], tmp_path / "home", monkeypatch,
+                        capsys)
     assert code == 1 and "no such file" in err
-    code, _, err = _run(["knowledge", "ingest", str(bad)], tmp_path / "home", monkeypatch, capsys,
+    code, _, err = _run(["knowledge", "ingest", str(bad), *quinn], tmp_path / "home", monkeypatch, capsys,
                         JIDOKA_EMBEDDINGS="nonsense")
     assert code == 1 and "JIDOKA_EMBEDDINGS" in err

@@ -63,7 +63,7 @@ def test_init_ask_and_ingest_on_postgres_never_print_its_password(
 
     docs = tmp_path / "docs"
     docs.mkdir()
-    code, out, err = _run(["knowledge", "ingest", str(docs)], home, monkeypatch, capsys, **env)
+    code, out, err = _run(["knowledge", "ingest", str(docs), "--as", "quinn.quality"], home, monkeypatch, capsys, **env)
     assert code == 0, err
     assert "index: " in out and secret not in _flat(out + err)
     assert secret not in _crash_log(home)
@@ -76,8 +76,8 @@ def test_ingest_shows_the_chroma_url_without_its_password(chroma_server_url: str
     scheme, _, rest = chroma_server_url.partition("://")
     docs = tmp_path / "empty"  # an empty folder: nothing is written to the shared server
     docs.mkdir()
-    code, out, err = _run(["knowledge", "ingest", str(docs)], tmp_path / "home", monkeypatch, capsys,
-                          JIDOKA_CHROMA_URL=f"{scheme}://jidoka:{secret}@{rest}")
+    code, out, err = _run(["knowledge", "ingest", str(docs), "--as", "quinn.quality"], tmp_path / "home", monkeypatch,
+                          capsys, JIDOKA_CHROMA_URL=f"{scheme}://jidoka:{secret}@{rest}")
     assert code == 0, err
     assert f"index: {scheme}://jidoka:***@{rest}" in _flat(out)
     assert secret not in _flat(out + err)
@@ -88,8 +88,8 @@ def test_an_unreachable_chroma_server_is_one_masked_line(tmp_path: Path, monkeyp
     secret = _secret()
     docs = tmp_path / "empty"
     docs.mkdir()
-    code, out, err = _run(["knowledge", "ingest", str(docs)], tmp_path / "home", monkeypatch, capsys,
-                          JIDOKA_CHROMA_URL=f"http://jidoka:{secret}@127.0.0.1:1")
+    code, out, err = _run(["knowledge", "ingest", str(docs), "--as", "quinn.quality"], tmp_path / "home", monkeypatch,
+                          capsys, JIDOKA_CHROMA_URL=f"http://jidoka:{secret}@127.0.0.1:1")
     assert code == 1
     assert err.startswith("error: cannot open the knowledge index at http://jidoka:***@127.0.0.1:1")
     assert secret not in _flat(out + err)
