@@ -20,12 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlparse
 
 from knowledge._lexical import LexicalIndex
 from knowledge.embeddings import Embedder
 from knowledge.errors import KnowledgeError, StoreUnavailable
 from knowledge.scope import DocumentScope
+from knowledge.urls import without_password
 
 __all__ = ["Hit", "KnowledgeIndex", "SearchResult"]
 
@@ -78,18 +79,6 @@ class SearchResult:
         return tuple(dict.fromkeys(h.doc_id for h in self.hits))
 
 
-def _without_password(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` shown as ``***`` (a Chroma URL is printed in messages)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    return url.replace(parts.netloc, f"{userinfo.partition(':')[0]}:***@{host}", 1)
-
-
 def _slug(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9._-]+", "-", name).strip("-._") or "default"
 
@@ -122,7 +111,7 @@ class KnowledgeIndex:
     @property
     def location(self) -> str:
         """Where the index lives, for messages (a server URL without its password)."""
-        return _without_password(self.url) if self.url else str(self.path)
+        return without_password(self.url) if self.url else str(self.path)
 
     @property
     def collection(self) -> Any:

@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from knowledge.urls import without_password
+
 if TYPE_CHECKING:
     from server.settings import Settings
 
@@ -45,15 +47,7 @@ _LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def _mask_userinfo(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return url.replace(parts.netloc, f"{user}:{MASK}@{host}", 1)
+    return without_password(url, MASK)
 
 
 def mask_url(url: str) -> str:

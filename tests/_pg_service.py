@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
+from evals.bench.scale import admin_sql, database_url
 from tests.factories import DEMO_SEED, TODAY
 
 __all__ = ["BACKENDS"]
@@ -38,19 +37,6 @@ def pg_admin_url() -> str:
     return url
 
 
-def _admin(url: str, sql: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
-def _db_url(admin_url: str, name: str) -> str:
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def pg_plant_template(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database holding the demo plant (built once per worker), copied by ``CREATE DATABASE … TEMPLATE``."""
@@ -59,15 +45,15 @@ def pg_plant_template(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactor
     from tools.plant.db import make_engine
 
     name = f"jidoka_tmpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    _admin(pg_admin_url, f'CREATE DATABASE "{name}"')
-    engine = make_engine(_db_url(pg_admin_url, name))
+    admin_sql(pg_admin_url, f'CREATE DATABASE "{name}"')
+    engine = make_engine(database_url(pg_admin_url, name))
     try:
         build_plant(engine, seed=DEMO_SEED, today=TODAY, manifest_dir=tmp_path_factory.mktemp("pg-manifest"))
         upgrade_plant(engine)  # as `jidoka init` leaves it: a server database is never upgraded at start
     finally:
         engine.dispose()  # a template must have no open connections when it is copied
     yield name
-    _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sql(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -77,13 +63,13 @@ def pg_database(pg_admin_url: str) -> Iterator[Callable[..., str]]:
 
     def make(template: str | None = None) -> str:
         name = f"jidoka_t_{uuid.uuid4().hex[:12]}"
-        _admin(pg_admin_url, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        admin_sql(pg_admin_url, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         made.append(name)
-        return _db_url(pg_admin_url, name)
+        return database_url(pg_admin_url, name)
 
     yield make
     for name in made:
-        _admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin_sql(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=BACKENDS)

@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from evals.bench.figures import BenchContext, BenchFigure, SectionUnavailable
 from evals.bench.stats import percentile
 
-__all__ = ["CONCURRENCY", "LOAD", "ChatLoad", "chat_figures", "run_load"]
+__all__ = ["CONCURRENCY", "LOAD", "ChatLoad", "chat_figures", "run_load", "wait_ready"]
 
 CONCURRENCY = 16
 LOAD: dict[str, tuple[str, ...]] = {
@@ -60,10 +61,30 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_ready(process: subprocess.Popen[bytes], base: str, log: IO[bytes], log_path: Path, timeout_s: float) -> None:
+    """Wait until the server at ``base`` answers ``/readyz`` 200; :class:`RuntimeError` with the tail of its log
+    when it exits first or is not ready within ``timeout_s``."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            log.flush()
+            tail = log_path.read_text(errors="replace")[-600:]
+            raise RuntimeError(f"the server exited with {process.returncode}: {tail}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server was not ready within {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
 @contextmanager
 def serve(home: Path, *, timeout_s: float = 60.0) -> Iterator[str]:
     """Run the app under uvicorn in a subprocess on a free loopback port; yield its base URL."""
-    import httpx
 
     port = _free_port()
     env = {**os.environ, "JIDOKA_HOME": str(home), "JIDOKA_MODEL": "rules", "JIDOKA_JWT_SECRET": _SECRET,
@@ -77,20 +98,7 @@ def serve(home: Path, *, timeout_s: float = 60.0) -> Iterator[str]:
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(home))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                log.flush()
-                tail = (home / "uvicorn.log").read_text(errors="replace")[-400:]
-                raise RuntimeError(f"the server exited with {process.returncode}: {tail}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server was not ready within {timeout_s:.0f} s")
-            time.sleep(0.2)
+        wait_ready(process, base, log, home / "uvicorn.log", timeout_s)
         yield base
     finally:
         process.terminate()

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.bench.chat import LOAD, _free_port
+from evals.bench.chat import LOAD, _free_port, wait_ready
 from evals.bench.stats import percentile
 
-__all__ = ["ScaleRun", "ScaleServices", "drop_database", "ingest_corpus", "plant_template", "run_scale"]
+__all__ = ["ScaleRun", "ScaleServices", "admin_sql", "database_url", "drop_database", "ingest_corpus",
+           "plant_template", "run_scale"]
 
 _SECRET = "jidoka-scale-secret-not-for-production-0123456789"
 _DOC_QUESTIONS = {"quinn.quality": "what does the quality hold procedure say about seal defects?",
@@ -89,7 +90,8 @@ class ScaleRun:
         return sum(n for s, n in self.statuses.items() if s >= 500 or s == 0)
 
 
-def _admin(url: str, sql: str) -> None:
+def admin_sql(url: str, sql: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE) on the server ``url`` names."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -100,7 +102,8 @@ def _admin(url: str, sql: str) -> None:
         engine.dispose()
 
 
-def _db_url(admin_url: str, name: str) -> str:
+def database_url(admin_url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``admin_url`` (same user and password)."""
     from sqlalchemy.engine import make_url
 
     return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
@@ -113,8 +116,8 @@ def plant_template(admin_url: str, *, seed: int, today: Any, manifest_dir: Path)
     from tools.plant.db import make_engine
 
     name = f"jidoka_scale_tmpl_{uuid.uuid4().hex[:8]}"
-    _admin(admin_url, f'CREATE DATABASE "{name}"')
-    engine = make_engine(_db_url(admin_url, name))
+    admin_sql(admin_url, f'CREATE DATABASE "{name}"')
+    engine = make_engine(database_url(admin_url, name))
     try:
         build_plant(engine, seed=seed, today=today, manifest_dir=manifest_dir)
         upgrade_plant(engine)
@@ -135,7 +138,7 @@ def ingest_corpus(chroma_url: str, home: Path) -> None:
 
 def drop_database(admin_url: str, name: str) -> None:
     """Drop a database the run made (its connections are cut)."""
-    _admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _holdable_lots(plant_url: str, count: int) -> list[str]:
@@ -175,7 +178,6 @@ def _turns(total: int, lots: list[str], seed: int = 7) -> list[tuple[str, str, b
 @contextmanager
 def serve_workers(env: dict[str, str], home: Path, workers: int, *, timeout_s: float = 120.0) -> Iterator[str]:
     """``jidoka serve --workers N`` (the real CLI) in a subprocess on a free loopback port; yields its base URL."""
-    import httpx
 
     port = _free_port()
     log = (home / f"serve-{workers}w.log").open("wb")
@@ -184,20 +186,7 @@ def serve_workers(env: dict[str, str], home: Path, workers: int, *, timeout_s: f
          str(port), "--workers", str(workers)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(home))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if process.poll() is not None:
-                log.flush()
-                tail = (home / f"serve-{workers}w.log").read_text(errors="replace")[-600:]
-                raise RuntimeError(f"jidoka serve exited with {process.returncode}: {tail}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"jidoka serve was not ready within {timeout_s:.0f} s")
-            time.sleep(0.3)
+        wait_ready(process, base, log, home / f"serve-{workers}w.log", timeout_s)
         yield base
     finally:
         process.terminate()
@@ -308,9 +297,9 @@ def run_scale(services: ScaleServices, template: str, home: Path, *, workers: in
 
     home.mkdir(parents=True, exist_ok=True)
     plant_db, state_db = f"jidoka_scale_p_{uuid.uuid4().hex[:8]}", f"jidoka_scale_s_{uuid.uuid4().hex[:8]}"
-    _admin(services.pg_admin_url, f'CREATE DATABASE "{plant_db}" TEMPLATE "{template}"')
-    _admin(services.pg_admin_url, f'CREATE DATABASE "{state_db}"')
-    plant_url, state_url = _db_url(services.pg_admin_url, plant_db), _db_url(services.pg_admin_url, state_db)
+    admin_sql(services.pg_admin_url, f'CREATE DATABASE "{plant_db}" TEMPLATE "{template}"')
+    admin_sql(services.pg_admin_url, f'CREATE DATABASE "{state_db}"')
+    plant_url, state_url = database_url(services.pg_admin_url, plant_db), database_url(services.pg_admin_url, state_db)
     try:
         state = make_engine(state_url)
         upgrade_state(state, state_url)
