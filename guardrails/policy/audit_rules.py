@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guardrails.errors import PolicyError, PolicyLoosening
-from guardrails.policy._layer_parse import LayerDoc
+from guardrails.policy._layer_parse import LayerDoc, _mapping, _str_set
 
 __all__ = ["TEXT_KINDS", "AuditRules"]
 
@@ -84,25 +84,6 @@ def _union(upper: Mapping[str, frozenset[str]], lower: Mapping[str, frozenset[st
     return merged
 
 
-def _names(file: str, key: str, value: Any) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise PolicyError(file, key, f"must be a list of names, got {type(value).__name__}")
-    bad = [v for v in value if not isinstance(v, str) or not v]
-    if bad:
-        raise PolicyError(file, key, f"must contain only non-empty names, got {bad[0]!r}")
-    return frozenset(value)
-
-
-def _mapping(file: str, key: str, value: Any) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise PolicyError(file, key, f"must be a mapping, got {type(value).__name__}")
-    return value
-
-
 _Parsed = tuple[dict[str, frozenset[str]], dict[str, frozenset[str]], dict[str, frozenset[str]]]
 
 
@@ -116,7 +97,7 @@ def _parse(file: str, raw: Any, roles: frozenset[str], fields: frozenset[str]) -
         key = f"audit.visible_fields.{role}"
         if role not in roles:
             raise PolicyError(file, key, f"unknown role {role!r}")
-        visible[role] = _names(file, key, names)
+        visible[role] = _str_set(file, key, names)
         for name in sorted(visible[role] - fields):
             raise PolicyError(file, key, f"{name!r} is not a sensitive field (see sensitive_fields)")
     keys: dict[str, frozenset[str]] = {}
@@ -124,13 +105,13 @@ def _parse(file: str, raw: Any, roles: frozenset[str], fields: frozenset[str]) -
         key = f"audit.payload_keys.{name}"
         if name not in fields:
             raise PolicyError(file, key, f"{name!r} is not a sensitive field (see sensitive_fields)")
-        keys[name] = _names(file, key, names)
+        keys[name] = _str_set(file, key, names)
     text: dict[str, frozenset[str]] = {}
     for kind, names in _mapping(file, "audit.free_text", section.get("free_text")).items():
         key = f"audit.free_text.{kind}"
         if kind not in TEXT_KINDS:
             raise PolicyError(file, key, f"unknown kind of text (known: {list(TEXT_KINDS)})")
-        text[kind] = _names(file, key, names)
+        text[kind] = _str_set(file, key, names)
         for name in sorted(text[kind] - fields):
             raise PolicyError(file, key, f"{name!r} is not a sensitive field (see sensitive_fields)")
     return visible, keys, text
