@@ -30,7 +30,7 @@ MARKUP = f"before {INST} then {LINK} and {RED} after"
 DOC = f"""---
 id: QP-777
 title: "Markup check {RED}"
-sites: ["*"]
+sites: [P100]
 domains: [production]
 roles: ["*"]
 revision: A
@@ -70,7 +70,8 @@ def markup_home(demo_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "QP-777.md").write_text(DOC, encoding="utf-8")
-    code, _, err = _run(["knowledge", "ingest", str(docs)], home, monkeypatch, capsys)
+    # Published as a P100 production supervisor may (governed publishing): a new document, so at once.
+    code, _, err = _run(["knowledge", "ingest", str(docs), "--as", "sam.supervisor"], home, monkeypatch, capsys)
     assert code == 0, err
     return home
 
