@@ -76,46 +76,42 @@ def generate_signing_key() -> str:
     return _b64(raw)
 
 
+def _parse_key(text: str, variable: str, kind: str, load_pem: Callable[[bytes], Any],
+               from_raw: Callable[[bytes], Any], key_type: type[Any], hint: str) -> Any:
+    """A key of ``key_type`` from base64 of its 32 raw bytes or a PEM; :class:`AuditKeyInvalid` never shows it."""
+    stripped = text.strip()
+    try:
+        if stripped.startswith("-----BEGIN"):
+            key = load_pem(stripped.encode("ascii"))
+            if not isinstance(key, key_type):
+                raise AuditKeyInvalid(variable, "the PEM holds a key of another kind; an Ed25519 key is needed")
+            return key
+        raw = _unb64(stripped)
+        if len(raw) != 32:
+            raise AuditKeyInvalid(variable, f"base64 of 32 bytes expected, got {len(raw)} bytes")
+        return from_raw(raw)
+    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError) as exc:
+        if isinstance(exc, AuditKeyInvalid):
+            raise
+        raise AuditKeyInvalid(variable, f"not an Ed25519 {kind} key (base64 of 32 bytes, or a PEM){hint}") from None
+
+
 def parse_signing_key(text: str, variable: str = "JIDOKA_AUDIT_SIGNING_KEY") -> Ed25519PrivateKey:
     """An Ed25519 private key from base64 of its 32 raw bytes or an unencrypted PKCS#8 PEM.
 
     Raises :class:`AuditKeyInvalid` naming ``variable``; the message never contains the key.
     """
-    stripped = text.strip()
-    try:
-        if stripped.startswith("-----BEGIN"):
-            key = serialization.load_pem_private_key(stripped.encode("ascii"), password=None)
-            if not isinstance(key, Ed25519PrivateKey):
-                raise AuditKeyInvalid(variable, "the PEM holds a key of another kind; an Ed25519 key is needed")
-            return key
-        raw = _unb64(stripped)
-        if len(raw) != 32:
-            raise AuditKeyInvalid(variable, f"base64 of 32 bytes expected, got {len(raw)} bytes")
-        return Ed25519PrivateKey.from_private_bytes(raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError) as exc:
-        if isinstance(exc, AuditKeyInvalid):
-            raise
-        raise AuditKeyInvalid(variable, "not an Ed25519 private key (base64 of 32 bytes, or a PEM); "
-                                        "`jidoka audit keygen` makes one") from None
+    key: Ed25519PrivateKey = _parse_key(
+        text, variable, "private", lambda pem: serialization.load_pem_private_key(pem, password=None),
+        Ed25519PrivateKey.from_private_bytes, Ed25519PrivateKey, "; `jidoka audit keygen` makes one")
+    return key
 
 
 def parse_verify_key(text: str, variable: str = "JIDOKA_AUDIT_VERIFY_KEY") -> Ed25519PublicKey:
     """An Ed25519 public key from base64 of its 32 raw bytes or a PEM (``SubjectPublicKeyInfo``)."""
-    stripped = text.strip()
-    try:
-        if stripped.startswith("-----BEGIN"):
-            key = serialization.load_pem_public_key(stripped.encode("ascii"))
-            if not isinstance(key, Ed25519PublicKey):
-                raise AuditKeyInvalid(variable, "the PEM holds a key of another kind; an Ed25519 key is needed")
-            return key
-        raw = _unb64(stripped)
-        if len(raw) != 32:
-            raise AuditKeyInvalid(variable, f"base64 of 32 bytes expected, got {len(raw)} bytes")
-        return Ed25519PublicKey.from_public_bytes(raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError) as exc:
-        if isinstance(exc, AuditKeyInvalid):
-            raise
-        raise AuditKeyInvalid(variable, "not an Ed25519 public key (base64 of 32 bytes, or a PEM)") from None
+    key: Ed25519PublicKey = _parse_key(text, variable, "public", serialization.load_pem_public_key,
+                                       Ed25519PublicKey.from_public_bytes, Ed25519PublicKey, "")
+    return key
 
 
 def _raw_public(key: Ed25519PublicKey) -> bytes:

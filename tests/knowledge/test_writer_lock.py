@@ -19,6 +19,7 @@ from knowledge.service import KNOWLEDGE_DIR, hold_writer_lock
 from knowledge.store import KnowledgeIndex
 from server.cli import main
 from tests.knowledge.test_ingest import DOC, P100_DOC, CountingEmbedder
+from tests.server.cli.cli_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,12 +116,7 @@ def test_ingest_fails_while_another_process_serves_the_store_and_works_once_it_i
 
 def _cli(args: list[str], home: Path, monkeypatch: pytest.MonkeyPatch,
          capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    monkeypatch.setenv("JIDOKA_HOME", str(home))
-    monkeypatch.delenv("JIDOKA_CHROMA_URL", raising=False)
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+    return run_cli(args, home, monkeypatch, capsys, unset=("JIDOKA_CHROMA_URL",))
 
 
 def test_cli_ingest_is_one_clear_line_while_a_server_runs(tmp_path: Path, docs: Path, holder: Any,

@@ -7,19 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
 from tests.knowledge.test_ingest import P100_DOC
+from tests.server.cli.cli_helpers import run_cli
 
-
-def _run(args: list[str], home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-         **env: str) -> tuple[int, str, str]:
-    monkeypatch.setenv("JIDOKA_HOME", str(home))
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+_run = run_cli
 
 
 def test_search_as_a_user_json(private_home: Path, monkeypatch: pytest.MonkeyPatch,

@@ -16,9 +16,9 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from guardrails.audit.log import AuditEvent, AuditKind, AuditLog
-from server.cli import main
 from server.cli.render import render_model
 from server.settings import Settings
+from tests.server.cli.cli_helpers import run_cli
 from tests.server.cli.test_approvals import run as run_approvals
 from tests.server.cli.test_approvals import seed
 from tests.server.cli.test_audit import make_app as audit_cli
@@ -52,12 +52,8 @@ def _literal(text: str, pieces: tuple[str, ...] = (INST, LINK, RED)) -> None:
 
 def _run(args: list[str], home: Path, monkeypatch: pytest.MonkeyPatch,
          capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    monkeypatch.setenv("JIDOKA_HOME", str(home))
-    monkeypatch.setenv("COLUMNS", "400")  # wide enough that no table folds a value over two lines
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+    # COLUMNS: wide enough that no table folds a value over two lines
+    return run_cli(args, home, monkeypatch, capsys, COLUMNS="400")
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from guardrails.audit.log import AuditKind, AuditLog, AuditRecord
-from server.cli import main
 from server.settings import Settings
+from tests.server.cli.cli_helpers import run_cli
 from tools.plant.db import make_engine
 
 MALICIOUS = """---
@@ -41,12 +41,7 @@ PLANTED = "released by the line lead after a visual check"
 
 def _run(args: list[str], home: Path, monkeypatch: pytest.MonkeyPatch,
          capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    monkeypatch.setenv("JIDOKA_HOME", str(home))
-    monkeypatch.delenv("JIDOKA_CHROMA_URL", raising=False)
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+    return run_cli(args, home, monkeypatch, capsys, unset=("JIDOKA_CHROMA_URL",))
 
 
 def _qp004(home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from server.cli import main
+from tests.server.cli.cli_helpers import run_cli
 
 ASK = ["ask", "--as", "pat.planner", "which items are below their reorder point at P100?"]
 
@@ -21,15 +21,7 @@ def _secret() -> str:
     return f"s3cret-{uuid.uuid4().hex}"
 
 
-def _run(args: list[str], home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-         **env: str) -> tuple[int, str, str]:
-    monkeypatch.setenv("JIDOKA_HOME", str(home))
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+_run = run_cli
 
 
 def _flat(text: str) -> str:
