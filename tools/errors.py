@@ -17,6 +17,7 @@ __all__ = [
     "PlantNotInitialized",
     "RecordNotFound",
     "ToolError",
+    "UnknownDetector",
     "UnknownTool",
 ]
 
@@ -41,6 +42,14 @@ class ArgumentError(ToolError):
         self.field = field
         self.message = message
         super().__init__(f"{tool}: invalid argument {field!r}: {message}")
+
+
+class UnknownDetector(ArgumentError):
+    """No monitoring detector of that kind exists (``tools.monitoring``)."""
+
+    def __init__(self, kind: str, known: tuple[str, ...]) -> None:
+        self.kind = kind
+        super().__init__("run_detector", "kind", f"unknown detector kind {kind!r}; known: {', '.join(known)}")
 
 
 class RecordNotFound(ToolError):

@@ -35,6 +35,9 @@ def init(
     force: bool = typer.Option(False, "--force", help="Rebuild even if the plant already has data."),
     knowledge: bool = typer.Option(True, "--knowledge/--no-knowledge",
                                    help="Also ingest the demo documents into the knowledge base."),
+    scenarios: bool = typer.Option(True, "--scenarios/--no-scenarios",
+                                   help="Plant the demo scenarios (scrap spike, asset at risk, shortages, "
+                                        "ERP/MES gaps); --no-scenarios builds a normal, healthy plant."),
 ) -> None:
     """Build the demo plant (ERP + MES data) in JIDOKA_DATA_URL and ingest its documents."""
     settings = cli_settings(ctx)
@@ -43,7 +46,7 @@ def init(
     try:  # both databases answer before anything is built (an unreachable one is one clear line)
         reach(engine, Database.PLANT)
         reach(state, Database.STATE)
-        summary = _build(engine, state, settings, seed=seed, force=force)
+        summary = _build(engine, state, settings, seed=seed, force=force, scenarios=scenarios)
     finally:
         state.dispose()
         engine.dispose()
@@ -55,7 +58,8 @@ def init(
         ingest_demo_corpus(ctx)
 
 
-def _build(engine: Engine, state: Engine, settings: Settings, *, seed: int, force: bool) -> PlantSummary:
+def _build(engine: Engine, state: Engine, settings: Settings, *, seed: int, force: bool,
+           scenarios: bool = True) -> PlantSummary:
     """Build the plant, print its table counts, and create or upgrade both databases' jidoka tables."""
     from tools.demo import build_plant
 
@@ -68,8 +72,9 @@ def _build(engine: Engine, state: Engine, settings: Settings, *, seed: int, forc
             progress.update(task, description=f"building: {step}", completed=done, total=total)
 
         summary = build_plant(engine, seed=seed, today=settings.today, manifest_dir=settings.home,
-                              force=force, progress=report)
-    table = Table(title=f"Demo plant built (seed {seed}, today {settings.today})", title_justify="left")
+                              force=force, progress=report, scenarios=scenarios)
+    kind = "" if scenarios else ", no planted scenarios"
+    table = Table(title=f"Demo plant built (seed {seed}, today {settings.today}{kind})", title_justify="left")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in sorted(summary.counts.items()):

@@ -49,6 +49,8 @@ def _ledger(plant: Plant) -> list[str]:
 def _scenarios(plant: Plant) -> list[str]:
     problems: list[str] = []
     scen = plant.scen
+    if not scen.planted:
+        return problems
     start = spike_start(plant.today)
     window = [(wo, q) for wo in plant.work_orders if wo.line_id == "P100-PK1"
               for d in wo.days if d.at >= start for _, q in d.scrap]

@@ -46,7 +46,7 @@ def _assets(plant: Plant, rng: random.Random) -> list[dict[str, Any]]:
             crit = "A"
         else:
             crit = rng.choice(("B", "B", "C"))
-        if (owner is not None and owner.line_id == plant.scen.asset_line
+        if (plant.scen.planted and owner is not None and owner.line_id == plant.scen.asset_line
                 and owner.mtype == "CNC Machining Center" and name.endswith("spindle")):
             crit = "A"
             plant.scen.asset_id, plant.scen.asset_machine = asset_id, owner.machine_id
@@ -123,7 +123,10 @@ def _orders(plant: Plant, rng: random.Random, assets: list[dict[str, Any]],
         elif roll < 0.32:
             add(asset, "corrective", "cancelled", None, 2, 3)
         if asset["asset_id"] == plant.scen.asset_id or latest[asset["asset_id"]] >= 0.4:
-            add(asset, "predictive", "open", None, 6, 2)
+            if plant.scen.planted:
+                add(asset, "predictive", "open", None, 6, 2)
+            else:  # a healthy plant: the planner has already scheduled the predictive work
+                add(asset, "predictive", "scheduled", at(rng.randint(1, 3)), 6, 2)
     rows.sort(key=lambda r: (r["scheduled_start"] or datetime.max, r["asset_id"], r["mo_type"]))
     for n, row in enumerate(rows):
         row["mo_id"] = f"MO-{6001 + n}"
@@ -164,7 +167,7 @@ def _spare_stock(plant: Plant, rng: random.Random, assets: list[dict[str, Any]],
     latest = plant.as_of - timedelta(days=20)
     for (item_id, site_id), need in sorted(required.items()):
         stock = need + rng.randint(0, 3) if need else float(rng.randint(1, 6))
-        if item_id == plant.scen.spare_item and site_id == "P100":
+        if plant.scen.planted and item_id == plant.scen.spare_item and site_id == "P100":
             stock = need - 1  # one bearing set short of a spindle repair
         parts = [stock] if stock < 4 or rng.random() < 0.6 else [stock // 2, stock - stock // 2]
         for qty in parts:

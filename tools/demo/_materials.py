@@ -77,14 +77,15 @@ def _purchase(plant: Plant, rng: random.Random, item_id: str, site_id: str, even
     suspect = item_id == scen.film_item and site_id == "P100"
     regular = [e for e in events if not (suspect and e.wo.spike)]
     safety, lot_size = 0.5 * weekly, max(min_qty, nice_round(weekly * rng.uniform(1.5, 2.5)))
-    if item_id == scen.realloc_item and site_id == "P200":
+    realloc = scen.planted and item_id == scen.realloc_item
+    if realloc and site_id == "P200":
         safety, lot_size = 0.0, 0.0  # just in time: nothing left over at P200
-    if not (item_id == scen.realloc_item and site_id == "P200"):
+    if not (realloc and site_id == "P200"):
         regular = regular + soon  # stock for the next days' orders is already in the warehouse
     receipts = _greedy(plant, rng, item_id, site_id, regular, safety, lot_size)
     for when, qty in receipts:
         plant.lots.append(Lot(item_id, site_id, when, qty, supplier_id=supplier))
-    if item_id == scen.realloc_item:
+    if realloc:
         upcoming = open_demand(plant, item_id, site_id)
         if site_id == "P200":
             first_need = upcoming[0][1] if upcoming else weekly

@@ -37,7 +37,7 @@ def _productive(plant: Plant, line_id: str, start: datetime) -> tuple[list[tuple
 def _stops(plant: Plant, rng: random.Random, machine: Machine, lo: datetime, hi: datetime,
            out: list[_Segment]) -> None:
     reasons: list[list[Any]] = plant.vocab.plant["stop_reasons"]
-    constrained = machine.line_id == "P100-AS1"
+    constrained = plant.scen.planted and machine.line_id == "P100-AS1"
     failing = machine.machine_id == plant.scen.asset_machine and lo >= plant.as_of - timedelta(days=7)
     mean_run = 60.0 if constrained else 150.0
     weights = [float(r[2]) * (6.0 if constrained and r[1] == "MECH_FAIL" else 1.0)
@@ -143,7 +143,8 @@ def _settings(plant: Plant) -> list[dict[str, Any]]:
     for line in plant.lines:
         for machine in line.machines:
             for parameter, (target, tolerance) in types[machine.mtype]["parameters"].items():
-                scenario = machine.machine_id == plant.scen.sealer_id and parameter == "seal_temperature"
+                scenario = (plant.scen.planted and machine.machine_id == plant.scen.sealer_id
+                            and parameter == "seal_temperature")
                 day: date = plant.today - timedelta(days=EVENT_DAYS)
                 while day < plant.today:
                     if is_workday(day):

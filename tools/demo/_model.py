@@ -305,6 +305,8 @@ class QualityEvent:
 class Scenarios:
     """The planted scenarios' choices and, once built, their records."""
 
+    planted: bool = True
+    """False builds a plant without the planted scenarios and buyer exceptions (a normal, healthy plant)."""
     film_item: str = ""
     film_supplier: str = ""
     spike_lot: Lot | None = None

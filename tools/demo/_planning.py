@@ -202,6 +202,8 @@ def assign_statuses(plant: Plant) -> None:
                 return wo
         return None
 
+    if not plant.scen.planted:
+        return  # a healthy plant: no cancelled or held orders leaving their output uncovered
     two_weeks_ago = as_of - timedelta(days=14)
     for line_id, status, new_status, after in (
         ("P100-PK2", "completed", "cancelled", two_weeks_ago),

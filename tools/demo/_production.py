@@ -86,6 +86,6 @@ def execute(plant: Plant) -> None:
     for wo in plant.work_orders:
         if wo.status not in ("completed", "running"):
             continue
-        wo.spike = (wo.line_id == "P100-PK1" and wo.start >= start
+        wo.spike = (plant.scen.planted and wo.line_id == "P100-PK1" and wo.start >= start
                     and any(b.component == film for b in plant.components(wo.item_id)))
         _run(plant, rng, wo)

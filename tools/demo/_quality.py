@@ -91,6 +91,8 @@ def _incoming(plant: Plant, rng: random.Random) -> None:
 
 def _planted(plant: Plant, rng: random.Random) -> None:
     scen = plant.scen
+    if not scen.planted:
+        return
     texts = plant.vocab.quality["defects"]["scenario"]
     spike = sorted((wo for wo in plant.work_orders if wo.spike), key=lambda w: w.start)
     sealer = next(m for m in plant.line("P100-PK1").machines if m.machine_id == scen.sealer_id)

@@ -26,6 +26,8 @@ def choose(plant: Plant) -> None:
 
 def plant_wo_gap(plant: Plant) -> None:
     """A recent P200 kitting order whose goods receipt is short of its MES completions."""
+    if not plant.scen.planted:
+        return
     since = plant.as_of - timedelta(days=21)
     candidates = [(wo, lot) for wo in plant.work_orders if wo.line_id == "P200-PK1" and wo.status == "completed"
                   and (lot := wo.output_lot) is not None and wo.end >= since]
@@ -36,6 +38,8 @@ def plant_wo_gap(plant: Plant) -> None:
 
 def plant_hold(plant: Plant) -> None:
     """Put a reserved P100 finished lot on quality hold without moving its stock out of unrestricted."""
+    if not plant.scen.planted:
+        return
     best = None
     for lot in plant.lots:
         if lot.site_id != "P100" or lot.wo is None or lot.status != "available":
@@ -53,8 +57,10 @@ def plant_hold(plant: Plant) -> None:
 
 
 def scenario_manifest(plant: Plant) -> dict[str, Any]:
-    """The manifest's ``scenarios`` object (record ids only, ready for JSON)."""
+    """The manifest's ``scenarios`` object (record ids only, ready for JSON); empty when nothing was planted."""
     scen = plant.scen
+    if not scen.planted:
+        return {}
     spike, held, gap_wo, gap_po = scen.spike_lot, scen.hold_lot, scen.wo_gap, scen.po_gap
     gap_lot = gap_wo.output_lot if gap_wo is not None else None
     if spike is None or held is None or gap_wo is None or gap_lot is None or gap_po is None:

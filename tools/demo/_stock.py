@@ -177,7 +177,7 @@ def reorder_points(plant: Plant) -> list[dict[str, Any]]:
         else:
             low = nice_round(max(1.0, on_hand * 0.3))
             high = nice_round(max(low + 1, on_hand * 0.8))
-        if item_id == plant.scen.realloc_item:
+        if plant.scen.planted and item_id == plant.scen.realloc_item:
             if site_id == "P200":
                 low = nice_round(max(weekly * 1.5, plant.scen.realloc_short_qty * 3))
                 high = nice_round(low * 3)

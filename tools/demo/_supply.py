@@ -142,10 +142,10 @@ def _open_supply(plant: Plant, rng: random.Random, needs: Needs) -> None:
         if ln.line_status == "open":
             supply.setdefault((ln.item_id, ln.site_id), []).append(
                 (datetime.combine(ln.promised_date or ln.need_date, time(0)), ln.qty_ordered - ln.qty_received))
-    forgotten = _forgotten(plant, rng, needs, stock, supply)
+    forgotten = _forgotten(plant, rng, needs, stock, supply) if plant.scen.planted else []
     for (item_id, site_id), events in needs.items():
         item = plant.items[item_id]
-        if not item.purchased or (item_id == plant.scen.realloc_item and site_id == "P200"):
+        if not item.purchased or (plant.scen.planted and item_id == plant.scen.realloc_item and site_id == "P200"):
             continue
         if (item_id, site_id) in forgotten:
             continue
@@ -180,7 +180,7 @@ def _plant_exceptions(plant: Plant, rng: random.Random, site_id: str, needs: Nee
     candidates.sort(key=lambda ln: (ln.item_id, ln.need_date))
     rng.shuffle(candidates)
     picks = iter(candidates)
-    for line in [next(picks) for _ in range(3)]:  # expedite: promised after the need date
+    for line in [next(picks) for _ in range(3 if plant.scen.planted else 0)]:  # expedite: promised after need
         line.original_promised_date = line.need_date - timedelta(days=rng.randint(0, 2))
         line.promised_date = _weekday(line.need_date + timedelta(days=rng.randint(4, 10)))
     for line in [next(picks) for _ in range(3)]:  # reschedule out: arrives weeks before it is needed
@@ -274,4 +274,5 @@ def build_po_lines(plant: Plant) -> None:
     _open_supply(plant, rng, needs)
     for site in plant.sites:
         _plant_exceptions(plant, plant.rng(f"po-exceptions-{site['site_id']}"), site["site_id"], needs)
-    _scenario_lines(plant, rng, needs)
+    if plant.scen.planted:
+        _scenario_lines(plant, rng, needs)

@@ -102,11 +102,17 @@ def _steps(shortfalls: list[str]) -> list[tuple[str, Callable[[Plant], None]]]:
             ("injections", plant_injections)]
 
 
-def generate_rows(seed: int, today: date, progress: Progress | None = None, total: int = 0,
-                  ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """Generate the plant in memory: rows per table and the manifest (without hash and counts)."""
+def generate_rows(seed: int, today: date, progress: Progress | None = None, total: int = 0, *,
+                  scenarios: bool = True) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
+    """Generate the plant in memory: rows per table and the manifest (without hash and counts).
+
+    ``scenarios=False`` plants nothing: no scrap spike or seal-temperature drift, no asset at risk, no
+    reallocation shortage, no reconciliation gaps and no late or forgotten purchase supply (the buyer's
+    expedite and must-order-now exceptions) — a normal, healthy plant to test monitoring against.
+    """
     as_of = datetime.combine(today, time(6, 0))
     plant = Plant(seed=seed, today=today, as_of=as_of, vocab=load_vocab())
+    plant.scen.planted = scenarios
     shortfalls: list[str] = []
     steps = _steps(shortfalls)
     for n, (name, step) in enumerate(steps, start=1):
@@ -120,9 +126,11 @@ def generate_rows(seed: int, today: date, progress: Progress | None = None, tota
     rows["plant_meta"] = [{"key": "seed", "value": str(seed)}, {"key": "today", "value": today.isoformat()},
                           {"key": "as_of", "value": as_of.isoformat()},
                           {"key": "generator_version", "value": GENERATOR_VERSION}]
+    if not scenarios:  # recorded in the plant itself too (the default plant's rows stay as they were)
+        rows["plant_meta"].append({"key": "scenarios_planted", "value": "false"})
     manifest = {"seed": seed, "today": today.isoformat(), "as_of": as_of.isoformat(),
-                "generator_version": GENERATOR_VERSION, "injections": plant.injections,
-                "scenarios": scenario_manifest(plant)}
+                "generator_version": GENERATOR_VERSION, "scenarios_planted": scenarios,
+                "injections": plant.injections, "scenarios": scenario_manifest(plant)}
     return rows, manifest
 
 
@@ -146,8 +154,10 @@ def _validate(seed: object, today: object) -> None:
 
 
 def build_plant(engine: Engine, *, seed: int = 42, today: date, manifest_dir: Path | None = None,
-                force: bool = False, progress: Progress | None = None) -> PlantSummary:
+                force: bool = False, progress: Progress | None = None, scenarios: bool = True) -> PlantSummary:
     """Create the plant schema on ``engine`` and fill it with the demo plant for ``seed`` and ``today``.
+
+    ``scenarios=False`` builds the same kind of plant without the planted scenarios (see :func:`generate_rows`).
 
     Raises :class:`PlantAlreadyExists` when plant tables already hold rows, unless ``force`` (which
     drops and recreates them). Writes ``plant_manifest.json`` into ``manifest_dir`` when given.
@@ -157,7 +167,7 @@ def build_plant(engine: Engine, *, seed: int = 42, today: date, manifest_dir: Pa
     tables = metadata.sorted_tables
     generation_steps = len(_steps([]))
     total = generation_steps + len(tables) + 1
-    rows, manifest = generate_rows(seed, today, progress, total)
+    rows, manifest = generate_rows(seed, today, progress, total, scenarios=scenarios)
     done = generation_steps
     with engine.begin() as conn:
         for table in tables:
