@@ -37,6 +37,10 @@ __all__ = [
     "RequestNotFound",
     "ScreeningInputError",
     "SeparationOfDuties",
+    "SignalConflict",
+    "SignalError",
+    "SignalNotFound",
+    "SignalResponseRefused",
     "ToolOutcomeEmpty",
     "UnknownRiskClass",
     "UnknownUser",
@@ -238,3 +242,42 @@ class UnknownRiskClass(GuardrailError, ValueError):
     def __init__(self, risk_class: str, known: Sequence[str]) -> None:
         self.risk_class = risk_class
         super().__init__(f"unknown risk class {risk_class!r}; known: {', '.join(known)}")
+
+
+class SignalError(GuardrailError):
+    """A monitoring signal cannot be read or responded to as asked."""
+
+    code = "signal_error"
+    """A stable name for the audit and the API."""
+
+
+class SignalNotFound(SignalError):
+    """No such signal (or none the caller may see: the two read the same)."""
+
+    code = "signal_not_found"
+
+    def __init__(self, signal_id: str) -> None:
+        self.signal_id = signal_id
+        super().__init__(f"no signal {signal_id!r}")
+
+
+class SignalConflict(SignalError):
+    """The signal changed while it was being updated; read it again."""
+
+    code = "signal_conflict"
+
+    def __init__(self, signal_id: str) -> None:
+        self.signal_id = signal_id
+        super().__init__(f"signal {signal_id} changed meanwhile; read it again")
+
+
+class SignalResponseRefused(SignalError):
+    """A person may not respond to a signal this way (not its role, already closed, no reason ...)."""
+
+    code = "signal_response_refused"
+
+    def __init__(self, signal_id: str, reason: str, rule_id: str) -> None:
+        self.signal_id = signal_id
+        self.reason = reason
+        self.rule_id = rule_id
+        super().__init__(f"{reason} [{rule_id}]")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ALL_SITES", "LANGUAGES", "User"]
+__all__ = ["ALL_SITES", "LANGUAGES", "SYSTEM_PREFIX", "User", "parse_system_requester", "system_requester"]
 
 ALL_SITES = "*"
 LANGUAGES = ("en", "es")
@@ -26,3 +26,24 @@ class User:
     def site_list(self) -> list[str] | str:
         """Sites for display and audit: a sorted list, or ``"*"`` for every site."""
         return ALL_SITES if self.sites is None else sorted(self.sites)
+
+
+SYSTEM_PREFIX = "monitor:"
+"""Requester ids of the monitoring loop start with this: ``monitor:<role>@<site>``. No policy user can have
+such an id (user ids are names), so the system can request actions on behalf of a role but never decide one."""
+
+
+def system_requester(role: str, site: str) -> User:
+    """The monitor acting on behalf of ``role`` at ``site`` (the requester of the actions it proposes)."""
+    return User(user_id=f"{SYSTEM_PREFIX}{role}@{site}", name=f"jidoka monitor (for {role} at {site})",
+                roles=frozenset({role}), sites=frozenset({site}))
+
+
+def parse_system_requester(user_id: str, roles: frozenset[str] | set[str]) -> User | None:
+    """The :func:`system_requester` ``user_id`` names, if it is one for a role among ``roles`` (else ``None``)."""
+    if not user_id.startswith(SYSTEM_PREFIX):
+        return None
+    role, at, site = user_id[len(SYSTEM_PREFIX):].partition("@")
+    if not at or role not in roles or not site:
+        return None
+    return system_requester(role, site)

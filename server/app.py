@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from knowledge.errors import EmbedderUnavailable, StoreUnavailable
-from server.api import approvals, audit, chat, facade, meta, records
+from server.api import approvals, audit, chat, facade, meta, records, signals
 from server.api.auth import JwksFetcher, TokenVerifier
 from server.api.deps import Services
 from server.api.errors import TRACE_HEADER, ApiError
@@ -35,6 +35,7 @@ from server.api.metrics import ApiMetrics, StatusCounter
 from server.errors import JidokaError
 from server.redaction import PathRedactor
 from server.runtime import Runtime, build_copilot, build_runtime
+from server.scheduler import MonitorScheduler
 from server.secrets import SecretMasker, install_log_masking
 from server.settings import Settings
 from tools.spec import ServiceUnavailable
@@ -146,6 +147,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime if runtime is not None else build_runtime(settings)
+        scheduler: MonitorScheduler | None = None
         try:
             cp = copilot if copilot is not None else build_copilot(rt)
             metrics.watch_approvals(rt.state_engine)
@@ -155,8 +157,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
                                           record_limiter=RateLimiter(settings.rate_limit_per_minute),
                                           refusal_limiter=RateLimiter(settings.rate_limit_per_minute),
                                           redactor=app.state.redactor)
+            scheduler = _scheduler(settings, rt, app.state.services)
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             app.state.services = None
             if runtime is None:
                 rt.close()
@@ -168,7 +173,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
     app.state.services = None
     app.state.redactor = PathRedactor.from_settings(settings)
     _install_handlers(app, SecretMasker.from_settings(settings))
-    for module in (chat, approvals, audit, records, meta, facade):
+    for module in (chat, approvals, audit, records, signals, meta, facade):
         app.include_router(module.router)
     _include_web(app)
     app.add_middleware(StatusCounter, metrics=metrics)
@@ -178,6 +183,22 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
                            expose_headers=["Retry-After", TRACE_HEADER], max_age=600)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def _scheduler(settings: Settings, runtime: Runtime, services: Services) -> MonitorScheduler | None:
+    """Start the monitor's scheduled runs (``None``: turned off, or no monitor)."""
+    monitor = runtime.monitor
+    if monitor is None:
+        return None
+    interval = settings.monitor_interval_s
+    if interval is None:
+        interval = monitor.rules.interval_minutes * 60 if monitor.rules.detectors else 0
+    if interval <= 0:
+        return None
+    scheduler = MonitorScheduler(lambda holder: monitor.run(holder=holder), interval,
+                                 exclusive=lambda: services.turn_lock)
+    scheduler.start()
+    return scheduler
 
 
 def app_from_env() -> FastAPI:

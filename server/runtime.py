@@ -34,7 +34,9 @@ from guardrails.audit.trace import Trace
 from guardrails.gate import Gate
 from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
+from guardrails.monitoring import Monitor, SignalStore
 from guardrails.policy.loader import Policy, catalog_policy
+from guardrails.policy.monitoring import MonitoringRules
 from guardrails.publishing import PublicationGate, Publications
 from guardrails.turn_guard import TurnGuard
 from knowledge.embeddings import Embedder, MiniLMEmbedder
@@ -156,6 +158,8 @@ class Runtime:
     pay nothing)."""
     publications: Publications | None = None
     """Publishing documents into :attr:`knowledge` (governed; an approved replacement is published here)."""
+    monitor: Monitor | None = None
+    """The monitoring loop (detectors, signals, governed proposals) on this runtime's plant and state."""
     overrides: RuntimeOverrides = field(default_factory=RuntimeOverrides)
     """What the runtime was built with in place of the settings; :func:`build_copilot` uses it by default."""
 
@@ -181,6 +185,7 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     # Parses the actions section now: a bad or loosening layer fails at start.
     router = ApprovalRouter(policy, clock=overrides.clock)
     publishing = PublicationGate(policy, clock=overrides.clock)  # the knowledge section too
+    monitoring = MonitoringRules.from_policy(policy)  # and the monitoring section
     data_engine = make_engine(settings.data_url)
     state_engine = make_engine(settings.state_url)
     try:  # a server database that is down fails here, named, not in its first query
@@ -199,10 +204,14 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     actions = GovernedActions(policy=policy, catalog=action_catalog(), router=router, engine=data_engine,
                               today=settings.today, as_of=tools.as_of, clock=overrides.clock)
     publications = Publications(policy=policy, index=knowledge, store=store, gate=publishing, clock=overrides.clock)
+    approvals = ActionApprovals(actions, store)
+    monitor = Monitor(policy=policy, rules=monitoring, approvals=approvals,
+                      store=SignalStore(state_engine, clock=overrides.clock), audit=audit, plant=data_engine,
+                      as_of=tools.as_of, today=settings.today, clock=overrides.clock)
     return Runtime(settings=settings, policy=policy, catalog=catalog, data_engine=data_engine,
-                   state_engine=state_engine, audit=audit, tools=tools, approvals=ActionApprovals(actions, store),
+                   state_engine=state_engine, audit=audit, tools=tools, approvals=approvals,
                    checkpoints=Checkpoints(settings.state_url), knowledge=knowledge, publications=publications,
-                   overrides=overrides)
+                   monitor=monitor, overrides=overrides)
 
 
 def audit_anchor(settings: Settings) -> AuditAnchor | None:

@@ -25,13 +25,14 @@ from sqlalchemy.exc import IntegrityError
 
 from guardrails.approvals.store import ApprovalStore
 from guardrails.audit.log import AuditLog
+from guardrails.monitoring.store import SignalStore
 from server.errors import SchemaOutOfDate
 from tools.actions import ensure_action_tables
 
 __all__ = ["SCHEMA_VERSION", "SchemaPart", "SchemaReport", "check_schema", "prepare_schema", "prepare_state",
            "read_version", "upgrade_plant", "upgrade_schema", "upgrade_state"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this code needs (both databases). Raise it with every step added to :func:`_upgrade_state` or
 :func:`_upgrade_plant`; the steps must stay idempotent (an older database runs all of them)."""
 
@@ -129,6 +130,7 @@ def _upgrade_state(engine: Engine, state_url: str) -> None:
 
     AuditLog(engine).create_schema()
     ApprovalStore(engine).create_schema()
+    SignalStore(engine).create_schema()  # version 2: the monitoring loop's signals and lock
     setup_checkpoints(state_url)
 
 

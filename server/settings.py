@@ -84,6 +84,10 @@ class Settings:
     audit_anchor_seconds: float = 60.0
     """``JIDOKA_AUDIT_ANCHOR_SECONDS``: and on the first append this long after a process's last checkpoint."""
 
+    monitor_interval_s: int | None = None
+    """``JIDOKA_MONITOR_INTERVAL_S``: seconds between the monitor runs inside ``jidoka serve``; ``0`` = no scheduled
+    runs (``jidoka monitor run`` from cron instead); unset = the policy's ``monitoring.interval_minutes``."""
+
     def __repr__(self) -> str:
         """The settings without their secrets: URLs without passwords, the API key and JWT secret left out."""
         shown = []
@@ -157,6 +161,7 @@ class _ServerSettings(TypedDict):
     rate_limit_per_minute: int
     demo_login: bool
     cors_origins: tuple[str, ...]
+    monitor_interval_s: int | None
 
 
 def _server_settings(source: Mapping[str, str]) -> _ServerSettings:
@@ -173,6 +178,8 @@ def _server_settings(source: Mapping[str, str]) -> _ServerSettings:
         "max_body_bytes": _int_setting(source, "JIDOKA_MAX_BODY_BYTES", 65536, 1024, 64 * 1024 * 1024),
         "max_message_chars": _int_setting(source, "JIDOKA_MAX_MESSAGE_CHARS", 4000, 1, 4000),
         "rate_limit_per_minute": _int_setting(source, "JIDOKA_RATE_LIMIT_PER_MIN", 30, 1, 100000),
+        "monitor_interval_s": (_int_setting(source, "JIDOKA_MONITOR_INTERVAL_S", 0, 0, 7 * 24 * 3600)
+                               if source.get("JIDOKA_MONITOR_INTERVAL_S") else None),
         "demo_login": raw_demo in ("1", "true", "yes"),
         "cors_origins": _origins(source.get("JIDOKA_CORS_ORIGINS") or ""),
     }

@@ -32,7 +32,7 @@ from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
 from guardrails.errors import ApprovalError, BindingMismatch, InvalidTransition, RequestNotFound, UnknownUser
 from guardrails.gate import Effect
-from guardrails.identity import User
+from guardrails.identity import User, parse_system_requester
 from guardrails.screening.screen import ScreeningRules
 from guardrails.screening.spotlight import screen_and_spotlight
 from tools.errors import NothingToCompensate, ToolError
@@ -143,6 +143,12 @@ class ActionApprovals:
     def policy_hash(self) -> str:
         """Hash of the policy the requests are routed under."""
         return self.actions.policy.hash
+
+    def requester(self, user_id: str) -> User:
+        """The requester ``user_id`` names: a policy user, or the monitor acting for a role
+        (:func:`~guardrails.identity.system_requester`); :class:`UnknownUser` otherwise."""
+        system = parse_system_requester(user_id, set(self.actions.policy.roles))
+        return system if system is not None else self.actions.policy.user(user_id)
 
     def get(self, request_id: str) -> ApprovalRequest:
         """The request as stored now (a pending one past its expiry turns expired)."""
@@ -274,7 +280,7 @@ class ActionApprovals:
 
     def _execute(self, request: ApprovalRequest, trace: Trace, audit: AuditSink) -> Settled:
         spec = self.actions.catalog.get(request.action)
-        requester = self.actions.policy.user(request.requester)
+        requester = self.requester(request.requester)
         scope, _, why = self.actions.base_grant(requester, spec)
         if scope is None:
             return self._fail(request, "not_executed", f"not executed: the requester may no longer run it ({why})",

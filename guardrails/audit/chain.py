@@ -68,6 +68,12 @@ class AuditKind(StrEnum):
     DEGRADED = "degraded"
     POLICY_LOADED = "policy_loaded"
     AUDIT_READ = "audit_read"
+    MONITOR_RUN = "monitor_run"
+    """One run of the monitoring loop: the detectors run and the signals opened, updated, escalated, closed."""
+    SIGNAL = "signal"
+    """A signal changed (opened, updated, proposal made or refused, outcome, escalated, resolved)."""
+    SIGNAL_RESPONSE = "signal_response"
+    """A person acknowledged, dismissed or overrode a signal's recommendation, with the reason."""
 
 
 # ``json.dumps(value, **_CANONICAL)`` builds exactly this encoder on every call; building it once gives the

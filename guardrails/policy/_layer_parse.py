@@ -66,7 +66,7 @@ _LAYER_KEYS = {
     "plant": {"layer", "site", "roles", "sensitive_fields"},
 }
 # Sections parsed by their own modules; allowed in every layer.
-EXTRA_SECTIONS = frozenset({"screening", "actions", "approvals", "models", "knowledge", "audit"})
+EXTRA_SECTIONS = frozenset({"screening", "actions", "approvals", "models", "knowledge", "audit", "monitoring"})
 
 
 def _str_set(file: str, key: str, value: Any) -> frozenset[str]:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from guardrails.approvals.models import DecisionKind, RequestStatus
 from guardrails.audit.trace import Trace
 from guardrails.errors import RequestNotFound
+from guardrails.monitoring.proposals import is_signal_thread
 from guardrails.publishing import PUBLISH_ACTION
 from knowledge.errors import KnowledgeError
 from server.api.approval_view import may_see, request_view
@@ -90,6 +91,9 @@ def _decide(who: Caller, request_id: str, kind: DecisionKind, comment: str) -> d
     if request.status is not RequestStatus.PENDING and request.action == PUBLISH_ACTION:
         resumed, resume_error = _publish(who, request_id)
         request = governed(services, lambda: runtime.approvals.get(request_id))
+    elif request.status is not RequestStatus.PENDING and is_signal_thread(request.thread_id):
+        resumed, resume_error = _settle_signal(who, request_id)
+        request = governed(services, lambda: runtime.approvals.get(request_id))
     elif request.status is not RequestStatus.PENDING:
         try:
             resumed = run_turn(services, lambda: services.copilot.resume(request_id)).to_json()
@@ -98,6 +102,24 @@ def _decide(who: Caller, request_id: str, kind: DecisionKind, comment: str) -> d
         request = governed(services, lambda: runtime.approvals.get(request_id))
     return {"request": request_view(request, who.user, runtime.approvals), "resumed": resumed,
             "resume_error": resume_error}
+
+
+def _settle_signal(who: Caller, request_id: str) -> tuple[dict[str, Any] | None, str | None]:
+    """Execute an approved request made for a signal (the monitor's, or an override's): (what was settled, or why
+    not — the next monitor run settles it then)."""
+    monitor = who.services.runtime.monitor
+    if monitor is None:
+        return None, "this server runs no monitor; the next `jidoka monitor run` executes it"
+
+    def settle() -> dict[str, Any] | None:
+        settled = monitor.settle(request_id)
+        return None if settled is None else {"request_id": settled.request_id, "action": settled.action,
+                                             "status": settled.status, "reason": settled.reason}
+
+    try:
+        return governed(who.services, settle), None
+    except ApiError as exc:
+        return None, exc.message
 
 
 def _publish(who: Caller, request_id: str) -> tuple[dict[str, Any] | None, str | None]:

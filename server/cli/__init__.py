@@ -31,6 +31,7 @@ from server.cli.bench import bench
 from server.cli.db import db_app
 from server.cli.eval import eval_app
 from server.cli.knowledge import knowledge_app
+from server.cli.monitor import monitor_app
 from server.cli.policy import policy_app
 from server.databases import failure_reason
 from server.errors import JidokaError
@@ -65,6 +66,7 @@ def build_app() -> typer.Typer:
     app.add_typer(db_app, name="db")
     app.add_typer(knowledge_app, name="knowledge")
     app.add_typer(build_approvals_app(), name="approvals")
+    app.add_typer(monitor_app, name="monitor")
     app.command("bench")(bench)
     app.add_typer(eval_app, name="eval")
     app.command("ask")(ask)

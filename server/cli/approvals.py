@@ -49,6 +49,7 @@ from guardrails.audit.log import AuditEvent, AuditKind, AuditLog
 from guardrails.audit.trace import Trace
 from guardrails.errors import ApprovalError, AuditError, PolicyError, RequestNotFound, UnknownUser
 from guardrails.identity import User
+from guardrails.monitoring.proposals import is_signal_thread
 from guardrails.policy.loader import Policy, load_policy
 from guardrails.publishing import PUBLISH_ACTION, SettledPublication
 from knowledge.errors import JidokaError
@@ -278,13 +279,30 @@ def _settle_publication(request_id: str, settings: Settings) -> None:
         raise typer.Exit(1)
 
 
+def _settle_signal(request_id: str, settings: Settings) -> None:
+    """Settle a request the monitor (or an override) made for a signal: an approved one executes, once."""
+    runtime = build_runtime(settings)
+    try:
+        settled = runtime.monitor.settle(request_id) if runtime.monitor is not None else None
+    except JidokaError as exc:
+        raise fail(f"the decision on {request_id} is recorded, but it did not execute yet: {exc}; "
+                   f"run `jidoka approvals resume {request_id}` or the next `jidoka monitor run`") from None
+    finally:
+        runtime.close()
+    if settled is not None:
+        console().print(f"{settled.request_id} ({settled.action}): {settled.status} — {settled.reason}", markup=False)
+
+
 def _on_decided(request: ApprovalRequest) -> None:
-    """After a decision: continue the waiting thread (or publish an approved document) unless the request still
-    needs other approvals."""
+    """After a decision: continue the waiting thread (or publish an approved document, or settle a signal's request)
+    unless the request still needs other approvals."""
     if request.status is RequestStatus.PENDING:
         return
     if request.action == PUBLISH_ACTION:
         _settle_publication(request.id, cli_settings())
+        return
+    if is_signal_thread(request.thread_id):
+        _settle_signal(request.id, cli_settings())
         return
     try:
         _show(_resume(request.id, cli_settings()))
@@ -307,11 +325,14 @@ def build_approvals_app() -> typer.Typer:
         publication request is published if approved (and not yet published)."""
         with _open(ctx) as session:
             try:
-                publication = session.store.get(request_id).action == PUBLISH_ACTION
+                found = session.store.get(request_id)
             except ApprovalError as exc:
                 raise fail(str(exc)) from None
-        if publication:
+        if found.action == PUBLISH_ACTION:
             _settle_publication(request_id, cli_settings(ctx))
+            return
+        if is_signal_thread(found.thread_id):
+            _settle_signal(request_id, cli_settings(ctx))
             return
         try:
             result = _resume(request_id, cli_settings(ctx))
