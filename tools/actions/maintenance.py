@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from sqlalchemy import Connection, select
 
 from tools.actions._common import AnyRow, asset_row, available_rows, inventory_key, inventory_snapshot, item_cost
+from tools.actions._cross_system import held_stock_note
 from tools.actions.spec import ActionSpec, ActionSubject, ChangeLog, Check, field_error
 from tools.errors import RecordNotFound
 from tools.plant.schema import table
@@ -159,7 +160,8 @@ def _reserve_check(conn: Connection, ctx: ToolContext, args: ReserveSparePartsAr
     snapshot = {"inventory": [inventory_snapshot(r) for r in rows], "available": available}
     ok = available + _EPS >= qty
     reason = (f"{available:g} of {args.item_id} free at {asset.site_id}; {qty:g} get reserved for {asset.asset_id}"
-              if ok else f"only {available:g} of {args.item_id} free at {asset.site_id}, {qty:g} needed")
+              if ok else f"only {available:g} of {args.item_id} free at {asset.site_id}, {qty:g} needed"
+              f"{held_stock_note(conn, args.item_id, asset.site_id)}")
     return Check(asset.site_id, ok, reason, snapshot, _ReservePlan(asset.site_id, qty, takes))
 
 
@@ -181,7 +183,8 @@ RESERVE_SPARE_PARTS = ActionSpec(
     description=(
         "Reserve spare-part stock for an asset so it is there for the repair: free unrestricted stock of the "
         "spare at the asset's site gets reserved (oldest lots first). The item must be a listed spare of the "
-        "asset; the quantity defaults to the asset's required quantity. Fails when not enough is free."),
+        "asset; the quantity defaults to the asset's required quantity. Fails when not enough is free (stock of "
+        "lots on hold in MES never counts)."),
     domain="maintenance",
     args_model=ReserveSparePartsArgs,
     changes=frozenset({"inventory.qty_reserved", "spare_reservations"}),

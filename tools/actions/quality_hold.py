@@ -1,8 +1,11 @@
 """Quality holds: put a lot or a work order on hold, and release it.
 
 A lot hold sets ``lots.status`` to ``quality_hold`` and moves every unrestricted inventory
-row of the lot (at any site: the hold is on the lot) to ``quality_inspection``; optionally it
-also holds the open work orders (in scope) that were issued material from the lot. Release
+row of the lot (at any site: the hold is on the lot) to ``quality_inspection``, so ERP cannot
+ship or allocate what MES holds; optionally it also holds the open work orders (in scope) that
+were issued material from the lot. A lot MES already holds while ERP still shows some of its
+stock unrestricted (the two systems contradicting each other) can be held again: only ERP's
+stock status changes then. Release
 reverses that for lots and work orders currently on hold; a released work order goes back to
 ``released`` (undoing a hold instead restores exactly the status it had).
 """
@@ -84,6 +87,8 @@ class _Plan:
     inventory: list[dict[str, Any]]
     """Keys of the inventory rows whose stock status changes."""
     work_orders: list[str]
+    lot_status_changes: bool = True
+    """False when MES already holds the lot and only ERP's stock status catches up."""
 
 
 def _consumers(conn: Connection, scope: DataScope, lot_id: str, statuses: Sequence[str],
@@ -149,23 +154,32 @@ def _check(conn: Connection, ctx: ToolContext, args: _HoldTarget, lock: bool, *,
     moving = [inventory_key(r) for r in rows if r.stock_status == from_stock]
     on_hand = sum(float(r.qty_on_hand) for r in rows)
     want = "available" if placing else "quality_hold"
-    if lot.status != want:
+    # MES already holds the lot but ERP still shows stock usable: the hold brings ERP in line.
+    unrestricted = sum(float(r.qty_on_hand) for r in rows if r.stock_status == "unrestricted")
+    catch_up = placing and lot.status == "quality_hold" and unrestricted > 0
+    also = f"; work orders {', '.join(w.wo_id for w in wos)} become {to_wo}" if wos else ""
+    if catch_up:
+        ok = True
+        reason = (f"lot {lot.lot_id} is already quality_hold in MES although ERP shows {unrestricted:g} "
+                  f"unrestricted; {len(moving)} inventory rows move from {from_stock} to {to_stock}{also}")
+    elif lot.status != want:
         reason, ok = f"lot {lot.lot_id} is {lot.status}, not {want}", False
     elif placing and on_hand <= 0:
         reason, ok = f"lot {lot.lot_id} has no stock on hand", False
     else:
-        also = f"; work orders {', '.join(w.wo_id for w in wos)} become {to_wo}" if wos else ""
         ok = True
         reason = (f"lot {lot.lot_id} is {lot.status} with {on_hand:g} on hand; {len(moving)} inventory rows "
                   f"move from {from_stock} to {to_stock}{also}")
-    return Check(lot.site_id, ok, reason, snapshot, _Plan(lot.lot_id, moving, [w.wo_id for w in wos]))
+    return Check(lot.site_id, ok, reason, snapshot,
+                 _Plan(lot.lot_id, moving, [w.wo_id for w in wos], lot_status_changes=not catch_up))
 
 
 def _apply(log: ChangeLog, plan: _Plan, *, placing: bool) -> str:
     lot_status, stock, wo_status = (("quality_hold", "quality_inspection", "held") if placing
                                     else ("available", "unrestricted", "released"))
     if plan.lot_id is not None:
-        log.update("lots", {"lot_id": plan.lot_id}, {"status": lot_status}, plan.lot_id)
+        if plan.lot_status_changes:
+            log.update("lots", {"lot_id": plan.lot_id}, {"status": lot_status}, plan.lot_id)
         for key in plan.inventory:
             log.update("inventory", key, {"stock_status": stock}, plan.lot_id)
     for wo_id in plan.work_orders:
@@ -203,8 +217,9 @@ PLACE_QUALITY_HOLD = ActionSpec(
     name="place_quality_hold",
     description=(
         "Put a suspect lot or a work order on quality hold. For a lot: the lot's status becomes quality_hold and "
-        "its unrestricted stock moves to quality_inspection so nobody can use it; with include_open_work_orders "
-        "the open work orders already issued material from that lot are held too. For a work order: its status "
+        "its unrestricted stock moves to quality_inspection so nobody can use or ship it (also for a lot "
+        "already on quality_hold whose ERP stock is still unrestricted); with include_open_work_orders the open "
+        "work orders already issued material from that lot are held too. For a work order: its status "
         "becomes held. Use when a quality problem (scrap spike, defect, supplier issue) points at the lot or "
         "order. Needs a reason; it can be undone."),
     domain="quality",

@@ -5,6 +5,11 @@ only (on hand − reserved), oldest lot first (or from one named lot). To a site
 its id and lands at the destination's usual location for the item (the source location when
 the destination has none). To a work order: the quantity is issued to it (``wo_materials``).
 Every moved lot portion is kept as a ``transfers`` row (``TR-000001``).
+
+The precondition also checks what MES says (:mod:`tools.actions._cross_system`): a named lot MES
+holds is refused with its status (and ERP's contradicting unrestricted stock, if any), and stock
+may not leave a site when what stays would no longer cover the open work orders its lines start
+within the horizon.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from tools.actions._common import (
     require_site_exists,
     wo_row,
 )
+from tools.actions._cross_system import held_stock_note, line_constraint, named_lot_problem
 from tools.actions.spec import ActionSpec, ActionSubject, ChangeLog, Check, field_error
 from tools.errors import ArgumentError
 from tools.plant.schema import table
@@ -94,15 +100,33 @@ def _destination_rows(conn: Connection, args: ReallocateInventoryArgs, to_site: 
     return usual, {r.lot_id: r for r in rows if usual is None or r.location == usual}
 
 
+def _line_problem(conn: Connection, ctx: ToolContext, args: ReallocateInventoryArgs, available: float,
+                  lock: bool) -> str | None:
+    """Why taking ``args.qty`` away from the source site would starve its lines' open work orders (or None).
+
+    ``available`` is the free stock counted for the move: the site's, or the named lot's only.
+    """
+    site_free = available if args.from_lot_id is None else sum(
+        float(r.qty_on_hand) - float(r.qty_reserved)
+        for r in available_rows(conn, args.item_id, args.from_site_id, None, lock))
+    lines = line_constraint(conn, site_id=args.from_site_id, item_id=args.item_id, qty=args.qty,
+                            free=site_free, as_of=ctx.as_of)
+    return None if lines.ok else lines.reason()
+
+
 def _check(conn: Connection, ctx: ToolContext, args: ReallocateInventoryArgs, lock: bool) -> Check:
     require_site(conn, ctx.scope, args.from_site_id)
     item_cost(conn, args.item_id)  # RecordNotFound for an unknown item
     problems: list[str] = []
     snapshot: dict[str, Any] = {}
+    lot_problem: str | None = None
     if args.from_lot_id is not None:
         lot = lot_row(conn, ctx.scope, args.from_lot_id, lock)
         if lot.item_id != args.item_id:
             problems.append(f"lot {lot.lot_id} holds {lot.item_id}, not {args.item_id}")
+        else:
+            lot_problem = named_lot_problem(conn, lot, args.from_site_id)
+            problems.extend([lot_problem] if lot_problem else [])
     if args.to_wo_id is not None:
         wo = wo_row(conn, ctx.scope, args.to_wo_id, lock)
         to_site = wo.site_id
@@ -132,8 +156,11 @@ def _check(conn: Connection, ctx: ToolContext, args: ReallocateInventoryArgs, lo
         takes.append(_Take(inventory_key(r), r.lot_id, r.location, float(r.qty_on_hand), take))
         left -= take
     where = f"lot {args.from_lot_id}" if args.from_lot_id else f"{args.from_site_id}"
-    if available + _EPS < args.qty:
-        problems.append(f"only {available:g} of {args.item_id} free in {where}, {args.qty:g} requested")
+    if available + _EPS < args.qty and lot_problem is None:
+        note = held_stock_note(conn, args.item_id, args.from_site_id) if args.from_lot_id is None else ""
+        problems.append(f"only {available:g} of {args.item_id} free in {where}, {args.qty:g} requested{note}")
+    elif not problems and to_site != args.from_site_id:  # stock leaving the site: its lines come first
+        problems.extend(p for p in [_line_problem(conn, ctx, args, available, lock)] if p)
     location, dest_rows = _destination_rows(conn, args, to_site, [t.lot_id for t in takes], lock)
     dest: dict[str, float | None] = {}
     for t in takes:
@@ -202,8 +229,10 @@ REALLOCATE_INVENTORY = ActionSpec(
     description=(
         "Move free (unrestricted, unreserved) stock of an item from one site to another site, or issue it to an "
         "open work order that needs it, e.g. to cover a shortage at the other plant from surplus here. Takes the "
-        "oldest available lots first unless a lot is named; records a transfer per lot. Value = qty × standard "
-        "cost (large moves need more approvals). It can be undone while the moved stock is untouched."),
+        "oldest available lots first unless a lot is named; records a transfer per lot. Refused for a lot on "
+        "hold in MES, and when the stock left at the source would not cover the open work orders its lines "
+        "start within 14 days. Value = qty × standard cost (large moves need more approvals). It can be undone "
+        "while the moved stock is untouched."),
     domain="inventory",
     args_model=ReallocateInventoryArgs,
     changes=frozenset({"inventory.qty_on_hand", "inventory", "wo_materials", "wo_materials.qty_issued",

@@ -173,3 +173,24 @@ def test_spare_reservation_scope_and_unknown_parts(plant: Engine, scenarios: dic
     with pytest.raises(ArgumentError) as arg_err:
         RESERVE.parse_args({"asset_id": asset, "item_id": spare["item_id"], "qty": -1})
     assert arg_err.value.field == "qty"
+
+
+def test_spare_stock_of_a_lot_on_hold_in_mes_is_not_reserved_and_the_reason_says_why(
+        plant: Engine, scenarios: dict[str, Any]) -> None:
+    asset = scenarios["asset_risk"]["asset_id"]
+    spare = spare_with_stock(plant, asset)
+    lots = rows(plant, "SELECT DISTINCT i.lot_id FROM inventory i JOIN lots l ON l.lot_id = i.lot_id WHERE "
+                       "i.item_id = :i AND i.site_id = :s AND i.stock_status = 'unrestricted' AND "
+                       "l.status = 'available' AND i.qty_on_hand > i.qty_reserved ORDER BY i.lot_id",
+                i=spare["item_id"], s=spare["site_id"])
+    # MES holds every lot of the spare; ERP still shows their stock unrestricted.
+    execute_sql(plant, "UPDATE lots SET status = 'quality_hold' WHERE lot_id IN "
+                       f"({', '.join(repr(r['lot_id']) for r in lots)})")
+    before = state(plant)
+    result = RESERVE.execute(ctx(plant), {"asset_id": asset, "item_id": spare["item_id"]}, idempotency_key="k",
+                             request_id="r")
+    assert result.status == "precondition_failed" and result.reason is not None
+    assert result.reason.startswith(f"only 0 of {spare['item_id']} free at {spare['site_id']}, "
+                                    f"{spare['qty_required']:g} needed; not usable: lot {lots[0]['lot_id']} is on "
+                                    "quality hold in MES although ERP shows ")
+    assert state(plant) == before

@@ -218,3 +218,34 @@ def test_unvalidated_arguments_naming_neither_lot_nor_work_order_are_refused(dem
         with pytest.raises(ArgumentError) as err:
             read(ctx(demo_plant), args)
         assert err.value.field == "lot_id" and err.value.tool == action.name
+
+
+def test_hold_on_a_lot_mes_already_holds_blocks_its_erp_stock_and_undo_restores(
+        plant: Engine, scenarios: dict[str, Any]) -> None:
+    # The planted contradiction: quality_hold in MES while ERP shows the stock unrestricted (and pegged to an order).
+    recon = scenarios["reconciliation"]
+    lot = recon["lot_id"]
+    assert one(plant, "SELECT status FROM lots WHERE lot_id = :lot", lot=lot) == "quality_hold"
+    usable = rows(plant, "SELECT location, qty_on_hand, reserved_for FROM inventory WHERE lot_id = :lot AND "
+                         "stock_status = 'unrestricted' AND qty_on_hand > 0 ORDER BY location", lot=lot)
+    assert usable and recon["so_id"] in {r["reserved_for"] for r in usable}
+    unrestricted = sum(r["qty_on_hand"] for r in usable)
+    pre = HOLD.precondition(ctx(plant, P100), hold_args(lot))
+    assert pre.ok
+    assert pre.reason.startswith(f"lot {lot} is already quality_hold in MES although ERP shows {unrestricted:g} "
+                                 "unrestricted; ")
+    before = state(plant)
+
+    result = HOLD.execute(ctx(plant, P100), hold_args(lot), idempotency_key="k", request_id="APR-7")
+
+    assert result.status == "executed", result.reason
+    assert_changed_exactly(before, state(plant), result)
+    assert {c.table for c in result.changed} == {"inventory"}  # MES already held it: only ERP changes
+    assert rows(plant, "SELECT DISTINCT stock_status FROM inventory WHERE lot_id = :lot", lot=lot) == [
+        {"stock_status": "quality_inspection"}]
+    assert one(plant, "SELECT status FROM lots WHERE lot_id = :lot", lot=lot) == "quality_hold"
+    assert HOLD.compensate(ctx(plant, P100), "k").status == "compensated" and state(plant) == before
+    # A lot held in both systems is refused as before.
+    HOLD.execute(ctx(plant, P100), hold_args(lot), idempotency_key="k2", request_id="APR-8")
+    again = HOLD.precondition(ctx(plant, P100), hold_args(lot))
+    assert not again.ok and again.reason == f"lot {lot} is quality_hold, not available"
