@@ -126,11 +126,15 @@ def detect(conn: Connection, *, site_id: str, params: Mapping[str, float], as_of
 
 def outcome(conn: Connection, finding: Finding, *, params: Mapping[str, float], since: datetime,
             as_of: datetime, today: date) -> Outcome:
-    """Improved when a new maintenance order exists (open, scheduled, in progress or completed) or the
-    latest score since ``since`` is under the threshold; no data when neither a new order nor a new score."""
+    """Improved when a predictive or corrective order now covers the risk (as in :func:`detect`) or a new one
+    was opened, or when the latest score since ``since`` is under the threshold; no data when there is
+    neither such an order nor a new score."""
     asset_id = str(finding.figures["asset_id"])
     known = set(finding.record_ids)
-    new = [o for o in _orders(conn, [asset_id])[asset_id] if o.mo_id not in known and o.status != "cancelled"]
+    scored = _Score(asset_id, "", finding.site_id, None, "", 0.0, datetime.fromisoformat(
+        str(finding.figures["scored_at"])), int(finding.figures["horizon_days"] or 0))
+    new = [o for o in _orders(conn, [asset_id])[asset_id] if _covers(o, scored) or (
+        o.mo_id not in known and o.mo_type in _ADDRESSING and o.status in _OPEN)]
     scores = _latest_scores(conn, finding.site_id, as_of, asset_id, after=since)
     figures: dict[str, float | int | str | None] = {
         "asset_id": asset_id, "threshold": params["failure_probability"], "new_orders": len(new),
