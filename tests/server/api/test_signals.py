@@ -87,6 +87,9 @@ def test_a_response_needs_a_reason_and_a_refusal_is_audited(client: TestClient,
     assert event.payload["effect"] == "deny" and event.trace_id == refused.headers["X-Jidoka-Trace"]
     acked = client.post(url, json={"reason": "checking the film lot now"}, headers=auth("quinn.quality"))
     assert acked.status_code == 200 and acked.json()["signal"]["status"] == "acknowledged"
+    assert acked.json()["signal"]["may_respond"] is True and len(acked.json()["trace_id"]) == 32
+    watched = client.get(f"/v1/signals/{spike['signal_id']}", headers=auth("eve.exec")).json()
+    assert watched["may_respond"] is False  # a watcher sees it, the controls are not hers
     assert _last(client, AuditKind.SIGNAL_RESPONSE).payload["reason"] == "checking the film lot now"
 
 

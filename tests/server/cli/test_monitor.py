@@ -36,7 +36,10 @@ def test_run_signals_respond_and_approve(home: Path, monkeypatch: pytest.MonkeyP
     assert spike["signal_id"] in out and "scrap_spike" in out
     code, out, err = run_cli(["monitor", "ack", spike["signal_id"], "--as", "qiu.quality", "--reason", "not mine"],
                              home, monkeypatch, capsys)
-    assert code == 1 and "no signal" in err  # another site's signal reads as missing
+    assert code == 1 and "no signal" in err and "audited" in err  # another site's signal reads as missing
+    code, _, missing = run_cli(["monitor", "show", "SIG-FFFFFFFFFF", "--as", "qiu.quality"], home, monkeypatch, capsys)
+    assert code == 1 and missing.split(" (audited")[0].replace("SIG-FFFFFFFFFF", "ID") == \
+        err.split(" (audited")[0].replace(spike["signal_id"], "ID")
     code, out, err = run_cli(["monitor", "dismiss", spike["signal_id"], "--as", "quinn.quality", "--reason", "x"],
                              home, monkeypatch, capsys)
     assert code == 1 and "signals.reason" in err and "audited: jidoka audit show --trace" in err
