@@ -133,10 +133,11 @@ class Monitor:
         now = self.clock()
         current = self.store.active(finding.subject_key)
         if current is None:
+            level, role = self._staffed(rule, finding.site_id)
             signal = Signal(
                 signal_id=f"SIG-{uuid.uuid4().hex[:10].upper()}", detector=finding.detector,
                 subject_key=finding.subject_key, site_id=finding.site_id, severity=finding.severity,
-                title=finding.title, status=SignalStatus.OPEN, level=0, role=rule.owner,
+                title=finding.title, status=SignalStatus.OPEN, level=level, role=role,
                 record_ids=tuple(finding.record_ids), figures=dict(finding.figures),
                 as_of=finding.as_of.isoformat(), opened_at=now, updated_at=now, rule_id=rule.rule_id)
             if self.store.insert(signal) is None:  # another runner opened it meanwhile
@@ -266,6 +267,14 @@ class Monitor:
         self._event(run, "resolved", stored, note=reason)
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _staffed(self, rule: DetectorRule, site: str) -> tuple[int, str]:
+        """The first of the rule's roles somebody holds at ``site`` (level, role): a signal for a role nobody holds
+        there (P200 has no maintenance planner) goes straight to the next one; the owner when none is staffed."""
+        for level, role in enumerate(rule.roles()):
+            if any(role in user.roles and site in self.policy.user_sites(user) for user in self.policy.users.values()):
+                return level, role
+        return 0, rule.owner
 
     def _save(self, signal: Signal, *, watch: int | None = None, **changes: Any) -> Signal:
         current = self.store.get(signal.signal_id)

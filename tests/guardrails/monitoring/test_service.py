@@ -173,3 +173,11 @@ def test_the_audit_chain_verifies_after_runs(monitor: Monitor, runtime: Runtime)
     monitor.run()
     monitor.run()
     assert runtime.audit.verify().ok
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_signal_for_a_role_nobody_holds_at_the_site_goes_to_the_next_role(monitor: Monitor) -> None:
+    rule = monitor.rules.rule("asset_risk", "P200")
+    assert rule is not None and rule.owner == "maintenance_planner"
+    assert monitor._staffed(rule, "P200") == (1, "production_supervisor")  # P200 has no maintenance planner
+    assert monitor._staffed(rule, "P100") == (0, "maintenance_planner")
