@@ -27,6 +27,17 @@ def _lot_signal(monitor: Monitor, lot_id: str) -> Signal:
     return next(s for s in _by_detector(monitor, "scrap_spike") if lot_id in s.record_ids and s.figures.get("lot_id"))
 
 
+def _held_spike(monitor: Monitor, runtime: Runtime, manifest: dict[str, Any]) -> Signal:
+    """Run once, approve the spike lot's hold as quinn.quality and settle it: the signal, now actioned."""
+    monitor.run()
+    signal = _lot_signal(monitor, manifest["scenarios"]["scrap_spike"]["lot_id"])
+    request_id = signal.proposals[0]["request_id"]
+    with runtime.audit.buffer() as audit:
+        runtime.approvals.decide(request_id, "quinn.quality", DecisionKind.APPROVE, "hold it", audit=audit)
+    monitor.settle(request_id)
+    return signal
+
+
 def _events(runtime: Runtime, kind: AuditKind) -> list[Any]:
     return [r for r in runtime.audit.export() if r.kind == kind.value]
 
@@ -120,12 +131,7 @@ def test_a_signal_no_longer_found_is_resolved(monitor: Monitor, runtime: Runtime
 def test_not_improving_escalates_to_the_next_role(monitor: Monitor, runtime: Runtime,
                                                   demo_manifest: dict[str, Any],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monitor.run()
-    signal = _lot_signal(monitor, demo_manifest["scenarios"]["scrap_spike"]["lot_id"])
-    request_id = signal.proposals[0]["request_id"]
-    with runtime.audit.buffer() as audit:
-        runtime.approvals.decide(request_id, "quinn.quality", DecisionKind.APPROVE, "hold it", audit=audit)
-    monitor.settle(request_id)
+    signal = _held_spike(monitor, runtime, demo_manifest)
     bad = Outcome("not_improving", {"scrap_rate": 0.07}, "Scrap is still high.")
     monkeypatch.setattr("guardrails.monitoring.service.check_outcome", lambda *a, **k: bad)
     watch = monitor.rules.watch("P100")
@@ -144,12 +150,7 @@ def test_not_improving_escalates_to_the_next_role(monitor: Monitor, runtime: Run
 
 def test_improved_outcome_resolves(monitor: Monitor, runtime: Runtime, demo_manifest: dict[str, Any],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monitor.run()
-    signal = _lot_signal(monitor, demo_manifest["scenarios"]["scrap_spike"]["lot_id"])
-    request_id = signal.proposals[0]["request_id"]
-    with runtime.audit.buffer() as audit:
-        runtime.approvals.decide(request_id, "quinn.quality", DecisionKind.APPROVE, "hold it", audit=audit)
-    monitor.settle(request_id)
+    signal = _held_spike(monitor, runtime, demo_manifest)
     good = Outcome("improved", {"scrap_rate": 0.012}, "Scrap is back to baseline.")
     monkeypatch.setattr("guardrails.monitoring.service.check_outcome", lambda *a, **k: good)
     summary = monitor.run()

@@ -10,7 +10,6 @@ override with its reason in the audit viewer. Screenshots go to ``$JIDOKA_TEST_A
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,14 @@ import pytest
 from sqlalchemy import text
 
 from server.settings import Settings
-from tests.server.browser._live import CHROMIUM, CHROMIUM_ARGS, demo_settings_env, live_server, require_browser
+from tests.server.browser._live import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    artifacts_dir,
+    demo_settings_env,
+    live_server,
+    require_browser,
+)
 from tests.server.browser.test_widget_e2e import UNLABELLED_CONTROLS, _sign_in
 from tools import make_engine
 
@@ -49,9 +55,7 @@ def test_quality_engineer_overrides_a_signal_and_the_auditor_reads_why(
     from server.app import create_app
     from server.runtime import build_runtime
 
-    artifacts = Path(os.environ.get("JIDOKA_TEST_ARTIFACTS") or tmp_path) / "browser"
-    artifacts.mkdir(parents=True, exist_ok=True)
-    print(f"browser test screenshots: {artifacts}")
+    artifacts = artifacts_dir(tmp_path)
     lot = demo_manifest["scenarios"]["scrap_spike"]["lot_id"]
     env = demo_settings_env(demo_home, tmp_path / "home") | {"JIDOKA_MONITOR_INTERVAL_S": "0"}
     settings = Settings.from_env(env)
