@@ -81,7 +81,7 @@ def check_routing(runtime: Runtime, suite: MonitoringSuite, signals: list[Signal
             if proposal.get("effect") != "needs_approval" or not request_id or "by" in proposal:
                 continue
             request = monitor.approvals.get(str(request_id))
-            problems = _routing_problems(runtime, suite, signal, request, rule.owner if rule else "?",
+            problems = _routing_problems(runtime, suite, signal, request, "|".join(rule.roles()) if rule else "?",
                                          requested.get(request.id))
             tally.add(not problems, f"{request.id} {request.action} for {signal.signal_id}: {'; '.join(problems)}")
     return tally
@@ -94,9 +94,15 @@ def _routing_problems(runtime: Runtime, suite: MonitoringSuite, signal: Signal, 
     base = [g for g in request.groups if not g.condition]  # a value rule's extra group is the policy's too
     if sorted(sorted(g.roles) for g in base) != expected:
         problems.append(f"routed to {[list(g.roles) for g in base]}, expected {expected}")
-    if any(g.site != signal.site_id for g in request.groups):
-        problems.append(f"a group is not at {signal.site_id}")
-    if request.requester != f"monitor:{owner}@{signal.site_id}":
+    # Approvers sit where the action changes data: the signal's site, or the site an action on it takes from
+    # (a reallocation covering a shortage here from another site's stock is decided there).
+    subject_site = str(request.subject.get("site_id") or signal.site_id)
+    touched = {signal.site_id} | {str(v) for k, v in request.args.items() if k in ("from_site_id", "site_id")}
+    if subject_site not in touched or any(g.site != subject_site for g in request.groups):
+        problems.append(f"a group is not at {subject_site} (the action's site; signal at {signal.site_id})")
+    role, _, sites = request.requester.removeprefix("monitor:").partition("@")
+    if not request.requester.startswith("monitor:") or role not in owner.split("|") \
+            or sites.split("+")[0] != signal.site_id or not set(sites.split("+")) <= touched | {subject_site}:
         problems.append(f"requester {request.requester}")
     if request.thread_id != signal_thread(signal.signal_id):
         problems.append(f"thread {request.thread_id}")

@@ -121,6 +121,9 @@ class Monitor:
         for finding in findings:
             seen.add(finding.subject_key)
             self._found(run, rule, finding)
+        for held in self.store.holding(site, rule.kind):
+            if held.subject_key not in seen:  # the old evidence left the detector's window: let the subject go
+                self._save(held, holds_subject=False)
         for signal in self.store.signals(sites=[site], active_only=True):
             if signal.detector != rule.kind:
                 continue
@@ -145,6 +148,9 @@ class Monitor:
             run.note("opened", signal.signal_id)
             self._event(run, "opened", signal)
             self._propose_next(run, rule, signal, finding)
+            return
+        if not current.active:  # resolved by its outcome; the detector still sees the old evidence
+            self._save(current, seen_runs=current.seen_runs + 1)
             return
         changed = dict(current.figures) != dict(finding.figures) or tuple(current.record_ids) != finding.record_ids
         updated = replace(current, figures=dict(finding.figures), record_ids=tuple(finding.record_ids),
@@ -245,7 +251,7 @@ class Monitor:
         body = {**signal.outcome, "checks": checks, "status": outcome.status, "figures": dict(outcome.figures),
                 "note": outcome.note}
         if outcome.status == "improved":
-            self._resolve(run, replace(signal, outcome=body), f"outcome improved: {outcome.note}")
+            self._resolve(run, replace(signal, outcome=body, holds_subject=True), f"outcome improved: {outcome.note}")
             return
         watched = self.store.watch_runs(signal.signal_id) + (outcome.status == "not_improving")
         roles = rule.roles()

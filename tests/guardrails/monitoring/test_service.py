@@ -3,17 +3,23 @@ for a role (never approved by it), execution on approval, follow-ups, outcomes, 
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 from guardrails.approvals.models import DecisionKind, RequestStatus
 from guardrails.audit.log import AuditKind
 from guardrails.errors import UnknownUser
 from guardrails.monitoring import Monitor, Signal, SignalStatus
-from server.runtime import Runtime
+from guardrails.policy.loader import default_policy_dir, load_policy
+from server.runtime import Runtime, RuntimeOverrides, build_runtime
+from server.settings import Settings
 from tests.policy_helpers import policy_user
 from tools.monitoring import Outcome
 from tools.plant.schema import table
@@ -158,6 +164,12 @@ def test_improved_outcome_resolves(monitor: Monitor, runtime: Runtime, demo_mani
     resolved = monitor.store.get(signal.signal_id)
     assert resolved.status is SignalStatus.RESOLVED and resolved.outcome["status"] == "improved"
     assert resolved.closed_reason.startswith("outcome improved")
+    # the lot's old scrap is still inside the detector's window: it holds the subject instead of opening a new one
+    assert resolved.holds_subject and monitor.run().opened == ()
+    assert monitor.store.active(signal.subject_key) == monitor.store.get(signal.signal_id)
+    monkeypatch.setattr("guardrails.monitoring.service.run_detector", lambda *a, **k: [])  # the window moved on
+    monitor.run()
+    assert monitor.store.active(signal.subject_key) is None and not monitor.store.get(signal.signal_id).holds_subject
 
 
 def test_a_run_while_another_holds_the_lock_is_skipped_and_audited(monitor: Monitor, runtime: Runtime) -> None:
@@ -182,3 +194,62 @@ def test_a_signal_for_a_role_nobody_holds_at_the_site_goes_to_the_next_role(moni
     assert rule is not None and rule.owner == "maintenance_planner"
     assert monitor._staffed(rule, "P200") == (1, "production_supervisor")  # P200 has no maintenance planner
     assert monitor._staffed(rule, "P100") == (0, "maintenance_planner")
+
+
+def _spare_stocked(runtime: Runtime, manifest: dict[str, Any]) -> str:
+    """Enough free stock of the at-risk asset's spare at P100 for a reservation (the demo plant is one short)."""
+    spare = manifest["scenarios"]["asset_risk"]["spare_item_id"]
+    with runtime.data_engine.begin() as conn:
+        inv = table("inventory")
+        row = conn.execute(select(inv).where(inv.c.item_id == spare, inv.c.site_id == "P100")
+                           .order_by(inv.c.lot_id)).first()
+        assert row is not None
+        conn.execute(inv.update().where(inv.c.lot_id == row.lot_id, inv.c.location == row.location,
+                                        inv.c.item_id == spare).values(qty_on_hand=row.qty_on_hand + 10))
+    return str(spare)
+
+
+def _approve_maintenance(monitor: Monitor, runtime: Runtime, manifest: dict[str, Any]) -> Signal:
+    monitor.run()
+    asset = manifest["scenarios"]["asset_risk"]["asset_id"]
+    signal = next(s for s in _by_detector(monitor, "asset_risk") if asset in s.record_ids)
+    request_id = signal.proposals[0]["request_id"]
+    with runtime.audit.buffer() as audit:
+        runtime.approvals.decide(request_id, "max.maint", DecisionKind.APPROVE, "plan it", audit=audit)
+    monitor.settle(request_id)
+    return monitor.store.get(signal.signal_id)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_spare_reservation_runs_autonomously_where_the_policy_allows(monitor: Monitor, runtime: Runtime,
+                                                                        demo_manifest: dict[str, Any]) -> None:
+    spare = _spare_stocked(runtime, demo_manifest)
+    signal = _approve_maintenance(monitor, runtime, demo_manifest)
+    order, reservation = signal.proposals
+    assert order["status"] == "executed" and reservation["action"] == "reserve_spare_parts"
+    assert reservation["effect"] == "allow" and reservation["status"] == "executed", reservation
+    request = runtime.approvals.get(reservation["request_id"])
+    assert request.autonomous and request.requester == "monitor:maintenance_planner@P100"
+    assert request.args["item_id"] == spare and request.id.startswith("AUT-")
+    assert reservation["rule_id"].startswith("enterprise.yaml#actions.reserve_spare_parts.autonomous_when")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_plant_without_autonomy_for_the_monitor_refuses_by_its_rule(tmp_path: Path, plant_url: str, state_url: str,
+                                                                    demo_manifest: dict[str, Any]) -> None:
+    policy_dir = tmp_path / "policy"
+    shutil.copytree(default_policy_dir(), policy_dir)
+    p100 = policy_dir / "plants" / "P100.yaml"
+    p100.write_text(p100.read_text() + "\n" + yaml.safe_dump({"monitoring": {"risk_classes": ["advisory",
+                                                                                             "approval"]}}))
+    settings = replace(Settings.from_env({"JIDOKA_HOME": str(tmp_path / "home")}), data_url=plant_url,
+                       state_url=state_url)
+    runtime = build_runtime(settings, RuntimeOverrides(policy=load_policy(policy_dir)))
+    try:
+        assert runtime.monitor is not None
+        _spare_stocked(runtime, demo_manifest)
+        signal = _approve_maintenance(runtime.monitor, runtime, demo_manifest)
+    finally:
+        runtime.close()
+    reservation = signal.proposals[1]
+    assert reservation["effect"] == "deny" and reservation["rule_id"] == "plants/P100.yaml#monitoring.risk_classes"
