@@ -126,12 +126,16 @@ def _routing(runtime: Any, user: Any, grant: Any, trace: Any, buffer: Any, count
         return []
     item, cost, free = str(row[0]), Decimal(str(row[1])), float(row[2])
     seen: dict[str, list[int]] = {}
-    for share in (0.02, 0.1, 0.3, 0.6, 0.95):  # fractions of the free stock: values on both sides of $10k
+    for share in (0.001, 0.003, 0.02, 0.05, 0.1, 0.3, 0.6, 0.95):  # of the free stock: values on both sides of $10k
         qty = max(1, int(free * share))
         args = {"item_id": item, "qty": qty, "from_site_id": sites[0], "to_site_id": others[0],
                 "reason": "inference probe"}
         decision = runtime.approvals.actions.decide(user, "reallocate_inventory", args, model=grant, trace=trace,
                                                     audit=buffer)
+        if decision.status == "precondition_failed":
+            # Refused on stock the requester sees (free quantity, the source lines' work-order needs), never on the
+            # hidden value: not a routing answer to compare.
+            continue
         told = json.dumps([decision.effect.value, decision.rule_id, decision.reason.replace(str(qty), "<qty>")])
         seen.setdefault(told, []).append(qty)
     del cost  # the attacker's aim; the probe only checks that nothing shown depends on it
