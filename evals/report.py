@@ -46,6 +46,8 @@ class Report(BaseModel):
     containment: dict[str, Any] = Field(default_factory=dict)
     """``--model adversarial``: attempts by kind and their outcomes."""
     skipped: list[dict[str, str]] = Field(default_factory=list)
+    monitoring: dict[str, Any] = Field(default_factory=dict)
+    """The ``monitoring`` suite's report (:class:`evals.monitoring.MonitoringReport` as JSON) when it ran."""
 
     @property
     def ok(self) -> bool:

@@ -16,6 +16,7 @@ from evals.containment import run_containment
 from evals.errors import EvalError, ModelNotSupported
 from evals.execute import run_case
 from evals.metrics import aggregate, splits
+from evals.monitoring import MONITORING_SUITE, MonitoringReport, run_monitoring
 from evals.outcome import CaseOutcome
 from evals.report import Report, ThresholdResult
 from evals.sandbox import Sandbox
@@ -76,12 +77,22 @@ def run_suites(names: Sequence[str] = (), *, factory: RuntimeFactory, model: str
                fast: bool = False) -> Report:
     """Run the named suites (default: all rules-model suites, or ``adversarial`` for that model) on a copy of
     the plant in ``home`` and return the report. ``home`` is never written; ``factory`` makes the runtime on the
-    copy and its copilots."""
+    copy and its copilots. ``monitoring`` runs the monitoring suite (:mod:`evals.monitoring`: plants of its own
+    seeds, built in a temporary folder); its thresholds join the report's."""
     _check_model(model)
     if repeat < 1:
         raise EvalError("--repeat must be at least 1")
-    suites = _suites(names, model)
     started = datetime.now(UTC).isoformat(timespec="seconds")
+    monitoring: MonitoringReport | None = None
+    if MONITORING_SUITE in names:
+        monitoring = run_monitoring(factory, workdir=workdir or _scratch())
+        names = [n for n in names if n != MONITORING_SUITE]
+        if not names:
+            return Report(model=model, policy_hash=monitoring.policy_hash, started_at=started,
+                          finished_at=datetime.now(UTC).isoformat(timespec="seconds"), suites=[MONITORING_SUITE],
+                          repeat=repeat, metrics=aggregate([]), thresholds=list(monitoring.thresholds),
+                          monitoring=monitoring.model_dump(mode="json"))
+    suites = _suites(names, model)
     with tempfile.TemporaryDirectory(prefix="jidoka-eval-", dir=workdir or _scratch()) as tmp:
         sandbox = Sandbox(Path(home), Path(tmp), factory=factory,
                           model="rules" if model == "adversarial" else model)
@@ -98,10 +109,14 @@ def run_suites(names: Sequence[str] = (), *, factory: RuntimeFactory, model: str
             value = mine[t.metric]
             thresholds.append(ThresholdResult(suite=suite.suite, metric=t.metric, op=t.op, value=t.value,
                                               rate=value.rate, n=value.n, N=value.N, ok=t.holds(value.rate)))
+    if monitoring is not None:
+        thresholds += monitoring.thresholds
     return Report(model=model, policy_hash=sandbox.runtime.policy.hash, started_at=started,
-                  finished_at=datetime.now(UTC).isoformat(timespec="seconds"), suites=[s.suite for s in suites],
+                  finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                  suites=[s.suite for s in suites] + ([MONITORING_SUITE] if monitoring else []),
                   repeat=repeat, metrics=metrics, splits=splits(outcomes), thresholds=thresholds, cases=outcomes,
-                  containment=containment, skipped=skipped)
+                  containment=containment, skipped=skipped,
+                  monitoring=monitoring.model_dump(mode="json") if monitoring else {})
 
 
 def _run(sandbox: Sandbox, scopes: ScopeOracle, suites: list[Suite], model: str, repeat: int,

@@ -232,9 +232,13 @@ def _suite_dir() -> Path:
     return Path(str(resources.files("evals") / "suites"))
 
 
+_OWN_RUNNER = frozenset({"monitoring"})
+"""Shipped suites with a runner and a format of their own (not chat-turn cases): ``monitoring``."""
+
+
 def list_suites() -> list[str]:
-    """Names of the suites shipped with jidoka."""
-    return sorted(p.stem for p in _suite_dir().glob("*.yaml"))
+    """Names of the chat-turn suites shipped with jidoka (``monitoring`` has its own runner and format)."""
+    return sorted(p.stem for p in _suite_dir().glob("*.yaml") if p.stem not in _OWN_RUNNER)
 
 
 def parse_suite(text: str, source: str) -> Suite:

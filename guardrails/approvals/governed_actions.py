@@ -254,8 +254,9 @@ class GovernedActions:
             return refuse(route.rule_id, route.reason, args=args, scope=scope, route=route, subject=subject)
         risk = RiskClass.AUTONOMOUS if route.effect is Effect.ALLOW else RiskClass.APPROVAL
         if model is None or not model.may_propose(risk):
-            where = (f"{model.approved_in}#models.approved[{model.id}].risk_classes" if model is not None
-                     else "models.no_action_grant")
+            # A grant other than a model's (the monitor's) names its own rule; a model's is its policy entry.
+            where = (getattr(model, "rule_id", None) or f"{model.approved_in}#models.approved[{model.id}].risk_classes"
+                     if model is not None else "models.no_action_grant")
             who = f"the model {model.id}" if model is not None else "this model"
             return refuse(where, f"{who} is not approved to propose {risk} actions such as {action}; "
                                  "a person must do it in the plant systems.",

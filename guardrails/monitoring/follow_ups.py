@@ -87,4 +87,5 @@ def follow_up_args(conn: Connection, action: str, finding: Finding, triggers: Ac
             return FollowUp(None, "no asset in the evidence")
         return FollowUp({"asset_id": asset, "mo_type": "predictive", "priority": 2,
                          "description": f"monitor: {finding.title}"[:1000]})
-    return FollowUp(None, f"the monitor builds no arguments for {action} from {finding.detector} evidence")
+    return FollowUp(None, f"the {finding.detector} detector suggested no {action} for this finding (nothing it could "
+                          "propose, e.g. no site with free stock to cover it)")

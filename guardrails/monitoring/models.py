@@ -95,6 +95,9 @@ class Signal:
     closed_reason: str = ""
     seen_runs: int = 1
     """Runs that found it."""
+    holds_subject: bool = False
+    """A resolved signal still holding its subject: its outcome improved while the detector's window still holds the
+    old evidence, so the subject opens no new signal until the detector stops finding it (then it is let go)."""
 
     @property
     def active(self) -> bool:
@@ -111,7 +114,7 @@ class Signal:
             "rule_id": self.rule_id, "requests": list(self.requests), "proposals": [dict(p) for p in self.proposals],
             "outcome": dict(self.outcome), "responses": [r.to_json() for r in self.responses],
             "closed_at": self.closed_at.isoformat() if self.closed_at else None, "closed_reason": self.closed_reason,
-            "seen_runs": self.seen_runs,
+            "seen_runs": self.seen_runs, "holds_subject": self.holds_subject,
         }
 
 

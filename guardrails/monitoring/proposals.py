@@ -57,6 +57,11 @@ class MonitorGrant:
         """The policy file granting it."""
         return f"{self.rules.file}#monitoring"
 
+    @property
+    def rule_id(self) -> str:
+        """The rule a refusal for the risk class names."""
+        return self.rules.risk_classes_rule(self.site)
+
     def may_propose(self, risk_class: RiskClass) -> bool:
         """True when ``monitoring.risk_classes`` (as tightened for the site) lists ``risk_class``."""
         return self.rules.may_propose(risk_class, self.site)
@@ -84,6 +89,10 @@ class ProposalOutcome:
         return body
 
 
+_SITE_ARGS = ("from_site_id", "to_site_id", "site_id")
+"""Arguments naming a site an action touches besides the signal's (the source of a reallocation)."""
+
+
 def _request_id(prefix: str, signal_id: str, action: str, attempt: int) -> str:
     digest = hashlib.sha256(f"{signal_id}|{action}|{attempt}".encode()).hexdigest()[:12].upper()
     return f"{prefix}-{digest}"
@@ -97,7 +106,8 @@ def propose(approvals: ActionApprovals, rules: MonitoringRules, *, signal_id: st
     and the signal update) finds the request it made instead of making another.
     """
     actions: GovernedActions = approvals.actions
-    requester = system_requester(role, site)
+    touched = [str(args[k]) for k in _SITE_ARGS if isinstance(args.get(k), str) and args[k] in actions.policy.sites]
+    requester = system_requester(role, site, *touched)
     decision = actions.decide(requester, action, args, model=MonitorGrant(rules, site), trace=trace, audit=audit)
     return _act(approvals, decision, signal_id=signal_id, requester=requester.user_id, action=action,
                 attempt=attempt, trace=trace, audit=audit)

@@ -121,6 +121,9 @@ class Monitor:
         for finding in findings:
             seen.add(finding.subject_key)
             self._found(run, rule, finding)
+        for held in self.store.holding(site, rule.kind):
+            if held.subject_key not in seen:  # the old evidence left the detector's window: let the subject go
+                self._save(held, holds_subject=False)
         for signal in self.store.signals(sites=[site], active_only=True):
             if signal.detector != rule.kind:
                 continue
@@ -133,10 +136,11 @@ class Monitor:
         now = self.clock()
         current = self.store.active(finding.subject_key)
         if current is None:
+            level, role = self._staffed(rule, finding.site_id)
             signal = Signal(
                 signal_id=f"SIG-{uuid.uuid4().hex[:10].upper()}", detector=finding.detector,
                 subject_key=finding.subject_key, site_id=finding.site_id, severity=finding.severity,
-                title=finding.title, status=SignalStatus.OPEN, level=0, role=rule.owner,
+                title=finding.title, status=SignalStatus.OPEN, level=level, role=role,
                 record_ids=tuple(finding.record_ids), figures=dict(finding.figures),
                 as_of=finding.as_of.isoformat(), opened_at=now, updated_at=now, rule_id=rule.rule_id)
             if self.store.insert(signal) is None:  # another runner opened it meanwhile
@@ -144,6 +148,9 @@ class Monitor:
             run.note("opened", signal.signal_id)
             self._event(run, "opened", signal)
             self._propose_next(run, rule, signal, finding)
+            return
+        if not current.active:  # resolved by its outcome; the detector still sees the old evidence
+            self._save(current, seen_runs=current.seen_runs + 1)
             return
         changed = dict(current.figures) != dict(finding.figures) or tuple(current.record_ids) != finding.record_ids
         updated = replace(current, figures=dict(finding.figures), record_ids=tuple(finding.record_ids),
@@ -244,7 +251,7 @@ class Monitor:
         body = {**signal.outcome, "checks": checks, "status": outcome.status, "figures": dict(outcome.figures),
                 "note": outcome.note}
         if outcome.status == "improved":
-            self._resolve(run, replace(signal, outcome=body), f"outcome improved: {outcome.note}")
+            self._resolve(run, replace(signal, outcome=body, holds_subject=True), f"outcome improved: {outcome.note}")
             return
         watched = self.store.watch_runs(signal.signal_id) + (outcome.status == "not_improving")
         roles = rule.roles()
@@ -266,6 +273,14 @@ class Monitor:
         self._event(run, "resolved", stored, note=reason)
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _staffed(self, rule: DetectorRule, site: str) -> tuple[int, str]:
+        """The first of the rule's roles somebody holds at ``site`` (level, role): a signal for a role nobody holds
+        there (P200 has no maintenance planner) goes straight to the next one; the owner when none is staffed."""
+        for level, role in enumerate(rule.roles()):
+            if any(role in user.roles and site in self.policy.user_sites(user) for user in self.policy.users.values()):
+                return level, role
+        return 0, rule.owner
 
     def _save(self, signal: Signal, *, watch: int | None = None, **changes: Any) -> Signal:
         current = self.store.get(signal.signal_id)

@@ -35,7 +35,9 @@ signals_table = Table(
     Column("signal_id", String(24), primary_key=True),
     Column("detector", String(48), nullable=False),
     Column("subject_key", String(255), nullable=False),
-    Column("open_subject", String(255), nullable=True, comment="subject_key while active; NULL once resolved"),
+    Column("open_subject", String(255), nullable=True,
+           comment="subject_key while the signal holds its subject (active, or resolved by its outcome until the "
+                   "detector stops finding it); NULL after"),
     Column("site_id", String(8), nullable=False),
     Column("severity", String(8), nullable=False),
     Column("title", Text, nullable=False),
@@ -84,13 +86,15 @@ def _signal(row: Row[Any]) -> Signal:
         opened_at=row.opened_at, updated_at=row.updated_at, rule_id=row.rule_id,
         requests=tuple(json.loads(row.requests_json)), proposals=tuple(json.loads(row.proposals_json)),
         outcome=json.loads(row.outcome_json), responses=responses, closed_at=row.closed_at,
-        closed_reason=row.closed_reason, seen_runs=row.seen_runs)
+        closed_reason=row.closed_reason, seen_runs=row.seen_runs,
+        holds_subject=row.open_subject is not None and row.status not in {s.value for s in ACTIVE_STATUSES})
 
 
 def _row(signal: Signal) -> dict[str, Any]:
     return {
         "signal_id": signal.signal_id, "detector": signal.detector, "subject_key": signal.subject_key,
-        "open_subject": signal.subject_key if signal.active else None, "site_id": signal.site_id,
+        "open_subject": signal.subject_key if signal.active or signal.holds_subject else None,
+        "site_id": signal.site_id,
         "severity": signal.severity, "title": signal.title, "status": signal.status.value, "level": signal.level,
         "role": signal.role, "record_ids_json": _dumps(list(signal.record_ids)),
         "figures_json": _dumps(dict(signal.figures)), "as_of": signal.as_of, "rule_id": signal.rule_id,
@@ -138,6 +142,14 @@ class SignalStore:
             stmt = stmt.where(signals_table.c.status.in_(sorted(s.value for s in ACTIVE_STATUSES)))
         with self.engine.connect() as conn:
             return [_signal(r) for r in conn.execute(stmt.limit(limit))]
+
+    def holding(self, site: str, detector: str) -> list[Signal]:
+        """Resolved signals of ``detector`` at ``site`` that still hold their subject."""
+        stmt = select(signals_table).where(signals_table.c.site_id == site, signals_table.c.detector == detector,
+                                           signals_table.c.open_subject.is_not(None),
+                                           signals_table.c.status == SignalStatus.RESOLVED.value)
+        with self.engine.connect() as conn:
+            return [_signal(r) for r in conn.execute(stmt)]
 
     def for_request(self, request_id: str) -> Signal | None:
         """The signal a request was made for (its thread is ``signal:<id>``), if it still exists."""

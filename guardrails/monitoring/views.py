@@ -54,11 +54,15 @@ def may_see(signal: Signal, user: User, policy: Policy, rules: MonitoringRules,
     return any(group.admits(user) for request in requests for group in request.groups)
 
 
-def signal_view(signal: Signal, viewer: User | None, policy: Policy) -> dict[str, Any]:
-    """``signal`` as JSON for ``viewer``: figures of fields hidden from them at the signal's site masked."""
+def signal_view(signal: Signal, viewer: User | None, policy: Policy, rules: MonitoringRules | None = None,
+                ) -> dict[str, Any]:
+    """``signal`` as JSON for ``viewer``: figures of fields hidden from them at the signal's site masked; with
+    ``rules``, ``may_respond`` says whether the viewer may acknowledge, dismiss or override it."""
     body = signal.to_json()
     if viewer is None:
         return body
+    if rules is not None:
+        body["may_respond"] = signal.active and may_respond(signal, viewer, policy, rules)[0]
     masked, aggregate_only = field_scope(policy, viewer, frozenset({signal.site_id}))
     hidden = (masked | aggregate_only)
     keys = {key for name in hidden for key in policy.audit.keys_of(name)} | {name.split(".")[-1] for name in hidden}

@@ -80,6 +80,8 @@ class MonitoringRules:
     """Per site, per kind: the parameters after domain and plant layers."""
     site_classes: Mapping[str, frozenset[RiskClass]] = field(default_factory=dict)
     site_watch_runs: Mapping[str, int] = field(default_factory=dict)
+    class_rules: Mapping[str, str] = field(default_factory=dict)
+    """Per site whose layers set ``risk_classes``: the file and key that did."""
     risk_classes: frozenset[RiskClass] = frozenset({RiskClass.ADVISORY})
     watch_runs: int = DEFAULT_WATCH_RUNS
     interval_minutes: int = DEFAULT_INTERVAL_MINUTES
@@ -97,6 +99,10 @@ class MonitoringRules:
     def may_propose(self, risk: RiskClass, site: str) -> bool:
         """True when the monitor may propose an action of class ``risk`` for data of ``site``."""
         return risk in self.site_classes.get(site, self.risk_classes)
+
+    def risk_classes_rule(self, site: str) -> str:
+        """Where the monitor's risk classes for ``site`` are set (the plant file when it tightened them)."""
+        return self.class_rules.get(site, f"{self.file}#monitoring.risk_classes")
 
     def watch(self, site: str) -> int:
         """Runs to wait for an outcome at ``site`` before escalating."""
@@ -116,20 +122,28 @@ class MonitoringRules:
         domain = [(d, r) for d, r in sections if d.layer == "domain"]
         base_params = {k: dict(r.params) for k, r in rules.detectors.items()}
         base_classes, base_watch = rules.risk_classes, rules.watch_runs
+        base_rule = f"{doc.file}#monitoring.risk_classes"
         for d, r in domain:
             base_classes, base_watch = _tighten(d, r, base_params, base_classes, base_watch)
+            if isinstance(r, Mapping) and "risk_classes" in r:
+                base_rule = f"{d.file}#monitoring.risk_classes"
         plants = {d.name: (d, r) for d, r in sections if d.layer == "plant"}
         site_params: dict[str, Mapping[str, Mapping[str, float]]] = {}
         site_classes: dict[str, frozenset[RiskClass]] = {}
         site_watch: dict[str, int] = {}
+        class_rules: dict[str, str] = {}
         for site in sorted(policy.sites):
             params = {k: dict(v) for k, v in base_params.items()}
             classes, watch = base_classes, base_watch
+            class_rules[site] = base_rule
             if site in plants:
                 classes, watch = _tighten(*plants[site], params, classes, watch)
+                plant_doc, plant_raw = plants[site]
+                if isinstance(plant_raw, Mapping) and "risk_classes" in plant_raw:
+                    class_rules[site] = f"{plant_doc.file}#monitoring.risk_classes"
             site_params[site], site_classes[site], site_watch[site] = params, classes, watch
         return replace(rules, site_params=site_params, site_classes=site_classes, site_watch_runs=site_watch,
-                       risk_classes=base_classes, watch_runs=base_watch)
+                       risk_classes=base_classes, watch_runs=base_watch, class_rules=class_rules)
 
 
 def _mapping(file: str, key: str, raw: Any, allowed: frozenset[str]) -> Mapping[str, Any]:

@@ -78,7 +78,8 @@ def list_signals(who: Annotated[Caller, Depends(caller)],
     def read() -> dict[str, Any]:
         sites = None if who.may("audit.read") else monitor.policy.user_sites(who.user)
         signals = monitor.store.signals(sites=sites, active_only=status == "active")
-        views = [signal_view(s, who.user, monitor.policy) for s in signals if _visible(who, monitor, s)]
+        views = [signal_view(s, who.user, monitor.policy, monitor.rules) for s in signals
+                 if _visible(who, monitor, s)]
         return {"signals": views, "count": len(views)}
 
     return governed(who.services, read, exclusive=False)
@@ -98,8 +99,8 @@ def _get(who: Caller, monitor: Monitor, signal_id: str) -> Signal:
 def show_signal(signal_id: SignalId, who: Annotated[Caller, Depends(caller)]) -> dict[str, Any]:
     """The signal with its evidence, proposals, outcome and responses."""
     monitor = _monitor(who)
-    return governed(who.services, lambda: signal_view(_get(who, monitor, signal_id), who.user, monitor.policy),
-                    exclusive=False)
+    return governed(who.services, lambda: signal_view(_get(who, monitor, signal_id), who.user, monitor.policy,
+                                                      monitor.rules), exclusive=False)
 
 
 def _respond(who: Caller, signal_id: str, kind: ResponseKind, body: ResponseBody) -> dict[str, Any]:
@@ -118,7 +119,7 @@ def _respond(who: Caller, signal_id: str, kind: ResponseKind, body: ResponseBody
             raise error from None
         except SignalConflict as exc:
             raise Conflict(str(exc)) from None
-        return {"signal": signal_view(signal, who.user, monitor.policy)}
+        return {"signal": signal_view(signal, who.user, monitor.policy, monitor.rules), "trace_id": trace.trace_id}
 
     return governed(who.services, run)
 

@@ -2,7 +2,9 @@
 
 It asks the questions of a quality engineer, a buyer, a maintenance planner, a
 planner and an executive, shows a refused foreign-site request and a refused
-injection attempt, then verifies the audit chain.
+injection attempt, then walks the monitoring loop through the seed's four
+scenarios on a copy of the plant (:mod:`server.cli.demo_monitor`) and verifies
+the audit chains.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from server.cli.common import cli_settings, literal
+from server.cli.demo_monitor import monitoring_walk
 from server.cli.render import answer_markdown, tool_call_line
 from server.runtime import Runtime, build_copilot, build_runtime
 
@@ -52,11 +55,14 @@ def _run(runtime: Runtime, manifest: dict[str, Any]) -> None:
         _out.print(answer_markdown(result.answer))
         for call in result.tool_calls:
             _out.print(tool_call_line(call, "gate:"), highlight=False)
+    monitored = monitoring_walk(runtime.settings, _out)
     report = runtime.audit.verify()
     _out.print(Rule("audit"))
     status = "[green]intact[/green]" if report.ok else f"[red]broken at seq {report.first_bad_seq}[/red]"
     _out.print(f"audit chain: {status}, {report.checked} events checked — try `jidoka audit show --trace ID`",
                highlight=False)
+    if not monitored:
+        _out.print("[red]the monitoring copy's audit chain is broken[/red]")
 
 
 def demo(ctx: typer.Context) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import typer
 
+from guardrails.audit.log import AuditKind
 from guardrails.errors import SignalError, UnknownUser
 from guardrails.identity import User
 from guardrails.monitoring import Monitor, ResponseKind, Signal, may_see, respond, signal_view
@@ -41,6 +42,24 @@ def _monitor(ctx: typer.Context) -> Iterator[tuple[Runtime, Monitor]]:
         yield runtime, runtime.monitor
     finally:
         runtime.close()
+
+
+def _not_found(runtime: Runtime, user: User, signal_id: str, code: str) -> typer.Exit:
+    """The audited refusal of a signal ``user`` may not see or that does not exist (the same line for both)."""
+    trace = runtime.trace(user.user_id, f"signal:{signal_id}")
+    runtime.audit.append(trace.event(AuditKind.ERROR, {"error": code, "signal_id": signal_id,
+                                                       "reason": f"no signal {signal_id!r}", "via": "cli"}))
+    return fail(f"no signal {signal_id!r} (audited: jidoka audit show --trace {trace.trace_id})")
+
+
+def _visible_signal(runtime: Runtime, monitor: Monitor, user: User, signal_id: str) -> Signal:
+    try:
+        signal = monitor.store.get(signal_id)
+    except SignalError:
+        raise _not_found(runtime, user, signal_id, "signal_not_found") from None
+    if not _visible(monitor, user, signal):
+        raise _not_found(runtime, user, signal_id, "signal_not_visible")
+    return signal
 
 
 def _user(monitor: Monitor, user_id: str) -> User:
@@ -101,8 +120,8 @@ def signals(ctx: typer.Context,
     """The signals ``--as`` may see, newest first."""
     with _monitor(ctx) as (_, monitor):
         user = _user(monitor, as_user)
-        found = [signal_view(s, user, monitor.policy) for s in monitor.store.signals(active_only=not every)
-                 if _visible(monitor, user, s)]
+        found = [signal_view(s, user, monitor.policy, monitor.rules)
+                 for s in monitor.store.signals(active_only=not every) if _visible(monitor, user, s)]
     if as_json:
         typer.echo(json.dumps({"signals": found, "count": len(found)}, indent=2))
         return
@@ -117,15 +136,10 @@ def signals(ctx: typer.Context,
 def show(ctx: typer.Context, signal_id: str = typer.Argument(..., metavar="ID"),
          as_user: str = typer.Option(..., "--as", help="Who is looking.")) -> None:
     """One signal as ``--as`` sees it (JSON): evidence, proposals, outcome, responses."""
-    with _monitor(ctx) as (_, monitor):
+    with _monitor(ctx) as (runtime, monitor):
         user = _user(monitor, as_user)
-        try:
-            signal = monitor.store.get(signal_id)
-        except SignalError as exc:
-            raise fail(str(exc)) from None
-        if not _visible(monitor, user, signal):
-            raise fail(f"no signal {signal_id!r}")
-        typer.echo(json.dumps(signal_view(signal, user, monitor.policy), indent=2))
+        signal = _visible_signal(runtime, monitor, user, signal_id)
+        typer.echo(json.dumps(signal_view(signal, user, monitor.policy, monitor.rules), indent=2))
 
 
 def _respond(ctx: typer.Context, signal_id: str, as_user: str, kind: ResponseKind, reason: str,
@@ -141,12 +155,7 @@ def _respond(ctx: typer.Context, signal_id: str, as_user: str, kind: ResponseKin
         args = parsed
     with _monitor(ctx) as (runtime, monitor):
         user = _user(monitor, as_user)
-        try:
-            signal = monitor.store.get(signal_id)
-        except SignalError as exc:
-            raise fail(str(exc)) from None
-        if not _visible(monitor, user, signal):
-            raise fail(f"no signal {signal_id!r}")
+        signal = _visible_signal(runtime, monitor, user, signal_id)
         trace = runtime.trace(user.user_id, f"signal:{signal_id}")
         try:
             with monitor.audit.buffer() as buffer:
@@ -154,7 +163,7 @@ def _respond(ctx: typer.Context, signal_id: str, as_user: str, kind: ResponseKin
                                   trace=trace)
         except SignalError as exc:
             raise fail(f"{exc} (audited: jidoka audit show --trace {trace.trace_id})") from None
-    console().print(literal(_line(signal_view(updated, user, monitor.policy))), highlight=False)
+    console().print(literal(_line(signal_view(updated, user, monitor.policy, monitor.rules))), highlight=False)
     for proposal in updated.proposals[len(signal.proposals):]:
         console().print(literal(f"  {proposal.get('action')}: {proposal.get('effect')} — {proposal.get('reason')} "
                                 f"{proposal.get('request_id') or ''}"), highlight=False)

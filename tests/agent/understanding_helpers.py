@@ -116,13 +116,18 @@ def _judge(turn: Mapping[str, Any], result: TurnResult, approvals: ActionApprova
 def _judge_action(action: Mapping[str, Any], reason: str | None, result: TurnResult,
                   approvals: ActionApprovals | None) -> str | None:
     proposed = [a for a in result.approvals if a.get("action") == action["name"]]
-    if not proposed or approvals is None:
+    # The plant's state may refuse a request the model understood (a precondition such as the line constraint of
+    # a reallocation): understanding is the call it made, so such a call is judged by its arguments.
+    refused = [c for c in result.tool_calls
+               if c["name"] == action["name"] and c.get("rule_id") == "actions.precondition"]
+    if (not proposed or approvals is None) and not refused:
         return f"expected a {action['name']} request, got {result.approvals or 'none'} ({_calls(result.tool_calls)})"
-    request = approvals.get(str(proposed[0]["id"]))
-    if not _args_cover(request.args, action.get("args") or {}):
-        return f"{action['name']} args {dict(request.args)} lack {action.get('args')}"
+    args: Mapping[str, Any] = (approvals.get(str(proposed[0]["id"])).args if proposed and approvals is not None
+                               else refused[0].get("args") or {})
+    if not _args_cover(args, action.get("args") or {}):
+        return f"{action['name']} args {dict(args)} lack {action.get('args')}"
     if reason:
-        text = " ".join(str(request.args.get(k) or "") for k in ("reason", "description")).lower()
+        text = " ".join(str(args.get(k) or "") for k in ("reason", "description")).lower()
         if reason.lower() not in text:
             return f"the request's reason {text[:160]!r} lacks {reason!r}"
     return None

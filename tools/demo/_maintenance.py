@@ -125,6 +125,9 @@ def _orders(plant: Plant, rng: random.Random, assets: list[dict[str, Any]],
         if asset["asset_id"] == plant.scen.asset_id or latest[asset["asset_id"]] >= 0.4:
             if plant.scen.planted:
                 add(asset, "predictive", "open", None, 6, 2)
+                if asset["asset_id"] != plant.scen.asset_id:  # described in the manifest (exceptions)
+                    plant.scen.exceptions.append(("unscheduled_predictive_order", asset["site_id"],
+                                                  {"record_ids": [asset["asset_id"]], "item_ids": []}))
             else:  # a healthy plant: the planner has already scheduled the predictive work
                 add(asset, "predictive", "scheduled", at(rng.randint(1, 3)), 6, 2)
     rows.sort(key=lambda r: (r["scheduled_start"] or datetime.max, r["asset_id"], r["mo_type"]))

@@ -328,6 +328,8 @@ class Scenarios:
     wo_gap: WorkOrder | None = None
     po_gap: POLine | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+    exceptions: list[tuple[str, str, Any]] = field(default_factory=list)
+    """Exceptions planted beside the scenarios: (kind, site, work order / PO line / item / {record_ids, item_ids})."""
 
 
 @dataclass

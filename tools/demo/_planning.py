@@ -216,3 +216,4 @@ def assign_statuses(plant: Plant) -> None:
         chosen = first(line_id, status, after)
         if chosen is not None:
             chosen.status, chosen.progress = new_status, 0.0
+            plant.scen.exceptions.append((f"{new_status}_work_order", chosen.site_id, chosen))

@@ -13,10 +13,10 @@ from typing import Any
 
 from tools.demo._master import nice_round
 from tools.demo._materials import REALLOC_HORIZON_DAYS, line_need, projected_shortage
-from tools.demo._model import Plant
+from tools.demo._model import Plant, POLine, WorkOrder
 from tools.demo.errors import PlantGenerationError
 
-__all__ = ["choose", "plant_hold", "plant_wo_gap", "realloc_figures", "scenario_manifest"]
+__all__ = ["choose", "exception_manifest", "plant_hold", "plant_wo_gap", "realloc_figures", "scenario_manifest"]
 
 
 def choose(plant: Plant) -> None:
@@ -121,3 +121,26 @@ def scenario_manifest(plant: Plant) -> dict[str, Any]:
             ],
         },
     }
+
+
+def exception_manifest(plant: Plant) -> list[dict[str, Any]]:
+    """The manifest's ``exceptions`` list: the buyer-triage and planner exceptions planted beside the scenarios
+    (forgotten items, expedites, past-due lines, cancelled and held work orders, assets whose predictive
+    order nobody scheduled), each with its site, record ids
+    and items — what a monitor finding caused by them (a late PO, a projected shortage) can be matched with.
+
+    Describing them changes no row: the same seed gives the same plant with or without this list.
+    """
+    out: list[dict[str, Any]] = []
+    for kind, site_id, subject in plant.scen.exceptions:
+        if isinstance(subject, WorkOrder):
+            record_ids, item_id = [subject.wo_id], subject.item_id
+        elif isinstance(subject, POLine):
+            record_ids, item_id = [subject.record_id], subject.item_id
+        elif isinstance(subject, dict):
+            out.append({"kind": kind, "site_id": site_id, **subject})
+            continue
+        else:
+            record_ids, item_id = [], str(subject)
+        out.append({"kind": kind, "site_id": site_id, "record_ids": record_ids, "item_ids": [item_id]})
+    return out

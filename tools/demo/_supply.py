@@ -127,6 +127,7 @@ def _forgotten(plant: Plant, rng: random.Random, needs: Needs, stock: dict[tuple
                     break
         if options:
             chosen.append(rng.choice(options))
+            plant.scen.exceptions.append(("forgotten_item", chosen[-1][1], chosen[-1][0]))
     return chosen
 
 
@@ -185,11 +186,13 @@ def _plant_exceptions(plant: Plant, rng: random.Random, site_id: str, needs: Nee
     for line in [next(picks) for _ in range(3 if plant.scen.planted else 0)]:  # expedite: promised after need
         line.original_promised_date = line.need_date - timedelta(days=rng.randint(0, 2))
         line.promised_date = _weekday(line.need_date + timedelta(days=rng.randint(4, 10)))
+        plant.scen.exceptions.append(("expedite", site_id, line))
     for line in [next(picks) for _ in range(3)]:  # reschedule out: arrives weeks before it is needed
         line.need_date = (line.promised_date or line.need_date) + timedelta(days=rng.randint(21, 35))
     for line in [next(picks) for _ in range(3)]:  # past due: promised date already passed
         line.promised_date = today - timedelta(days=rng.randint(1, 8))
         line.original_promised_date = line.promised_date - timedelta(days=rng.choice((0, 0, 3, 5)))
+        plant.scen.exceptions.append(("past_due", site_id, line))
     for line in list(picks):
         if rng.random() < 0.12 and line.promised_date is not None:  # the supplier moved the date
             line.original_promised_date = line.promised_date - timedelta(days=rng.randint(3, 10))

@@ -28,7 +28,7 @@ from tools.demo._planning import assign_statuses, plan_finished, plan_machined
 from tools.demo._production import execute
 from tools.demo._quality import build_quality_events
 from tools.demo._rows import assign_lot_ids, render
-from tools.demo._scenarios import choose, plant_hold, plant_wo_gap, scenario_manifest
+from tools.demo._scenarios import choose, exception_manifest, plant_hold, plant_wo_gap, scenario_manifest
 from tools.demo._stock import place_inventory, reorder_points, reserve, sales_orders, ship_finished
 from tools.demo._supply import build_po_lines, plant_next_p100_motors
 from tools.demo._vocab import load_vocab
@@ -131,7 +131,8 @@ def generate_rows(seed: int, today: date, progress: Progress | None = None, tota
         rows["plant_meta"].append({"key": "scenarios_planted", "value": "false"})
     manifest = {"seed": seed, "today": today.isoformat(), "as_of": as_of.isoformat(),
                 "generator_version": GENERATOR_VERSION, "scenarios_planted": scenarios,
-                "injections": plant.injections, "scenarios": scenario_manifest(plant)}
+                "injections": plant.injections, "scenarios": scenario_manifest(plant),
+                "exceptions": exception_manifest(plant)}
     return rows, manifest
 
 

@@ -116,9 +116,18 @@
   // ---- the widget ----
   const host = el("div", { id: "jidoka-widget" });
   const root = host.attachShadow({ mode: "open" });
+  // The signed-in user's active signals (the monitor's alerts): a count on the bubble (described, so the bubble's
+  // name stays "Ask jidoka"), and a short list at the top of the panel linking to the inbox.
+  const alertCount = el("span", { class: "jd-alert-count", "aria-hidden": "true", hidden: true });
+  const alertNote = el("span", { id: "jd-alert-note", class: "jd-sr" });
   const bubble = el("button", { type: "button", class: "jd-bubble", "aria-expanded": "false",
-    "aria-controls": "jd-panel" },
-    el("span", { class: "jd-bubble-icon", "aria-hidden": "true", text: "✦" }), el("span", { text: "Ask jidoka" }));
+    "aria-controls": "jd-panel", "aria-describedby": "jd-alert-note" },
+    el("span", { class: "jd-bubble-icon", "aria-hidden": "true", text: "✦" }), el("span", { text: "Ask jidoka" }),
+    alertCount);
+  const alertSummary = el("summary", { class: "jd-alerts-summary" });
+  const alertList = el("ul", { class: "jd-alerts-list", "aria-label": "Your active signals" });
+  const alerts = el("details", { class: "jd-alerts", hidden: true }, alertSummary, alertList,
+    el("p", { class: "jd-alerts-foot" }, el("a", { href: `${base}/inbox`, text: "Respond in the inbox" })));
   const who = el("p", { class: "jd-who" });
   const newThread = el("button", { type: "button", class: "jd-link", text: "New conversation" });
   const signOut = el("button", { type: "button", class: "jd-link", text: "Sign out" });
@@ -138,7 +147,7 @@
     el("header", { class: "jd-head" },
       el("div", {}, el("h2", { id: "jd-title", text: "jidoka assistant" }), who),
       el("div", { class: "jd-tools" }, newThread, signOut, closeButton)),
-    loginForm, log, status, askForm);
+    alerts, loginForm, log, status, askForm);
   const recordTitle = el("h3", { id: "jd-record-title" });
   const recordBody = el("div", { class: "jd-record-body" });
   const recordDialog = el("dialog", { class: "jd-record", "aria-labelledby": "jd-record-title" },
@@ -146,7 +155,8 @@
       el("button", { type: "button", class: "jd-close", "aria-label": "Close record details", text: "×",
         onclick: () => recordDialog.close() })),
     recordBody);
-  root.append(el("link", { rel: "stylesheet", href: `${base}/static/widget.css` }), bubble, panel, recordDialog);
+  root.append(el("link", { rel: "stylesheet", href: `${base}/static/widget.css` }), bubble, alertNote, panel,
+    recordDialog);
 
   let threadId = null;
   let busy = false;
@@ -158,6 +168,7 @@
     panel.hidden = false;
     bubble.setAttribute("aria-expanded", "true");
     refreshSession();
+    refreshAlerts();
     if (typeof prefill === "string" && prefill) question.value = prefill;
     (loginForm.hidden ? question : loginForm.querySelector("select, input"))?.focus();
   };
@@ -165,6 +176,43 @@
     panel.hidden = true;
     bubble.setAttribute("aria-expanded", "false");
     bubble.focus();
+  };
+
+  // ---- alerts: GET /v1/signals (site-scoped and masked by the server) ----
+  const ATTENTION = new Set(["open", "escalated"]);
+  let alertTicket = 0;
+  const clearAlerts = () => {
+    alertTicket += 1;
+    alerts.hidden = true;
+    alertCount.hidden = true;
+    alertCount.textContent = "";
+    alertNote.textContent = "";
+    alertList.replaceChildren();
+  };
+  const refreshAlerts = async () => {
+    const session = readSession();
+    if (!session || !session.token) { clearAlerts(); return; }
+    const ticket = ++alertTicket;
+    let signals;
+    try {
+      const body = await (await request("/v1/signals?status=active")).json();
+      signals = (body && body.signals) || [];
+    } catch {
+      if (ticket === alertTicket) clearAlerts(); // no monitor, or not signed in: no alerts to show
+      return;
+    }
+    if (ticket !== alertTicket) return;
+    const waiting = signals.filter((s) => ATTENTION.has(s.status)).length;
+    alertCount.textContent = String(waiting);
+    alertCount.hidden = !waiting;
+    alertNote.textContent = waiting ? `${waiting} signal${waiting === 1 ? "" : "s"} need${waiting === 1 ? "s" : ""} your attention` : "";
+    alerts.hidden = !signals.length;
+    alertSummary.textContent = `Signals: ${signals.length} active${waiting ? `, ${waiting} need${waiting === 1 ? "s" : ""} attention` : ""}`;
+    alertList.replaceChildren(...signals.slice(0, 8).map((s) => el("li", { class: "jd-alert", "data-signal": s.signal_id },
+      el("span", { class: "jd-sev", "data-severity": s.severity, text: s.severity }), " ",
+      el("a", { href: `${base}/inbox#signal-${encodeURIComponent(s.signal_id)}`, text: s.title }),
+      el("span", { class: "jd-alert-meta", text: ` · ${s.site_id} · ${s.status}` }))),
+    signals.length > 8 ? el("li", { class: "jd-note", text: `and ${signals.length - 8} more in the inbox` }) : null);
   };
 
   const refreshSession = () => {
@@ -215,6 +263,7 @@
       }
       loginForm.hidden = true;
       refreshSession();
+      refreshAlerts();
       question.focus();
     } catch (error) {
       loginForm.querySelector(".jd-note").textContent = error.message;
@@ -342,6 +391,7 @@
         if (update(item)) {
           setStatus(`Request ${info.id} is now ${item.status}.`);
           showOutcome(turn, card);
+          refreshAlerts();
           return;
         }
       } catch (error) {
@@ -363,6 +413,7 @@
   const signedOut = (message) => {
     writeSession(null);
     stopPolling();
+    clearAlerts();
     askForm.hidden = true;
     signOut.hidden = true;
     newThread.hidden = true;
@@ -424,6 +475,7 @@
       busy = false;
       send.disabled = false;
       log.scrollTop = log.scrollHeight;
+      refreshAlerts();
     }
   };
 
@@ -459,9 +511,10 @@
     log.replaceChildren();
     loginForm.hidden = true;
     refreshSession();
+    refreshAlerts();
   });
 
-  const mount = () => { document.body.append(host); refreshSession(); };
+  const mount = () => { document.body.append(host); refreshSession(); refreshAlerts(); };
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
   window.JidokaWidget = Object.freeze({ open, close });
 })();

@@ -70,3 +70,12 @@ def live_server(app: object, *, timeout_s: float = 30.0) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout_s)
         sock.close()
+
+
+def artifacts_dir(tmp_path: Path) -> Path:
+    """Where a browser test puts its screenshots: ``$JIDOKA_TEST_ARTIFACTS/browser`` (CI keeps them), else the test's
+    tmp dir; printed so a failing run says where to look."""
+    artifacts = Path(os.environ.get("JIDOKA_TEST_ARTIFACTS") or tmp_path) / "browser"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    print(f"browser test screenshots: {artifacts}")
+    return artifacts

@@ -9,7 +9,6 @@ turn's trace and the chain's verification. Screenshots go to ``$JIDOKA_TEST_ARTI
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,14 @@ from typing import Any
 import pytest
 
 from server.settings import Settings
-from tests.server.browser._live import CHROMIUM, CHROMIUM_ARGS, demo_settings_env, live_server, require_browser
+from tests.server.browser._live import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    artifacts_dir,
+    demo_settings_env,
+    live_server,
+    require_browser,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -66,9 +72,7 @@ def test_planner_asks_supervisor_requests_hold_quality_approves(
 
     from server.app import create_app
 
-    artifacts = Path(os.environ.get("JIDOKA_TEST_ARTIFACTS") or tmp_path) / "browser"
-    artifacts.mkdir(parents=True, exist_ok=True)
-    print(f"browser test screenshots: {artifacts}")
+    artifacts = artifacts_dir(tmp_path)
     spike = demo_manifest["scenarios"]["scrap_spike"]
     lot, item = spike["lot_id"], spike["item_id"]
     settings = Settings.from_env(demo_settings_env(demo_home, tmp_path / "home"))

@@ -142,3 +142,27 @@ def test_read_asset_refuses_paths_outside_static_or_of_unknown_kinds(relative: s
 def test_read_asset_reads_package_data() -> None:
     body = read_asset("js/api.js")
     assert body is not None and b"export async function api" in body
+
+
+SCRIPTS = ["/widget.js", "/static/js/api.js", "/static/js/session.js", "/static/js/inbox.js", "/static/js/audit.js",
+           "/static/js/portal.js"]
+
+
+def test_scripts_never_write_markup(tmp_path: Path) -> None:
+    """Server text reaches the pages only through textContent / text nodes (the ``el`` helpers), never as HTML."""
+    for url, served in zip(SCRIPTS, _get(tmp_path, *SCRIPTS), strict=True):
+        assert served.status_code == 200, url
+        for sink in ("innerHTML", "outerHTML =", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in served.text, (url, sink)
+
+
+def test_the_inbox_has_a_signals_section_before_the_requests(tmp_path: Path) -> None:
+    (response,) = _get(tmp_path, "/inbox")
+    html = response.text
+    assert 'id="signals"' in html and 'aria-labelledby="signals-h"' in html
+    assert html.index('id="signals"') < html.index('id="pending"')
+    inbox, widget, audit = _get(tmp_path, "/static/js/inbox.js", "/widget.js", "/static/js/audit.js")
+    assert "/v1/signals?status=active" in inbox.text and "/v1/signals?status=active" in widget.text
+    for verb in ("acknowledge", "dismiss", "override"):
+        assert verb in inbox.text
+    assert "signal_response" in audit.text and "monitor_run" in audit.text

@@ -46,6 +46,48 @@ async function verify() {
 const decisionOf = (payload) => payload.effect || payload.decision || payload.verdict || payload.status || "";
 const ruleOf = (payload) => payload.rule_id || (payload.decision && payload.decision.rule_id) || "";
 
+const ids = (list) => (Array.isArray(list) ? list.filter(Boolean) : []);
+const codes = (list) => ids(list).flatMap((id, i) => [i ? ", " : "", el("code", { text: id })]);
+const RESPONSE_WORDS = { acknowledge: "Acknowledged", dismiss: "Dismissed", override: "Override" };
+
+/** A readable line for the monitor's events (runs, signal changes, people's responses); null for the others. */
+function summaryOf(event) {
+  const p = event.payload || {};
+  if (event.kind === "signal_response") {
+    const refused = p.effect === "deny";
+    const kind = p.override || p.response === "override" ? "override" : p.response;
+    const alt = p.alternative && typeof p.alternative === "object" ? p.alternative : null;
+    return el("p", { class: "summary" },
+      el("span", { class: "badge", "data-status": kind === "override" ? "override" : p.response,
+        text: refused ? `${p.response} refused` : RESPONSE_WORDS[kind] || kind || "response" }),
+      kind === "override" && !refused ? " recommendation declined" : "",
+      " on signal ", el("code", { text: p.signal_id || "?" }), ` by ${p.user_id || event.user_id || "—"}`,
+      p.status ? ` → ${p.status}` : "",
+      el("br"), refused ? "Refused: " : "Reason: ", el("q", { text: p.reason || "" }),
+      ids(p.recommendations).length ? el("span", {}, el("br"), "Recommendation requests: ", ...codes(p.recommendations)) : "",
+      ids(p.declined).length ? el("span", {}, el("br"), "Declined: ", ...codes(p.declined)) : "",
+      alt ? el("span", {}, el("br"), "Instead: ", el("code", { text: alt.action || "?" }), ` · ${alt.effect || ""}`,
+        alt.request_id ? el("span", {}, " · ", el("code", { text: alt.request_id })) : "") : "");
+  }
+  if (event.kind === "signal") {
+    const proposal = p.proposal && typeof p.proposal === "object" ? p.proposal : null;
+    return el("p", { class: "summary" }, `Signal ${p.change || "changed"}: `, el("code", { text: p.signal_id || "?" }),
+      ` · ${p.detector || "?"} at ${p.site_id || "?"} → ${p.role || "?"}${p.severity ? ` (${p.severity})` : ""}`,
+      p.title ? el("span", {}, el("br"), p.title) : "",
+      proposal ? el("span", {}, el("br"), "Proposal: ", el("code", { text: proposal.action || "?" }),
+        ` · ${proposal.effect || ""}`, proposal.request_id ? el("span", {}, " · ", el("code", { text: proposal.request_id })) : "") : "");
+  }
+  if (event.kind === "monitor_run") {
+    if (p.status === "skipped") return el("p", { class: "summary", text: `Monitor run skipped: another runner holds the lock (${p.holder || "?"}).` });
+    const n = (key) => ids(p[key]).length;
+    return el("p", { class: "summary" }, `Monitor run ${p.status || ""}: ${n("detectors_run")} detector runs, `
+      + `${n("opened")} opened, ${n("updated")} updated, ${n("resolved")} resolved, ${n("escalated")} escalated, `
+      + `${n("proposed")} requests made, ${n("settled")} approved requests executed`
+      + `${n("errors") ? `, ${n("errors")} detector errors` : ""}.`);
+  }
+  return null;
+}
+
 function eventItem(event) {
   const payload = event.payload || {};
   const decision = decisionOf(payload);
@@ -57,6 +99,7 @@ function eventItem(event) {
     el("div", { class: "meta" },
       el("time", { datetime: event.ts, text: String(event.ts || "").replace("T", " ").replace(/(\.\d{3})\d*/, "$1").replace("+00:00", " UTC") }), ` · seq ${event.seq ?? "?"} · by ${event.user_id || "—"}`,
       rule ? el("span", {}, " · rule ", el("code", { text: rule })) : ""),
+    summaryOf(event),
     el("details", {}, el("summary", { text: "Details" }),
       el("pre", { text: JSON.stringify(payload, null, 2) })));
 }
@@ -98,8 +141,14 @@ async function listRecent() {
     const traces = new Map();
     for (const event of events) {
       const seen = traces.get(event.trace_id);
-      if (!seen) traces.set(event.trace_id, { first: event, count: 1, kinds: new Set([event.kind]) });
-      else { seen.count += 1; seen.kinds.add(event.kind); if (event.seq < seen.first.seq) seen.first = event; }
+      const override = event.kind === "signal_response" && Boolean((event.payload || {}).override);
+      if (!seen) traces.set(event.trace_id, { first: event, count: 1, kinds: new Set([event.kind]), override });
+      else {
+        seen.count += 1;
+        seen.kinds.add(event.kind);
+        seen.override ||= override;
+        if (event.seq < seen.first.seq) seen.first = event;
+      }
     }
     const newest = [...traces.entries()].sort((a, b) => b[1].first.seq - a[1].first.seq).slice(0, 12);
     recentList.replaceChildren(...newest.map(([traceId, info]) => el("li", {},
@@ -107,7 +156,9 @@ async function listRecent() {
         traceInput.value = traceId;
         showTrace(traceId);
       } }, el("code", { text: traceId.slice(0, 12) }), ` · ${info.first.user_id} · ${info.first.ts.slice(0, 16).replace("T", " ")}`
-        + ` · ${info.count} events${info.kinds.has("approval_requested") ? " · approval" : ""}`))));
+        + ` · ${info.count} events${info.kinds.has("approval_requested") ? " · approval" : ""}`
+        + `${info.kinds.has("monitor_run") ? " · monitor run" : ""}`
+        + `${info.override ? " · signal override" : info.kinds.has("signal_response") ? " · signal response" : ""}`))));
     document.getElementById("recent-box").hidden = !newest.length;
   } catch (error) {
     fail(error);
