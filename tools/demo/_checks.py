@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from tools.demo._model import Plant
 from tools.demo._production import spike_start
+from tools.demo._scenarios import realloc_figures
 
 __all__ = ["check_plant"]
 
@@ -67,7 +68,19 @@ def _scenarios(plant: Plant) -> list[str]:
     wo = scen.asset_wo
     if wo is None or wo.start > plant.as_of + timedelta(days=3):
         problems.append("asset-risk line has no released order within 3 days")
-    return problems
+    return problems + _realloc(plant)
+
+
+def _realloc(plant: Plant) -> list[str]:
+    """Moving P200's shortage from P100 must starve P100-AS1; a move within the margin must not."""
+    fig = realloc_figures(plant)
+    if not 0 < fig["allowed_qty"] <= fig["margin_qty"] < fig["short_qty"] == fig["blocked_qty"]:
+        return [f"reallocation scenario figures do not block the move: {fig}"]
+    maximum = next((r["max_qty"] for r in plant.rows["reorder_points"]
+                    if (r["item_id"], r["site_id"]) == (plant.scen.realloc_item, "P100")), None)
+    if maximum is None or fig["free_qty"] <= maximum:
+        return [f"P100's free {fig['free_qty']:g} of the reallocation motor is not above its reorder maximum"]
+    return []
 
 
 def check_plant(plant: Plant, shortfalls: list[str]) -> list[str]:

@@ -313,6 +313,10 @@ class Scenarios:
     sealer_id: str = ""
     realloc_item: str = ""
     realloc_short_qty: float = 0.0
+    realloc_lot: Lot | None = None
+    """P100's planted motor delivery (sized so P100 holds P100-AS1's need plus the margin)."""
+    realloc_margin: float = 0.0
+    """P100's free stock of the motor beyond what P100-AS1's orders need within the horizon."""
     asset_line: str = "P100-MC1"
     asset_machine: str = ""
     asset_id: str = ""

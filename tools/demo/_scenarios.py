@@ -12,10 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 from tools.demo._master import nice_round
+from tools.demo._materials import REALLOC_HORIZON_DAYS, line_need, projected_shortage
 from tools.demo._model import Plant, POLine, WorkOrder
 from tools.demo.errors import PlantGenerationError
 
-__all__ = ["choose", "exception_manifest", "plant_hold", "plant_wo_gap", "scenario_manifest"]
+__all__ = ["choose", "exception_manifest", "plant_hold", "plant_wo_gap", "realloc_figures", "scenario_manifest"]
 
 
 def choose(plant: Plant) -> None:
@@ -56,6 +57,32 @@ def plant_hold(plant: Plant) -> None:
     plant.scen.hold_so = placement.reserved_for or ""
 
 
+def _free(plant: Plant, item_id: str, site_id: str) -> float:
+    """Free stock: on hand − reserved over unrestricted rows of available lots (what ERP offers to move)."""
+    return round(sum(p.qty_on_hand - p.qty_reserved for lot in plant.lots
+                     if (lot.item_id, lot.site_id, lot.status) == (item_id, site_id, "available")
+                     for p in lot.placements if p.stock_status == "unrestricted"), 3)
+
+
+def _nice_floor(value: float) -> float:
+    """``value`` rounded down to the step :func:`nice_round` would use (a quantity a planner would type)."""
+    step = 1 if value <= 100 else 10 if value <= 1000 else 50 if value <= 10000 else 100
+    return float(int(value // step) * step)
+
+
+def realloc_figures(plant: Plant) -> dict[str, Any]:
+    """The reallocation scenario's figures: P100's free stock and P100-AS1's need within the horizon, the
+    margin between them, P200's projected shortage, a move that the line guard refuses and one it lets go."""
+    item_id = plant.scen.realloc_item
+    wos, need = line_need(plant, item_id, "P100")
+    free = _free(plant, item_id, "P100")
+    short = projected_shortage(plant, item_id, "P200", _free(plant, item_id, "P200"))
+    margin = round(free - need, 3)
+    return {"horizon_days": REALLOC_HORIZON_DAYS, "free_qty": free, "line_need_qty": need,
+            "line_work_order_ids": [wo.wo_id for wo in wos], "margin_qty": margin, "short_qty": short,
+            "blocked_qty": short, "allowed_qty": _nice_floor(margin)}
+
+
 def scenario_manifest(plant: Plant) -> dict[str, Any]:
     """The manifest's ``scenarios`` object (record ids only, ready for JSON); empty when nothing was planted."""
     scen = plant.scen
@@ -83,7 +110,7 @@ def scenario_manifest(plant: Plant) -> dict[str, Any]:
         },
         "reallocation": {
             "item_id": scen.realloc_item, "short_site": "P200", "surplus_site": "P100",
-            "constrained_line_id": "P100-AS1",
+            "constrained_line_id": "P100-AS1", **realloc_figures(plant),
         },
         "reconciliation": {
             "lot_id": held.lot_id, "so_id": scen.hold_so,

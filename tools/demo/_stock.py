@@ -181,8 +181,8 @@ def reorder_points(plant: Plant) -> list[dict[str, Any]]:
             if site_id == "P200":
                 low = nice_round(max(weekly * 1.5, plant.scen.realloc_short_qty * 3))
                 high = nice_round(low * 3)
-            else:
-                low = nice_round(weekly * 1.5)
-                high = nice_round(weekly * 4)
+            else:  # set when P100 hardly used the motor: ERP calls P100's stock surplus, MES schedules it
+                low = nice_round(plant.scen.realloc_margin * 0.4)
+                high = nice_round(plant.scen.realloc_margin * 1.2)
         rows.append({"site_id": site_id, "item_id": item_id, "min_qty": low, "max_qty": high})
     return rows

@@ -12,11 +12,11 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, time, timedelta
 
-from tools.demo._master import nice_ceil, nice_round
-from tools.demo._materials import receipt_time
-from tools.demo._model import Lot, Plant, POLine
+from tools.demo._master import money, nice_ceil, nice_round
+from tools.demo._materials import REALLOC_HORIZON_DAYS, receipt_time
+from tools.demo._model import Lot, Plant, POLine, PurchaseOrder
 
-__all__ = ["Needs", "build_po_lines", "open_needs"]
+__all__ = ["Needs", "build_po_lines", "open_needs", "plant_next_p100_motors"]
 
 Needs = dict[tuple[str, str], list[tuple[datetime, float]]]
 """(item, site) -> (when, qty) component needs of open work orders."""
@@ -155,6 +155,8 @@ def _open_supply(plant: Plant, rng: random.Random, needs: Needs) -> None:
         weekly = sum(q for _, q in events) / 4.0
         min_qty = plant.price_at(plant.sourcing[(item_id, site_id)], item_id, today).min_qty
         safety, lot_size = 0.5 * weekly, max(min_qty, nice_round(weekly * rng.uniform(1.5, 2.5)))
+        if plant.scen.planted and item_id == plant.scen.realloc_item:
+            continue  # P100's next motor delivery is planted (plant_next_p100_motors), after the same draw
         lead = _lead(plant, item_id, site_id)
         for when, qty in events:
             while incoming and incoming[0][0] <= when:
@@ -267,6 +269,44 @@ def _scenario_lines(plant: Plant, rng: random.Random, needs: Needs) -> None:
     gap_line.received_override = gap_line.qty_received + nice_round(max(5.0, gap_line.qty_received * 0.2))
     gap_line.qty_ordered = gap_line.received_override
     scen.po_gap = gap_line
+
+
+def plant_next_p100_motors(plant: Plant) -> None:
+    """P100's next motor delivery: a line added to the supplier's latest open P100 order, due the day
+    P100-AS1's first order after the line guard's horizon starts.
+
+    P100's stock covers the line's orders within the horizon plus a margin (``_materials``), so P100 is
+    never projected short, and within the horizon its projection bottoms out at that margin. Added once
+    the orders are formed so no other order, line number or random draw moves.
+    """
+    scen = plant.scen
+    if not scen.planted:
+        return
+    item_id, supplier_id = scen.realloc_item, plant.sourcing[(scen.realloc_item, "P100")]
+    until = plant.as_of + timedelta(days=REALLOC_HORIZON_DAYS)
+    events = open_needs(plant).get((item_id, "P100"), [])
+    later = [(when, qty) for when, qty in events if when >= until]
+    if not later:
+        return
+    due = later[0][0].date()
+    weekly = sum(q for _, q in events) / 4.0
+    min_qty = plant.price_at(supplier_id, item_id, plant.today).min_qty
+    qty = nice_ceil(max(min_qty, sum(q for _, q in later) - scen.realloc_margin + 0.5 * weekly))
+    open_pos = [po for po in plant.purchase_orders if (po.site_id, po.supplier_id) == ("P100", supplier_id)
+                and po.status in ("approved", "sent", "acknowledged")]
+    if open_pos:
+        po = max(open_pos, key=lambda o: (o.order_date, o.po_id))
+    else:  # none to add it to: a new order placed yesterday, numbered after all the others
+        ordered = _office_day(plant.today - timedelta(days=1), plant.today)
+        price = plant.price_at(supplier_id, item_id, ordered)
+        po = PurchaseOrder(f"PO-{24001 + len(plant.purchase_orders)}", supplier_id, "P100", "bea.buyer", "sent",
+                           ordered, datetime.combine(ordered, time(10)), None, price.currency)
+        plant.purchase_orders.append(po)
+    line = POLine("P100", supplier_id, item_id, qty, po.order_date, due, due, None, "open", kind="open", po=po,
+                  line_no=len(po.lines) + 1,
+                  unit_price=money(plant.price_at(supplier_id, item_id, po.order_date).unit_price))
+    po.lines.append(line)
+    plant.po_lines.append(line)
 
 
 def build_po_lines(plant: Plant) -> None:

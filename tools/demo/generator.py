@@ -30,7 +30,7 @@ from tools.demo._quality import build_quality_events
 from tools.demo._rows import assign_lot_ids, render
 from tools.demo._scenarios import choose, exception_manifest, plant_hold, plant_wo_gap, scenario_manifest
 from tools.demo._stock import place_inventory, reorder_points, reserve, sales_orders, ship_finished
-from tools.demo._supply import build_po_lines
+from tools.demo._supply import build_po_lines, plant_next_p100_motors
 from tools.demo._vocab import load_vocab
 from tools.demo.errors import PlantAlreadyExists, PlantGenerationError
 from tools.demo.hashing import plant_content_hash
@@ -40,7 +40,7 @@ from tools.plant.schema import metadata
 
 __all__ = ["GENERATOR_VERSION", "PlantSummary", "Progress", "build_plant", "generate_rows"]
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 """Bumped whenever the same seed would give different rows."""
 
 Progress = Callable[[str, int, int], None]
@@ -91,6 +91,7 @@ def _steps(shortfalls: list[str]) -> list[tuple[str, Callable[[Plant], None]]]:
     def purchasing(plant: Plant) -> None:
         build_po_lines(plant)
         build_purchase_orders(plant)
+        plant_next_p100_motors(plant)
 
     def master(plant: Plant) -> None:
         build_master(plant)

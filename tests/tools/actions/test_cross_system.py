@@ -2,20 +2,30 @@
 
 MES holds a lot → its stock may not move, and the reason names the lot, its MES status and ERP's
 contradicting unrestricted stock. Stock may not leave a site when what stays would no longer
-cover the open work orders its lines start within the horizon.
+cover the open work orders its lines start within the horizon: on seeds 42, 7 and 2024 the planted
+reallocation (P200's whole shortage from P100) is refused for P100-AS1, a move within P100's margin is not.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from tests.factories import AS_OF
+from tests.factories import AS_OF, TODAY
 from tests.tools.actions.helpers import ctx, execute_sql, ledger, one, rows, spec, state
 from tools.actions._cross_system import DEFAULT_HORIZON_DAYS, line_constraint
+from tools.demo import build_plant, read_manifest
+from tools.plant.db import make_engine
+from tools.scope import DataScope
+from tools.supply.projection import projected_positions
+
+SEEDS = (42, 7, 2024)
 
 MOVE = spec("reallocate_inventory")
 HOLD = spec("place_quality_hold")
@@ -144,9 +154,9 @@ def test_the_horizon_bounds_the_work_orders_counted(plant: Engine, scenarios: di
     assert default.free_after == pytest.approx(free - 50)
 
 
-def test_demo_reallocation_of_50_is_covered_by_the_surplus(plant: Engine, scenarios: dict[str, Any]) -> None:
-    # The planted P100 surplus (a bulk buy of ~10 weeks' use) covers the constrained line's 14-day needs,
-    # so the line rule lets the scenario's 50 go; only a move eating into those needs is refused.
+def test_demo_reallocation_of_50_is_covered_by_the_margin(plant: Engine, scenarios: dict[str, Any]) -> None:
+    # P100 holds the constrained line's 14-day needs plus a margin (planted below P200's shortage), so the
+    # line rule lets a small move like 50 go; only a move eating into those needs is refused.
     sc = scenarios["reallocation"]
     required = sum(n["need"] for n in line_needs(plant, sc["item_id"], "P100"))
     free = float(one(plant, FREE, item=sc["item_id"], site="P100"))
@@ -170,3 +180,68 @@ def test_reallocation_of_an_item_no_line_needs_executes(plant: Engine) -> None:
     result = MOVE.execute(ctx(plant), move(item, free), idempotency_key="k", request_id="r")  # all of it
     assert result.status == "executed", result.reason
     assert float(one(plant, FREE, item=item, site="P100")) == pytest.approx(0.0)
+
+
+# ---------------------------------------------------------------------------- the planted scenario, per seed
+
+
+@pytest.fixture(scope="module", params=SEEDS)
+def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """(database file, reallocation scenario) of the demo plant of one seed, built once per module."""
+    folder = tmp_path_factory.mktemp(f"seed-{request.param}")
+    engine = make_engine(f"sqlite:///{folder / 'plant.db'}")
+    build_plant(engine, seed=request.param, today=TODAY, manifest_dir=folder)
+    engine.dispose()
+    return folder / "plant.db", read_manifest(folder)["scenarios"]["reallocation"]
+
+
+@pytest.fixture
+def seed_plant(seeded: tuple[Path, dict[str, Any]], tmp_path: Path) -> Iterator[Engine]:
+    """This test's own copy of the seed's plant."""
+    shutil.copy(seeded[0], tmp_path / "plant.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'plant.db'}")
+    yield engine
+    engine.dispose()
+
+
+def test_moving_p200s_shortage_from_p100_is_refused_by_the_constrained_line(
+        seed_plant: Engine, seeded: tuple[Path, dict[str, Any]]) -> None:
+    sc = seeded[1]
+    item, line, blocked = sc["item_id"], sc["constrained_line_id"], sc["blocked_qty"]
+    needs = line_needs(seed_plant, item, "P100")
+    assert [n["wo_id"] for n in needs] == sc["line_work_order_ids"] and {n["line_id"] for n in needs} == {line}
+    required, free = sum(n["need"] for n in needs), float(one(seed_plant, FREE, item=item, site="P100"))
+    assert (required, free) == (pytest.approx(sc["line_need_qty"]), pytest.approx(sc["free_qty"]))
+    # ERP: the stock is free, and there is enough of it for the whole move; MES: the line needs most of it.
+    assert free > blocked > free - required
+    before = state(seed_plant)
+
+    result = MOVE.execute(ctx(seed_plant), move(item, blocked), idempotency_key="k", request_id="r")
+
+    assert result.status == "precondition_failed" and result.reason is not None
+    assert result.reason.startswith(f"{line} needs {required:g} of {item} for {needs[0]['wo_id']} ")
+    assert result.reason.endswith(f"within {DEFAULT_HORIZON_DAYS} days; moving {blocked:g} leaves "
+                                  f"{free - blocked:g} free at P100 ({required:g} needed)")
+    assert state(seed_plant) == before and result.changed == []
+
+
+def test_a_move_within_the_margin_passes_the_constrained_line(seed_plant: Engine,
+                                                              seeded: tuple[Path, dict[str, Any]]) -> None:
+    sc = seeded[1]
+    item, allowed = sc["item_id"], sc["allowed_qty"]
+    result = MOVE.execute(ctx(seed_plant), move(item, allowed), idempotency_key="k", request_id="r")
+    assert result.status == "executed", result.reason
+    left = float(one(seed_plant, FREE, item=item, site="P100"))
+    assert left == pytest.approx(sc["free_qty"] - allowed) and left >= sc["line_need_qty"]
+
+
+def test_the_source_site_is_not_itself_projected_short(seed_plant: Engine,
+                                                       seeded: tuple[Path, dict[str, Any]]) -> None:
+    sc = seeded[1]
+    with seed_plant.connect() as conn:
+        found = projected_positions(conn, DataScope.unrestricted(), today=TODAY, horizon_days=28,
+                                    item_ids=[sc["item_id"]])
+    surplus, short = found[(sc["item_id"], sc["surplus_site"])], found[(sc["item_id"], sc["short_site"])]
+    assert surplus.first_shortage_date is None
+    assert surplus.reorder_max is not None and surplus.start_available > surplus.reorder_max  # ERP: surplus
+    assert short.first_shortage_date is not None

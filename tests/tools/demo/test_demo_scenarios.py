@@ -7,6 +7,8 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
+
 from tests.factories import AS_OF, TODAY
 from tests.tools.demo.demo_helpers import LINES, OPEN_WO, SITES, available_stock, index
 
@@ -25,6 +27,12 @@ def _open_lines(db: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 def _first_shortage(db: dict[str, list[dict[str, Any]]], item_id: str, site_id: str, days: int) -> date | None:
     """First day within ``days`` the projected stock (COMMON.md definition) of a component goes below zero."""
+    return _projection(db, item_id, site_id, days)[0]
+
+
+def _projection(db: dict[str, list[dict[str, Any]]], item_id: str, site_id: str,
+                days: int) -> tuple[date | None, float]:
+    """(first day below zero, lowest closing balance) of a component's projected stock over ``days``."""
     moves: dict[date, float] = defaultdict(float)
     for ln in _open_lines(db):
         if (ln["item_id"], ln["site_id"]) == (item_id, site_id):
@@ -42,13 +50,33 @@ def _first_shortage(db: dict[str, list[dict[str, Any]]], item_id: str, site_id: 
         if w["item_id"] in qty_per:
             need = qty_per[w["item_id"]] * (w["qty_planned"] - w["qty_completed"]) - issued[w["wo_id"]]
             moves[max(w["planned_start"].date(), TODAY)] -= need
-    balance = available_stock(db).get((item_id, site_id), 0.0)
+    balance = lowest = available_stock(db).get((item_id, site_id), 0.0)
+    first: date | None = None
     for offset in range(days + 1):
         day = TODAY + timedelta(days=offset)
         balance += moves.get(day, 0.0)
-        if balance < 0:
-            return day
-    return None
+        lowest = min(lowest, balance)
+        if balance < 0 and first is None:
+            first = day
+    return first, lowest
+
+
+def _line_needs(db: dict[str, list[dict[str, Any]]], item_id: str, site_id: str, days: int) -> dict[str, float]:
+    """Work order -> what it still needs of ``item_id`` (qty_per x planned - issued), open orders of the
+    site starting within ``days`` of the as-of time (the line guard's rule)."""
+    issued: dict[str, float] = defaultdict(float)
+    for m in db["wo_materials"]:
+        if m["item_id"] == item_id:
+            issued[m["wo_id"]] += m["qty_issued"]
+    qty_per = {b["parent_item_id"]: b["qty_per"] for b in db["bom_lines"] if b["component_item_id"] == item_id}
+    out = {}
+    for w in sorted(db["work_orders"], key=lambda w: (w["planned_start"], w["wo_id"])):
+        if (w["site_id"] == site_id and w["status"] in OPEN_WO and w["item_id"] in qty_per
+                and w["planned_start"] < AS_OF + timedelta(days=days)):
+            need = qty_per[w["item_id"]] * w["qty_planned"] - issued[w["wo_id"]]
+            if need > 0:
+                out[w["wo_id"]] = need
+    return out
 
 
 def _availability(db: dict[str, list[dict[str, Any]]], days: int = 14) -> dict[str, float]:
@@ -158,6 +186,18 @@ def test_reallocation(db: dict[str, list[dict[str, Any]]], demo_manifest: dict[s
     assert available[(item, "P200")] < reorder[(item, "P200")]["min_qty"]
     assert available[(item, "P100")] > reorder[(item, "P100")]["max_qty"]
     assert _first_shortage(db, item, "P100", 28) is None
+    # ERP shows P100's stock free and above its maximum, but MES schedules most of it on the constrained
+    # line: what P100 can spare (the margin) is less than P200's shortage.
+    days = realloc["horizon_days"]
+    needs = _line_needs(db, item, "P100", days)
+    wo_line = {w["wo_id"]: w["line_id"] for w in db["work_orders"]}
+    assert list(needs) == realloc["line_work_order_ids"] and {wo_line[wo] for wo in needs} == {line}
+    assert realloc["line_need_qty"] == pytest.approx(sum(needs.values()))
+    assert realloc["free_qty"] == pytest.approx(available[(item, "P100")])
+    assert realloc["margin_qty"] == pytest.approx(realloc["free_qty"] - realloc["line_need_qty"])
+    first, lowest = _projection(db, item, "P200", days)
+    assert first is not None and realloc["short_qty"] == pytest.approx(-lowest)
+    assert 0 < realloc["allowed_qty"] <= realloc["margin_qty"] < realloc["short_qty"] == realloc["blocked_qty"]
     users = {b["parent_item_id"] for b in db["bom_lines"] if b["component_item_id"] == item}
     assert any(w["line_id"] == line and w["status"] in OPEN_WO and w["item_id"] in users
                for w in db["work_orders"])

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import BaseModel
 
+from tests.factories import make_ctx
 from tests.tools.monitoring.monitoring_helpers import AS_OF, SEEDS, SITES, TODAY, Plant, all_findings, build
+from tools.actions.catalog import action_catalog
 from tools.actions.maintenance import MaintenanceOrderArgs
 from tools.actions.purchasing import PoDateChangeArgs
 from tools.actions.quality_hold import PlaceQualityHoldArgs
@@ -75,6 +77,12 @@ def test_every_planted_scenario_is_found(full: Plant) -> None:
     assert short.suggested is not None and short.suggested.action == "reallocate_inventory"
     assert (short.suggested.args["from_site_id"], short.suggested.args["to_site_id"]) == (
         realloc["surplus_site"], realloc["short_site"])
+    assert short.figures["shortage_qty"] == realloc["short_qty"]
+    # what P100 can spare above its reorder minimum once its line is served, not P200's whole shortage:
+    # a move the constrained line's guard lets go
+    assert 0 < short.suggested.args["qty"] <= realloc["margin_qty"] < realloc["short_qty"]
+    check = action_catalog().get("reallocate_inventory").precondition(make_ctx(full.engine), dict(short.suggested.args))
+    assert check.ok, check.reason
     late = [f for f in found.values() if f.detector == "late_po_starves_wo"
             and f.figures["item_id"] == realloc["item_id"] and f.site_id == realloc["short_site"]]
     assert len(late) == 1 and late[0].suggested is not None
