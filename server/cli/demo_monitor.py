@@ -154,35 +154,23 @@ def _realloc(runtime: Runtime, out: Console, manifest: dict[str, Any]) -> None:
     realloc = manifest["scenarios"]["reallocation"]
     item, short, surplus = realloc["item_id"], realloc["short_site"], realloc["surplus_site"]
     signal = _signal(runtime, "stock_below_zero", item)
-    shortage = float(signal.figures.get("shortage_qty") or 0) if signal else 0.0
     if signal is not None:
         own = _proposal(signal, "reallocate_inventory")
         _say(out, f"  signal {signal.signal_id}: {signal.title}")
         _say(out, f"  the monitor's own proposal (as {signal.role} at {short}): {own.get('effect')} — "
                   f"{own.get('reason')}")
     actions, user = runtime.approvals.actions, runtime.policy.user("pat.planner")
-    inv, lots = table("inventory"), table("lots")
-    with runtime.data_engine.connect() as conn:
-        rows = conn.execute(select(inv.c.qty_on_hand, inv.c.qty_reserved).join(
-            lots, lots.c.lot_id == inv.c.lot_id).where(inv.c.item_id == item, inv.c.site_id == surplus,
-                                                      inv.c.stock_status == "unrestricted",
-                                                      lots.c.status == "available")).all()
-    free = round(sum(float(r.qty_on_hand) - float(r.qty_reserved) for r in rows), 3)
-    tries = [(round(min(shortage, free), 3), "the shortage")] if shortage > 0 and free > 0 else []
-    blocked = False
-    for qty, label in [*tries, (free, "a demonstration quantity: all free stock")]:
-        if blocked or qty <= 0:
-            break
+    _say(out, f"  ERP shows {realloc['free_qty']:g} {item} free at {surplus}; MES: {realloc['constrained_line_id']} "
+              f"needs {realloc['line_need_qty']:g} of it within {realloc['horizon_days']} days")
+    for qty, label in ((realloc["blocked_qty"], f"the {short} shortage"),
+                       (realloc["allowed_qty"], f"what {surplus} can spare")):
         args = {"item_id": item, "qty": qty, "from_site_id": surplus, "to_site_id": short,
                 "reason": f"cover the {short} shortage of {item}"}
         with runtime.audit.buffer() as audit:
             decision = actions.decide(user, "reallocate_inventory", args, model=PersonGrant(),
                                       trace=runtime.trace(user.user_id), audit=audit)
-        blocked = decision.effect.value == "deny" and realloc["constrained_line_id"] in decision.reason
         _say(out, f"  pat.planner asks to move {qty:g} {item} {surplus}→{short} ({label}): "
                   f"{decision.effect.value} [{decision.rule_id}] — {decision.reason}")
-    if tries and not blocked:
-        _say(out, "  (the line constraint did not refuse the shortage quantity on this plant)")
 
 
 def _executive(runtime: Runtime, out: Console) -> None:
@@ -220,13 +208,17 @@ def monitoring_walk(settings: Settings, out: Console) -> bool:
             scrap = _scrap(runtime, out, manifest)
             out.print(Rule(HEADINGS[1]))
             asset = _asset(runtime, out, manifest)
+            out.print(Rule(HEADINGS[2]))  # before the simulated shift: the plant as its planners see it now
+            _realloc(runtime, out, manifest)
         finally:
             runtime.close()
         out.print(Rule("(a) continued — NEXT SHIFT (simulated): scrap back to baseline"))
         spike = manifest["scenarios"]["scrap_spike"]
-        engine = factory.runtime(copy).data_engine
-        shift = advance_shift(engine, line_id=spike["line_id"], avoid_lots=[spike["lot_id"]])
-        engine.dispose()
+        runtime = factory.runtime(copy)
+        try:
+            shift = advance_shift(runtime.data_engine, line_id=spike["line_id"], avoid_lots=[spike["lot_id"]])
+        finally:
+            runtime.close()
         _say(out, f"  simulated shift on {shift.line_id} ({shift.wo_id}) {shift.started:%H:%M}–{shift.ended:%H:%M}: "
                   f"{shift.good:g} good, {shift.scrap:g} scrap ({shift.scrap_rate:.1%}, the line's usual rate), "
                   f"lots {', '.join(lot for lot, _ in shift.issued[:3])} (not {spike['lot_id']}); as-of → "
@@ -240,8 +232,6 @@ def monitoring_walk(settings: Settings, out: Console) -> bool:
                         s = runtime.monitor.store.get(signal_id)
                         _say(out, f"  next monitor run: {s.signal_id} {s.detector} → {s.status.value}: "
                                   f"{s.closed_reason or s.outcome.get('note', '')}")
-            out.print(Rule(HEADINGS[2]))
-            _realloc(runtime, out, manifest)
             out.print(Rule(HEADINGS[3]))
             _executive(runtime, out)
             report = runtime.audit.verify()

@@ -182,20 +182,27 @@ def test_asset_risk_maintenance_order_spare_follow_up_and_schedule_conflict(runt
 
 def test_reallocation_refused_by_the_mes_line_constraint(runtime: Runtime, manifest: dict[str, Any]) -> None:
     realloc = manifest["scenarios"]["reallocation"]
-    inv, lots = table("inventory"), table("lots")
-    with runtime.data_engine.connect() as conn:
-        free = sum(float(r.qty_on_hand) - float(r.qty_reserved) for r in conn.execute(
-            select(inv.c.qty_on_hand, inv.c.qty_reserved).join(lots, lots.c.lot_id == inv.c.lot_id).where(
-                inv.c.item_id == realloc["item_id"], inv.c.site_id == realloc["surplus_site"],
-                inv.c.stock_status == "unrestricted", lots.c.status == "available")))
     user = runtime.policy.user("pat.planner")
-    with runtime.audit.buffer() as audit:
-        decision = runtime.approvals.actions.decide(
-            user, "reallocate_inventory", {"item_id": realloc["item_id"], "qty": free, "from_site_id": "P100",
-                                           "to_site_id": "P200", "reason": "cover the P200 shortage"},
-            model=PersonGrant(), trace=runtime.trace(user.user_id), audit=audit)
-    assert decision.effect.value == "deny" and decision.rule_id == "actions.precondition"
-    assert realloc["constrained_line_id"] in decision.reason
+
+    def decide(qty: float) -> Any:
+        with runtime.audit.buffer() as audit:
+            return runtime.approvals.actions.decide(
+                user, "reallocate_inventory", {"item_id": realloc["item_id"], "qty": qty, "from_site_id": "P100",
+                                               "to_site_id": "P200", "reason": "cover the P200 shortage"},
+                model=PersonGrant(), trace=runtime.trace(user.user_id), audit=audit)
+
+    blocked = decide(realloc["blocked_qty"])  # P200's shortage: P100-AS1's work orders need that stock
+    assert blocked.effect.value == "deny" and blocked.rule_id == "actions.precondition"
+    assert realloc["constrained_line_id"] in blocked.reason
+    assert decide(realloc["allowed_qty"]).effect.value == "needs_approval"  # what P100 can spare
+    monitor = _monitor(runtime)
+    monitor.run()  # the monitor's own proposal for the shortage stays within what the line constraint allows
+    signal = next(s for s in monitor.store.signals() if s.detector == "stock_below_zero"
+                  and realloc["item_id"] in s.record_ids and s.site_id == "P200")
+    proposal = next(p for p in signal.proposals if p["action"] == "reallocate_inventory")
+    assert proposal["effect"] == "needs_approval", proposal
+    request = runtime.approvals.get(proposal["request_id"])
+    assert request.args["qty"] <= realloc["allowed_qty"] and request.requester == "monitor:planner@P200+P100"
 
 
 def test_cross_system_signals_visible_to_the_executive_not_to_another_site(runtime: Runtime,
