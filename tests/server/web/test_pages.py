@@ -161,8 +161,10 @@ def test_the_inbox_has_a_signals_section_before_the_requests(tmp_path: Path) -> 
     html = response.text
     assert 'id="signals"' in html and 'aria-labelledby="signals-h"' in html
     assert html.index('id="signals"') < html.index('id="pending"')
-    inbox, widget, audit = _get(tmp_path, "/static/js/inbox.js", "/widget.js", "/static/js/audit.js")
-    assert "/v1/signals?status=active" in inbox.text and "/v1/signals?status=active" in widget.text
+    inbox, signals, widget, audit = _get(tmp_path, "/static/js/inbox.js", "/static/js/signals.js", "/widget.js",
+                                         "/static/js/audit.js")
+    assert './signals.js"' in inbox.text  # the inbox module loads the signals module
+    assert "/v1/signals?status=active" in signals.text and "/v1/signals?status=active" in widget.text
     for verb in ("acknowledge", "dismiss", "override"):
-        assert verb in inbox.text
+        assert verb in signals.text
     assert "signal_response" in audit.text and "monitor_run" in audit.text

@@ -106,3 +106,7 @@ export function describeApprovers(value) {
     return `${(group.roles || []).join(" or ")}${group.site ? ` at ${group.site}` : ""}${people ? ` (${people})` : ""}`;
   }).join("; ");
 }
+
+/** A value for a table cell: JSON for objects, "—" for nothing. */
+export const display = (value) => (value !== null && typeof value === "object" ? JSON.stringify(value)
+  : String(value ?? "—"));
