@@ -23,9 +23,11 @@ install: $(STAMP)
 
 ## The main job on embedded defaults: build the demo plant if missing (or else bring its knowledge index up to date:
 ## idempotent, about a second when no document changed), then serve the demo portal with the chat widget, the
-## approver inbox and the audit viewer on http://127.0.0.1:8000/ (demo login: pick a user on the page).
+## approver inbox and the audit viewer on http://127.0.0.1:8000/ (demo login: pick a user on the page). One monitor
+## run first, so the inbox shows its signals at once; serve then runs it every monitoring.interval_minutes.
 run: install
 	@if test -f $(JIDOKA_HOME)/plant.db; then $(BIN)/jidoka knowledge ingest; else $(BIN)/jidoka init; fi
+	$(BIN)/jidoka monitor run
 	$(BIN)/jidoka serve --host 127.0.0.1 --port 8000 --demo-login
 
 ## The terminal demo: a governed walk through the plant with several roles, then an audit-chain check.
