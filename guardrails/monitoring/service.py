@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from guardrails.approvals.governed_actions import durable
 from guardrails.approvals.models import RequestStatus
 from guardrails.approvals.service import ActionApprovals, Settled
 from guardrails.audit.log import AuditKind, AuditLog
@@ -296,6 +297,7 @@ class Monitor:
                    "record_ids": list(signal.record_ids), "figures": dict(signal.figures), "as_of": signal.as_of,
                    "rule_id": signal.rule_id, **extra}
         run.audit.add(run.trace.event(AuditKind.SIGNAL, payload))
+        durable(run.audit)  # the signal is already stored: its event must not wait for the end of the run
 
 
 def _summary(run_id: str, started: datetime, notes: dict[str, list[str]]) -> RunSummary:

@@ -253,3 +253,22 @@ def test_a_plant_without_autonomy_for_the_monitor_refuses_by_its_rule(tmp_path: 
         runtime.close()
     reservation = signal.proposals[1]
     assert reservation["effect"] == "deny" and reservation["rule_id"] == "plants/P100.yaml#monitoring.risk_classes"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_run_that_dies_midway_leaves_every_stored_signal_audited(monitor: Monitor, runtime: Runtime,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    durable_at_crash: list[set[str]] = []
+
+    def killed(self: Monitor, run: Any, rule: Any, signal: Signal, finding: Any) -> None:
+        # What a kill right here would leave: only what is already written (the run's buffer dies with it).
+        durable_at_crash.append({e.payload["signal_id"] for e in _events(runtime, AuditKind.SIGNAL)
+                                 if e.payload["change"] == "opened"})
+        raise RuntimeError("the process is killed here")
+
+    monkeypatch.setattr(Monitor, "_propose_next", killed)
+    with pytest.raises(RuntimeError):
+        monitor.run()
+    (stored,) = monitor.store.signals()
+    assert durable_at_crash == [{stored.signal_id}]  # the stored signal's event was durable before the kill
+    assert monitor.store.acquire("next-runner", lease=timedelta(minutes=1)) is None  # the lock was given back
