@@ -49,10 +49,7 @@ def _asset_spare(conn: Connection, record_ids: tuple[str, ...]) -> tuple[str, st
 
 
 def _variance(figures: Mapping[str, Any]) -> float | None:
-    for key in ("variance", "excess", "rate_over_baseline"):
-        value = figures.get(key)
-        if isinstance(value, (int, float)):
-            return float(value)
+    """How far the scrap rate is over its baseline (the scrap_spike detector's figures)."""
     rate, baseline = figures.get("scrap_rate"), figures.get("baseline_rate")
     if isinstance(rate, (int, float)) and isinstance(baseline, (int, float)):
         return float(rate) - float(baseline)

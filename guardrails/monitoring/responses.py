@@ -29,7 +29,6 @@ __all__ = ["MAX_REASON", "MIN_REASON", "respond"]
 
 MIN_REASON = 3
 MAX_REASON = 1000
-_CLOSED = frozenset({SignalStatus.RESOLVED})
 
 
 def _refuse(signal_id: str, reason: str, rule_id: str, trace: Trace, audit: AuditSink, user: User,
@@ -57,7 +56,7 @@ def respond(monitor: Monitor, signal_id: str, user: User, kind: ResponseKind, re
     if not MIN_REASON <= len(text) <= MAX_REASON:
         raise _refuse(signal_id, f"a reason of {MIN_REASON}–{MAX_REASON} characters is required", "signals.reason",
                       trace, audit, user, kind)
-    if signal.status in _CLOSED:
+    if not signal.active:
         raise _refuse(signal_id, f"{signal_id} is {signal.status.value}; there is nothing to respond to",
                       "signals.closed", trace, audit, user, kind)
     if action is not None and kind is not ResponseKind.OVERRIDE:
@@ -94,8 +93,6 @@ def respond(monitor: Monitor, signal_id: str, user: User, kind: ResponseKind, re
     if chosen is not None:
         payload["alternative"] = chosen.to_json()
     audit.add(trace.event(AuditKind.SIGNAL_RESPONSE, payload))
-    if chosen is not None and chosen.request_id and chosen.settled is None:
-        pass  # waits for its approvers like any request; the decision executes it (Monitor.settle)
     return updated
 
 

@@ -10,8 +10,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -191,10 +190,6 @@ class SignalStore:
                                  .where(signals_table.c.signal_id == signal_id)).scalar()
         return int(found or 0)
 
-    def now(self) -> datetime:
-        """The store's clock."""
-        return self._clock()
-
     # -- the monitor lock --------------------------------------------------------------------------
 
     def acquire(self, holder: str, *, lease: timedelta, name: str = "monitor") -> str | None:
@@ -224,12 +219,3 @@ class SignalStore:
             conn.execute(lock_table.update().where(lock_table.c.name == name, lock_table.c.holder == holder)
                          .values(expires_at=datetime(1970, 1, 1, tzinfo=UTC)))
 
-
-def with_changes(signal: Signal, now: datetime, **changes: Any) -> Signal:
-    """``signal`` with ``changes`` and ``updated_at = now``."""
-    return replace(signal, updated_at=now, **changes)
-
-
-def merged_figures(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """True when ``new`` differs from ``old`` (an update worth recording)."""
-    return dict(old) != dict(new)
