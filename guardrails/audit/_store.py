@@ -43,7 +43,9 @@ from guardrails.audit.verify import ChainHead, StoredRow
 from guardrails.errors import AuditError, AuditSchemaMissing
 
 __all__ = [
+    "COLUMNS",
     "HEAD_ID",
+    "Sql",
     "SqliteAppender",
     "Synchronous",
     "WritePlan",
@@ -97,8 +99,8 @@ audit_head = Table(
     CheckConstraint(f"id = {HEAD_ID}", name="ck_audit_head_one_row"),
 )
 
-_COLUMNS = tuple(audit_events.c)
-_COLUMN_NAMES = tuple(c.name for c in _COLUMNS)
+COLUMNS = tuple(audit_events.c)
+_COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 
 
 def has_schema(engine: Engine) -> bool:
@@ -284,18 +286,23 @@ def read_head(conn: Connection) -> ChainHead | None:
 
 
 @dataclass(frozen=True)
-class _Sql:
+class Sql:
     """A statement compiled for one dialect, with the order its positional parameters take."""
 
     sql: str
     positional: tuple[str, ...] | None
+    fixed: tuple[tuple[str, Any], ...] = ()
+    """Parameters the statement brings itself (SQLite's ``OFFSET 0`` after a bound ``LIMIT``)."""
 
     @classmethod
-    def compile(cls, stmt: Any, dialect: Dialect) -> _Sql:
+    def compile(cls, stmt: Any, dialect: Dialect) -> Sql:
         compiled = stmt.compile(dialect=dialect)
-        return cls(compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None)
+        fixed = tuple((name, value) for name, value in compiled.params.items() if value is not None)
+        return cls(compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None, fixed)
 
     def bind(self, values: dict[str, Any]) -> Any:
+        if self.fixed:
+            values = {**dict(self.fixed), **values}
         return values if self.positional is None else tuple(values[name] for name in self.positional)
 
 
@@ -309,9 +316,9 @@ class WritePlan:
     str/int/None, so no bind processor that would change a value is skipped).
     """
 
-    head_for_update: _Sql
-    insert: _Sql
-    move_head: _Sql
+    head_for_update: Sql
+    insert: Sql
+    move_head: Sql
 
     @classmethod
     def for_dialect(cls, dialect: Dialect) -> WritePlan:
@@ -319,11 +326,11 @@ class WritePlan:
         head = audit_head.c
         where = head.id == bindparam("head_id")
         return cls(
-            head_for_update=_Sql.compile(select(head.last_seq, head.last_hash).where(where).with_for_update(),
+            head_for_update=Sql.compile(select(head.last_seq, head.last_hash).where(where).with_for_update(),
                                          dialect),
-            insert=_Sql.compile(audit_events.insert().values({c.name: bindparam(c.name) for c in _COLUMNS}),
+            insert=Sql.compile(audit_events.insert().values({c.name: bindparam(c.name) for c in COLUMNS}),
                                 dialect),
-            move_head=_Sql.compile(
+            move_head=Sql.compile(
                 update(audit_head).where(where)
                 .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash")),
                 dialect,
@@ -357,7 +364,7 @@ def iter_rows(conn: Connection, *, chunk_size: int, where: Any = None) -> Iterat
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     last: int | None = None  # no lower bound at first: a forged seq 0 or below must be seen too
     while True:
-        stmt = select(*_COLUMNS)
+        stmt = select(*COLUMNS)
         if last is not None:
             stmt = stmt.where(audit_events.c.seq > last)
         if where is not None:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from guardrails.audit.anchor import (
     AnchorReading,
@@ -187,23 +188,41 @@ class _Matcher:
         return last_good + 1, problem, f"{problem.value}: {detail}; {trust}"
 
 
-def check_chain(rows: Iterable[StoredRow], head: ChainHead | None, reading: AnchorReading | None, *,
-                key_ids: Sequence[str] = (), notes: Sequence[str] = ()) -> VerifyReport:
-    """Walk ``rows`` (seq order) as the chain check does and, with ``reading``, against its checkpoints.
+def _walk(checker: ChainChecker, pages: Iterable[Sequence[Sequence[Any]]], matcher: _Matcher | None, *,
+          fast: bool) -> bool:
+    """Feed every page's rows to ``checker`` and each checked row a checkpoint names to ``matcher``; True when
+    a checkpoint did not match (the walk stops at the first problem of either)."""
+    watched = matcher.pending if matcher is not None else {}  # shrinks as checkpoints are matched: only ahead
+    for page in pages:
+        index, end = 0, len(page)
+        while index < end:
+            if fast:  # honest rows in bulk; the rest (and checkpointed seqs) one by one below
+                index = checker.feed_page(page, index, watched)
+                if index == end:
+                    break
+            row = StoredRow(*page[index])
+            index += 1
+            if not checker.feed(row):
+                return False
+            if matcher is not None and not matcher.feed(row.seq, row.hash):
+                return True
+    return False
+
+
+def check_chain(pages: Iterable[Sequence[Sequence[Any]]], head: ChainHead | None, reading: AnchorReading | None,
+                *, key_ids: Sequence[str] = (), notes: Sequence[str] = (), fast: bool = True) -> VerifyReport:
+    """Walk the rows of ``pages`` (seq order, stored columns in :class:`StoredRow` order) as the chain check
+    does and, with ``reading``, against its checkpoints.
 
     Problems inside the chain come first (as without an anchor); then a truncated or rewritten stretch that
     only the checkpoints reveal; then anchor lines no trusted key signed. Without ``reading`` the report says
-    that no anchor is configured.
+    that no anchor is configured. ``fast`` accepts rows by :meth:`ChainChecker.feed_page` (the payload's stored
+    text hashed as it is) and checks only the others in full; ``fast=False`` parses and re-encodes every
+    payload (the reference walk; it also names a re-hashed non-canonical payload at its own row).
     """
     checker = ChainChecker()
     matcher = _Matcher(reading.checkpoints) if reading is not None else None
-    rewritten = False
-    for row in rows:
-        if not checker.feed(row):
-            break
-        if matcher is not None and not matcher.feed(row.seq, row.hash):
-            rewritten = True
-            break
+    rewritten = _walk(checker, pages, matcher, fast=fast)
     if matcher is None or reading is None:
         return replace(checker.finish(head), anchor=NOT_CONFIGURED)
     last_seq = checker.checked

@@ -41,6 +41,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from guardrails.audit._pages import iter_pages
 from guardrails.audit._store import (
     Synchronous,
     WritePlan,
@@ -245,9 +246,16 @@ class AuditLog:
 
     # -- checking and reading ------------------------------------------------------------------
 
-    def verify(self, *, chunk_size: int = 2000, anchor_files: Sequence[Path] = ()) -> VerifyReport:
+    def verify(self, *, chunk_size: int = 10000, anchor_files: Sequence[Path] = (), thorough: bool = False
+               ) -> VerifyReport:
         """Re-walk the chain in seq order (``chunk_size`` rows in memory at a time), then check the head row
-        and, with an anchor, every signed checkpoint of its file and of ``anchor_files`` (other hosts')."""
+        and, with an anchor, every signed checkpoint of its file and of ``anchor_files`` (other hosts').
+
+        Each row's stored text is hashed as it is; only a row whose hash does not match has its payload parsed
+        and re-encoded to name the problem. ``thorough`` parses and re-encodes every payload, which also names
+        a payload rewritten to non-canonical bytes under a re-computed hash at its own row, where the default
+        names the next row (relinked) or the head — see :meth:`guardrails.audit.verify.ChainChecker.feed_page`.
+        """
         anchor = self._anchor
         if anchor_files and anchor is None:
             raise AuditAnchorError("anchor files were given but no key checks them: set JIDOKA_AUDIT_VERIFY_KEY")
@@ -256,9 +264,9 @@ class AuditLog:
         reading = anchor.read(anchor_files) if anchor is not None else None
         with self._reading("verify the audit log") as conn:
             head = read_head(conn)
-            return check_chain(iter_rows(conn, chunk_size=chunk_size), head, reading,
+            return check_chain(iter_pages(conn, page_size=chunk_size), head, reading,
                                key_ids=tuple(anchor.trusted.keys) if anchor else (),
-                               notes=anchor.notes() if anchor else ())
+                               notes=anchor.notes() if anchor else (), fast=not thorough)
 
     def checkpoint(self) -> Checkpoint:
         """Sign the stored head and append it to the anchor file (``jidoka audit anchor``).

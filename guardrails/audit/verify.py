@@ -6,9 +6,12 @@ against signed checkpoints kept outside the database is :mod:`guardrails.audit.a
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
 from guardrails.audit.chain import GENESIS_HASH, canonical_event, canonical_json, chain_hash
@@ -125,8 +128,50 @@ class ChainChecker:
         self._checked = 0
         self._problem: tuple[int | None, ChainProblem, str] | None = None
 
+    def feed_page(self, rows: Sequence[Sequence[Any]], start: int, watched: Container[int] = ()) -> int:
+        """Accept ``rows[start:]`` (stored columns in :class:`StoredRow` order) while each passes the fast check;
+        the index of the first row that did not, which the caller then gives to :meth:`feed`.
+
+        The fast check: the row is the next seq, its prev_hash is the previous row's hash, and SHA-256 of
+        prev_hash ‖ the canonical event text spliced from its stored strings (the payload's stored text as it is,
+        not parsed and re-encoded) is its stored hash. Every row the log wrote passes, since the log stores the
+        payload's canonical text and hashed exactly that. A row that does not pass is left to :meth:`feed`, which
+        names its problem exactly as a walk without the fast check would; so is a row whose seq is in
+        ``watched`` (the caller compares those with signed checkpoints).
+
+        What the fast check does not look at is whether an accepted row's payload text is canonical: a payload
+        rewritten to other bytes *and* a hash recomputed over them passes here, where :meth:`feed` names that
+        row. Such a row is a forged hash like any re-hashed edit, and is caught the same way: the next row's
+        prev_hash (named as relinked), the head row, or a signed checkpoint.
+        """
+        if self._problem is not None:
+            return start
+        expected, prev, index, end = self._expected_seq, self._prev_hash, start, len(rows)
+        sha256, quote = hashlib.sha256, encode_basestring
+        try:
+            while index < end:
+                seq, ts, trace_id, thread_id, user_id, kind, payload, policy_hash, prev_hash, digest = rows[index]
+                if seq != expected or prev_hash != prev or seq in watched:
+                    break
+                text = (
+                    f'{prev_hash}{{"kind":{quote(kind)},"payload":{payload},"policy_hash":{quote(policy_hash)},'
+                    f'"seq":{seq},"thread_id":{"null" if thread_id is None else quote(thread_id)},'
+                    f'"trace_id":{quote(trace_id)},"ts":{quote(ts)},"user_id":{quote(user_id)}}}'
+                )
+                if sha256(text.encode("utf-8")).hexdigest() != digest:
+                    break
+                prev = digest
+                expected += 1
+                index += 1
+        except (TypeError, ValueError):  # a column that is not text (or not encodable): feed() names it
+            pass
+        self._checked += index - start
+        self._expected_seq, self._prev_hash = expected, prev
+        return index
+
     def feed(self, row: StoredRow) -> bool:
-        """Check the next row; False once a problem was found (stop feeding then)."""
+        """Check the next row in full (payload parsed and re-encoded); False once a problem was found (stop
+        feeding then)."""
         if self._problem is not None:
             return False
         seq, expected = row.seq, self._expected_seq
