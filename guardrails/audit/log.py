@@ -22,6 +22,10 @@ a commit then survives a crash of the process but may be lost on a power cut
 or OS crash (the chain stays valid; the newest transactions are just missing).
 A FULL commit costs about one fsync (~1 ms here), so write a turn's events
 through :meth:`AuditLog.buffer` (one transaction per turn), not one by one.
+Turns of one log that flush while another commit is in progress are written
+together in the next transaction (group commit, :mod:`._group_commit`): one
+fsync for the group, each flush still returning only once its own events are
+committed, a failure failing the whole group with nothing of it stored.
 
 Postgres: appenders serialise on ``SELECT ... FOR UPDATE`` of the head row
 instead of SQLite's ``BEGIN IMMEDIATE``; reads use REPEATABLE READ snapshots.
@@ -36,15 +40,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
+from guardrails.audit._group_commit import ChainWriter, GroupCommitter, Stamped
 from guardrails.audit._pages import iter_pages
 from guardrails.audit._store import (
     Synchronous,
-    WritePlan,
     audit_events,
     audit_metadata,
     ensure_head,
@@ -54,13 +57,12 @@ from guardrails.audit._store import (
     read_transaction,
     sqlite_appender,
     to_record,
-    write_transaction,
 )
 from guardrails.audit.anchor import Checkpoint
 from guardrails.audit.anchoring import AuditAnchor, check_chain
-from guardrails.audit.chain import GENESIS_HASH, AuditEvent, AuditKind, AuditRecord, canonical_json, event_hash
+from guardrails.audit.chain import GENESIS_HASH, AuditEvent, AuditKind, AuditRecord, canonical_json
 from guardrails.audit.verify import ChainHead, ChainProblem, StoredRow, VerifyReport
-from guardrails.errors import AuditAnchorError, AuditChainConflict, AuditError, AuditSchemaMissing
+from guardrails.errors import AuditAnchorError, AuditError, AuditSchemaMissing
 
 __all__ = [
     "GENESIS_HASH",
@@ -118,8 +120,6 @@ def format_ts(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-_Stamped = tuple[AuditEvent, str]
-
 
 class AuditLog:
     """The audit log on the state database behind ``engine``.
@@ -131,12 +131,15 @@ class AuditLog:
 
     def __init__(
         self, engine: Engine, *, clock: Clock | None = None, synchronous: Synchronous = "FULL",
-        anchor: AuditAnchor | None = None,
+        anchor: AuditAnchor | None = None, group_commit: bool = True,
     ) -> None:
         """Use ``engine`` (from :func:`tools.plant.db.make_engine`); ``clock`` stamps events (default: UTC now).
 
         ``synchronous`` is SQLite's fsync level for the log's commits (see the module docstring). ``anchor``
         writes signed checkpoints of the head after appends and lets :meth:`verify` check against them.
+        ``group_commit`` writes the appends of threads that arrive while a commit is in progress together, in
+        the next transaction (each still returns only once its own events are committed); False gives every
+        append its own transaction.
         """
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
@@ -144,14 +147,20 @@ class AuditLog:
         self._clock = clock or _utc_now
         self._stamps = _UtcStamps() if clock is None else None
         self._synchronous: Synchronous = synchronous
-        self._plan = WritePlan.for_dialect(engine.dialect)
         self._appender = sqlite_appender(engine, synchronous=synchronous)
+        self._committer = GroupCommitter(ChainWriter(engine, synchronous=synchronous, appender=self._appender),
+                                         grouped=group_commit)
         self._anchor = anchor
 
     @property
     def engine(self) -> Engine:
         """The state database engine the log writes to."""
         return self._engine
+
+    @property
+    def commits(self) -> int:
+        """Write transactions this log object has committed (a group of appends counts once)."""
+        return self._committer.commits
 
     @property
     def anchor(self) -> AuditAnchor | None:
@@ -191,36 +200,17 @@ class AuditLog:
         """A group-commit buffer for one turn (use it as a context manager)."""
         return AuditBuffer(self)
 
-    def _write(self, stamped: Sequence[_Stamped], *, records: bool = True) -> list[AuditRecord]:
-        """Append ``stamped`` in one transaction; the records written, or ``[]`` when ``records`` is False."""
+    def _write(self, stamped: Sequence[Stamped], *, records: bool = True) -> list[AuditRecord]:
+        """Append ``stamped`` in one transaction (shared with concurrent callers' when grouped); the records
+        written, or ``[]`` when ``records`` is False."""
         if not stamped:
             return []
         for event, _ in stamped:
             if not isinstance(event, AuditEvent):
                 raise AuditError(f"only AuditEvent can be appended, got {type(event).__name__}")
-        plan = self._plan
-        try:
-            transaction = (write_transaction(self._engine, synchronous=self._synchronous)
-                           if self._appender is None else self._appender.transaction())
-            with transaction as cursor:
-                head = plan.lock_head(cursor)
-                if head is None:
-                    raise AuditSchemaMissing("the audit_head row is missing; run create_schema() or verify")
-                rows = self._chain(head, stamped)
-                plan.insert_rows(cursor, rows)
-                last = rows[-1]
-                plan.write_head(cursor, ChainHead(last[0], last[-1]))
-        except IntegrityError as exc:
-            raise AuditChainConflict(
-                "the next seq already exists: rows were written outside the audit log; "
-                "run `jidoka audit verify`"
-            ) from exc
-        except SQLAlchemyError as exc:
-            if not self.has_schema():
-                raise AuditSchemaMissing("no audit tables in the state database; run create_schema()") \
-                    from exc
-            raise AuditError(f"could not append to the audit log: {exc}") from exc
+        rows = self._committer.commit(stamped)
         if self._anchor is not None:  # committed: a checkpoint, when one is due, is outside the transaction
+            last = rows[-1]
             self._anchor.after_append(rows[0][0], last[0], last[-1])
         if not records:
             return []
@@ -230,19 +220,6 @@ class AuditLog:
             written.append(AuditRecord.of(seq, ts, trace_id, thread_id, user_id, kind, event.payload, policy_hash,
                                           prev, digest))
         return written
-
-    @staticmethod
-    def _chain(head: ChainHead, stamped: Sequence[_Stamped]) -> list[tuple[Any, ...]]:
-        """The rows following ``head``, as inserted: ``audit_events`` column order, payload as canonical text."""
-        seq, prev = head.seq, head.hash
-        rows: list[tuple[Any, ...]] = []
-        for event, ts in stamped:
-            seq += 1
-            digest = event_hash(prev, seq, ts, event)
-            rows.append((seq, ts, event.trace_id, event.thread_id, event.user_id, event.kind.value,
-                         event.payload_json, event.policy_hash, prev, digest))
-            prev = digest
-        return rows
 
     # -- checking and reading ------------------------------------------------------------------
 
@@ -355,7 +332,7 @@ class AuditBuffer:
     def __init__(self, log: AuditLog) -> None:
         """A buffer writing to ``log`` (normally made by :meth:`AuditLog.buffer`)."""
         self._log = log
-        self._pending: list[_Stamped] = []
+        self._pending: list[Stamped] = []
         self._lock = threading.Lock()
 
     def add(self, event: AuditEvent) -> None:
