@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from guardrails.audit.log import AuditEvent, AuditKind, AuditLog, Synchronous
 from guardrails.errors import AuditError
 
-__all__ = ["measure_append_throughput", "measure_verify_throughput"]
+__all__ = ["ConcurrentAppends", "measure_append_throughput", "measure_concurrent_appends",
+           "measure_verify_throughput"]
 
 
 def _bench_event(i: int) -> AuditEvent:
@@ -51,3 +54,75 @@ def measure_verify_throughput(engine: Engine) -> float:
     if not report.ok:
         raise AuditError(f"cannot measure verify on a broken chain: {report.reason}")
     return report.checked / elapsed if elapsed > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class ConcurrentAppends:
+    """What concurrent appenders achieved: events and commits in how long."""
+
+    events: int
+    """Events appended (all committed)."""
+    commits: int
+    """Write transactions the log committed for them."""
+    seconds: float
+    """Wall clock from the appenders' common start until the last returned."""
+
+    @property
+    def events_per_s(self) -> float:
+        """Durable events per second."""
+        return self.events / self.seconds
+
+    @property
+    def commits_per_s(self) -> float:
+        """Commits (fsyncs at FULL) per second."""
+        return self.commits / self.seconds
+
+    @property
+    def events_per_commit(self) -> float:
+        """Events each transaction carried on average."""
+        return self.events / self.commits
+
+
+def measure_concurrent_appends(
+    engine: Engine, *, appenders: int, turns: int, events_per_turn: int, group_commit: bool,
+    synchronous: Synchronous = "FULL",
+) -> ConcurrentAppends:
+    """``appenders`` threads each flushing ``turns`` turns of ``events_per_turn`` events through one log's buffers.
+
+    Writes real rows: point it at a scratch database. Events are built before the common start; stamping,
+    hashing, committing and waiting for the commit are timed. Raises if an appender failed or the chain is broken.
+    """
+    if appenders < 1 or turns < 1 or events_per_turn < 1:
+        raise ValueError("appenders, turns and events_per_turn must be >= 1")
+    log = AuditLog(engine, synchronous=synchronous, group_commit=group_commit)
+    log.create_schema()
+    before = log.commits
+    prepared = [[_bench_event(a * turns * events_per_turn + i) for i in range(turns * events_per_turn)]
+                for a in range(appenders)]
+    start = threading.Barrier(appenders + 1)
+    failures: list[BaseException] = []
+
+    def appender(events: list[AuditEvent]) -> None:
+        start.wait()
+        try:
+            for offset in range(0, len(events), events_per_turn):
+                with log.buffer() as buf:
+                    for event in events[offset:offset + events_per_turn]:
+                        buf.add(event)
+        except BaseException as exc:  # reported below, never a made-up figure
+            failures.append(exc)
+
+    threads = [threading.Thread(target=appender, args=(events,)) for events in prepared]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - began
+    if failures:
+        raise AuditError(f"an appender failed: {failures[0]!r}")
+    report = log.verify()
+    if not report.ok or report.checked != appenders * turns * events_per_turn:
+        raise AuditError(f"the chain after concurrent appends does not check out: {report.reason}")
+    return ConcurrentAppends(report.checked, log.commits - before, seconds)
