@@ -160,6 +160,10 @@ def verify(
     anchors: list[Path] = typer.Option(
         [], "--anchor", help="Another host's anchor file to check too (repeatable; JIDOKA_AUDIT_ANCHOR is read first).",
     ),
+    thorough: bool = typer.Option(
+        False, "--thorough", help="Also parse and re-encode every payload (slower): a payload rewritten to other "
+                                  "bytes under a re-computed hash is then named at its own row, not at the next.",
+    ),
 ) -> None:
     """Re-check the whole hash chain and the signed checkpoints: exit 0 when intact, 1 naming the first bad seq."""
     for path in anchors:
@@ -167,7 +171,7 @@ def verify(
             raise fail(f"no anchor file at {path}")
     with _open_log(ctx) as log:
         try:
-            report = log.verify(anchor_files=anchors)
+            report = log.verify(anchor_files=anchors, thorough=thorough)
         except AuditError as exc:
             raise fail(str(exc)) from None
         if report.ok:

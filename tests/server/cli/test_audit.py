@@ -323,3 +323,11 @@ def test_a_broken_chain_gets_no_read_event_and_a_failed_record_is_a_note(cli_set
     code, out, err = run(cli_settings, "show", "--trace", "tr-b")
     assert code == 0 and "trace tr-b" in out
     assert "this read was not recorded in the audit log: attempt to write a readonly database" in err
+
+
+def test_verify_thorough_walks_the_same_chain(cli_settings: Settings, state_db: str) -> None:
+    fast = json.loads(run(cli_settings, "verify", "--json")[1])
+    code, out, _ = run(cli_settings, "verify", "--thorough", "--json")
+    thorough = json.loads(out)
+    assert code == 0 and thorough["ok"] is True
+    assert thorough["checked"] == fast["checked"] + 1  # the first verify's own audit_read event
