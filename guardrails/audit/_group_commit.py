@@ -133,8 +133,13 @@ class GroupCommitter:
         group: list[_Ticket] | None = None
         with self._cond:
             self._queue.append(ticket)
-            while self._leading and not ticket.done:
-                self._cond.wait()
+            try:
+                while self._leading and not ticket.done:
+                    self._cond.wait()
+            except BaseException:  # interrupted while waiting: withdraw the batch unless a leader took it already
+                if ticket in self._queue:
+                    self._queue.remove(ticket)
+                raise
             if not ticket.done:  # nobody is committing: lead a group of everything queued, in queue order
                 self._leading = True
                 if self._grouped:
