@@ -49,7 +49,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("gate", gate_section, ("policy_decision_p50_us", "policy_decision_p99_us",
                                    "policy_decision_1000_rules_p50_us", "policy_decision_1000_rules_p99_us")),
     Section("pycasbin", casbin_section, ("pycasbin_rbac_p50_us", "policy_vs_pycasbin")),
-    Section("audit", audit_section, ("audit_append_per_s", "audit_verify_per_s",
+    Section("audit", audit_section, ("audit_append_per_s", "audit_verify_per_s", "audit_verify_cpu_per_s",
                                      *(f"audit_16x12_{mode}_{figure}" for mode in ("group", "per_turn")
                                        for figure in ("commits_per_s", "events_per_commit", "events_per_s")))),
     Section("turn", turn_section, ("governed_turn_ratio", "governance_cpu_ms_per_turn")),
