@@ -10,6 +10,7 @@ thread's latest checkpoint (to continue it, resume its approval pause, or show i
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,6 +20,8 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from sqlalchemy.engine import URL, make_url
 
 __all__ = ["CheckpointHandle", "open_checkpointer", "postgres_conninfo", "prune_superseded", "setup_checkpoints"]
+
+_log = logging.getLogger("jidoka.checkpoints")
 
 _POOL_MAX = 16
 """Connections one process keeps to Postgres for checkpoints (a turn holds one only while it reads or writes)."""
@@ -129,7 +132,7 @@ def _prune_sqlite(saver: SqliteSaver, thread_id: str) -> None:
             raise
 
 
-def prune_superseded(saver: BaseCheckpointSaver[Any] | None, thread_id: str) -> None:
+def prune_superseded(saver: BaseCheckpointSaver[Any] | None, thread_id: str) -> bool:
     """Delete the checkpoints of ``thread_id`` older than its latest one, with the writes pending on them.
 
     What stays is what a thread is continued, resumed or shown from: its latest checkpoint and that checkpoint's
@@ -137,11 +140,25 @@ def prune_superseded(saver: BaseCheckpointSaver[Any] | None, thread_id: str) -> 
     a thread with one checkpoint is left as it is. SQLite: one transaction on the saver's connection; Postgres:
     ``PostgresSaver.prune(keep_latest)``, which also drops the channel blobs no kept checkpoint references. Other
     savers (in-memory ones in tests) are left unpruned.
-    """
-    if isinstance(saver, SqliteSaver):
-        _prune_sqlite(saver, str(thread_id))
-        return
-    from langgraph.checkpoint.postgres import PostgresSaver
 
-    if isinstance(saver, PostgresSaver):
-        saver.prune([str(thread_id)], strategy="keep_latest")
+    Pruning is housekeeping: when the database is busy (a lock wait ran out, a concurrent prune of the thread
+    conflicted) nothing is deleted, the run's result stands, and the next run of the thread prunes what is left.
+    Returns whether it pruned.
+    """
+    try:
+        if isinstance(saver, SqliteSaver):
+            _prune_sqlite(saver, str(thread_id))
+            return True
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg import OperationalError as PostgresBusy
+
+        if isinstance(saver, PostgresSaver):
+            try:
+                saver.prune([str(thread_id)], strategy="keep_latest")
+            except PostgresBusy as exc:  # serialization failures and deadlocks are operational errors too
+                _log.warning("checkpoints of thread %s not pruned this time: %s", thread_id, exc)
+                return False
+            return True
+    except sqlite3.OperationalError as exc:
+        _log.warning("checkpoints of thread %s not pruned this time: %s", thread_id, exc)
+    return False

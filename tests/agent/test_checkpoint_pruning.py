@@ -4,6 +4,7 @@ threads' turns (and its own thread's pruning) until it is decided and resumed.""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +120,24 @@ def test_a_paused_approval_survives_pruning_and_other_threads_turns_then_resumes
     assert [m["text"] for m in shown] == ["Good morning.", "Noted.", "Hold the suspect film lot and its work orders.",
                                           done.answer]
     assert h.audit.verify().ok
+
+
+def test_a_busy_database_skips_pruning_and_the_next_run_catches_up(demo_plant: Engine, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.checkpoint as checkpoint_module
+
+    state_url = f"sqlite:///{tmp_path / 'busy' / 'state.db'}"
+    copilot, _ = build_copilot(demo_plant, tmp_path / "busy", _read_model(), state_url=state_url)
+    thread = "th-busy"
+    copilot.ask("pat.planner", "How much RM-3001 is there?", thread_id=thread)
+    real = checkpoint_module._prune_sqlite
+
+    def locked(saver: Any, thread_id: str) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(checkpoint_module, "_prune_sqlite", locked)
+    answered = copilot.ask("pat.planner", "And now?", thread_id=thread)
+    assert answered.answer.startswith("Saw ") and _stored(state_url, thread) == (2, 0)  # the turn stands
+    monkeypatch.setattr(checkpoint_module, "_prune_sqlite", real)
+    copilot.ask("pat.planner", "And now?", thread_id=thread)
+    assert _stored(state_url, thread) == (1, 0)
