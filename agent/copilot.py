@@ -16,10 +16,12 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability
 
 from agent.approval_node import pause_answer, pause_requests
+from agent.checkpoint import prune_superseded
 from agent.errors import AgentError, InvalidQuestion, ThreadAwaitingApproval, ThreadNotYours
 from agent.rules.localize import localize
 from guardrails.approvals.models import RequestStatus
@@ -37,6 +39,18 @@ MAX_QUESTION_CHARS = 4000
 # executions stay exactly-once through the action ledger's idempotency keys, not through step checkpoints.
 # Cuts checkpoint bytes per turn about tenfold (BENCHMARKS.md).
 TURN_DURABILITY: Durability = "exit"
+
+
+@dataclass(frozen=True)
+class _ThreadView:
+    """What a turn needs to know about its thread before it runs, from one checkpoint read."""
+
+    owner: str | None
+    """The user the thread belongs to; ``None`` for a new thread."""
+    waiting: list[dict[str, Any]]
+    """The approval requests the thread is paused on (empty when it is not paused)."""
+    exists: bool
+    """The thread has a checkpoint (something a run may supersede)."""
 
 
 @dataclass(frozen=True)
@@ -70,11 +84,20 @@ class Copilot:
     """Runs governed turns on a compiled graph."""
 
     def __init__(self, graph: CompiledStateGraph[Any], governed: GovernedTools, audit: AuditLog,
-                 approvals: ActionApprovals | None = None) -> None:
+                 approvals: ActionApprovals | None = None, *, prune_checkpoints: bool = True) -> None:
+        """``prune_checkpoints``: after each run, delete the thread's superseded checkpoints (only the latest one is
+        ever read: see :func:`agent.checkpoint.prune_superseded`)."""
         self.graph = graph
         self.governed = governed
         self.audit = audit
         self.approvals = approvals
+        self.prune_checkpoints = prune_checkpoints
+
+    def _prune(self, thread_id: str) -> None:
+        """Drop what the run just ended superseded (the thread's older checkpoints)."""
+        if self.prune_checkpoints:
+            prune_superseded(self.graph.checkpointer if isinstance(self.graph.checkpointer, BaseCheckpointSaver)
+                             else None, thread_id)
 
     @staticmethod
     def _config(thread_id: str, buffer: AuditBuffer | None = None) -> RunnableConfig:
@@ -85,14 +108,21 @@ class Copilot:
 
     def thread_owner(self, thread_id: str) -> str | None:
         """The user a thread belongs to, or ``None`` for a new thread."""
-        snapshot = self.graph.get_state(self._config(thread_id))
-        owner = snapshot.values.get("user_id") if snapshot and snapshot.values else None
-        return str(owner) if owner else None
+        return self._thread(thread_id).owner
 
     def waiting_for(self, thread_id: str) -> list[dict[str, Any]]:
         """The approval requests a paused thread waits for (empty when it is not paused)."""
+        return self._thread(thread_id).waiting
+
+    def _thread(self, thread_id: str) -> _ThreadView:
+        """Owner and pause of ``thread_id`` from one read of its latest checkpoint."""
         snapshot = self.graph.get_state(self._config(thread_id))
-        return pause_requests(snapshot.interrupts) if snapshot else []
+        values = snapshot.values if snapshot and snapshot.values else {}
+        owner = values.get("user_id")
+        return _ThreadView(owner=str(owner) if owner else None,
+                           waiting=pause_requests(snapshot.interrupts) if snapshot else [],
+                           exists=bool(snapshot and snapshot.config and
+                                       snapshot.config.get("configurable", {}).get("checkpoint_id")))
 
     def ask(self, user_id: str, question: str, *, thread_id: str | None = None) -> TurnResult:
         """Answer ``question`` for ``user_id`` in ``thread_id`` (a new thread when omitted)."""
@@ -106,11 +136,11 @@ class Copilot:
                 reason = "the question is empty" if not text else f"the question is longer than {MAX_QUESTION_CHARS}"
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "invalid_question", "reason": reason}))
                 raise InvalidQuestion(reason, trace_id=trace.trace_id)
-            owner = self.thread_owner(thread_id)
-            if owner is not None and owner != user_id:
+            view = self._thread(thread_id)  # the one read of the thread's checkpoint before the run
+            if view.owner is not None and view.owner != user_id:
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "thread_not_yours", "thread_id": thread_id}))
                 raise ThreadNotYours(thread_id, trace_id=trace.trace_id)
-            waiting = self._settle_decided(thread_id)
+            waiting = self._settle_decided(thread_id, view.waiting)
             if waiting:
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "thread_awaiting_approval",
                                                          "requests": [r["id"] for r in waiting]}))
@@ -124,6 +154,8 @@ class Copilot:
                  "approvals": [], "approval_rounds": 0},
                 config=self._config(thread_id, buffer), durability=TURN_DURABILITY,
             )
+            if view.exists:  # a new thread has only the checkpoint this run saved: nothing is superseded
+                self._prune(thread_id)
             return self._result(state, trace, buffer)
 
     def _result(self, state: Mapping[str, Any], trace: Trace, buffer: AuditBuffer) -> TurnResult:
@@ -163,9 +195,9 @@ class Copilot:
             raise AgentError("this copilot runs without governed actions (no approval store is configured)")
         return self.approvals
 
-    def _settle_decided(self, thread_id: str) -> list[dict[str, Any]]:
-        """Finish a paused turn whose requests are all decided or expired; what the thread still waits for."""
-        waiting = self.waiting_for(thread_id)
+    def _settle_decided(self, thread_id: str, waiting: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Finish a paused turn whose requests (``waiting``, as last read) are all decided or expired; what the
+        thread still waits for."""
         if waiting and self.approvals is not None and all(
                 self.approvals.get(r["id"]).status is not RequestStatus.PENDING for r in waiting):
             self.resume(waiting[0]["id"])  # nobody resumed it (e.g. it expired): the old turn ends first
@@ -199,6 +231,7 @@ class Copilot:
                 return self._result({**values, "__interrupt__": snapshot.interrupts}, trace, buffer)
             state = self.graph.invoke(Command(resume={"request_id": request_id, "status": request.status.value}),
                                       config=self._config(thread_id, buffer), durability=TURN_DURABILITY)
+            self._prune(thread_id)  # the pause checkpoint is superseded now that the run went on
             return self._result(state, trace, buffer)
 
     def undo(self, request_id: str, user_id: str) -> UndoOutcome:

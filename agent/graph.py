@@ -1,6 +1,9 @@
 """The copilot as a LangGraph ``StateGraph`` whose nodes make governance visible.
 
-    screen_input → model ⇄ (gate → tools [→ approval]) → screen_output → answer
+    screen_input → model ⇄ (tools [→ approval]) → screen_output → answer
+
+``tools`` is the gate and the tool calls in one step: every call is decided (and the
+decision audited) before any allowed call runs.
 
 Every node writes audit events to the turn's buffer (passed in the run config,
 never stored in state). Nothing here has effects before the gate allows them.
@@ -40,7 +43,7 @@ from agent.state import ActionPlan, ToolCallRecord, TurnState
 from agent.unavailable import UNAVAILABLE, unavailable_line
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
-from guardrails.gate import Effect
+from guardrails.gate import Decision, Effect
 from guardrails.governed import GovernedTools
 from guardrails.identity import User
 from guardrails.turn_guard import TurnGuard
@@ -203,56 +206,56 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
                                     "with arguments that match their schemas.")
         return {**update, "invalid_rounds": rounds, "messages": [note]}
 
-    def route_model(state: TurnState) -> Literal["gate", "model", "screen_output"]:
+    def route_model(state: TurnState) -> Literal["tools", "model", "screen_output"]:
         if isinstance(state["messages"][-1], HumanMessage):
             return "model"  # a correction note after an invalid tool call
         if _pending_calls(state):
             if state.get("model_steps", 0) >= deps.max_model_steps:
                 return "screen_output"
-            return "gate"
+            return "tools"
         return "screen_output"
 
-    def gate(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+    def tools(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
+        # The gate and the calls it allows in one step (one super-step less per tool round than a separate gate
+        # node): every call of the reply is decided and audited first, in order, then the allowed ones run — the
+        # same audit events in the same order as a gate step followed by a tools step.
         user = policy.user(state["user_id"])
         audit, trace = _audit(config), _trace(state, config, policy.hash)
+        calls = _pending_calls(state)  # route_model sent the turn here because there are some
         records: list[ToolCallRecord] = list(state.get("tool_calls", []))
         plans: list[ActionPlan] = []
-        for call in _pending_calls(state):  # route_model sent the turn here because there are some
+        decisions: dict[int, Decision] = {}
+        for index, call in enumerate(calls):
             if deps.actions is not None and deps.actions.is_action(call["name"]):
                 record, plan = deps.actions.gate(user, call, degraded=state.get("degraded", False),
                                                  thread_id=_thread_id(config), trace=trace, audit=audit)
                 records.append(record)
                 plans += [plan] if plan is not None else []
                 continue
-            decision = deps.governed.decide(user, call["name"], call["args"], trace=trace, audit=audit)
+            decision = decisions[index] = deps.governed.decide(user, call["name"], call["args"], trace=trace,
+                                                               audit=audit)
             records.append(ToolCallRecord(id=call["id"] or "", name=call["name"], args=dict(call["args"]),
                                           decision=decision.effect.value, rule_id=decision.rule_id,
                                           reason=decision.reason))
-        return {"tool_calls": records, "action_plans": plans}
-
-    def tools(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
-        user = policy.user(state["user_id"])
-        audit, trace = _audit(config), _trace(state, config, policy.hash)
         replies: list[BaseMessage] = []
         down: list[str] = []
-        records = {r["id"]: r for r in state.get("tool_calls", [])}
-        plans = {p["tool_call_id"]: p for p in state.get("action_plans", [])}
-        for call in _pending_calls(state):  # the calls the gate step just decided
+        by_id = {r["id"]: r for r in records}  # the latest record of an id wins, as it did in a separate step
+        plan_of = {p["tool_call_id"]: p for p in plans}
+        for index, call in enumerate(calls):
             if deps.actions is not None and deps.actions.is_action(call["name"]):
-                reply = deps.actions.run(user, call, records.get(call["id"] or ""), plans.get(call["id"] or ""),
+                reply = deps.actions.run(user, call, by_id.get(call["id"] or ""), plan_of.get(call["id"] or ""),
                                          trace=trace, audit=audit)
                 replies += [reply] if reply is not None else []
                 continue
-            # The gate is pure: deciding again yields the recorded decision and its scope.
-            decision = deps.governed.gate.decide(user, call["name"], call["args"])
-            outcome = deps.governed.execute(decision, call["args"], trace=trace, audit=audit)
+            outcome = deps.governed.execute(decisions[index], call["args"], trace=trace, audit=audit)
             if outcome.refusal is not None and outcome.refusal.status == UNAVAILABLE:
                 down.append(call["name"])  # its service is down (audited as an error): the turn is degraded
             replies.append(ToolMessage(content=json.dumps(outcome.for_model(), default=str),
                                        tool_call_id=call["id"] or "", name=call["name"]))
+        update: dict[str, Any] = {"tool_calls": records, "action_plans": plans, "messages": replies}
         if down:
-            return {"messages": replies, "unavailable": list(dict.fromkeys([*state.get("unavailable", []), *down]))}
-        return {"messages": replies}
+            update["unavailable"] = list(dict.fromkeys([*state.get("unavailable", []), *down]))
+        return update
 
     def after_tools(state: TurnState) -> Literal["approval", "model"]:
         return "approval" if waiting_plans(state) else "model"
@@ -325,15 +328,13 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
     graph = StateGraph(TurnState)
     graph.add_node("screen_input", screen_input)
     graph.add_node("model", model)
-    graph.add_node("gate", gate)
     graph.add_node("tools", tools)
     graph.add_node("screen_output", screen_output)
     graph.add_node("answer", answer)
     graph.add_edge(START, "screen_input")
     graph.add_conditional_edges("screen_input", lambda s: "answer" if s.get("input_verdict") == "refuse" else "model",
                                 ["answer", "model"])
-    graph.add_conditional_edges("model", route_model, ["gate", "model", "screen_output"])
-    graph.add_edge("gate", "tools")
+    graph.add_conditional_edges("model", route_model, ["tools", "model", "screen_output"])
     actions = deps.actions
     if actions is None:
         graph.add_edge("tools", "model")  # a read-only copilot proposes no actions, so nothing waits for approval

@@ -109,6 +109,28 @@ def _walk_other(value: Any, strings: set[str], numbers: list[float]) -> None:
             _walk(item, strings, numbers)
 
 
+_SCAN_MEMO: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+_SCAN_MEMO_MAX_ENTRIES = 16384
+_SCAN_MEMO_MAX_CHARS = 2000
+
+
+def _scanned(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The ids and the dates (``YYYY-MM-DD``) in ``text``.
+
+    A pure function of the text, kept for short texts: record ids, dates and the plant's free text come back in
+    result after result (the warm path). Scanning texts one by one finds what one scan of them joined by newlines
+    found: no match can hold a newline, and a newline is a non-word character, as a text's edge is to ``\b``.
+    """
+    hit = _SCAN_MEMO.get(text)
+    if hit is None:
+        hit = (tuple(_ID_SCAN.findall(text)), tuple(found[:10] for found in _DATE_SCAN.findall(text)))
+        if len(text) <= _SCAN_MEMO_MAX_CHARS:
+            if len(_SCAN_MEMO) >= _SCAN_MEMO_MAX_ENTRIES:
+                _SCAN_MEMO.clear()  # a cheap bound: start over rather than track recency
+            _SCAN_MEMO[text] = hit
+    return hit
+
+
 def collect_evidence(payloads: Iterable[Any], *, extra_text: Iterable[str] = ()) -> Evidence:
     """Evidence from tool results (parsed JSON or JSON text) plus free text such as the question."""
     strings: set[str] = set()
@@ -122,12 +144,13 @@ def collect_evidence(payloads: Iterable[Any], *, extra_text: Iterable[str] = ())
                 continue
         _walk(payload, strings, numbers)
     texts = list(strings) + list(extra_text)
-    # Every ID and DATE match holds a "-", so only texts with one are scanned; and one scan over those joined
-    # by a newline finds what a scan of each finds: no match can hold a newline, and a newline is a
-    # non-word character, as the edge of a text is to ``\b``.
-    joined = "\n".join([text for text in texts if "-" in text])
-    ids = set(_ID_SCAN.findall(joined))
-    dates = {found[:10] for found in _DATE_SCAN.findall(joined)}
+    ids: set[str] = set()
+    dates: set[str] = set()
+    for text in texts:
+        if "-" in text:  # every ID and DATE match holds a "-"
+            found_ids, found_dates = _scanned(text)
+            ids.update(found_ids)
+            dates.update(found_dates)
     for text in extra_text:
         for match in NUMBER.finditer(text):
             numbers.append(float(match.group(0).replace(",", "").rstrip("% ")))

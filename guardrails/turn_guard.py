@@ -52,6 +52,17 @@ class TurnGuard:
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
+        self._masks: tuple[Policy, dict[User, frozenset[str]]] = (policy, {})
+
+    def masks(self, user: User) -> frozenset[str]:
+        """:func:`answer_masks` of ``user`` under this guard's policy, derived once per user (the warm path)."""
+        policy, known = self._masks
+        if policy is not self.policy:  # the policy was swapped: what was derived from the old one is dropped
+            policy, known = self._masks = (self.policy, {})
+        masks = known.get(user)
+        if masks is None:
+            masks = known[user] = answer_masks(policy, user)
+        return masks
 
     def screen_prompt(self, user: User, text: str, *, trace: Trace, audit: AuditSink) -> ScreeningResult:
         """Record the prompt, screen it, and record the verdict (always, so the audit shows it was checked)."""
@@ -66,8 +77,7 @@ class TurnGuard:
     def screen_answer(self, user: User, answer: str, *, asked: str, trace: Trace,
                       audit: AuditSink) -> OutputScreening:
         """Redact from ``answer`` what ``user`` may not see; record findings only when there are any."""
-        result = screen_output(answer, self.policy.screening, masked_fields=answer_masks(self.policy, user),
-                               asked_text=asked)
+        result = screen_output(answer, self.policy.screening, masked_fields=self.masks(user), asked_text=asked)
         if result.findings:
             audit.add(trace.event(AuditKind.SCREENING, {"stage": "output", "redacted": result.redacted,
                                                         "findings": _findings(result.findings)}))

@@ -1,8 +1,11 @@
-"""Checkpoint growth over a long thread: bytes the checkpointer adds per turn, early and late.
+"""Checkpoint growth over a long thread: bytes the checkpointer adds per turn, early and late, and what the thread
+stores in all against the raw bytes of its messages.
 
 Growth must be linear: the graph keeps the last ``KEEP_TURNS`` turns of a thread
 (older messages are removed), so every checkpoint holds a bounded state and the
-bytes added per turn settle instead of growing with the thread's length.
+bytes added per turn settle instead of growing with the thread's length. The copilot
+also prunes superseded checkpoints after every run, so a thread stores about one
+checkpoint however long it runs.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 if TYPE_CHECKING:
     from server.runtime import RuntimeFactory
@@ -46,7 +51,18 @@ class CheckpointGrowth:
     window: int
     keep_turns: int
     sizes: tuple[int, ...]
-    """Checkpoint-table bytes before the first turn and after each turn."""
+    """Checkpoint-table bytes before the first turn and after each turn (only the measured thread is stored)."""
+    raw_message_bytes: int = 0
+    """UTF-8 bytes of the thread's messages as exchanged: every question asked and every answer given."""
+    kept_message_bytes: int = 0
+    """UTF-8 bytes of the message contents the thread's latest state holds (the last ``keep_turns`` turns)."""
+    pruned: bool = True
+    """The copilot pruned superseded checkpoints after each run (its default)."""
+
+    @property
+    def stored_vs_raw(self) -> float:
+        """Checkpoint-table bytes after the last turn ÷ :attr:`raw_message_bytes`."""
+        return self.sizes[-1] / self.raw_message_bytes if self.raw_message_bytes else float("nan")
 
 
 def checkpoint_bytes(database: Path) -> int:
@@ -73,27 +89,40 @@ def per_turn_growth(sizes: Sequence[int], window: int = 20) -> tuple[float, floa
     return (sizes[window] - sizes[0]) / window, (sizes[-1] - sizes[-1 - window]) / window
 
 
+def _utf8(value: object) -> int:
+    return len(str(value).encode("utf-8"))
+
+
 def checkpoint_growth(home: Path, *, factory: RuntimeFactory, turns: int = 200, window: int = 20,
-                      progress: Callable[[str], None] | None = None) -> CheckpointGrowth:
+                      progress: Callable[[str], None] | None = None, prune: bool = True) -> CheckpointGrowth:
     """Ask ``turns`` questions on one thread with the rules model under ``home`` (a runtime ``factory`` makes)
-    and measure the growth."""
+    and measure the growth; ``prune=False`` keeps every checkpoint (the copilot prunes by default)."""
     from agent.graph import KEEP_TURNS
 
     runtime = factory.runtime(home, model="rules")
     try:
         copilot = factory.copilot(runtime)
+        copilot.prune_checkpoints = prune
         database = Path(str(runtime.state_engine.url.database))
         thread = "bench-long-thread"
         copilot.ask(USER, QUESTIONS[0], thread_id="bench-warm-up")  # tables exist, lexicon built
+        saver = copilot.graph.checkpointer
+        if isinstance(saver, BaseCheckpointSaver):  # the tables then hold the measured thread only
+            saver.delete_thread("bench-warm-up")
         sizes = [checkpoint_bytes(database)]
+        raw = 0
         for turn in range(turns):
-            result = copilot.ask(USER, QUESTIONS[turn % len(QUESTIONS)], thread_id=thread)
+            question = QUESTIONS[turn % len(QUESTIONS)]
+            result = copilot.ask(USER, question, thread_id=thread)
             if result.paused:
                 raise RuntimeError(f"turn {turn + 1} paused for approval; the growth bench needs read questions")
+            raw += _utf8(question) + _utf8(result.answer)
             sizes.append(checkpoint_bytes(database))
             if progress and (turn + 1) % 50 == 0:
                 progress(f"{turn + 1}/{turns} turns")
         first, last = per_turn_growth(sizes, window)
+        values = copilot.graph.get_state({"configurable": {"thread_id": thread}}).values
+        kept = sum(_utf8(m.content) for m in values.get("messages", []))
     finally:
         runtime.close()
-    return CheckpointGrowth(first, last, turns, window, KEEP_TURNS, tuple(sizes))
+    return CheckpointGrowth(first, last, turns, window, KEEP_TURNS, tuple(sizes), raw, kept, prune)

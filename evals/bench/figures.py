@@ -27,7 +27,7 @@ REQUIRED_KEYS = (
     "audit_append_per_s", "audit_verify_per_s",
     "retrieval_p50_ms", "embed_query_p50_ms", "retrieval_recall_at_5",
     "chat_turns_per_s", "chat_p99_ms",
-    "checkpoint_bytes_per_turn_first_20", "checkpoint_bytes_per_turn_last_20",
+    "checkpoint_bytes_per_turn_first_20", "checkpoint_bytes_per_turn_last_20", "checkpoint_bytes_vs_raw_messages",
     "rules_model_accuracy",
 )
 """Top-level JSON keys every report carries (a number, or null with a reason)."""

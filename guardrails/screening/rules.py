@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from guardrails.errors import PolicyError
 from guardrails.screening._checks import DECODERS, VALIDATORS
@@ -254,6 +254,7 @@ class ScreeningRules:
     source: str = "screening"
     """Where the rules came from (policy file or section name), used in error messages."""
     _plans: Mapping[str, StagePlan] = field(init=False, repr=False, compare=False)
+    _data_memo: dict[str, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -265,6 +266,14 @@ class ScreeningRules:
             seen.add(rule.id)
         plans = {stage: StagePlan.build(self.for_stage(cast("Stage", stage))) for stage in _STAGE_ACTIONS}
         object.__setattr__(self, "_plans", plans)
+        object.__setattr__(self, "_data_memo", {})
+
+    @property
+    def data_memo(self) -> dict[str, Any]:
+        """Data-stage screening results of these rules by text (see :func:`~guardrails.screening.spotlight.
+        screen_and_spotlight`): a result is a pure function of (text, rules), and plant free text (item
+        descriptions, supplier names, notes) comes back in result after result."""
+        return self._data_memo
 
     @classmethod
     def from_config(cls, obj: object, source: str = "screening") -> ScreeningRules:

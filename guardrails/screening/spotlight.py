@@ -55,6 +55,10 @@ _HAS_SPACE = re.compile(r"\s")
 _MARKER_RUN = re.compile(r"[<＜﹤]{3,}|[>＞﹥]{3,}")
 _SOURCE_UNSAFE = re.compile(r"[^\w.\[\]/:-]+")
 _WITHHELD = "[removed: untrusted text withheld]"
+_MEMO_MAX_ENTRIES = 8192
+"""Data-stage screening results kept per rule set (about a few MB at most)."""
+_MEMO_MAX_CHARS = 2000
+"""Longer texts (document chunks, long notes) are screened every time, not kept."""
 
 
 def _spaced(match: re.Match[str]) -> str:
@@ -264,7 +268,9 @@ def screen_and_spotlight(
         raise ScreeningInputError("rules", f"expected ScreeningRules, got {type(rules).__name__}")
     findings: list[FieldFinding] = []
     wrapped: list[str] = []
-    screened: dict[str, ScreeningResult] = {}  # screen_data is a function of (text, rules): repeats reuse it
+    # screen_data is a pure function of (text, rules) and its result is immutable: repeats, in this result or an
+    # earlier one, reuse it (the warm path); the memo is bounded in entries and in the length of a text kept.
+    screened: dict[str, ScreeningResult] = rules.data_memo
     has_space = _HAS_SPACE.search
 
     def visit(path: str, key: str | None, text: str) -> str:
@@ -272,7 +278,11 @@ def screen_and_spotlight(
         if has_space(text):
             result = screened.get(text)
             if result is None:
-                result = screened[text] = screen_data(text, rules)
+                result = screen_data(text, rules)
+                if len(text) <= _MEMO_MAX_CHARS:
+                    if len(screened) >= _MEMO_MAX_ENTRIES:
+                        screened.clear()  # a cheap bound: start over rather than track recency
+                    screened[text] = result
             findings.extend(FieldFinding(path, f) for f in result.findings)
             out = _WITHHELD if result.verdict == "refuse" else result.text
         if _is_free_text(key, text, text_fields, min_words):

@@ -8,6 +8,8 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+import pytest
+
 from agent.grounding import (
     _DATE_SCAN,
     _ID_SCAN,
@@ -156,3 +158,22 @@ def test_collect_evidence_and_grounding_match_the_plain_definitions() -> None:
         answer = " ".join(_text(rng) for _ in range(4))
         for mode in ("mark", "remove"):
             assert check_grounding(answer, evidence, mode=mode) == _reference_check(answer, evidence, mode)
+
+
+def test_the_scan_memo_gives_what_a_cold_scan_gives_and_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.grounding as grounding
+
+    rng = random.Random(23)
+    cases = [([json.dumps(_tree(rng, 1), default=str) for _ in range(2)], [_text(rng)]) for _ in range(300)]
+    cold = []
+    for payloads, extra in cases:
+        grounding._SCAN_MEMO.clear()
+        cold.append(collect_evidence(payloads, extra_text=extra))
+    for _ in range(2):  # warm: every text scanned before
+        assert [collect_evidence(p, extra_text=e) for p, e in cases] == cold
+    long_text = "PO-1 " * (grounding._SCAN_MEMO_MAX_CHARS // 5 + 1)
+    assert collect_evidence([long_text]).ids == {"PO-1"} and long_text not in grounding._SCAN_MEMO
+    monkeypatch.setattr(grounding, "_SCAN_MEMO_MAX_ENTRIES", 4)
+    for i in range(12):
+        assert collect_evidence([f"RM-{i}"]).ids == {f"RM-{i}"}
+        assert len(grounding._SCAN_MEMO) <= 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,18 @@ def test_answer_masks_drop_prices_only_for_users_who_see_some_price(policy: Poli
     assert {"po_lines.unit_price", "sales_orders.unit_price"} <= answer_masks(policy, policy.user("pat.planner"))
     bea = answer_masks(policy, policy.user("bea.buyer"))
     assert not {f for f in bea if f.endswith(".unit_price")} and "suppliers.bank_account" in bea
+
+
+def test_the_guards_masks_are_answer_masks_derived_once_per_user(policy: Policy) -> None:
+    guard = TurnGuard(policy)
+    for _ in range(2):  # cold, then warm
+        for user_id in policy.users:
+            user = policy.user(user_id)
+            assert guard.masks(user) == answer_masks(policy, user)
+    other = copy.copy(policy)  # another policy object (the same rules): nothing derived from the first is reused
+    guard.policy = other  # a swapped policy is derived afresh
+    assert guard.masks(other.user("bea.buyer")) == answer_masks(other, other.user("bea.buyer"))
+    assert guard._masks[0] is other and set(guard._masks[1]) == {other.user("bea.buyer")}
 
 
 def test_attack_prompt_is_refused_and_flagged(policy: Policy) -> None:

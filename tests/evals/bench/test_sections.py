@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -24,12 +25,25 @@ def test_per_turn_growth_uses_the_first_and_last_window() -> None:
 
 
 def test_checkpoint_growth_on_a_short_thread(bench_home: Path, runtime_factory: RuntimeFactory) -> None:
-    growth = checkpoint_growth(bench_home, factory=runtime_factory, turns=4, window=2)
-    assert len(growth.sizes) == 5 and growth.turns == 4 and growth.keep_turns > 0
+    growth = checkpoint_growth(bench_home, factory=runtime_factory, turns=4, window=2, prune=False)
+    assert len(growth.sizes) == 5 and growth.turns == 4 and growth.keep_turns > 0 and not growth.pruned
     assert all(b >= a for a, b in zip(growth.sizes, growth.sizes[1:], strict=False))
-    assert growth.first_20 > 0 and growth.last_20 > 0  # every turn adds checkpoints
+    assert growth.first_20 > 0 and growth.last_20 > 0  # unpruned, every turn adds a checkpoint
     assert checkpoint_bytes(bench_home / "state.db") == growth.sizes[-1]
     assert checkpoint_bytes(bench_home / "plant.db") == 0  # no checkpoint tables there
+    assert growth.raw_message_bytes >= growth.kept_message_bytes > 0  # 4 turns: all still kept
+    assert growth.stored_vs_raw == growth.sizes[-1] / growth.raw_message_bytes
+
+
+def test_pruned_checkpoints_store_one_checkpoint_whatever_the_thread_length(bench_home: Path,
+                                                                          runtime_factory: RuntimeFactory) -> None:
+    growth = checkpoint_growth(bench_home, factory=runtime_factory, turns=12, window=4)
+    assert growth.pruned
+    with sqlite3.connect(bench_home / "state.db") as conn:
+        assert conn.execute("SELECT thread_id, COUNT(*) FROM checkpoints GROUP BY thread_id").fetchall() == [
+            ("bench-long-thread", 1)]  # the warm-up thread is gone; the long thread holds its latest checkpoint
+    # Once the thread holds KEEP_TURNS turns its state stops growing, and so does what it stores.
+    assert growth.sizes[-1] <= 2 * max(growth.sizes[1:5])
 
 
 def test_turn_comparison_reports_spreads_and_components(bench_home: Path, tmp_path: Path,
