@@ -31,7 +31,7 @@ def _setter() -> Callable[[int], int] | None:
         if setter is not None:
             setter.argtypes = [ctypes.c_int]
             setter.restype = ctypes.c_int
-            return setter  # type: ignore[no-any-return]
+            return setter
     return None
 
 
