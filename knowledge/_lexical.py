@@ -12,9 +12,13 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
-__all__ = ["K1", "B", "LexicalIndex", "terms"]
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["K1", "B", "LexicalIndex", "ScopedChunks", "terms"]
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-_/.][a-z0-9]+)*")
 _SEPARATOR = re.compile(r"[-_/.]")
@@ -64,6 +68,18 @@ def terms(text: str) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class ScopedChunks:
+    """The chunks one scope may read, with what :meth:`LexicalIndex.rank_scoped` needs of them precomputed
+    (their positions and average length): built once per scope, not per query."""
+
+    ids: tuple[str, ...]
+    position: Mapping[str, int]
+    average: float
+    lengths: NDArray[np.float64]
+    """Each chunk's length (terms), by position."""
+
+
 class LexicalIndex:
     """Postings (term → chunk id → term frequency) and lengths of the chunks added so far.
 
@@ -91,40 +107,59 @@ class LexicalIndex:
             for term, tf in counts.items():
                 self._postings.setdefault(term, {})[chunk_id] = tf
 
+    def scoped(self, chunk_ids: Sequence[str]) -> ScopedChunks:
+        """The view of ``chunk_ids`` (all added) that :meth:`rank_scoped` scores."""
+        ids = tuple(chunk_ids)
+        lengths = self._lengths
+        average = 1.0
+        if ids:  # the reference's expression, so the float is the same
+            average = sum(lengths[cid] for cid in ids) / len(ids) or 1.0
+        return ScopedChunks(ids, {cid: i for i, cid in enumerate(ids)}, average,
+                            np.array([lengths[cid] for cid in ids], dtype=np.float64))
+
     def rank(self, query: str, chunk_ids: Sequence[str], limit: int) -> list[tuple[int, float]]:
         """(index into ``chunk_ids``, score) of the best ``limit`` chunks, best first — exactly
         ``bm25_rank(query, [counts of each chunk id], limit)``: statistics over ``chunk_ids`` only.
 
         Every chunk id must have been added.
         """
+        return self.rank_scoped(query, self.scoped(chunk_ids), limit)
+
+    def rank_scoped(self, query: str, view: ScopedChunks, limit: int) -> list[tuple[int, float]]:
+        """:meth:`rank` over a prepared :class:`ScopedChunks` (indexes into ``view.ids``)."""
         wanted = set(terms(query))
+        chunk_ids = view.ids
         if not wanted or not chunk_ids:
             return []
-        lengths = self._lengths
-        position = {cid: i for i, cid in enumerate(chunk_ids)}
+        position = view.position
         count = len(chunk_ids)
-        average = sum(lengths[cid] for cid in chunk_ids) / count or 1.0
-        idf: dict[str, float] = {}
-        hits: dict[str, dict[int, int]] = {}
+        average = view.average
+        found: dict[str, tuple[list[int], list[int]]] = {}
         for term in wanted:
             postings = self._postings.get(term, {})
             if len(postings) <= count:
-                found = {position[cid]: tf for cid, tf in postings.items() if cid in position}
+                pairs = [(position[cid], tf) for cid, tf in postings.items() if cid in position]
             else:
-                found = {i: postings[cid] for i, cid in enumerate(chunk_ids) if cid in postings}
-            hits[term] = found
-            df = len(found)
-            idf[term] = math.log(1.0 + (count - df + 0.5) / (df + 0.5))
-        candidates = sorted({i for found in hits.values() for i in found})
-        scored: list[tuple[int, float]] = []
-        for i in candidates:
-            length = lengths[chunk_ids[i]]
-            score = 0.0
-            for term in wanted:  # the reference's order of terms, so the float sums are the same
-                tf = hits[term].get(i, 0)
-                if tf:
-                    score += idf[term] * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average))
-            if score > 0:
-                scored.append((i, score))
-        scored.sort(key=lambda s: (-s[1], s[0]))
-        return scored[:limit]
+                pairs = [(i, postings[cid]) for i, cid in enumerate(chunk_ids) if cid in postings]
+            found[term] = ([i for i, _ in pairs], [tf for _, tf in pairs])
+        every = [i for at, _ in found.values() for i in at]
+        if not every:
+            return []
+        candidates = np.unique(np.array(every, dtype=np.int64))
+        # The reference's arithmetic, elementwise: the same float64 operations in the same order (the terms in the
+        # order of the query's set, each adding to the chunks that hold it), so every score is bit for bit the same.
+        norm = K1 * (1 - B + B * view.lengths[candidates] / average)
+        scores = np.zeros(len(candidates), dtype=np.float64)
+        for term in wanted:
+            at, tfs = found[term]
+            if not at:
+                continue
+            df = len(at)
+            idf = math.log(1.0 + (count - df + 0.5) / (df + 0.5))
+            where = np.searchsorted(candidates, np.array(at, dtype=np.int64))
+            tf = np.array(tfs, dtype=np.float64)
+            scores[where] += idf * tf * (K1 + 1) / (tf + norm[where])
+        keep = scores > 0
+        kept, kept_scores = candidates[keep], scores[keep]
+        order = np.lexsort((kept, -kept_scores))[:limit]
+        return [(int(kept[o]), float(kept_scores[o])) for o in order]

@@ -157,6 +157,11 @@ class MiniLM:
         """Unit-length embeddings of ``texts`` (rows in input order), batched by similar length."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) == 1:  # a query: one BLAS thread (knowledge._blas)
+            from knowledge._blas import single_blas_thread
+
+            with single_blas_thread():
+                return self._encode_batch(list(texts))
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(order), _BATCH):

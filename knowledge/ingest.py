@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from knowledge._catalog import bump_generation
 from knowledge._lock import writing
 from knowledge.documents import Chunk, Document, chunk_document, load_documents
 from knowledge.provenance import Publication
@@ -113,6 +114,9 @@ def _ingest(index: KnowledgeIndex, documents: Sequence[Document], *, source: str
             removed.append(doc_id)
             delete_ids += [str(m["chunk_id"]) for m in metas]
     collection = index.collection
+    changes = bool(delete_ids or keep_ids or to_embed)
+    if changes:  # before and after writing: a reader that loads its catalog meanwhile sees the second marker
+        bump_generation(collection)
     if delete_ids:
         collection.delete(ids=delete_ids)
     if keep_ids:
@@ -122,6 +126,8 @@ def _ingest(index: KnowledgeIndex, documents: Sequence[Document], *, source: str
         vectors = index.embedder.embed([c.text for c, _ in batch])
         collection.add(ids=[c.chunk_id for c, _ in batch], embeddings=vectors, documents=[c.text for c, _ in batch],
                        metadatas=[m for _, m in batch])
+    if changes:
+        bump_generation(collection)
     return IngestReport(added=tuple(added), updated=tuple(updated), unchanged=tuple(unchanged),
                         removed=tuple(removed), chunks_embedded=len(to_embed), chunks_total=index.count(),
                         seconds=time.perf_counter() - started)

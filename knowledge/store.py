@@ -5,11 +5,14 @@ Chroma runs embedded (``PersistentClient`` under ``JIDOKA_HOME/knowledge``) or a
 Chroma's default embedding function. Retrieval is hybrid: the dense query and a BM25 pass over the same
 scoped chunks, fused by reciprocal rank; both carry the scope's ``where`` filter into Chroma.
 
-Every search reads the scoped chunk ids from Chroma, so documents another process ingests into a Chroma server
-are found by the next search, and deleted chunks never come back. The BM25 side caches each chunk's terms by
-chunk id — which holds a hash of the chunk's text, so a cached entry is never stale — and is dropped when
-replaced chunks have made it much larger than the collection. An embedded store has one writing process at a
-time (:mod:`knowledge._lock`).
+The dense query carries the scope's ``where`` filter into Chroma on every search. The BM25 side works from
+memory: each chunk's scope is kept next to its terms (:mod:`knowledge._catalog`) and the catalog is loaded again
+whenever the collection's change token (chunk count and ingest generation marker) moves, so documents another
+process ingests into a Chroma server are found by the next search, and deleted or re-scoped chunks are never
+selected under their old scope; each lexical hit's row is read fresh and checked against the scope once more. The
+terms are cached by chunk id — which holds a hash of the chunk's text, so a cached entry is never stale — and are
+dropped when replaced chunks have made them much larger than the collection. An embedded store has one writing
+process at a time (:mod:`knowledge._lock`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from knowledge._catalog import ChunkCatalog, read_token, scope_triple
 from knowledge._lexical import LexicalIndex
 from knowledge.embeddings import Embedder
 from knowledge.errors import KnowledgeError, StoreUnavailable
@@ -105,8 +109,11 @@ class KnowledgeIndex:
         self._target = target
         """Where the collection lives: a directory (embedded Chroma) or a server URL."""
         self._collection: Any = None
+        self._client: Any = None
         self._lexical = LexicalIndex()
         """The BM25 side's inverted index, filled lazily (each chunk tokenized once per process)."""
+        self._catalog: ChunkCatalog | None = None
+        """Each chunk's scope, in memory (:mod:`knowledge._catalog`); loaded again when the collection changes."""
 
     @property
     def location(self) -> str:
@@ -136,6 +143,7 @@ class KnowledgeIndex:
             else:
                 self._target.mkdir(parents=True, exist_ok=True)
                 client = chromadb.PersistentClient(path=str(self._target), settings=settings)
+            self._client = client
             return client.get_or_create_collection(
                 self.collection_name, embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}}, metadata={"embedder": self.embedder.name})
@@ -143,12 +151,6 @@ class KnowledgeIndex:
             raise
         except Exception as exc:  # chromadb raises many kinds (connection, sqlite, validation)
             raise StoreUnavailable(f"cannot open the knowledge index at {self.location}: {exc}") from None
-
-    def _load_terms(self, lexical: LexicalIndex, chunk_ids: Sequence[str], where: Mapping[str, Any]) -> None:
-        if not chunk_ids:
-            return
-        got = self.collection.get(ids=list(chunk_ids), where=dict(where), include=["documents"])
-        lexical.add((str(cid), text or "") for cid, text in zip(got["ids"], got["documents"], strict=True))
 
     def count(self) -> int:
         """Number of stored chunks."""
@@ -175,6 +177,7 @@ class KnowledgeIndex:
             raise
         except Exception as exc:  # a Chroma server that went away, a damaged store
             self._collection = None  # opened again by the next search (a server back up, a collection re-made)
+            self._catalog = None
             raise StoreUnavailable(f"the knowledge index at {self.location} failed: {exc}") from None
         done = time.perf_counter()
         return SearchResult(tuple(hits), embed_ms=(embedded - started) * 1000, retrieve_ms=(done - embedded) * 1000)
@@ -183,46 +186,63 @@ class KnowledgeIndex:
         """Hybrid retrieval with a precomputed query vector (dense + BM25, fused by reciprocal rank)."""
         if scope.empty:
             return []
-        where = scope.where()
+        for _ in range(2):
+            hits = self._hybrid(query, vector, scope, limit, strict=True)
+            if hits is not None:
+                return hits
+            self._catalog = None  # the collection changed under the catalog: load it again and search again
+        return self._hybrid(query, vector, scope, limit, strict=False) or []
+
+    def _fresh_catalog(self) -> ChunkCatalog:
+        token = read_token(self._client, self.collection, self.collection_name)
+        catalog = self._catalog
+        if catalog is None or catalog.token != token:
+            catalog = self._catalog = ChunkCatalog.load(self.collection, token, self._lexical, _STALE_SLACK)
+            self._lexical = catalog.lexical
+        return catalog
+
+    def _hybrid(self, query: str, vector: Sequence[float], scope: DocumentScope, limit: int,
+                strict: bool) -> list[Hit] | None:
+        """The hits; ``None`` when ``strict`` and a lexical hit's fresh row shows that the catalog is stale."""
+        catalog = self._fresh_catalog()
         collection = self.collection
-        total = collection.count()
+        total = catalog.token.count
         if not total:
             return []
-        dense = collection.query(query_embeddings=[list(vector)], n_results=min(_CANDIDATES, total), where=where,
-                                 include=["documents", "metadatas"])
+        # The dense query carries the scope's filter into Chroma: it never depends on the catalog being fresh.
+        dense = collection.query(query_embeddings=[list(vector)], n_results=min(_CANDIDATES, total),
+                                 where=scope.where(), include=["documents", "metadatas"])
         rows: dict[str, tuple[str, Mapping[str, Any]]] = {}
         ranks: dict[str, dict[str, int]] = {}
         for rank, (cid, text, meta) in enumerate(zip(dense["ids"][0], dense["documents"][0],
                                                      dense["metadatas"][0], strict=True), start=1):
             rows[cid] = (text, meta)
             ranks.setdefault(cid, {})["dense"] = rank
-        # The lexical side scores the same scoped chunks: Chroma applies the filter before anything is scored.
-        scoped_ids = [str(i) for i in collection.get(where=where, include=[])["ids"]]
-        terms = self._lexical
-        missing = [i for i in scoped_ids if i not in terms]
-        if len(terms) + len(missing) > total + _STALE_SLACK:  # chunks replaced since they were cached: start afresh
-            terms = self._lexical = LexicalIndex()
-            missing = scoped_ids
-        self._load_terms(terms, missing, where)
-        lexical = terms.rank(query, scoped_ids, _CANDIDATES)
-        missing = [scoped_ids[i] for i, _ in lexical if scoped_ids[i] not in rows]
+        # The lexical side scores the chunks the catalog says the scope may read; each lexical hit's row is then
+        # read fresh and checked against the scope again before it is used.
+        view = catalog.scoped(scope)
+        lexical = catalog.lexical.rank_scoped(query, view, _CANDIDATES)
+        missing = [view.ids[i] for i, _ in lexical if view.ids[i] not in rows]
         if missing:
-            got = collection.get(ids=missing, where=where, include=["documents", "metadatas"])
+            got = collection.get(ids=missing, include=["documents", "metadatas"])
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                rows[cid] = (text, meta)
+                if scope.allows(*scope_triple(meta or {})):
+                    rows[str(cid)] = (text, meta)
+                elif strict:
+                    return None
+            if strict and any(cid not in rows for cid in missing):  # deleted since the catalog was loaded
+                return None
         for rank, (index, _score) in enumerate(lexical, start=1):
-            ranks.setdefault(scoped_ids[index], {})["lexical"] = rank
+            if view.ids[index] in rows:
+                ranks.setdefault(view.ids[index], {})["lexical"] = rank
         fused = sorted(ranks, key=lambda c: (-sum(1.0 / (_RRF_K + r) for r in ranks[c].values()), c))
-        hits = []
-        for cid in fused[:limit]:
-            text, meta = rows[cid]
-            r = ranks[cid]
-            hits.append(Hit(chunk_id=cid, doc_id=str(meta["doc_id"]), title=str(meta["title"]),
-                            section=str(meta["section"]), heading=str(meta["heading"]), text=text,
-                            revision=str(meta.get("revision", "")), effective=str(meta.get("effective", "")),
-                            score=round(sum(1.0 / (_RRF_K + v) for v in r.values()), 6),
-                            dense_rank=r.get("dense"), lexical_rank=r.get("lexical"),
-                            published_by=str(meta.get("published_by") or ""),
-                            published_at=str(meta.get("published_at") or ""),
-                            publication_request=str(meta.get("publication_request") or "")))
-        return hits
+        return [_hit(cid, *rows[cid], ranks[cid]) for cid in fused[:limit]]
+
+
+def _hit(cid: str, text: str, meta: Mapping[str, Any], r: Mapping[str, int]) -> Hit:
+    return Hit(chunk_id=cid, doc_id=str(meta["doc_id"]), title=str(meta["title"]), section=str(meta["section"]),
+               heading=str(meta["heading"]), text=text, revision=str(meta.get("revision", "")),
+               effective=str(meta.get("effective", "")), score=round(sum(1.0 / (_RRF_K + v) for v in r.values()), 6),
+               dense_rank=r.get("dense"), lexical_rank=r.get("lexical"),
+               published_by=str(meta.get("published_by") or ""), published_at=str(meta.get("published_at") or ""),
+               publication_request=str(meta.get("publication_request") or ""))

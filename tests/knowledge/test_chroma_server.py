@@ -91,3 +91,21 @@ def test_the_bm25_cache_is_dropped_once_replaced_chunks_outgrow_the_collection(
         hits = index.search(f"label{edit}", SCOPE, 1).hits
         assert hits[0].lexical_rank == 1 and f"label{edit}" in hits[0].text
         assert index.count() == 3 and len(index._lexical) <= 3 + 1
+
+
+def test_a_scope_narrowed_by_another_process_is_never_served_from_memory(chroma_index: ChromaIndexes,
+                                                                          tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "QP-100.md").write_text(DOC, encoding="utf-8")
+    serving = chroma_index(CountingEmbedder(), "shared")
+    ingest_path(serving, folder)
+    assert serving.search("red label", SCOPE, 5).hits[0].lexical_rank == 1  # the scope catalog is loaded
+
+    # Another process re-ingests the document for the quality role only: the chunks keep their ids (same texts),
+    # only their metadata changes — the running index must not serve them to the planner from its catalog.
+    (folder / "QP-100.md").write_text(DOC.replace('roles: ["*"]', "roles: [quality]"), encoding="utf-8")
+    assert "0 added, 1 updated" in _ingest_in_another_process(serving, folder)
+    assert serving.search("red label", SCOPE, 10).hits == ()
+    quality = DocumentScope(None, frozenset({"quality"}), frozenset({"quality"}))
+    assert serving.search("red label", quality, 5).hits[0].lexical_rank == 1

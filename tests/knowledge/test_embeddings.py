@@ -46,6 +46,21 @@ def test_vectors_are_unit_length_and_order_independent(embedder: MiniLMEmbedder)
     assert embedder.embed([]) == []
 
 
+def test_a_single_query_on_one_blas_thread_gives_the_batch_vector(embedder: MiniLMEmbedder) -> None:
+    from knowledge._blas import _setter
+
+    texts = ["what is the hold procedure at Aurora", "AS-019 torque", "a third, longer sentence about lot release"]
+    batch = np.array(embedder.embed(texts))
+    alone = np.array([embedder.embed([t])[0] for t in texts])
+    assert np.allclose(alone, batch, atol=1e-5)
+    setter = _setter()
+    if setter is not None:  # the thread's BLAS thread count is restored after each query
+        before = setter(1)
+        setter(before)
+        embedder.embed(["hold"])
+        assert setter(before) == before
+
+
 def test_similar_sentences_are_closer_than_unrelated_ones(embedder: MiniLMEmbedder) -> None:
     a, b, c = (np.array(v) for v in embedder.embed(
         ["how do I put a lot on quality hold", "placing a quality hold on suspect material", "spindle bearing"]))

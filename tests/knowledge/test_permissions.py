@@ -1,4 +1,9 @@
-"""Authorization before retrieval: the scope filter runs inside Chroma, so restricted chunks never come back."""
+"""Authorization before retrieval: the scope filter runs inside Chroma, so restricted chunks never come back.
+
+The dense query carries the scope's ``where`` filter; the lexical side selects its chunks from the in-memory scope
+catalog and reads only its hits' rows, by id. The catalog itself (every chunk's scope, loaded once per process and
+again when the collection changes) is loaded before the spy is installed: it is not a reader's search.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import pytest
 from evals.bench.retrieval_quality import scope_for_user
 from guardrails.policy.loader import Policy
 from knowledge.documents import Document
+from knowledge.scope import DocumentScope
 from knowledge.store import KnowledgeIndex
 from tests.knowledge.conftest import readable
 
@@ -50,15 +56,19 @@ class _Spy:
         self._collection = collection
         self.returned: list[str] = []
         self.filters: list[Any] = []
+        self.reads: list[tuple[Any, Any]] = []
+        """``(where, ids)`` of every read."""
 
     def query(self, **kwargs: Any) -> Any:
         self.filters.append(kwargs.get("where"))
+        self.reads.append((kwargs.get("where"), kwargs.get("ids")))
         got = self._collection.query(**kwargs)
         self.returned += [i for row in got["ids"] for i in row]
         return got
 
     def get(self, **kwargs: Any) -> Any:
         self.filters.append(kwargs.get("where"))
+        self.reads.append((kwargs.get("where"), kwargs.get("ids")))
         got = self._collection.get(**kwargs)
         self.returned += list(got["ids"])
         return got
@@ -69,6 +79,8 @@ class _Spy:
 
 @pytest.fixture
 def spied(demo_index: KnowledgeIndex) -> Any:
+    scope = DocumentScope(None, frozenset({"planner"}), frozenset({"quality"}))
+    demo_index.search_vector("warm up", [1.0 / 384 ** 0.5] * 384, scope, 1)  # the catalog, loaded once
     collection = demo_index.collection
     spy = _Spy(collection)
     demo_index._collection = spy
@@ -86,7 +98,9 @@ def test_restricted_chunks_never_reach_the_process(demo_index: KnowledgeIndex, s
                                                    corpus: dict[str, Document], user: str, query: str) -> None:
     scope = scope_for_user(shipped_policy, user)
     demo_index.search(query, scope, 10)
-    assert spied.filters and all(f is not None for f in spied.filters)  # every Chroma read carries the filter
+    # The dense query carries the filter; every other read names the chunks it wants (hits of the scoped lexical side)
+    assert spied.reads and all(where is not None or ids for where, ids in spied.reads)
+    assert any(where == scope.where() for where, _ in spied.reads)
     leaked = sorted({_doc(c) for c in spied.returned if not readable(corpus[_doc(c)], scope)})
     assert leaked == [], f"{user} received chunks of {leaked}"
     docs = {_doc(c) for c in spied.returned}
