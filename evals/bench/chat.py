@@ -266,7 +266,8 @@ def chat_figures(ctx: BenchContext) -> list[BenchFigure]:
     policy = load_policy()
     tokens = {user: mint_demo_token(_SECRET, policy.user(user)) for user in LOAD}
     home = demo_home(ctx.tmp, ctx.runtimes().settings.today)
-    requests, warmup = (48, CONCURRENCY) if ctx.quick else (1000, CONCURRENCY * 2)
+    # One worker serves 1,000 turns (its memory after them is a figure); two serve fewer, to keep the section short.
+    requests, requests_2, warmup = (48, 48, CONCURRENCY) if ctx.quick else (1000, 480, CONCURRENCY * 2)
     with serve(home) as served:
         idle = served.processes.sample().worker_rss_mib if _procs.available() else ()
         ctx.progress("one worker up; warming up")
@@ -276,8 +277,8 @@ def chat_figures(ctx: BenchContext) -> list[BenchFigure]:
     with chroma_server(ctx.tmp) as chroma_url, serve(home, workers=2, env={"JIDOKA_CHROMA_URL": chroma_url}) as served:
         ctx.progress("two workers up; warming up")
         run_load(served.base, tokens, requests=warmup * 2)  # both workers: each request goes to either
-        ctx.progress(f"{requests} turns at concurrency {CONCURRENCY}, two workers")
-        two = measure_load(served, tokens, requests=requests)
+        ctx.progress(f"{requests_2} turns at concurrency {CONCURRENCY}, two workers")
+        two = measure_load(served, tokens, requests=requests_2)
     return _figures(one, two, idle, requests, warmup)
 
 
