@@ -88,6 +88,20 @@ def wait_ready(process: subprocess.Popen[bytes], base: str, log: IO[bytes], log_
         time.sleep(0.2)
 
 
+def _upgrade_state(home: Path) -> None:
+    """Bring the home's state database to the schema first (what ``jidoka init`` / ``jidoka db upgrade`` leave
+    behind): workers starting together on a fresh SQLite file would race to create its tables."""
+    from server.schema import upgrade_state
+    from tools import make_engine
+
+    url = f"sqlite:///{home / 'state.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade_state(engine, url)
+    finally:
+        engine.dispose()
+
+
 @dataclass(frozen=True)
 class Served:
     """A running server: where it answers and its processes (the uvicorn process and any workers it spawned)."""
@@ -109,6 +123,8 @@ def serve(home: Path, *, workers: int = 1, env: dict[str, str] | None = None,
     for name in ("JIDOKA_DATA_URL", "JIDOKA_STATE_URL", "JIDOKA_POLICY_DIR", "JIDOKA_JWKS_URL", "JIDOKA_CHROMA_URL"):
         server_env.pop(name, None)
     server_env.update(env or {})
+    if workers > 1:
+        _upgrade_state(home)
     log_path = home / f"uvicorn-{workers}w.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
