@@ -93,6 +93,21 @@ class ItemIndex:
             name, spec = _name_parts(fold(item.description)[:80])
             if name and any(len(w) >= 3 for w in name):
                 self._entries.append((item.item_id, name, spec))
+        # Entries by the first and by the last word of their name: a question names a handful of words, so
+        # :meth:`find` looks only at the entries one of them can start (or end), not at every item of the plant.
+        self._by_first: dict[str, list[int]] = {}
+        self._by_last: dict[str, list[int]] = {}
+        for at, (_, name, _) in enumerate(self._entries):
+            self._by_first.setdefault(name[0], []).append(at)
+            self._by_last.setdefault(name[-1], []).append(at)
+
+    def _having(self, table: dict[str, list[int]], free: dict[str, int]
+                ) -> list[tuple[str, tuple[str, ...], frozenset[str]]]:
+        """The entries ``table`` files under one of the ``free`` words, in their original order."""
+        found: set[int] = set()
+        for word in free:
+            found.update(table.get(word, ()))
+        return [self._entries[at] for at in sorted(found)]
 
     def stems(self) -> set[str]:
         """Every stem of every item name (for the speller)."""
@@ -115,16 +130,19 @@ class ItemIndex:
                 free.setdefault(size.group(1), i)
                 free.setdefault("x", i)
                 free.setdefault(size.group(2), i)
-        hits = [(item_id, name, spec) for item_id, name, spec in self._entries if all(w in free for w in name)]
+        # Each test below needs the name's first (or last) word among the free ones: only those entries are tried.
+        starting = self._having(self._by_first, free)
+        hits = [(item_id, name, spec) for item_id, name, spec in starting if all(w in free for w in name)]
         if hits:
             longest = max(len(name) for _, name, _ in hits)
             hits = [h for h in hits if len(h[1]) == longest]
         else:
-            hits = [(i, n, s) for i, n, s in self._entries if n[-1] in free and len(s & free.keys()) >= 2]
+            hits = [(i, n, s) for i, n, s in self._having(self._by_last, free)
+                    if n[-1] in free and len(s & free.keys()) >= 2]
             if not hits:
                 # 'the o-rings' for 'O-ring NBR, …': every word of the name but its last (a grade or material
                 # code such as NBR, or the last of three or more words)
-                hits = [(i, n, s) for i, n, s in self._entries
+                hits = [(i, n, s) for i, n, s in starting
                         if len(n) >= 2 and (len(n) >= 3 or len(n[-1]) <= 3) and _phrase_in(n[:-1], free)
                         and (len(n) >= 3 or bool(s & free.keys()))]
                 if not hits:

@@ -250,7 +250,8 @@ def retrieval_section(ctx: BenchContext) -> list[BenchFigure]:
 
 
 def chat_section(ctx: BenchContext) -> list[BenchFigure]:
-    """HTTP chat throughput and p99 latency at concurrency 16 with the rules model."""
+    """HTTP chat throughput and p99 latency at concurrency 16 with the rules model, one worker and two; server and
+    client CPU per turn; a worker's memory."""
     from evals.bench.chat import chat_figures
 
     return chat_figures(ctx)

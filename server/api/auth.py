@@ -121,6 +121,11 @@ class TokenVerifier:
         self._jwks = JwksKeys(settings.jwks_url, jwks_fetcher) if settings.jwks_url else None
 
     @property
+    def offline(self) -> bool:
+        """True when verifying never leaves the process (no JWKS to fetch: HS256 demo tokens only)."""
+        return self._jwks is None
+
+    @property
     def configured(self) -> bool:
         """True when at least one way of verifying tokens is set up."""
         return bool(self._secret) or self._jwks is not None

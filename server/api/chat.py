@@ -93,7 +93,8 @@ def approvers_of(who: Caller) -> Callable[[str], list[str]]:
 async def _stream(who: Caller, body: ChatRequest) -> AsyncIterator[str]:
     services = who.services
     task = asyncio.ensure_future(run_in_threadpool(
-        run_turn, services, lambda: services.copilot.ask(who.user.user_id, body.message, thread_id=body.thread_id)))
+        run_turn, services, lambda: services.copilot.ask(who.user.user_id, body.message, thread_id=body.thread_id),
+        fresh_trace=True))
     try:
         while not task.done():
             done, _ = await asyncio.wait({task}, timeout=_HEARTBEAT_S)
@@ -125,7 +126,8 @@ async def chat(body: ChatRequest, request: Request, who: Annotated[Caller, Depen
     services = who.services
     if wants_json(request):
         result = await run_in_threadpool(
-            run_turn, services, lambda: services.copilot.ask(who.user.user_id, message, thread_id=body.thread_id))
+            run_turn, services, lambda: services.copilot.ask(who.user.user_id, message, thread_id=body.thread_id),
+            fresh_trace=True)
         return JSONResponse(result.to_json())
     await run_in_threadpool(governed, services, lambda: _precheck(who, body.thread_id))
     return StreamingResponse(_stream(who, body), media_type="text/event-stream", headers=_SSE_HEADERS)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from guardrails.identity import User
 from server.api.auth import TokenVerifier
@@ -52,7 +53,7 @@ class Services:
     """Hides the server's paths in what the routes send (see :mod:`server.redaction`)."""
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """The services of the app handling ``request``."""
     services = getattr(request.app.state, "services", None)
     if not isinstance(services, Services):
@@ -76,13 +77,22 @@ class Caller:
         return self.services.runtime.policy.has_permission(self.user, permission)
 
 
-def caller(request: Request, services: ServicesDep, credentials: Credentials) -> Caller:
+async def caller(request: Request, services: ServicesDep, credentials: Credentials) -> Caller:
     """The caller named by the bearer token; 401 when it is missing or not valid.
 
     A 401 is not audited: it names no user the server can trust, and writing one audit event per forged or
     expired token would let anyone turn unauthenticated requests into audit writes. It is logged (``jidoka.api``,
     with the reason and the client's address) and counted in ``jidoka_http_errors{status="401"}``.
+
+    Verified on the event loop (a demo token is an HMAC check, cheaper than a hop to the thread pool) unless the
+    verifier may have to fetch an identity provider's keys over HTTP, which must not block the loop.
     """
+    if services.verifier.offline:
+        return _identify(request, services, credentials)
+    return await run_in_threadpool(_identify, request, services, credentials)
+
+
+def _identify(request: Request, services: Services, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     try:
         if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
             raise Unauthorized("a bearer token is required (Authorization: Bearer <JWT>)")
@@ -96,13 +106,13 @@ def caller(request: Request, services: ServicesDep, credentials: Credentials) ->
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def turn_caller(who: CallerDep) -> Caller:
+async def turn_caller(who: CallerDep) -> Caller:
     """The caller, counted against the per-user turn rate limit (429 when over it)."""
     who.services.limiter.check(who.user.user_id)
     return who
 
 
-def record_caller(who: CallerDep) -> Caller:
+async def record_caller(who: CallerDep) -> Caller:
     """The caller, counted against the per-user record-lookup rate limit (429 when over it)."""
     limiter = who.services.record_limiter or who.services.limiter
     limiter.check(who.user.user_id)

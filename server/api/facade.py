@@ -133,7 +133,8 @@ async def chat_completions(body: CompletionRequest, who: Annotated[Caller, Depen
     services = who.services
     question, thread_id = _question(body, services.settings.max_message_chars)
     result = await run_in_threadpool(
-        run_turn, services, lambda: services.copilot.ask(who.user.user_id, question, thread_id=thread_id))
+        run_turn, services, lambda: services.copilot.ask(who.user.user_id, question, thread_id=thread_id),
+        fresh_trace=True)
     created = int(time.time())
     if body.stream:
         return StreamingResponse(_chunks(result, created), media_type="text/event-stream",

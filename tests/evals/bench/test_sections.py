@@ -112,17 +112,37 @@ def test_pycasbin_is_null_with_a_reason_when_missing(tmp_path: Path, monkeypatch
 
 
 def test_chat_load_against_the_real_server(bench_home: Path) -> None:
-    from evals.bench.chat import _SECRET, LOAD, run_load, serve
+    from evals.bench.chat import _SECRET, LOAD, measure_load, serve
     from server.api.auth import mint_demo_token
 
     policy = shipped_policy()
     tokens = {user: mint_demo_token(_SECRET, policy.user(user)) for user in ("pat.planner", "bea.buyer")}
     assert set(tokens) <= set(LOAD)
-    with serve(bench_home) as base:
-        assert base.startswith("http://127.0.0.1:")
-        load = run_load(base, tokens, requests=4, concurrency=2)
+    with serve(bench_home) as served:
+        assert served.base.startswith("http://127.0.0.1:")
+        assert served.processes.workers() == [served.processes.root]  # one worker: the uvicorn process itself
+        measured = measure_load(served, tokens, requests=4, concurrency=2)
+    load = measured.load
     assert load.ok == 4 and load.errors == 0 and load.statuses == {200: 4}
     assert load.turns_per_s > 0 and load.p99_ms >= load.p50_ms > 0
+    # the server's CPU is read from /proc: four governed turns cost it some, the client process too
+    assert measured.server_cpu_ms_per_turn is not None and measured.server_cpu_ms_per_turn > 0
+    assert measured.client_cpu_ms_per_turn > 0
+    assert len(measured.rss_before_mib) == len(measured.rss_after_mib) == 1 and measured.rss_after_mib[0] > 0
+
+
+def test_two_workers_are_the_spawned_children(bench_home: Path, tmp_path: Path) -> None:
+    from evals.bench.chat import _SECRET, measure_load, serve
+    from server.api.auth import mint_demo_token
+
+    tokens = {"pat.planner": mint_demo_token(_SECRET, shipped_policy().user("pat.planner"))}
+    # the load asks no document question: a Chroma URL nothing listens on is never contacted
+    with serve(bench_home, workers=2, env={"JIDOKA_CHROMA_URL": "http://127.0.0.1:9"}) as served:
+        workers = served.processes.workers()
+        measured = measure_load(served, tokens, requests=4, concurrency=2)
+    assert len(workers) == 2 and served.processes.root not in workers
+    assert measured.load.statuses == {200: 4}
+    assert len(measured.rss_after_mib) == 2 and measured.server_cpu_ms_per_turn is not None
 
 
 def test_rules_turns_time_rounds_and_count_semantic_embeddings(bench_home: Path,
