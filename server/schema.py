@@ -13,6 +13,7 @@ the schema version it was brought to in a ``jidoka_schema`` row.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -98,8 +99,18 @@ def _lock_key(part: str) -> int:
 
 @contextmanager
 def _upgrade_lock(engine: Engine, part: str) -> Iterator[None]:
-    """Postgres: hold a session advisory lock while upgrading, so concurrent upgrades take turns."""
-    if not _is_server(engine) or engine.dialect.name != "postgresql":
+    """Hold a lock while upgrading, so concurrent upgrades take turns: a session advisory lock on Postgres, an
+    exclusive file lock beside an SQLite file (workers started together each prepare the same fresh file)."""
+    if engine.url.get_backend_name() == "sqlite":
+        database = engine.url.database or ""
+        if database in ("", ":memory:"):
+            yield
+            return
+        with open(f"{database}.upgrade-lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            yield
+        return
+    if engine.dialect.name != "postgresql":
         yield
         return
     with engine.connect() as conn:
@@ -194,8 +205,9 @@ def prepare_schema(data_engine: Engine, state_engine: Engine, state_url: str, *,
         raise problem
     prepare_state(state_engine, state_url)
     if write_plant and not _is_server(data_engine) and _has_plant(data_engine):
-        _upgrade_plant(data_engine)
-        _record(data_engine, "plant")
+        with _upgrade_lock(data_engine, "plant"):
+            _upgrade_plant(data_engine)
+            _record(data_engine, "plant")
 
 
 def prepare_state(state_engine: Engine, state_url: str) -> None:
@@ -206,5 +218,6 @@ def prepare_state(state_engine: Engine, state_url: str) -> None:
         if problem is not None:
             raise problem
         return
-    _upgrade_state(state_engine, state_url)
-    _record(state_engine, "state")
+    with _upgrade_lock(state_engine, "state"):
+        _upgrade_state(state_engine, state_url)
+        _record(state_engine, "state")
