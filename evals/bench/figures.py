@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
 from evals.errors import EvalError
 
-__all__ = ["KEY_PACKAGES", "REQUIRED_KEYS", "BenchContext", "BenchFigure", "SectionUnavailable", "machine_info"]
+__all__ = [
+    "KEY_PACKAGES", "REQUIRED_KEYS", "BenchContext", "BenchFigure", "SectionUnavailable", "load_average",
+    "machine_info",
+]
 
 REQUIRED_KEYS = (
     "policy_decision_p50_us", "policy_decision_p99_us",
@@ -113,12 +116,17 @@ def _version(name: str) -> str | None:
         return None
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages now (None where the platform has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     """What the figures were measured on: CPU model and cores, Python, platform, key package versions."""
-    try:
-        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = None
+    load = load_average()
     try:
         memory_gib: float | None = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError, AttributeError):

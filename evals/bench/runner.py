@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evals.bench.figures import REQUIRED_KEYS, BenchContext, BenchFigure, SectionUnavailable, machine_info
+from evals.bench.figures import (
+    REQUIRED_KEYS,
+    BenchContext,
+    BenchFigure,
+    SectionUnavailable,
+    load_average,
+    machine_info,
+)
 from evals.bench.sections import (
     accuracy_section,
     audit_section,
@@ -105,12 +112,14 @@ def run_benchmarks(*, quick: bool = False, only: list[str] | None = None,
     machine = machine_info()
     figures: list[BenchFigure] = []
     timings: dict[str, float] = {}
+    loads: dict[str, list[float] | None] = {}
     shared: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="jidoka-bench-") as tmp:
         for section in sections:
             if only and section.name not in only:
                 continue
             say(section.name)
+            loads[section.name] = load_average()
             folder = Path(tmp) / section.name
             folder.mkdir()
             ctx = BenchContext(quick=quick, tmp=folder, progress=_prefixed(say, section.name),
@@ -127,6 +136,9 @@ def run_benchmarks(*, quick: bool = False, only: list[str] | None = None,
     report["figures"] = [{**asdict(f), "met": f.met} for f in figures]
     report["machine"] = machine
     report["section_seconds"] = timings
+    # The machine is shared: the load when each section started and at the end says how quiet each figure's run was.
+    report["section_load_average_at_start"] = loads
+    machine["load_average_at_end"] = load_average()
     report["quick"] = quick
     report["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return report

@@ -85,7 +85,8 @@ def bench(
         out.print(note, markup=False)
     machine = report["machine"]
     out.print(f"machine: {machine['cpu_model']}, {machine['cores']} cores, Python {machine['python']}, "
-              f"{machine['platform']}; load average at start {machine['load_average_at_start']}", markup=False)
+              f"{machine['platform']}; load average at start {machine['load_average_at_start']}, at end "
+              f"{machine.get('load_average_at_end')}", markup=False)
     if json_path:
         try:
             json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
