@@ -8,7 +8,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
@@ -48,17 +48,19 @@ def _hs256_with_public_key(key: rsa.RSAPrivateKey, payload: dict[str, Any]) -> s
     return (signing_input + b"." + b64(hmac.new(pem, signing_input, hashlib.sha256).digest())).decode()
 
 
-@pytest.mark.parametrize(("headers", "why"), [
-    ({}, "bearer token is required"),
-    ({"Authorization": "Basic cGF0OnB3"}, "bearer token is required"),
-    ({"Authorization": "Bearer not-a-jwt"}, "not a JWT"),
-    (auth("pat.planner", secret="another-secret-of-at-least-32-bytes!"), "signature"),
-    (auth("pat.planner", ttl=-60), "expired"),
-    (auth("mallory"), "not a user of the policy"),
-    ({"Authorization": "Bearer " + jwt.encode({"sub": "pat.planner"}, SECRET, algorithm="HS256")}, "exp"),
-])
-def test_bad_tokens_are_401(client: TestClient, headers: dict[str, str], why: str) -> None:
-    response = client.get("/v1/me", headers=headers)
+# Headers are made when the test runs, not at collection: a token minted at collection expires (ttl 600 s) before
+# its test runs when a slow, loaded run takes longer than that, and then fails for the wrong reason.
+@pytest.mark.parametrize(("make_headers", "why"), [
+    (lambda: {}, "bearer token is required"),
+    (lambda: {"Authorization": "Basic cGF0OnB3"}, "bearer token is required"),
+    (lambda: {"Authorization": "Bearer not-a-jwt"}, "not a JWT"),
+    (lambda: auth("pat.planner", secret="another-secret-of-at-least-32-bytes!"), "signature"),
+    (lambda: auth("pat.planner", ttl=-60), "expired"),
+    (lambda: auth("mallory"), "not a user of the policy"),
+    (lambda: {"Authorization": "Bearer " + jwt.encode({"sub": "pat.planner"}, SECRET, algorithm="HS256")}, "exp"),
+], ids=["none", "basic", "not-jwt", "signature", "expired", "unknown-user", "no-exp"])
+def test_bad_tokens_are_401(client: TestClient, make_headers: Callable[[], dict[str, str]], why: str) -> None:
+    response = client.get("/v1/me", headers=make_headers())
     assert response.status_code == 401, response.text
     assert why in response.json()["detail"]
     assert response.headers["www-authenticate"] == "Bearer"
