@@ -7,13 +7,14 @@ that a change to the data shows at once (only the statement is kept, never the r
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
 import pytest
 from sqlalchemy import Connection, Engine, delete, select
 
 from tests.factories import insert
 from tests.tools.supply.scm_rows import item, lot
+from tools.plant.db import make_engine
 from tools.plant.schema import table
 from tools.scope import DataScope
 from tools.supply._footprint import footprint, footprint_reference
@@ -35,8 +36,16 @@ def scopes(sites: list[str]) -> list[DataScope]:
             DataScope(sites=frozenset({"NO-SUCH-SITE"}))]
 
 
-def test_every_shape_matches_the_reference_on_the_demo_plant(demo_plant: Engine) -> None:
-    with demo_plant.connect() as conn:
+@pytest.fixture
+def demo(plant_url: str) -> Iterator[Engine]:
+    """This test's copy of the demo plant on each backend (SQLite, and Postgres when the run has it)."""
+    engine = make_engine(plant_url)
+    yield engine
+    engine.dispose()
+
+
+def test_every_shape_matches_the_reference_on_the_demo_plant(demo: Engine) -> None:
+    with demo.connect() as conn:
         sites = sorted(conn.execute(select(table("sites").c.site_id)).scalars())
         items = sorted(conn.execute(select(table("items").c.item_id)).scalars())
         everything = reference(conn, DataScope(), None, None)
