@@ -101,9 +101,14 @@ class Planner:
         self._by_name = {i.name: i for i in catalogue.intents}
         self._semantic_seen: dict[str, SemanticMatch | None] = {}
 
-    def analyse(self, question: str, ctx: UserContext, history: Sequence[str] = ()) -> Analysis:
-        """Intent and entities of ``question``; a short follow-up borrows the intent of the previous question."""
-        entities = self.resolver.extract(question, ctx.today, ctx.sites)
+    def analyse(self, question: str, ctx: UserContext, history: Sequence[str] = (), *,
+                entities: Entities | None = None) -> Analysis:
+        """Intent and entities of ``question``; a short follow-up borrows the intent of the previous question.
+
+        ``entities``: those of ``question`` for ``ctx`` already extracted by the caller (the plan has them), so the
+        question is not read twice; ``None``: extract them here."""
+        if entities is None:
+            entities = self.resolver.extract(question, ctx.today, ctx.sites)
         match = self.catalogue.match(entities.stems)
         if match is not None:
             return Analysis(match.intent, entities)
@@ -195,7 +200,7 @@ class Planner:
                 return Reply("cannot", f"I can't answer that: I have no access to {topic}. I can answer questions "
                                        "about stock, purchase and sales orders, suppliers, work orders, lines, "
                                        "quality, maintenance and the plant summary.")
-        analysis = self._confident(question, self.analyse(question, ctx, history))
+        analysis = self._confident(question, self.analyse(question, ctx, history, entities=entities))
         if analysis.intent is None and analysis.candidates:
             first, second = analysis.candidates
             return Reply("clarify", f"Do you mean {first.label} or {second.label}?", analysis)
@@ -282,7 +287,7 @@ class Planner:
         """The data calls of a question that names plant records and matches a data intent, else ``None``."""
         if names_document(question) or not any(kind in _RECORD_KINDS for kind in entities.ids):
             return None
-        analysis = self.analyse(question, ctx, history)
+        analysis = self.analyse(question, ctx, history, entities=entities)
         if analysis.intent is None:
             return None
         plan = self._plan_intent(analysis.intent, analysis, ctx)

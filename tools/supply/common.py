@@ -11,11 +11,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, exists, literal, or_, select, union
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, exists, literal, or_, select
 
 from tools.errors import RecordNotFound
 from tools.plant.schema import table
 from tools.scope import DataScope
+from tools.supply._footprint import footprint
 
 __all__ = [
     "OPEN_PO_STATUSES",
@@ -67,34 +68,12 @@ def require_site(conn: Connection, scope: DataScope, site_id: str | None) -> Non
         raise RecordNotFound("site", [site_id])
 
 
-def _footprint(scope: DataScope, item_ids: Collection[str] | None, site_id: str | None) -> Select[tuple[str, str]]:
-    """(item_id, site_id) pairs where an item has any record at a site in scope."""
-    inv, rp, fc, lots, wo = (table(n) for n in ("inventory", "reorder_points", "demand_forecast", "lots",
-                                                "work_orders"))
-    po, pl, bom = table("purchase_orders"), table("po_lines"), table("bom_lines")
-    parts: list[Select[tuple[str, str]]] = [
-        select(t.c.item_id.label("item_id"), t.c.site_id.label("site_id")).where(scope.site_clause(t.c.site_id))
-        for t in (inv, rp, fc, lots, wo)
-    ]
-    parts.append(select(pl.c.item_id.label("item_id"), po.c.site_id.label("site_id"))
-                 .join(po, po.c.po_id == pl.c.po_id).where(scope.site_clause(po.c.site_id)))
-    # A component needed by a work order at a site is present there even without stock.
-    parts.append(select(bom.c.component_item_id.label("item_id"), wo.c.site_id.label("site_id"))
-                 .join(wo, wo.c.item_id == bom.c.parent_item_id).where(scope.site_clause(wo.c.site_id)))
-    sub = union(*parts).subquery()
-    stmt = select(sub.c.item_id, sub.c.site_id)
-    if item_ids is not None:
-        stmt = stmt.where(sub.c.item_id.in_(sorted(item_ids)))
-    if site_id is not None:
-        stmt = stmt.where(sub.c.site_id == site_id)
-    return stmt
-
-
 def item_sites(conn: Connection, scope: DataScope, item_ids: Collection[str] | None = None,
                site_id: str | None = None) -> dict[str, set[str]]:
     """Item id → sites in scope where the item has stock, a reorder point, forecast, lot, PO line or WO."""
     result: dict[str, set[str]] = {}
-    for row in conn.execute(_footprint(scope, item_ids, site_id)):
+    stmt, params = footprint(scope, item_ids, site_id)
+    for row in conn.execute(stmt, params):
         result.setdefault(row.item_id, set()).add(row.site_id)
     return result
 
