@@ -31,7 +31,7 @@ from guardrails.audit.trace import Trace
 from guardrails.governed import GovernedTools
 from guardrails.screening import without_controls
 
-__all__ = ["MAX_QUESTION_CHARS", "Copilot", "TurnResult"]
+__all__ = ["MAX_QUESTION_CHARS", "Copilot", "ThreadView", "TurnResult"]
 
 MAX_QUESTION_CHARS = 4000
 # One checkpoint per run (at its end or at an approval pause) instead of one per step: a turn killed half-way
@@ -42,7 +42,7 @@ TURN_DURABILITY: Durability = "exit"
 
 
 @dataclass(frozen=True)
-class _ThreadView:
+class ThreadView:
     """What a turn needs to know about its thread before it runs, from one checkpoint read."""
 
     owner: str | None
@@ -108,18 +108,18 @@ class Copilot:
 
     def thread_owner(self, thread_id: str) -> str | None:
         """The user a thread belongs to, or ``None`` for a new thread."""
-        return self._thread(thread_id).owner
+        return self.thread(thread_id).owner
 
     def waiting_for(self, thread_id: str) -> list[dict[str, Any]]:
         """The approval requests a paused thread waits for (empty when it is not paused)."""
-        return self._thread(thread_id).waiting
+        return self.thread(thread_id).waiting
 
-    def _thread(self, thread_id: str) -> _ThreadView:
+    def thread(self, thread_id: str) -> ThreadView:
         """Owner and pause of ``thread_id`` from one read of its latest checkpoint."""
         snapshot = self.graph.get_state(self._config(thread_id))
         values = snapshot.values if snapshot and snapshot.values else {}
         owner = values.get("user_id")
-        return _ThreadView(owner=str(owner) if owner else None,
+        return ThreadView(owner=str(owner) if owner else None,
                            waiting=pause_requests(snapshot.interrupts) if snapshot else [],
                            exists=bool(snapshot and snapshot.config and
                                        snapshot.config.get("configurable", {}).get("checkpoint_id")))
@@ -136,7 +136,7 @@ class Copilot:
                 reason = "the question is empty" if not text else f"the question is longer than {MAX_QUESTION_CHARS}"
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "invalid_question", "reason": reason}))
                 raise InvalidQuestion(reason, trace_id=trace.trace_id)
-            view = self._thread(thread_id)  # the one read of the thread's checkpoint before the run
+            view = self.thread(thread_id)  # the one read of the thread's checkpoint before the run
             if view.owner is not None and view.owner != user_id:
                 buffer.add(trace.event(AuditKind.ERROR, {"error": "thread_not_yours", "thread_id": thread_id}))
                 raise ThreadNotYours(thread_id, trace_id=trace.trace_id)

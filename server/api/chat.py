@@ -66,11 +66,12 @@ def _precheck(who: Caller, thread_id: str | None) -> None:
     if thread_id is None:
         return
     copilot, approvals = who.services.copilot, who.services.runtime.approvals
-    owner = copilot.thread_owner(thread_id)
+    view = copilot.thread(thread_id)  # one checkpoint read for both checks
+    owner = view.owner
     if owner is not None and owner != who.user.user_id:
         raise refused(who, Forbidden(f"thread {thread_id} belongs to another user", field="thread_id"),
                       "thread_not_yours", thread_id=thread_id)
-    pending = [str(r["id"]) for r in copilot.waiting_for(thread_id)
+    pending = [str(r["id"]) for r in view.waiting
                if approvals.get(str(r["id"])).status is RequestStatus.PENDING]
     if pending:
         raise refused(who, Conflict(f"thread {thread_id} is waiting for approval of {', '.join(pending)}; it "

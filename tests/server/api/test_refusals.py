@@ -224,3 +224,24 @@ def test_audited_refusals_are_rate_limited_per_user(home: Path) -> None:
         assert [r.status_code for r in codes] == [403, 403, 429]
         assert "x-jidoka-trace" not in codes[-1].headers and _head(limited) == before + 2
         assert limited.get("/v1/audit", headers=auth("paz.planner")).status_code == 403  # a budget per user
+
+
+def test_a_streamed_follow_up_reads_its_thread_once_before_streaming(client: TestClient,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    thread_id = client.post("/v1/chat", json={"message": QUESTION},
+                            headers={**auth("pat.planner"), **AS_JSON}).json()["thread_id"]
+    copilot = _services(client).copilot
+    reads: list[str] = []
+    real = copilot.graph.get_state
+
+    def counting(config: Any, *args: Any, **kwargs: Any) -> Any:
+        reads.append(config["configurable"]["thread_id"])
+        return real(config, *args, **kwargs)
+
+    monkeypatch.setattr(copilot.graph, "get_state", counting)
+    stream = client.post("/v1/chat", json={"message": "and which work orders are late?", "thread_id": thread_id},
+                         headers=auth("pat.planner"))
+    assert stream.status_code == 200
+    assert [name for name, _ in sse_events(stream.text)][-1] == "done"
+    # One read for the precheck (owner and pause together), one for the turn's own checks before it runs.
+    assert reads == [thread_id, thread_id]
