@@ -25,7 +25,7 @@ __all__ = ["COMPONENTS", "GovernanceTimer", "governance_timer"]
 
 COMPONENTS: dict[str, list[tuple[Any, str]]] = {
     "gate": [(GovernedTools, "decide")],
-    "identity and thread checks": [(GovernedTools, "identify"), (Copilot, "_thread"),
+    "identity and thread checks": [(GovernedTools, "identify"), (Copilot, "thread"),
                                    (Copilot, "_settle_decided")],
     "input screening": [(TurnGuard, "screen_prompt")],
     "data screening and spotlighting": [(governed_module, "screen_and_spotlight")],
