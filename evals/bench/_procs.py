@@ -9,10 +9,11 @@ readings are ``None`` and the figures built on them are null with that reason.
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ProcessTree", "TreeSample", "available"]
+__all__ = ["ProcessTree", "TreeSample", "available", "stop"]
 
 _PROC = Path("/proc")
 
@@ -101,3 +102,13 @@ class ProcessTree:
         cpu = sum(c for c in (_cpu_s(p) for p in self.pids()) if c is not None)
         rss = tuple(r for r in (_rss_mib(p) for p in self.workers()) if r is not None)
         return TreeSample(cpu_s=cpu, worker_rss_mib=rss)
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Terminate ``process`` and wait for it; kill it if it has not exited after ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

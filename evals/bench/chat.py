@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from evals.bench import _procs
-from evals.bench._procs import ProcessTree
+from evals.bench._procs import ProcessTree, stop
 from evals.bench.figures import BenchContext, BenchFigure, SectionUnavailable
 from evals.bench.stats import percentile
 
@@ -136,12 +136,7 @@ def serve(home: Path, *, workers: int = 1, env: dict[str, str] | None = None,
         wait_ready(process, base, log, log_path, timeout_s)
         yield Served(base, ProcessTree(process.pid), workers)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 20)
         log.close()
 
 
@@ -253,12 +248,7 @@ def chroma_server(tmp: Path, *, timeout_s: float = 60.0) -> Iterator[str]:
                 time.sleep(0.2)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, 10)
 
 
 def _mib(values: tuple[float, ...]) -> str:

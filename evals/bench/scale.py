@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evals.bench._procs import stop
 from evals.bench.chat import LOAD, _free_port, wait_ready
 from evals.bench.stats import percentile
 
@@ -189,12 +190,7 @@ def serve_workers(env: dict[str, str], home: Path, workers: int, *, timeout_s: f
         wait_ready(process, base, log, home / f"serve-{workers}w.log", timeout_s)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 20)
         log.close()
 
 
