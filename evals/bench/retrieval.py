@@ -171,6 +171,25 @@ def _warm(index: Any, policy: Any, queries: Sequence[Any]) -> float:
     return time.perf_counter() - started
 
 
+def _floor_figures(index: Any, policy: Any, queries: Sequence[Any], suffix: str) -> list[BenchFigure]:
+    """Chroma's own dense query on ``index``: unfiltered, a tiny filter, the users' scope filters."""
+    from evals.bench._chroma_floor import chroma_floor
+    from evals.bench.retrieval_quality import scope_for_user
+
+    scopes = [scope_for_user(policy, user) for user in sorted({q.user for q in queries})]
+    floor = chroma_floor(index.collection, [s.where() for s in scopes if not s.empty])
+    cond = (f"Chroma's collection.query alone on the {index.count():,}-chunk index (n_results=20, include=[], no "
+            f"BM25, no fusion), median of {floor.queries} random unit query vectors; {_load()}")
+    return [
+        BenchFigure(f"chroma_query_unfiltered_p50_ms{suffix}", floor.unfiltered_ms, "ms", "", f"no where; {cond}"),
+        BenchFigure(f"chroma_query_tiny_filter_p50_ms{suffix}", floor.tiny_filter_ms, "ms", "",
+                    f"where source = demo ({floor.tiny_filter_rows} rows pass): the floor of any filtered query; "
+                    f"{cond}"),
+        BenchFigure(f"chroma_query_scope_filter_p50_ms{suffix}", floor.scope_filter_ms, "ms", "",
+                    f"where = each labelled user's scope in turn (what retrieval sends); {cond}"),
+    ]
+
+
 def _large_figures(ctx: BenchContext, embedder: Any, policy: Any, queries: Sequence[Any],
                    vectors: dict[str, list[float]]) -> list[BenchFigure]:
     """The 100k-chunk figures (full run): latency, recall, build and open time, resident memory."""
@@ -191,6 +210,7 @@ def _large_figures(ctx: BenchContext, embedder: Any, policy: Any, queries: Seque
     open_s = _warm(large, policy, queries)
     rss = rss_mb()
     result = measure(large, policy, queries)
+    floor = _floor_figures(large, policy, queries, "_100k")
     cond = (f"{large.count():,} chunks in embedded Chroma (HNSW, cosine): the demo corpus (real MiniLM vectors) plus "
             f"synthetic chunks as in the 10k index; {result.queries} labelled queries in their users' scopes after "
             f"the warm-up; hybrid dense + BM25 fused, limit 5; wall clock; {_load()}")
@@ -211,6 +231,7 @@ def _large_figures(ctx: BenchContext, embedder: Any, policy: Any, queries: Seque
                     "resident memory of the bench process with the 100k index open and warmed (the 10k index "
                     "released first)") if rss is not None else
         BenchFigure.missing("retrieval_rss_mb_100k", "no /proc/self/status here", unit="MB"),
+        *floor,
     ]
 
 
@@ -254,6 +275,7 @@ def retrieval_figures(ctx: BenchContext) -> list[BenchFigure]:
     _warm(large, policy, chosen)  # each user's scope once: catalog and terms loaded, no embedding
     result = measure(large, policy, chosen)
     rss = rss_mb()
+    figures += _floor_figures(large, policy, chosen, "")
     loaded = embed_p50_loaded(embedder, [q.query for q in chosen])
     corpus_part = "real MiniLM vectors" if vectors else "random unit vectors (--quick)"
     cond = (f"{large.count():,} chunks in embedded Chroma (HNSW, cosine): the demo corpus ({corpus_part}) plus "
