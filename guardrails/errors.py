@@ -26,6 +26,7 @@ __all__ = [
     "GuardrailError",
     "InvalidTransition",
     "ModelConfigError",
+    "ModelEndpointNotAllowed",
     "ModelNotApproved",
     "ModelPolicyError",
     "ModelPolicyLoosening",
@@ -234,6 +235,23 @@ class ModelNotApproved(GuardrailError):
         super().__init__(f"model {model_id!r} is not approved: {reason}. Approved models: {shown}. "
                          f"To use it, change {file} (section `models:`), "
                          "or set JIDOKA_MODEL to an approved model.")
+
+
+class ModelEndpointNotAllowed(GuardrailError):
+    """The configured model would be reached at an endpoint the policy's ``models.hosting`` rules do not allow."""
+
+    def __init__(self, model_id: str, endpoint: str, allowed: Sequence[str], file: str) -> None:
+        self.model_id = model_id
+        self.endpoint = endpoint
+        """The refused endpoint, normalised (never with the user name or password of ``OPENAI_BASE_URL``)."""
+        self.allowed = tuple(allowed)
+        """The allowed endpoint entries, as written in the policy."""
+        self.file = file
+        """The policy file whose list applies."""
+        shown = ", ".join(self.allowed) or "none"
+        super().__init__(f"model {model_id!r} may not be reached at {endpoint}: the policy's models.hosting "
+                         f"({file}) allows only {shown}. Set OPENAI_BASE_URL to an allowed endpoint, or change "
+                         "the policy.")
 
 
 class UnknownRiskClass(GuardrailError, ValueError):

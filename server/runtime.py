@@ -36,6 +36,7 @@ from guardrails.governed import GovernedTools
 from guardrails.locator import SqlSiteResolver
 from guardrails.monitoring import Monitor, SignalStore
 from guardrails.policy.loader import Policy, catalog_policy
+from guardrails.policy.models import ModelPolicy
 from guardrails.policy.monitoring import MonitoringRules
 from guardrails.publishing import PublicationGate, Publications
 from guardrails.turn_guard import TurnGuard
@@ -186,6 +187,8 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     router = ApprovalRouter(policy, clock=overrides.clock)
     publishing = PublicationGate(policy, clock=overrides.clock)  # the knowledge section too
     monitoring = MonitoringRules.from_policy(policy)  # and the monitoring section
+    if settings.embeddings.startswith("openai:"):  # document text goes to that endpoint: the hosting rules apply
+        ModelPolicy.from_policy(policy).hosting.check(settings.embeddings, settings.openai_base_url)
     data_engine = make_engine(settings.data_url)
     state_engine = make_engine(settings.state_url)
     try:  # a server database that is down fails here, named, not in its first query
@@ -245,7 +248,7 @@ def build_copilot(runtime: Runtime, overrides: RuntimeOverrides | None = None) -
     from agent.graph import AgentDeps, build_graph
     from agent.models import build_chat_model, model_identity
     from agent.rules import PlantLexicon, RulesChatModel
-    from guardrails.policy.models import ModelPolicy, ModelSpec
+    from guardrails.policy.models import ModelSpec
 
     wanted = runtime.overrides if overrides is None else overrides
     if (wanted.policy is not None and wanted.policy is not runtime.policy) or (
@@ -264,6 +267,8 @@ def build_copilot(runtime: Runtime, overrides: RuntimeOverrides | None = None) -
     if model is None or grant is FROM_POLICY:
         spec = ModelSpec.parse(settings.model)
         approved = models.check(spec)
+        if spec.provider == "openai":  # where its prompts go: refused here, before any turn, unless allowed
+            models.hosting.check(spec.id, settings.openai_base_url)
         grant = approved if grant is FROM_POLICY else grant
         if model is None:
             model = build_chat_model(spec, base_url=settings.openai_base_url, api_key=settings.openai_api_key,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from guardrails.errors import (
@@ -18,6 +18,7 @@ from guardrails.errors import (
     ModelPolicyLoosening,
     UnknownRiskClass,
 )
+from guardrails.policy.model_hosting import ModelHosting
 from tools.spec import RISK_CLASSES
 
 if TYPE_CHECKING:
@@ -75,8 +76,8 @@ class ModelSpec:
         return cls(provider="openai", name=name, raw=raw)
 
 
-_TOP_KEYS = frozenset({"approved"})
-_LOWER_KEYS = frozenset({"approved", "remove"})
+_TOP_KEYS = frozenset({"approved", "hosting"})
+_LOWER_KEYS = frozenset({"approved", "remove", "hosting"})
 _ENTRY_KEYS = frozenset({"id", "provider", "risk_classes", "description"})
 
 
@@ -115,6 +116,8 @@ class ModelPolicy:
     """Model id → the lower layer that removed it."""
     source: str = ""
     """Where the policy came from (folder), for messages."""
+    hosting: ModelHosting = field(default_factory=lambda: ModelHosting(allowed=None))
+    """The endpoints an ``openai`` model may be reached at (:mod:`guardrails.policy.model_hosting`)."""
 
     @classmethod
     def from_sections(cls, sections: Sequence[tuple[str, object]], *, top_file: str | None = None,
@@ -137,7 +140,9 @@ class ModelPolicy:
         policy = cls(approved=approved, top_file=top, source=source)
         for file, raw in lower:
             policy = policy._narrowed(file, raw)
-        return policy
+        # Every section was checked to be a mapping above.
+        return replace(policy, hosting=ModelHosting.from_sections(
+            [(file, raw) for file, raw in items if isinstance(raw, Mapping)]))
 
     @classmethod
     def from_policy(cls, policy: Policy) -> ModelPolicy:
@@ -195,7 +200,8 @@ class ModelPolicy:
             for model_id in sorted(set(approved) - set(kept)):
                 removed[model_id] = file
             approved = kept
-        return ModelPolicy(approved=approved, top_file=self.top_file, removed_by=removed, source=self.source)
+        return ModelPolicy(approved=approved, top_file=self.top_file, removed_by=removed, source=self.source,
+                           hosting=self.hosting)
 
 
 def _section(file: str, raw: object, keys: frozenset[str]) -> Mapping[str, Any]:

@@ -12,6 +12,7 @@ from rich.table import Table
 from guardrails.approvals.routing import ApprovalRouter
 from guardrails.errors import PolicyError
 from guardrails.policy.loader import Policy, catalog_policy
+from guardrails.policy.models import ModelPolicy
 from server.cli.common import cli_settings, literal
 from server.settings import Settings
 from tools import default_catalog
@@ -76,7 +77,11 @@ def check(
     try:
         policy = catalog_policy(directory or settings.policy_dir, catalog)
         ApprovalRouter(policy)  # the actions section is parsed and its layering checked here
+        models = ModelPolicy.from_policy(policy)  # and the models section (approved models, hosting rules)
     except PolicyError as exc:
         _err.print(f"[red]policy invalid[/red]: {literal(f'{exc.file}: {exc.key}: {exc.message}')}", highlight=False)
         raise typer.Exit(1) from None
     _out.print(f"policy ok: {len(policy.layers)} layers, {len(policy.users)} users, hash {policy.hash}")
+    hosts = models.hosting.allowed
+    _out.print(f"models: {', '.join(models.approved_ids) or 'none'}; endpoints: "
+               f"{'any' if hosts is None else ', '.join(p.text for p in hosts) or 'none'}", highlight=False)
