@@ -91,7 +91,7 @@ def identify_model(model: BaseChatModel, reply: AIMessage | None = None) -> Mode
     served = meta.get("model_name") or meta.get("model")
     fingerprint = meta.get("system_fingerprint") or None
     llm_type = _llm_type(model)
-    if llm_type == "rules":
+    if llm_type == "jidoka-rules":  # agent.rules.RulesChatModel
         version = getattr(model, "version", None)
         return ModelIdentity("rules", "rules", str(version) if version else "unknown")
     name = getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__

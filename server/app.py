@@ -25,6 +25,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from guardrails.policy.models import ModelPolicy
 from knowledge.errors import EmbedderUnavailable, StoreUnavailable
 from server.api import approvals, audit, chat, facade, meta, records, signals
 from server.api.auth import JwksFetcher, TokenVerifier
@@ -32,6 +33,7 @@ from server.api.deps import Services
 from server.api.errors import TRACE_HEADER, ApiError
 from server.api.limits import BodySizeLimit, RateLimiter
 from server.api.metrics import ApiMetrics, StatusCounter
+from server.api.model_metrics import ModelWatch
 from server.errors import JidokaError
 from server.redaction import PathRedactor
 from server.runtime import Runtime, build_copilot, build_runtime
@@ -151,6 +153,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
         try:
             cp = copilot if copilot is not None else build_copilot(rt)
             metrics.watch_approvals(rt.state_engine)
+            metrics.watch_models(ModelWatch(rt.audit, ModelPolicy.from_policy(rt.policy).drift))
             app.state.services = Services(settings=settings, runtime=rt, copilot=cp,
                                           verifier=TokenVerifier(settings, rt.policy, jwks_fetcher=jwks_fetcher),
                                           metrics=metrics, limiter=RateLimiter(settings.rate_limit_per_minute),

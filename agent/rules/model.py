@@ -36,6 +36,7 @@ from agent.rules.planner import Planner, Reply, ToolPlan, UserContext
 from agent.rules.result_view import LISTED_ROWS, RowView
 from agent.rules.semantic import ExampleIndex
 from agent.rules.staged import shown_outputs, staged_calls
+from agent.rules.version import rules_version
 from agent.rules.vocab import Vocabulary
 
 __all__ = ["CONTEXT_PREFIX", "RulesChatModel"]
@@ -90,6 +91,11 @@ class RulesChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "jidoka-rules"
+
+    @property
+    def version(self) -> str:
+        """Which rules answered (:func:`agent.rules.version.rules_version`), recorded in the audit."""
+        return rules_version()
 
     @property
     def planner(self) -> Planner:

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evals.bench.retrieval import unit_vectors
-
 __all__ = ["ChromaFloor", "chroma_floor"]
 
 _CANDIDATES = 20
@@ -45,13 +43,11 @@ def _median_ms(collection: Any, vectors: Sequence[Sequence[float]], wheres: Sequ
     return round(statistics.median(times), 2)
 
 
-def chroma_floor(collection: Any, scope_wheres: Sequence[dict[str, Any]], *, queries: int = 60,
-                 dim: int = 384) -> ChromaFloor:
-    """Time ``queries`` dense queries per filter kind on ``collection`` (random unit query vectors, one warm-up
-    query per kind first)."""
-    if not scope_wheres:
-        raise ValueError("at least one scope filter is needed")
-    vectors = unit_vectors(queries, dim, seed=5)
+def chroma_floor(collection: Any, scope_wheres: Sequence[dict[str, Any]],
+                 vectors: Sequence[Sequence[float]]) -> ChromaFloor:
+    """Time one dense query per vector and filter kind on ``collection`` (one warm-up query per kind first)."""
+    if not scope_wheres or not vectors:
+        raise ValueError("at least one scope filter and one query vector are needed")
     tiny: dict[str, Any] = {"source": "demo"}
     kinds: list[Sequence[dict[str, Any] | None]] = [[None], [tiny], list(scope_wheres)]
     for wheres in kinds:
@@ -59,4 +55,4 @@ def chroma_floor(collection: Any, scope_wheres: Sequence[dict[str, Any]], *, que
     rows = len(collection.get(where=tiny, include=[])["ids"])
     return ChromaFloor(unfiltered_ms=_median_ms(collection, vectors, kinds[0]),
                        tiny_filter_ms=_median_ms(collection, vectors, kinds[1]), tiny_filter_rows=rows,
-                       scope_filter_ms=_median_ms(collection, vectors, kinds[2]), queries=queries)
+                       scope_filter_ms=_median_ms(collection, vectors, kinds[2]), queries=len(vectors))

@@ -177,7 +177,8 @@ def _floor_figures(index: Any, policy: Any, queries: Sequence[Any], suffix: str)
     from evals.bench.retrieval_quality import scope_for_user
 
     scopes = [scope_for_user(policy, user) for user in sorted({q.user for q in queries})]
-    floor = chroma_floor(index.collection, [s.where() for s in scopes if not s.empty])
+    floor = chroma_floor(index.collection, [s.where() for s in scopes if not s.empty],
+                         unit_vectors(60, 384, seed=5))
     cond = (f"Chroma's collection.query alone on the {index.count():,}-chunk index (n_results=20, include=[], no "
             f"BM25, no fusion), median of {floor.queries} random unit query vectors; {_load()}")
     return [

@@ -18,6 +18,7 @@ from guardrails.errors import (
     ModelPolicyLoosening,
     UnknownRiskClass,
 )
+from guardrails.policy.model_drift import DriftThresholds
 from guardrails.policy.model_hosting import ModelHosting
 from tools.spec import RISK_CLASSES
 
@@ -76,8 +77,8 @@ class ModelSpec:
         return cls(provider="openai", name=name, raw=raw)
 
 
-_TOP_KEYS = frozenset({"approved", "hosting"})
-_LOWER_KEYS = frozenset({"approved", "remove", "hosting"})
+_TOP_KEYS = frozenset({"approved", "hosting", "drift"})
+_LOWER_KEYS = frozenset({"approved", "remove", "hosting", "drift"})
 _ENTRY_KEYS = frozenset({"id", "provider", "risk_classes", "description"})
 
 
@@ -118,6 +119,8 @@ class ModelPolicy:
     """Where the policy came from (folder), for messages."""
     hosting: ModelHosting = field(default_factory=lambda: ModelHosting(allowed=None))
     """The endpoints an ``openai`` model may be reached at (:mod:`guardrails.policy.model_hosting`)."""
+    drift: DriftThresholds = field(default_factory=DriftThresholds)
+    """When a model's fallback, refusal and correction rates raise an alert (:mod:`guardrails.policy.model_drift`)."""
 
     @classmethod
     def from_sections(cls, sections: Sequence[tuple[str, object]], *, top_file: str | None = None,
@@ -140,9 +143,9 @@ class ModelPolicy:
         policy = cls(approved=approved, top_file=top, source=source)
         for file, raw in lower:
             policy = policy._narrowed(file, raw)
-        # Every section was checked to be a mapping above.
-        return replace(policy, hosting=ModelHosting.from_sections(
-            [(file, raw) for file, raw in items if isinstance(raw, Mapping)]))
+        checked = [(file, raw) for file, raw in items if isinstance(raw, Mapping)]  # every one was checked above
+        return replace(policy, hosting=ModelHosting.from_sections(checked),
+                       drift=DriftThresholds.from_sections(checked, top))
 
     @classmethod
     def from_policy(cls, policy: Policy) -> ModelPolicy:
@@ -201,7 +204,7 @@ class ModelPolicy:
                 removed[model_id] = file
             approved = kept
         return ModelPolicy(approved=approved, top_file=self.top_file, removed_by=removed, source=self.source,
-                           hosting=self.hosting)
+                           hosting=self.hosting, drift=self.drift)
 
 
 def _section(file: str, raw: object, keys: frozenset[str]) -> Mapping[str, Any]:

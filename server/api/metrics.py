@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from agent.copilot import TurnResult
 from guardrails.approvals.models import RequestStatus
 from guardrails.audit.log import AuditKind, AuditRecord
+from server.api.model_metrics import ModelHealthCollector, ModelWatch
 
 __all__ = ["CONTENT_TYPE", "ApiMetrics", "StatusCounter"]
 
@@ -75,6 +76,13 @@ class ApiMetrics:
         self.http_errors = Counter("jidoka_http_errors", "Requests answered with an error status.", ["status"],
                                    registry=r)
         r.register(_ApprovalsByStatus(lambda: self._state_engine))
+        self.models = ModelHealthCollector()
+        """Each model's fallback, refusal and correction rates and drift alerts, from the audit log."""
+        r.register(self.models)
+
+    def watch_models(self, watch: ModelWatch) -> None:
+        """Report model health from ``watch.audit`` against ``watch.thresholds`` at every scrape."""
+        self.models.watch = watch
 
     def watch_approvals(self, state_engine: Engine) -> None:
         """Read approval requests by status from ``state_engine`` at every scrape."""

@@ -1,10 +1,11 @@
-"""``jidoka monitor run|signals|show|ack|dismiss|override``: the monitoring loop from a terminal.
+"""``jidoka monitor run|signals|show|ack|dismiss|override|models``: the monitoring loop from a terminal.
 
 ``run`` runs every detector once (what ``jidoka serve`` does every interval; from cron when the scheduled mode is
 off); a run another process is making is skipped, not doubled. ``signals`` and ``show`` print the signals a user
 (``--as``) may see; ``ack``, ``dismiss`` and ``override`` record that user's response with its ``--reason``. An
 override may name another action (``--action place_quality_hold --args '{"lot_id": ...}'``), decided by the gate as
-that user's own request. Every run, response and refusal is audited.
+that user's own request. Every run, response and refusal is audited. ``models`` prints each chat model's drift rates
+(:mod:`guardrails.model_health`).
 """
 
 from __future__ import annotations
@@ -194,3 +195,42 @@ def override(ctx: typer.Context, signal_id: str = typer.Argument(..., metavar="I
              raw_args: str | None = typer.Option(None, "--args", help="Its arguments as a JSON object.")) -> None:
     """Decline the recommendation (and optionally ask for another action instead); audited as an override."""
     _respond(ctx, signal_id, as_user, ResponseKind.OVERRIDE, reason, action, raw_args)
+
+
+@monitor_app.command("models")
+def models(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Each model's fallback, refusal and correction rates over its newest turns (from the audit log), against the
+    policy's models.drift thresholds; exits 1 while any rate is above its threshold (for cron and alerting)."""
+    from guardrails.model_health import drift_alerts, read_model_health
+    from guardrails.policy.model_drift import DRIFT_MEASURES
+    from guardrails.policy.models import ModelPolicy
+
+    with _monitor(ctx) as (runtime, _):
+        thresholds = ModelPolicy.from_policy(runtime.policy).drift
+        try:
+            health = read_model_health(runtime.audit, window_turns=thresholds.window_turns)
+        except JidokaError as exc:
+            raise fail(f"cannot read the audit log: {exc}") from None
+    alerts = drift_alerts(health, thresholds)
+    if as_json:
+        typer.echo(json.dumps({
+            "window_turns": thresholds.window_turns, "min_turns": thresholds.min_turns,
+            "thresholds": {m: thresholds.limit(m) for m in DRIFT_MEASURES},
+            "models": [{"model": h.model, "turns": h.turns, "rates": {m: round(h.rate(m), 4) for m in DRIFT_MEASURES}}
+                       for h in health.values()],
+            "alerts": [{"model": a.model, "measure": a.measure, "rate": round(a.rate, 4), "threshold": a.threshold,
+                        "turns": a.turns, "policy_file": a.decided_in} for a in alerts]}, indent=2))
+    else:
+        out = console()
+        limits = ", ".join(f"{m} ≤ {thresholds.limit(m):.0%}" for m in DRIFT_MEASURES)
+        out.print(f"newest {thresholds.window_turns} turns per model; alert above {limits} "
+                  f"(from {thresholds.min_turns} turns)", highlight=False)
+        if not health:
+            out.print("no model turns in the audit log yet", highlight=False)
+        for h in health.values():
+            rates = "  ".join(f"{m} {h.rate(m):6.1%}" for m in DRIFT_MEASURES)
+            out.print(f"{literal(h.model):<28} {h.turns:>5} turns  {rates}", highlight=False)
+        for alert in alerts:
+            out.print(f"[red]drift alert[/red]: {literal(alert.describe())}", highlight=False)
+    if alerts:
+        raise typer.Exit(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
+from sqlalchemy import create_engine
 
 from agent.models import (
     LOCAL_SERVER_API_KEY,
@@ -18,6 +21,7 @@ from agent.models import (
     identify_model,
     model_identity,
 )
+from agent.rules import PlantLexicon, RulesChatModel
 from agent.scripted import ScriptedChatModel
 from agent.testing.openai_stub import OpenAIStub, TextReply
 from guardrails.errors import ModelConfigError
@@ -25,13 +29,13 @@ from guardrails.policy.models import ModelSpec
 
 
 class _RulesLike(BaseChatModel):
-    """Stands in for the rules model (agent/rules): LangChain type ``rules`` and a ``version``."""
+    """Stands in for the rules model (agent/rules): its LangChain type ``jidoka-rules`` and a ``version``."""
 
     version: str | None = "rules-2026.03"
 
     @property
     def _llm_type(self) -> str:
-        return "rules"
+        return "jidoka-rules"
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None,
                   **kwargs: Any) -> ChatResult:
@@ -111,3 +115,16 @@ def test_identity_of_rules_and_other_models() -> None:
     assert identify_model(_RulesLike(version=None)).version == "unknown"
     scripted = ScriptedChatModel(script=[AIMessage("x")])
     assert identify_model(scripted) == ModelIdentity("scripted", "scripted", "unknown")
+
+
+def test_the_real_rules_model_is_recognised_and_names_its_version(demo_home: Path) -> None:
+    # Which rules answered: a digest of the rules model's code and data, recorded in the audit.
+    engine = create_engine(f"sqlite:///{demo_home / 'plant.db'}")
+    try:
+        lexicon = PlantLexicon.from_engine(engine)
+    finally:
+        engine.dispose()
+    real = identify_model(build_chat_model(ModelSpec.parse("rules"), base_url=None, api_key=None, timeout_s=5,
+                                           rules_factory=lambda: RulesChatModel(lexicon=lexicon)))
+    assert (real.provider, real.model) == ("rules", "rules")
+    assert re.fullmatch(r"rules-[0-9a-f]{12}", real.version)

@@ -26,7 +26,8 @@ def _collection(path: Path) -> Any:
 
 
 def test_each_filter_kind_is_timed_and_the_tiny_filter_rows_counted(tmp_path: Path) -> None:
-    floor = chroma_floor(_collection(tmp_path / "kb"), [{"site": "P100"}, {"site": "P200"}], queries=6, dim=8)
+    floor = chroma_floor(_collection(tmp_path / "kb"), [{"site": "P100"}, {"site": "P200"}],
+                         unit_vectors(6, 8, seed=5))
     assert floor.tiny_filter_rows == 7
     assert floor.queries == 6
     for ms in (floor.unfiltered_ms, floor.tiny_filter_ms, floor.scope_filter_ms):
@@ -35,4 +36,6 @@ def test_each_filter_kind_is_timed_and_the_tiny_filter_rows_counted(tmp_path: Pa
 
 def test_no_scope_filter_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one scope filter"):
-        chroma_floor(_collection(tmp_path / "kb"), [], queries=2, dim=8)
+        chroma_floor(_collection(tmp_path / "kb"), [], unit_vectors(2, 8, seed=5))
+    with pytest.raises(ValueError, match="one query vector"):
+        chroma_floor(_collection(tmp_path / "kb2"), [{"site": "P100"}], [])
