@@ -102,8 +102,8 @@ class WhatIfReport:
                 "scope_changed": sum(1 for c in self.changes if c.change == "scope"),
                 "route_changed": len(self.route_changes),
                 "by_rule": self.by_rule(), "missing_users": dict(sorted(self.missing_users.items())),
-                "unknown_tools": dict(sorted(self.unknown_tools.items())), "skipped": dict(sorted(self.skipped.items())),
-                "last_seq": self.last_seq}
+                "unknown_tools": dict(sorted(self.unknown_tools.items())),
+                "skipped": dict(sorted(self.skipped.items())), "last_seq": self.last_seq}
 
     def to_json(self) -> dict[str, Any]:
         """The whole report: the summary, every change and every route change."""
