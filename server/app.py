@@ -27,13 +27,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from guardrails.policy.models import ModelPolicy
 from knowledge.errors import EmbedderUnavailable, StoreUnavailable
-from server.api import approvals, audit, chat, facade, meta, records, signals
+from server.api import approvals, audit, chat, facade, meta, policy, records, signals
 from server.api.auth import JwksFetcher, TokenVerifier
 from server.api.deps import Services
 from server.api.errors import TRACE_HEADER, ApiError
 from server.api.limits import BodySizeLimit, RateLimiter
 from server.api.metrics import ApiMetrics, StatusCounter
 from server.api.model_metrics import ModelWatch
+from server.api.policy import MAX_DRAFT_BYTES, WHATIF_PATH
 from server.errors import JidokaError
 from server.redaction import PathRedactor
 from server.runtime import Runtime, build_copilot, build_runtime
@@ -176,7 +177,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
     app.state.services = None
     app.state.redactor = PathRedactor.from_settings(settings)
     _install_handlers(app, SecretMasker.from_settings(settings))
-    for module in (chat, approvals, audit, records, signals, meta, facade):
+    for module in (chat, approvals, audit, policy, records, signals, meta, facade):
         app.include_router(module.router)
     _include_web(app)
     app.add_middleware(StatusCounter, metrics=metrics)
@@ -184,7 +185,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type", "Accept"],
                            expose_headers=["Retry-After", TRACE_HEADER], max_age=600)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       path_limits={WHATIF_PATH: max(settings.max_body_bytes, MAX_DRAFT_BYTES)})
     return app
 
 

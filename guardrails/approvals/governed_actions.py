@@ -45,10 +45,12 @@ __all__ = [
     "GovernedActions",
     "ModelGrant",
     "RefusalStatus",
+    "action_grant",
     "action_view",
     "autonomous_request_id",
     "durable",
     "executed_payload",
+    "model_refusal",
 ]
 
 RefusalStatus = Literal["denied", "invalid_arguments", "not_found", "precondition_failed"]
@@ -103,6 +105,27 @@ class ActionDecision:
         return self.subject, self.route
 
 
+def action_grant(policy: Policy, user: User, spec: ActionSpec) -> tuple[DataScope | None, str, str]:
+    """(scope or ``None`` when refused, rule id, reason): the role grant and site scope of ``spec`` for ``user``
+    under ``policy`` — step 1 of every action decision (also replayed by the policy what-if)."""
+    roles = sorted(user.roles)
+    name, domain = spec.name, spec.domain
+    rule = next((policy.roles[r].rule_for(name, domain) for r in roles
+                 if r in policy.roles and policy.roles[r].grants(name, domain)), None)
+    if rule is None:
+        denies = [policy.roles[r].rule_for(name, domain) for r in roles
+                  if r in policy.roles and name in policy.roles[r].deny_tools]
+        return None, denies[0] if denies else "gate.default_deny", (
+            f"Your role ({', '.join(roles) or 'none'}) does not grant {name} ({domain} actions).")
+    user_sites = policy.user_sites(user)
+    granted = frozenset(s for s in user_sites
+                        if any(policy.roles_at(s)[r].grants(name, domain) for r in roles
+                               if r in policy.roles_at(s)))
+    if not granted:
+        return None, "gate.no_site_access", f"No site you hold grants {name} to your role."
+    return data_scope(policy, user, granted), rule, f"{name} granted by {rule}."
+
+
 def autonomous_request_id(trace_id: str, tool_call_id: str) -> str:
     """The request id of an autonomous execution: deterministic per (turn, tool call), so a re-run replays."""
     digest = hashlib.sha256(f"{trace_id}|{tool_call_id}".encode()).hexdigest()[:12].upper()
@@ -147,26 +170,8 @@ class GovernedActions:
         key = (user.user_id, spec.name)
         cached = self._base.get(key)
         if cached is None:
-            cached = self._base[key] = self._grant(user, spec)
+            cached = self._base[key] = action_grant(self.policy, user, spec)
         return cached
-
-    def _grant(self, user: User, spec: ActionSpec) -> tuple[DataScope | None, str, str]:
-        policy, roles = self.policy, sorted(user.roles)
-        name, domain = spec.name, spec.domain
-        rule = next((policy.roles[r].rule_for(name, domain) for r in roles
-                     if r in policy.roles and policy.roles[r].grants(name, domain)), None)
-        if rule is None:
-            denies = [policy.roles[r].rule_for(name, domain) for r in roles
-                      if r in policy.roles and name in policy.roles[r].deny_tools]
-            return None, denies[0] if denies else "gate.default_deny", (
-                f"Your role ({', '.join(roles) or 'none'}) does not grant {name} ({domain} actions).")
-        user_sites = policy.user_sites(user)
-        granted = frozenset(s for s in user_sites
-                            if any(policy.roles_at(s)[r].grants(name, domain) for r in roles
-                                   if r in policy.roles_at(s)))
-        if not granted:
-            return None, "gate.no_site_access", f"No site you hold grants {name} to your role."
-        return data_scope(policy, user, granted), rule, f"{name} granted by {rule}."
 
     def as_of(self) -> datetime:
         """The plant data's as-of time."""
@@ -254,13 +259,8 @@ class GovernedActions:
             return refuse(route.rule_id, route.reason, args=args, scope=scope, route=route, subject=subject)
         risk = RiskClass.AUTONOMOUS if route.effect is Effect.ALLOW else RiskClass.APPROVAL
         if model is None or not model.may_propose(risk):
-            # A grant other than a model's (the monitor's) names its own rule; a model's is its policy entry.
-            where = (getattr(model, "rule_id", None) or f"{model.approved_in}#models.approved[{model.id}].risk_classes"
-                     if model is not None else "models.no_action_grant")
-            who = f"the model {model.id}" if model is not None else "this model"
-            return refuse(where, f"{who} is not approved to propose {risk} actions such as {action}; "
-                                 "a person must do it in the plant systems.",
-                          args=args, scope=scope, route=route, subject=subject, risk_class=risk)
+            where, why = model_refusal(model, risk, action)
+            return refuse(where, why, args=args, scope=scope, route=route, subject=subject, risk_class=risk)
         pre = spec.precondition(ctx, parsed)
         if not pre.ok:
             return refuse("actions.precondition", f"{action} cannot run now: {pre.reason}.", "precondition_failed",
@@ -268,6 +268,16 @@ class GovernedActions:
                           risk_class=risk)
         return ActionDecision(route.effect, route.rule_id, route.reason, action, user.user_id, args, None, scope,
                               route, subject, pre.snapshot, risk)
+
+
+def model_refusal(model: ModelGrant | None, risk: RiskClass, action: str) -> tuple[str, str]:
+    """(rule id, reason) of refusing ``action`` of class ``risk`` because ``model`` may not propose it."""
+    # A grant other than a model's (the monitor's) names its own rule; a model's is its policy entry.
+    where = (getattr(model, "rule_id", None) or f"{model.approved_in}#models.approved[{model.id}].risk_classes"
+             if model is not None else "models.no_action_grant")
+    who = f"the model {model.id}" if model is not None else "this model"
+    return where, (f"{who} is not approved to propose {risk} actions such as {action}; "
+                   "a person must do it in the plant systems.")
 
 
 def durable(audit: AuditSink) -> None:

@@ -74,6 +74,8 @@ class AuditKind(StrEnum):
     """A signal changed (opened, updated, proposal made or refused, outcome, escalated, resolved)."""
     SIGNAL_RESPONSE = "signal_response"
     """A person acknowledged, dismissed or overrode a signal's recommendation, with the reason."""
+    POLICY_WHATIF = "policy_whatif"
+    """A policy what-if run: who replayed the trail under which draft (its hash), and the counts it found."""
 
 
 # ``json.dumps(value, **_CANONICAL)`` builds exactly this encoder on every call; building it once gives the

@@ -25,7 +25,6 @@ are shown as they are: the CLI runs on the operator's machine.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -44,7 +43,7 @@ from guardrails.audit.trace import audit_read_event
 from guardrails.audit_view import AuditReader, RecordView
 from guardrails.errors import AuditError, PolicyError, UnknownUser
 from guardrails.policy.loader import load_policy
-from server.cli.common import cli_settings, console, existing_state_engine, fail, literal, masked
+from server.cli.common import cli_settings, console, existing_state_engine, fail, literal, masked, terminal_reader
 from server.runtime import audit_anchor
 
 __all__ = ["ExportFormat", "audit_app"]
@@ -76,19 +75,10 @@ def _open_log(ctx: typer.Context) -> Iterator[AuditLog]:
         engine.dispose()
 
 
-def _terminal_reader() -> str:
-    """Who reads the log from this terminal: ``cli:`` and the login name (``cli:unknown`` when there is none)."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # no login name in this environment (a container without a passwd entry)
-        name = ""
-    return f"cli:{name or 'unknown'}"
-
-
 def _record_read(log: AuditLog, read: str, details: Mapping[str, Any]) -> None:
     """Append the ``audit_read`` event of a read that just happened (see the module docstring)."""
     try:
-        log.append(audit_read_event(_terminal_reader(), read, details, via="cli"))
+        log.append(audit_read_event(terminal_reader(), read, details, via="cli"))
         log.close()  # anchors the event when a signing key is set
     except AuditError as exc:
         Console(stderr=True, soft_wrap=True, highlight=False).print(

@@ -3,6 +3,7 @@ context."""
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from server.secrets import SecretMasker, mask_url
 from server.settings import Settings, SettingsError
 from tools.plant.db import make_engine
 
-__all__ = ["cli_settings", "console", "error_line", "existing_state_engine", "fail", "literal", "masked"]
+__all__ = ["cli_settings", "console", "error_line", "existing_state_engine", "fail", "literal", "masked",
+           "terminal_reader"]
 
 
 def console() -> Console:
@@ -86,3 +88,13 @@ def existing_state_engine(settings: Settings, nothing_yet: str) -> tuple[Engine,
         engine.dispose()
         raise
     return engine, shown
+
+
+def terminal_reader() -> str:
+    """Who runs a command from this terminal, for the audit: ``cli:`` and the login name (``cli:unknown`` when
+    there is none). Whoever runs it can read the database directly, so this records, it does not gate."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no login name in this environment (a container without a passwd entry)
+        name = ""
+    return f"cli:{name or 'unknown'}"

@@ -1,4 +1,5 @@
-"""``jidoka policy show|check``: the effective policy and its validation."""
+"""``jidoka policy show|check|whatif``: the effective policy, its validation, and a draft's what-if
+(:mod:`server.cli.whatif`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from guardrails.errors import PolicyError
 from guardrails.policy.loader import Policy, catalog_policy
 from guardrails.policy.models import ModelPolicy
 from server.cli.common import cli_settings, literal
+from server.cli.whatif import whatif
 from server.settings import Settings
 from tools import default_catalog
 
@@ -21,7 +23,9 @@ __all__ = ["load_settings_policy", "policy_app"]
 
 _out = Console()
 _err = Console(stderr=True)
-policy_app = typer.Typer(help="Show or check the layered policy.", no_args_is_help=True)
+policy_app = typer.Typer(help="Show or check the layered policy, or replay the audit under a draft.",
+                         no_args_is_help=True)
+policy_app.command("whatif")(whatif)
 
 
 def load_settings_policy(settings: Settings) -> Policy:
