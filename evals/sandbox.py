@@ -116,7 +116,8 @@ class Sandbox:
         runtime = factory.runtime(workdir, model=model)  # adds the action tables to the copy
         self.settings: Settings = runtime.settings
         # A throw-away state database: the audit need not fsync every turn (what is written is the same).
-        self.runtime: Runtime = replace(runtime, audit=AuditLog(runtime.state_engine, synchronous="NORMAL"))
+        self.runtime: Runtime = replace(runtime, audit=AuditLog(runtime.state_engine, synchronous="NORMAL",
+                                                               sealer=runtime.audit.sealer))
         self.runtime.data_engine.dispose()
         _install_write_log(self.plant_path)
         self.pristine_path = workdir / "pristine.db"

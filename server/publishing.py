@@ -20,7 +20,7 @@ from guardrails.audit.log import AuditLog
 from guardrails.policy.loader import Policy, catalog_policy
 from guardrails.publishing import Publications
 from server.databases import Database, reach
-from server.runtime import audit_anchor, knowledge_index
+from server.runtime import audit_anchor, audit_sealer, knowledge_index
 from server.schema import prepare_state
 from server.settings import Settings
 from tools import default_catalog, make_engine
@@ -53,7 +53,7 @@ def open_publications(settings: Settings, *, policy: Policy | None = None,
     try:
         reach(state, Database.STATE)
         prepare_state(state, settings.state_url)
-        audit = AuditLog(state, anchor=audit_anchor(settings))
+        audit = AuditLog(state, anchor=audit_anchor(settings), sealer=audit_sealer(settings, state, loaded))
         service = Publications(policy=loaded, index=knowledge_index(settings),
                                store=ApprovalStore(state, clock=clock), clock=clock)
         yield PublishingSession(service, audit, state)

@@ -29,7 +29,9 @@ from guardrails.approvals.service import ActionApprovals
 from guardrails.approvals.store import ApprovalStore
 from guardrails.audit.anchor import CheckpointSigner, TrustedKeys, parse_signing_key, parse_verify_key
 from guardrails.audit.anchoring import AuditAnchor
+from guardrails.audit.keys import KEK_FILE, AuditKeys, LocalKek
 from guardrails.audit.log import AuditLog
+from guardrails.audit.sealing import ALL_SITES_KEY, Sealer
 from guardrails.audit.trace import Trace
 from guardrails.gate import Gate
 from guardrails.governed import GovernedTools
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
     from guardrails.policy.models import ApprovedModel
 
 __all__ = ["FROM_POLICY", "Checkpoints", "FromPolicy", "Runtime", "RuntimeFactory", "RuntimeOverrides",
-           "audit_anchor", "build_copilot", "build_runtime", "knowledge_index"]
+           "audit_anchor", "audit_sealer", "build_copilot", "build_runtime", "knowledge_index"]
 
 
 class FromPolicy(Enum):
@@ -199,7 +201,7 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
         data_engine.dispose()
         state_engine.dispose()
         raise
-    audit = AuditLog(state_engine, anchor=audit_anchor(settings))
+    audit = AuditLog(state_engine, anchor=audit_anchor(settings), sealer=audit_sealer(settings, state_engine, policy))
     store = ApprovalStore(state_engine, clock=overrides.clock)
     gate = Gate(policy, catalog, SqlSiteResolver(data_engine))
     knowledge = knowledge_index(settings)
@@ -226,6 +228,30 @@ def audit_anchor(settings: Settings) -> AuditAnchor | None:
     trusted = TrustedKeys.of(parse_verify_key(key) for key in settings.audit_verify_keys)
     return AuditAnchor(settings.audit_anchor, trusted=trusted, signer=signer,
                        every_events=settings.audit_anchor_every, every_seconds=settings.audit_anchor_seconds)
+
+
+def audit_sealer(settings: Settings, state_engine: Engine, policy: Policy | None = None) -> Sealer | None:
+    """The sealer of the audit's sealed fields under the key-encryption key these settings name
+    (``JIDOKA_AUDIT_KEK``, else ``$JIDOKA_HOME/audit.kek`` when it exists); ``None`` without one (stored in clear).
+
+    A data key belongs to the event's user's site when ``policy`` gives that user exactly one site, else to
+    every site (``*``), which is also what every event gets without ``policy`` (readers and the CLI's own events).
+    """
+    path = settings.home / KEK_FILE
+    if settings.audit_kek:
+        wrapper = LocalKek.parse(settings.audit_kek, source="JIDOKA_AUDIT_KEK")
+    elif path.is_file():
+        wrapper = LocalKek.parse(path.read_text(encoding="ascii"), source=str(path))
+    else:
+        return None
+
+    def site_of(user_id: str) -> str:
+        if policy is None or user_id not in policy.users:
+            return ALL_SITES_KEY
+        sites = policy.users[user_id].sites
+        return next(iter(sites)) if sites is not None and len(sites) == 1 else ALL_SITES_KEY
+
+    return Sealer(AuditKeys(state_engine, wrapper), site_of)
 
 
 def knowledge_index(settings: Settings) -> KnowledgeIndex:

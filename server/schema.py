@@ -33,7 +33,7 @@ from tools.actions import ensure_action_tables
 __all__ = ["SCHEMA_VERSION", "SchemaPart", "SchemaReport", "check_schema", "prepare_schema", "prepare_state",
            "read_version", "upgrade_plant", "upgrade_schema", "upgrade_state"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this code needs (both databases). Raise it with every step added to :func:`_upgrade_state` or
 :func:`_upgrade_plant`; the steps must stay idempotent (an older database runs all of them)."""
 
@@ -139,7 +139,7 @@ def _upgrade_plant(engine: Engine) -> None:
 def _upgrade_state(engine: Engine, state_url: str) -> None:
     from agent.checkpoint import setup_checkpoints
 
-    AuditLog(engine).create_schema()
+    AuditLog(engine).create_schema()  # version 3: audit_keys (the sealed fields' data keys) with the audit tables
     ApprovalStore(engine).create_schema()
     SignalStore(engine).create_schema()  # version 2: the monitoring loop's signals and lock
     setup_checkpoints(state_url)

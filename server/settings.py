@@ -73,6 +73,10 @@ class Settings:
     """``JIDOKA_CORS_ORIGINS``: comma-separated origins whose pages may call the API (the embedded widget)."""
     audit_signing_key: str | None = field(default=None, repr=False)
     """``JIDOKA_AUDIT_SIGNING_KEY``: Ed25519 private key signing checkpoints of the audit chain; never printed."""
+    audit_kek: str | None = field(default=None, repr=False)
+    """``JIDOKA_AUDIT_KEK``: base64 of the 32-byte key-encryption key of the sealed audit fields; unset:
+    ``$JIDOKA_HOME/audit.kek`` when that file exists (``jidoka init`` writes it), else fields are stored in clear.
+    Never printed."""
     audit_verify_keys: tuple[str, ...] = ()
     """``JIDOKA_AUDIT_VERIFY_KEY``: comma-separated Ed25519 public keys whose checkpoints verify also trusts
     (an auditor without the signing key; the old key after a rotation)."""
@@ -187,6 +191,7 @@ def _server_settings(source: Mapping[str, str]) -> _ServerSettings:
 
 class _AuditSettings(TypedDict):
     audit_signing_key: str | None
+    audit_kek: str | None
     audit_verify_keys: tuple[str, ...]
     audit_anchor: Path | None
     audit_anchor_every: int
@@ -223,6 +228,7 @@ def _audit_settings(source: Mapping[str, str], home: Path) -> _AuditSettings:
         raise SettingsError(f"JIDOKA_AUDIT_ANCHOR_SECONDS must be between 0 and 86400, got {raw_seconds!r}")
     return {
         "audit_signing_key": signing,
+        "audit_kek": (source.get("JIDOKA_AUDIT_KEK") or "").strip() or None,
         "audit_verify_keys": verify,
         "audit_anchor": anchor,
         "audit_anchor_every": _int_setting(source, "JIDOKA_AUDIT_ANCHOR_EVERY", 100, 1, 1_000_000_000),

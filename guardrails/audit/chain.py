@@ -76,6 +76,8 @@ class AuditKind(StrEnum):
     """A person acknowledged, dismissed or overrode a signal's recommendation, with the reason."""
     POLICY_WHATIF = "policy_whatif"
     """A policy what-if run: who replayed the trail under which draft (its hash), and the counts it found."""
+    AUDIT_PURGED = "audit_purged"
+    """A retention run destroyed data keys: which (month, kind, site), the seq ranges sealed under them, and why."""
 
 
 # ``json.dumps(value, **_CANONICAL)`` builds exactly this encoder on every call; building it once gives the

@@ -61,6 +61,7 @@ from guardrails.audit._store import (
 from guardrails.audit.anchor import Checkpoint
 from guardrails.audit.anchoring import AuditAnchor, check_chain
 from guardrails.audit.chain import GENESIS_HASH, AuditEvent, AuditKind, AuditRecord, canonical_json
+from guardrails.audit.sealing import Sealer
 from guardrails.audit.verify import ChainHead, ChainProblem, StoredRow, VerifyReport
 from guardrails.errors import AuditAnchorError, AuditError, AuditSchemaMissing
 
@@ -131,7 +132,7 @@ class AuditLog:
 
     def __init__(
         self, engine: Engine, *, clock: Clock | None = None, synchronous: Synchronous = "FULL",
-        anchor: AuditAnchor | None = None, group_commit: bool = True,
+        anchor: AuditAnchor | None = None, group_commit: bool = True, sealer: Sealer | None = None,
     ) -> None:
         """Use ``engine`` (from :func:`tools.plant.db.make_engine`); ``clock`` stamps events (default: UTC now).
 
@@ -139,7 +140,8 @@ class AuditLog:
         writes signed checkpoints of the head after appends and lets :meth:`verify` check against them.
         ``group_commit`` writes the appends of threads that arrive while a commit is in progress together, in
         the next transaction (each still returns only once its own events are committed); False gives every
-        append its own transaction.
+        append its own transaction. ``sealer`` encrypts the sealed payload fields before they are hashed and
+        stored, and opens them on every read (:mod:`guardrails.audit.sealing`); without it they are stored in clear.
         """
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
@@ -151,6 +153,8 @@ class AuditLog:
         self._committer = GroupCommitter(ChainWriter(engine, synchronous=synchronous, appender=self._appender),
                                          grouped=group_commit)
         self._anchor = anchor
+        self.sealer = sealer
+        """Seals and opens the sealed payload fields; ``None``: they are stored in clear."""
 
     @property
     def engine(self) -> Engine:
@@ -208,7 +212,8 @@ class AuditLog:
         for event, _ in stamped:
             if not isinstance(event, AuditEvent):
                 raise AuditError(f"only AuditEvent can be appended, got {type(event).__name__}")
-        rows = self._committer.commit(stamped)
+        sealer = self.sealer
+        rows = self._committer.commit(stamped if sealer is None else [(sealer.seal(e, ts), ts) for e, ts in stamped])
         if self._anchor is not None:  # committed: a checkpoint, when one is due, is outside the transaction
             last = rows[-1]
             self._anchor.after_append(rows[0][0], last[0], last[-1])
@@ -272,11 +277,12 @@ class AuditLog:
         with self._reading("count audit records") as conn:
             return int(conn.execute(select(func.count()).select_from(audit_events)).scalar_one())
 
-    def by_trace(self, trace_id: str) -> list[AuditRecord]:
-        """Every record of one trace (turn), in seq order."""
+    def by_trace(self, trace_id: str, *, opened: bool = True) -> list[AuditRecord]:
+        """Every record of one trace (turn), in seq order (``opened=False``: sealed fields as stored)."""
         with self._reading("read a trace") as conn:
             rows = iter_rows(conn, chunk_size=1000, where=audit_events.c.trace_id == trace_id)
-            return [to_record(row) for row in rows]
+            records = [to_record(row) for row in rows]
+        return self._opened(records) if opened else records
 
     def tail(self, n: int, *, without: Collection[str] = ()) -> list[AuditRecord]:
         """The newest ``n`` records, oldest first; ``without`` leaves records of those kinds out (e.g. the
@@ -290,12 +296,14 @@ class AuditLog:
             stmt = stmt.where(audit_events.c.kind.not_in([str(kind) for kind in without]))
         with self._reading("read the newest records") as conn:
             rows = conn.execute(stmt).all()
-        return [to_record(StoredRow(*row)) for row in reversed(rows)]
+        return self._opened([to_record(StoredRow(*row)) for row in reversed(rows)])
 
-    def export(self, since: datetime | None = None, *, chunk_size: int = 2000) -> Iterator[AuditRecord]:
+    def export(self, since: datetime | None = None, *, chunk_size: int = 2000, opened: bool = True
+               ) -> Iterator[AuditRecord]:
         """Records in seq order, streamed; with ``since``, only those stamped at or after it.
 
-        A naive ``since`` is taken as UTC (every stored timestamp is UTC).
+        A naive ``since`` is taken as UTC (every stored timestamp is UTC). ``opened=False`` gives sealed fields as
+        stored (their envelopes), so each record's hash can be recomputed from it.
         """
         where = None
         if since is not None:
@@ -303,8 +311,17 @@ class AuditLog:
             # Stored stamps are fixed-width UTC ISO text, so text order is time order.
             where = audit_events.c.ts >= format_ts(aware)
         with self._reading("export the audit log") as conn:
+            batch: list[AuditRecord] = []
             for row in iter_rows(conn, chunk_size=chunk_size, where=where):
-                yield to_record(row)
+                batch.append(to_record(row))
+                if len(batch) >= chunk_size:
+                    yield from self._opened(batch) if opened else batch
+                    batch = []
+            yield from self._opened(batch) if opened else batch
+
+    def _opened(self, records: list[AuditRecord]) -> list[AuditRecord]:
+        """``records`` with their sealed fields opened (as they are without a sealer)."""
+        return records if self.sealer is None else self.sealer.open_records(records)
 
     @contextmanager
     def _reading(self, what: str) -> Iterator[Connection]:

@@ -29,7 +29,8 @@ __all__ = ["TEXT_KINDS", "AuditRules"]
 
 TEXT_KINDS = ("amounts", "accounts")
 """How a sensitive value can read in free text (each kind has its patterns in :mod:`guardrails.audit_view`)."""
-_KEYS = frozenset({"visible_fields", "payload_keys", "free_text"})
+_KEYS = frozenset({"visible_fields", "payload_keys", "free_text", "retention"})
+"""``retention`` is parsed by :mod:`guardrails.policy.retention`."""
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ from knowledge.errors import JidokaError
 from server.cli._approval_render import print_list, print_request, progress, waiting_for
 from server.cli.common import cli_settings, console, existing_state_engine, fail
 from server.publishing import open_publications
-from server.runtime import audit_anchor, build_copilot, build_runtime
+from server.runtime import audit_anchor, audit_sealer, build_copilot, build_runtime
 from server.settings import Settings
 
 __all__ = ["OnDecided", "build_approvals_app", "make_approvals_app"]
@@ -114,7 +114,9 @@ def _open(ctx: typer.Context) -> Iterator[_Session]:
 
 def _append(ctx: typer.Context, session: _Session, event: AuditEvent) -> None:
     """Append ``event`` to the audit log of the session's database (anchored when a signing key is set)."""
-    log = AuditLog(session.store.engine, anchor=audit_anchor(cli_settings(ctx)))
+    settings = cli_settings(ctx)
+    log = AuditLog(session.store.engine, anchor=audit_anchor(settings),
+                   sealer=audit_sealer(settings, session.store.engine))
     log.create_schema()
     log.append(event)
     log.close()  # anchors the event when a signing key is set

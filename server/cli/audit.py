@@ -38,17 +38,21 @@ from rich.console import Console
 from rich.table import Table
 
 from guardrails.audit.anchor import generate_signing_key, key_id, parse_signing_key, public_key_text
+from guardrails.audit.keys import AuditKeys
 from guardrails.audit.log import AuditLog, AuditRecord, ChainProblem, VerifyReport
 from guardrails.audit.trace import audit_read_event
 from guardrails.audit_view import AuditReader, RecordView
 from guardrails.errors import AuditError, PolicyError, UnknownUser
 from guardrails.policy.loader import load_policy
+from server.cli.audit_retention import kek, purge
 from server.cli.common import cli_settings, console, existing_state_engine, fail, literal, masked, terminal_reader
-from server.runtime import audit_anchor
+from server.runtime import audit_anchor, audit_sealer
 
 __all__ = ["ExportFormat", "audit_app"]
 
 audit_app = typer.Typer(help="Verify, inspect, export and anchor the tamper-evident audit log.", no_args_is_help=True)
+audit_app.command("purge")(purge)
+audit_app.command("kek")(kek)
 
 
 class ExportFormat(StrEnum):
@@ -63,7 +67,7 @@ def _open_log(ctx: typer.Context) -> Iterator[AuditLog]:
     settings = cli_settings(ctx)
     engine, shown = existing_state_engine(settings, "nothing was audited yet")
     try:
-        log = AuditLog(engine, anchor=audit_anchor(settings))
+        log = AuditLog(engine, anchor=audit_anchor(settings), sealer=audit_sealer(settings, engine))
         try:
             present = log.has_schema()
         except Exception as exc:  # any driver error: the database cannot be read
@@ -109,7 +113,8 @@ def _record_json(view: RecordView) -> str:
 
 _AS = typer.Option(None, "--as", help="Show payloads as this user (who holds audit.read) may see them; without "
                                       "it, every sensitive value is masked.")
-_UNMASKED = typer.Option(False, "--unmasked", help="The stored payloads, nothing masked (to re-check every hash).")
+_UNMASKED = typer.Option(False, "--unmasked", help="The stored payloads, nothing masked and sealed fields as stored "
+                         "(to re-check every hash).")
 
 
 def _reader(ctx: typer.Context, as_user: str | None, unmasked: bool) -> AuditReader | None:
@@ -167,8 +172,10 @@ def verify(
         if report.ok:
             _record_read(log, "verify", {"ok": True, "checked": report.checked,
                                          "head_seq": report.head.seq if report.head else None})
+        redacted = AuditKeys(log.engine, None).destroyed()
     if as_json:
-        typer.echo(json.dumps(dataclasses.asdict(report), sort_keys=True))
+        typer.echo(json.dumps({**dataclasses.asdict(report), "redacted": [dataclasses.asdict(k) for k in redacted]},
+                              sort_keys=True))
     elif report.ok:
         head = report.head
         tip = f"; head seq {head.seq} hash {head.hash[:16]}…" if head is not None else ""
@@ -184,6 +191,11 @@ def verify(
                         f"  {_events(report.checked)} {before}")
     if not as_json:
         _print_anchor(report)
+        for key in redacted:  # the chain covers their envelopes: it verifies, the values are gone
+            seqs = f"seq {key.first_seq}–{key.last_seq}" if key.first_seq is not None else "no events"
+            console().print(f"  redacted by retention: {seqs} ({key.events} {key.kind} events, site {key.site}, "
+                            f"{key.month}; data key destroyed {key.destroyed_at[:10] if key.destroyed_at else ''} "
+                            f"by {literal(key.destroyed_by or '')})", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
 
@@ -239,7 +251,7 @@ def show(
     reader = _reader(ctx, as_user, unmasked)
     with _open_log(ctx) as log:
         try:
-            views = [_view(reader, r) for r in log.by_trace(trace)]
+            views = [_view(reader, r) for r in log.by_trace(trace, opened=not unmasked)]
         except AuditError as exc:
             raise fail(str(exc)) from None
         _record_read(log, "trace", {"trace_id": trace, **_seqs([v.record for v in views])})
@@ -288,7 +300,7 @@ def export(
     with _open_log(ctx) as log:
         try:
             with output.open("w", encoding="utf-8", newline="\n") if output is not None else nullcontext() as fh:
-                for record in log.export(start):
+                for record in log.export(start, opened=not unmasked):
                     view = _view(reader, record)
                     masked_fields.update(view.masked_fields)
                     line = _record_json(view)

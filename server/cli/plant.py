@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
+from guardrails.audit.keys import KEK_FILE, LocalKek
 from guardrails.governed import Refusal
 from server.cli.common import cli_settings, literal
 from server.cli.render import render_model
@@ -52,6 +53,8 @@ def init(
         engine.dispose()
     _out.print(f"data: {mask_url(settings.data_url)}\nmanifest: {summary.manifest_path}\n"
                f"content hash: {summary.content_hash}", markup=False)
+    if not settings.audit_kek:  # seal the audit's prompt, answer and model text from the first turn on
+        LocalKek.create_file(settings.home / KEK_FILE)
     if knowledge:
         from server.cli.knowledge import ingest_demo_corpus
 

@@ -22,7 +22,7 @@ from guardrails.errors import AuditError, PolicyError
 from guardrails.policy.loader import catalog_policy
 from guardrails.whatif import PolicyReplay, WhatIfReport, load_draft, whatif_event
 from server.cli.common import cli_settings, console, existing_state_engine, literal, masked, terminal_reader
-from server.runtime import audit_anchor
+from server.runtime import audit_anchor, audit_sealer
 from tools import default_catalog
 from tools.actions.catalog import action_catalog
 
@@ -105,7 +105,7 @@ def whatif(
     moment = _since(since)
     engine, _ = existing_state_engine(settings, "nothing was audited yet")
     try:
-        log = AuditLog(engine, anchor=audit_anchor(settings))
+        log = AuditLog(engine, anchor=audit_anchor(settings), sealer=audit_sealer(settings, engine))
         report = PolicyReplay(draft, catalog, action_catalog()).run(
             log.export(moment), since=moment.isoformat() if moment else None)
         try:
