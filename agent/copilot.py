@@ -155,8 +155,8 @@ class Copilot:
                 {"messages": [HumanMessage(content=text, id=question_id)], "user_id": user_id,
                  "trace_id": trace.trace_id, "question_id": question_id, "question": text, "tool_calls": [],
                  "model_steps": 0, "invalid_rounds": 0, "degraded": False, "degraded_reason": "", "unavailable": [],
-                 "answer": "", "citations": [], "lineage": [], "unverified": [], "input_verdict": "allow", "action_plans": [],
-                 "approvals": [], "approval_rounds": 0},
+                 "answer": "", "citations": [], "lineage": [], "unverified": [], "input_verdict": "allow",
+                 "action_plans": [], "approvals": [], "approval_rounds": 0},
                 config=self._config(thread_id, buffer), durability=TURN_DURABILITY,
             )
             if view.exists:  # a new thread has only the checkpoint this run saved: nothing is superseded

@@ -288,7 +288,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         # So is what the user typed earlier in the thread ('and Monterrey?' after 'only those over 500': the
         # answer repeats the user's 500, which no result of this turn states).
         said = [str(m.content) for m in state["messages"][-_SAID_EARLIER * 4:] if isinstance(m, HumanMessage)]
-        evidence = collect_evidence([payload for _, payload in results], extra_text=[state["question"], *said[-_SAID_EARLIER:], *asked])
+        evidence = collect_evidence([payload for _, payload in results],
+                                    extra_text=[state["question"], *said[-_SAID_EARLIER:], *asked])
         degraded = state.get("degraded", False)
         rules_answered = degraded or deps.model is deps.fallback
         grounded = check_grounding(draft, evidence, mode="mark" if rules_answered else "remove")

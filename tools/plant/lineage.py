@@ -92,11 +92,11 @@ def _rule(entry: Any, systems: dict[str, System]) -> RecordRule:
         raise LineageMapError(f"lineage.yaml: the id of {name} must name its primary key {primary}, "
                               f"not {sorted(pattern.groupindex)}")
     column = entry.get("as_of_column")
-    if column is not None:
-        # The as-of is read from the row the tool returned: a single-column key finds the row, and a sensitive
-        # column (one a policy may hide) never stands in for it.
-        if column not in table.c or len(primary) != 1 or f"{name}.{column}" in SENSITIVE_COLUMNS:
-            raise LineageMapError(f"lineage.yaml: {name}.{column} cannot be the as-of column")
+    # The as-of is read from the row the tool returned: a single-column key finds the row, and a sensitive
+    # column (one a policy may hide) never stands in for it.
+    if column is not None and (column not in table.c or len(primary) != 1
+                               or f"{name}.{column}" in SENSITIVE_COLUMNS):
+        raise LineageMapError(f"lineage.yaml: {name}.{column} cannot be the as-of column")
     return RecordRule(name, systems[name], pattern, column)
 
 
