@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools.plant.lineage import LineageMap, System, lineage_map
+from tools.plant.lineage import LineageMap, RecordRule, System, lineage_map
 
 __all__ = ["DocumentLineage", "RecordLineage", "citation_lineage"]
 
@@ -68,14 +68,20 @@ def _dicts(value: Any) -> Iterator[Mapping[str, Any]]:
             stack.extend(item)
 
 
-def _holds(payload: Mapping[str, Any], text: str) -> bool:
-    """``text`` is a string value of ``payload``: the tool returned it (its ``record_ids`` are checked first)."""
-    if text in (payload.get("record_ids") or ()):
-        return True
-    return any(text in (v for v in d.values() if isinstance(v, str)) for d in _dicts(payload))
+def _strings(payload: Mapping[str, Any]) -> frozenset[str]:
+    """Every string value of ``payload`` (``record_ids`` included): what the tool returned."""
+    found: set[str] = set()
+    for d in _dicts(payload):
+        for value in d.values():
+            if isinstance(value, str):
+                found.add(value)
+            elif isinstance(value, list):
+                found.update(v for v in value if isinstance(v, str))
+    return frozenset(found)
 
 
-def _record(citation: str, tool: str, payload: Mapping[str, Any], found: tuple[Any, dict[str, Any]]) -> RecordLineage:
+def _record(citation: str, tool: str, payload: Mapping[str, Any],
+            found: tuple[RecordRule, dict[str, Any]]) -> RecordLineage:
     rule, key = found
     column = rule.as_of_column
     if column is not None:
@@ -114,12 +120,19 @@ def citation_lineage(citations: Sequence[str], results: Sequence[tuple[str, Any]
     mapping = mapping or lineage_map()
     ok = [(tool, payload) for tool, payload in results
           if isinstance(payload, Mapping) and payload.get("status") == "ok" and payload.get("as_of")]
+    listed: dict[int, frozenset[str]] = {}  # per result: its record_ids, then (on a miss) every string it holds
+    walked: set[int] = set()  # results already walked whole: one walk of each per turn at most
     out: list[RecordLineage | DocumentLineage] = []
     for citation in dict.fromkeys(citations):
         found = mapping.resolve(citation)
-        for tool, payload in ok:
+        for index, (tool, payload) in enumerate(ok):
             if found is not None:
-                if _holds(payload, citation):
+                if index not in listed:
+                    listed[index] = frozenset(r for r in payload.get("record_ids") or () if isinstance(r, str))
+                if citation not in listed[index] and index not in walked:
+                    walked.add(index)
+                    listed[index] = _strings(payload)
+                if citation in listed[index]:
                     out.append(_record(citation, tool, payload, found))
                     break
             elif (document := _document(citation, tool, payload)) is not None:

@@ -179,3 +179,10 @@ def test_a_cited_passage_carries_its_document_revision_and_effective_date() -> N
     assert (passage.doc_id, passage.section, passage.revision, passage.effective, passage.chunk_id) == \
         ("QP-004", "3", "D", "2026-01-12", "QP-004:3:abc")
     assert (document.citation, document.section, document.revision) == ("QP-004", None, "D")
+
+
+def test_an_id_the_result_holds_outside_its_record_ids_still_has_lineage(transfers_plant: Engine) -> None:
+    payload = _transfers(transfers_plant)
+    payload["record_ids"] = []  # a truncated list: the rows still hold the id
+    (entry,) = citation_lineage(["TR-000002"], [("transfers", payload)])
+    assert isinstance(entry, RecordLineage) and entry.as_of_source == "record"

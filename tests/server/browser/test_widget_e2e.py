@@ -1,8 +1,9 @@
 """The widget, the inbox and the audit viewer in a real browser: Debian's Chromium driven by Playwright against
 the real app under uvicorn (rules model, demo login, a copy of the demo plant).
 
-A planner asks and opens a cited record (its lineage on the card: system, table, record id, as-of), then asks for a quality hold and sees it pending with its approvers; the
-quality engineer approves it in the inbox with a comment; the planner's widget picks up the new status by polling
+A planner asks and opens a cited record (its lineage on the card: system, table, record id, as-of), then asks for
+a quality hold and sees it pending with its approvers; the quality engineer approves it in the inbox with a
+comment; the planner's widget picks up the new status by polling
 (and the resumed thread's outcome); the quality engineer may not read the audit trail, an auditor reads the hold
 turn's trace and the chain's verification. Screenshots go to ``$JIDOKA_TEST_ARTIFACTS/browser`` (or the test's tmp dir).
 """
