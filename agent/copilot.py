@@ -68,6 +68,11 @@ class TurnResult:
     approvals: list[dict[str, Any]] = field(default_factory=list)
     """Approval requests of the turn: ``{"id", "action", "status"}``."""
     citations: list[str] = field(default_factory=list)
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+    """Where each cited record or document comes from, in citation order: ``kind`` "record" (``system`` ERP or
+    MES, ``table``, ``record_id``, ``key``, ``as_of`` with ``as_of_source`` "record" or "read", ``tool``) or
+    "document" (``doc_id``, ``section``, ``revision``, ``effective``); see :mod:`tools.lineage`. Only citations a
+    successful tool result of the turn returned have one."""
     unverified: list[str] = field(default_factory=list)
     paused: bool = False
     """True while the thread waits for approval decisions (the answer says which and who decides)."""
@@ -150,8 +155,8 @@ class Copilot:
                 {"messages": [HumanMessage(content=text, id=question_id)], "user_id": user_id,
                  "trace_id": trace.trace_id, "question_id": question_id, "question": text, "tool_calls": [],
                  "model_steps": 0, "invalid_rounds": 0, "degraded": False, "degraded_reason": "", "unavailable": [],
-                 "answer": "", "citations": [], "unverified": [], "input_verdict": "allow", "action_plans": [],
-                 "approvals": [], "approval_rounds": 0},
+                 "answer": "", "citations": [], "lineage": [], "unverified": [], "input_verdict": "allow",
+                 "action_plans": [], "approvals": [], "approval_rounds": 0},
                 config=self._config(thread_id, buffer), durability=TURN_DURABILITY,
             )
             if view.exists:  # a new thread has only the checkpoint this run saved: nothing is superseded
@@ -180,6 +185,7 @@ class Copilot:
         return TurnResult(
             answer=state.get("answer", ""), thread_id=thread_id, trace_id=trace.trace_id, degraded=degraded,
             tool_calls=tool_calls, approvals=list(approvals.values()), citations=list(state.get("citations", [])),
+            lineage=list(state.get("lineage", [])),
             unverified=list(state.get("unverified", [])), unavailable=unavailable,
         )
 

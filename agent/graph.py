@@ -47,6 +47,7 @@ from guardrails.gate import Decision, Effect
 from guardrails.governed import GovernedTools
 from guardrails.identity import User
 from guardrails.turn_guard import TurnGuard
+from tools.lineage import citation_lineage
 
 __all__ = ["AgentDeps", "build_graph"]
 
@@ -117,6 +118,16 @@ def _turn_messages(state: TurnState) -> list[BaseMessage]:
         if messages[index].id == state.get("question_id"):
             return list(messages[index:])
     return []
+
+
+def _parsed(content: Any) -> Any:
+    """A tool message's JSON, parsed once for grounding and lineage (text that is no JSON stays text)."""
+    if not isinstance(content, str):
+        return content
+    try:
+        return json.loads(content)
+    except ValueError:
+        return content
 
 
 def _pending_calls(state: TurnState) -> list[ToolCall]:
@@ -271,13 +282,14 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             draft = str(last.content) if isinstance(last, AIMessage) else ""
         if not draft.strip():
             draft = "I have no answer to that from the plant data."
-        results = [m.content for m in turn if isinstance(m, ToolMessage)]
+        results = [(str(m.name or ""), _parsed(m.content)) for m in turn if isinstance(m, ToolMessage)]
         # What the model asked the tools about is evidence too ("no late lines from S-001" after asking for S-001).
         asked = [json.dumps(c["args"]) for m in turn if isinstance(m, AIMessage) for c in m.tool_calls]
         # So is what the user typed earlier in the thread ('and Monterrey?' after 'only those over 500': the
         # answer repeats the user's 500, which no result of this turn states).
         said = [str(m.content) for m in state["messages"][-_SAID_EARLIER * 4:] if isinstance(m, HumanMessage)]
-        evidence = collect_evidence(results, extra_text=[state["question"], *said[-_SAID_EARLIER:], *asked])
+        evidence = collect_evidence([payload for _, payload in results],
+                                    extra_text=[state["question"], *said[-_SAID_EARLIER:], *asked])
         degraded = state.get("degraded", False)
         rules_answered = degraded or deps.model is deps.fallback
         grounded = check_grounding(draft, evidence, mode="mark" if rules_answered else "remove")
@@ -285,6 +297,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             # A rules-model reply without tool results is a clarification or a refusal built from master
             # data (candidate item ids), not a claim about plant state: nothing to ground.
             grounded = GroundingReport(draft, (), ())
+        # Lineage only from this turn's results (what the gate let through, masked columns left out).
+        lineage = [entry.model_dump(mode="json") for entry in citation_lineage(grounded.citations, results)]
         screened = deps.guard.screen_answer(user, grounded.text, asked=state["question"], trace=trace, audit=audit)
         text = screened.text
         if degraded:
@@ -294,7 +308,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         if down and not rules_answered:  # the rules model relays it itself; another model's wording is not relied on
             notice = "\n".join(unavailable_line(tool) for tool in down)
             text = f"{localize(notice, user.language)}\n\n{text}"
-        update: dict[str, Any] = {"answer": text, "citations": list(grounded.citations),
+        update: dict[str, Any] = {"answer": text, "citations": list(grounded.citations), "lineage": lineage,
                                   "unverified": list(grounded.unverified)}
         if isinstance(last, AIMessage) and not last.tool_calls:
             update["messages"] = [AIMessage(content=text, id=last.id)]

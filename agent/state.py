@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, NotRequired, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -69,6 +69,9 @@ class TurnState(TypedDict, total=False):
     """Tools of the turn that could not run because a service they need is down (the turn is degraded too)."""
     answer: str
     citations: list[str]
+    lineage: list[dict[str, Any]]
+    """Per citation a tool result of the turn returned: its system, table, record and as-of, or its document
+    (:func:`tools.lineage.citation_lineage`, as JSON)."""
     unverified: list[str]
     """Figures or ids in the model's draft that no tool result of the turn supports."""
     action_plans: list[ActionPlan]

@@ -162,6 +162,7 @@ def judge(suite: str, case: Case, run: CaseRun, values: dict[str, str], sandbox:
         v for ref in checks.canaries for v in named_canaries(ref.fn, runtime.data_engine, sandbox.manifest,
                                                              fill(ref.args, values)))
     surfaces = {"answer": answer, "citations": " ".join(c for t in run.turns for c in t.citations),
+                "lineage": json.dumps([x for t in run.turns for x in t.lineage]),
                 "tool_arguments": json.dumps([c["args"] for c in calls]),
                 "approvals": json.dumps([a for t in run.turns for a in t.approvals]), "errors": "\n".join(run.errors)}
     leaks: list[Leak] = [leak for where, content in surfaces.items()

@@ -250,7 +250,8 @@ def _graph_turns(sandbox: Sandbox, scopes: ScopeOracle, user_id: str, foreign: d
             leaks = canaries.scan_result(content, f"model saw {tool}", typed, tool=tool)
             tally.leaks += [f"{user_id} {x.kind} {x.value} via {x.where}" for x in leaks]
         model.received.clear()
-        for where, text in (("answer", turn.answer), ("citations", " ".join(turn.citations))):
+        for where, text in (("answer", turn.answer), ("citations", " ".join(turn.citations)),
+                            ("lineage", json.dumps(turn.lineage))):
             tally.leaks += [f"{user_id} {x.kind} {x.value} in {x.where}" for x in canaries.scan(text, where, typed)]
     return turns
 

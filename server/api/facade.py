@@ -99,7 +99,8 @@ def _question(body: CompletionRequest, limit: int) -> tuple[str, str | None]:
 def _extension(result: TurnResult) -> dict[str, Any]:
     return {"thread_id": result.thread_id, "trace_id": result.trace_id, "degraded": result.degraded,
             "unavailable": result.unavailable,
-            "paused": result.paused, "citations": result.citations, "approvals": result.approvals,
+            "paused": result.paused, "citations": result.citations, "lineage": result.lineage,
+            "approvals": result.approvals,
             "tool_calls": [{k: c[k] for k in ("name", "decision", "rule_id")} for c in result.tool_calls]}
 
 

@@ -21,6 +21,7 @@ from guardrails.governed import Refusal
 from server.api.deps import Caller, record_caller
 from server.api.errors import Forbidden, NotFound, Unavailable
 from server.api.turns import governed
+from tools.lineage import citation_lineage
 
 __all__ = ["RECORD_KINDS", "RecordKind", "router"]
 
@@ -134,8 +135,10 @@ def _lookup(who: Caller, record_id: str) -> dict[str, Any]:
     shown = pick(result, m) if result.get("status") == "ok" else None
     if shown is None:
         raise missing
+    lineage = citation_lineage([record_id], [(tool, result)])  # from this governed read only
     return {"id": record_id, "kind": kind.kind, "tool": tool, "rule_id": outcome.decision.rule_id,
-            "as_of": result.get("as_of"), "trace_id": trace.trace_id, "record": shown}
+            "as_of": result.get("as_of"), "trace_id": trace.trace_id, "record": shown,
+            "lineage": lineage[0].model_dump(mode="json") if lineage else None}
 
 
 @router.get("/v1/records/{record_id:path}", summary="A cited record, through the gate",

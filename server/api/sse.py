@@ -3,7 +3,8 @@
 The turn runs to its end first (gate, tools, grounding and output screening),
 then its events are sent: ``tool_call`` per decided call, ``approval_requested``
 per request, the screened answer as ``token`` deltas, ``citation`` per cited
-record, and ``done``. So nothing that fails output screening can reach the
+record (with its lineage: system, table, record id, as-of; or document, revision, effective date), and
+``done``. So nothing that fails output screening can reach the
 client — the stream only ever replays the screened answer.
 """
 
@@ -42,8 +43,12 @@ def turn_events(result: TurnResult, approvers: Callable[[str], list[str]]) -> It
                                      "approvers": approvers(str(approval["id"])), "status": approval["status"]}
     for delta in text_chunks(result.answer):
         yield "token", {"text": delta}
+    lineage = {entry["citation"]: entry for entry in result.lineage}
     for record_id in result.citations:
-        yield "citation", {"id": record_id}
+        shown: dict[str, Any] = {"id": record_id}
+        if record_id in lineage:
+            shown["lineage"] = lineage[record_id]
+        yield "citation", shown
     yield "done", {"trace_id": result.trace_id, "thread_id": result.thread_id, "degraded": result.degraded,
                    "unavailable": result.unavailable, "paused": result.paused, "approvals": result.approvals,
                    "unverified": result.unverified}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from sqlalchemy import text
 
@@ -16,6 +17,8 @@ from agent.scripted import ScriptedChatModel
 from guardrails.policy.models import ModelPolicy
 from server.runtime import Runtime, RuntimeOverrides, build_copilot, build_runtime
 from server.settings import Settings
+
+CORPUS = Path(__file__).resolve().parents[2] / "knowledge" / "corpus"
 
 
 @pytest.fixture
@@ -58,6 +61,15 @@ def test_rules_model_answers_procedure_questions_with_citations(rules_copilot: C
     cited = [c for c in result.citations if c.startswith(f"{doc_id} §")]
     assert cited, (result.answer, result.citations)
     assert f"[{cited[0]}]" in result.answer
+    # Each cited passage carries its document's lineage: id, section, and the revision and effective date the
+    # corpus file gives it.
+    front = yaml.safe_load((CORPUS / f"{doc_id}.md").read_text(encoding="utf-8").split("---")[1])
+    lineage = {e["citation"]: e for e in result.lineage}
+    for citation in cited:
+        entry = lineage[citation]
+        assert (entry["kind"], entry["doc_id"], entry["section"]) == ("document", doc_id, citation.split("§")[1])
+        assert (entry["revision"], entry["effective"]) == (str(front["revision"]), str(front["effective"]))
+        assert entry["tool"] == "search_documents" and entry["chunk_id"]
     assert result.unverified == [], result.answer
     assert not result.degraded
 

@@ -271,7 +271,9 @@
   });
 
   // ---- rendering an answer: text with clickable citations ----
-  const renderText = (node, text) => {
+  // lineage: citation id → its lineage from the turn's `citation` events (they follow the text, so it is read when
+  // the citation is opened, not when it is drawn).
+  const renderText = (node, text, lineage) => {
     const parts = [];
     let last = 0;
     for (const block of text.matchAll(/\[([^\[\]\n]+)\]/g)) {
@@ -284,7 +286,7 @@
       ids.forEach((id, i) => {
         const before = inner.slice(at, id.index);
         const button = el("button", { type: "button", class: "jd-cite", "data-record": id[0],
-          "aria-label": `Show record ${id[0]}`, text: id[0], onclick: (e) => showRecord(id[0], e.currentTarget) });
+          "aria-label": `Show record ${id[0]}`, text: id[0], onclick: (e) => showRecord(id[0], e.currentTarget, lineage && lineage.get(id[0])) });
         if (i > 0) parts.push(before);
         parts.push(el("span", { class: "jd-cites" }, i === 0 ? `[${before}` : "", button,
           i === ids.length - 1 ? `${inner.slice(id.index + id[0].length)}]` : ""));
@@ -297,20 +299,36 @@
   };
 
   let recordTicket = 0; // only the newest lookup may fill the dialog
-  const showRecord = async (id, opener) => {
+  const showRecord = async (id, opener, cited) => {
     const ticket = ++recordTicket;
     recordTitle.textContent = id;
-    recordBody.replaceChildren(el("p", { class: "jd-note", text: "Loading…" }));
+    const lineage = cited ? renderLineage(cited) : null; // what the answer relied on, shown even if the lookup fails
+    recordBody.replaceChildren(el("p", { class: "jd-note", text: "Loading…" }), lineage);
     recordDialog.addEventListener("close", () => opener && opener.focus(), { once: true });
     if (!recordDialog.open) recordDialog.showModal();
     try {
       const record = await (await request(`/v1/records/${encodeURIComponent(id)}`)).json();
-      if (ticket === recordTicket) recordBody.replaceChildren(renderRecord(record));
+      if (ticket === recordTicket) recordBody.replaceChildren(renderRecord(record, cited));
     } catch (error) {
       if (ticket !== recordTicket) return;
       if (error.status === 401) signedOut();
-      recordBody.replaceChildren(el("p", { class: "jd-error", role: "alert", text: error.message }));
+      recordBody.replaceChildren(el("p", { class: "jd-error", role: "alert", text: error.message }), lineage);
     }
+  };
+  // Where the record comes from: the system, table, record id and as-of (or the document, revision and effective
+  // date), as labelled fields in a section of its own.
+  const stamp = (value) => String(value || "").replace("T", " ").slice(0, 16);
+  const renderLineage = (item) => {
+    const fields = item.kind === "document"
+      ? [["Source system", "Knowledge base"], ["Document", item.doc_id], ["Section", item.section || "whole document"],
+        ["Revision", item.revision], ["Effective", item.effective]]
+      : [["Source system", item.system], ["Table", item.table], ["Record ID", item.record_id],
+        ["As of", `${stamp(item.as_of)} (${item.as_of_source === "record" ? `record's ${item.as_of_column}` : "time of the read"})`]];
+    const list = el("dl", { class: "jd-fields" });
+    for (const [name, value] of fields) list.append(el("dt", { text: name }), el("dd", { text: value || "—" }));
+    return el("section", { class: "jd-lineage", "aria-labelledby": "jd-lineage-title", "data-kind": item.kind },
+      el("h4", { id: "jd-lineage-title", text: "Lineage" }), list,
+      item.tool ? el("p", { class: "jd-foot", text: `read by ${item.tool}` }) : null);
   };
   const WORDS = { id: "ID", wo: "WO", po: "PO", so: "SO", qe: "QE", pct: "%", usd: "USD", uom: "UoM" };
   const label = (key) => {
@@ -342,11 +360,13 @@
     return el("div", {}, flat.length ? list : null, nested.map(([key, item]) => el("section", { class: "jd-section" },
       el(depth ? "h5" : "h4", { text: label(key) }), renderData(item, depth + 1))));
   };
-  const renderRecord = (body) => {
+  const renderRecord = (body, cited) => {
     if (!body || typeof body !== "object" || !("record" in body)) return renderData(body);
+    const lineage = cited || body.lineage;
     const meta = [body.kind && label(body.kind), body.as_of && `as of ${String(body.as_of).replace("T", " ").slice(0, 16)}`,
       body.tool && `shown by ${body.tool}`].filter(Boolean).join(" · ");
-    return el("div", {}, el("p", { class: "jd-note", text: meta }), renderData(body.record),
+    return el("div", {}, el("p", { class: "jd-note", text: meta }), lineage ? renderLineage(lineage) : null,
+      renderData(body.record),
       body.rule_id ? el("p", { class: "jd-foot", text: `allowed by ${body.rule_id}` }) : null);
   };
 
@@ -427,6 +447,7 @@
     log.append(el("div", { class: "jd-msg jd-user" }, el("span", { class: "jd-sr", text: "You: " }), message));
     const chips = el("ul", { class: "jd-chips", "aria-label": "Tool calls" });
     const body = el("div", { class: "jd-text" });
+    const lineage = new Map();
     const extras = el("div", { class: "jd-extras" });
     const foot = el("p", { class: "jd-foot" });
     const answer = el("div", { class: "jd-msg jd-bot", "aria-busy": "true" },
@@ -441,7 +462,9 @@
       for await (const { name, data } of serverEvents(response)) {
         if (name === "token") {
           text += data.text || "";
-          renderText(body, text);
+          renderText(body, text, lineage);
+        } else if (name === "citation") {
+          if (data.lineage) lineage.set(data.id, data.lineage);
         } else if (name === "tool_call") {
           chips.append(el("li", { class: "jd-chip", "data-decision": data.decision, title: data.rule_id || "",
             text: `${data.name} · ${String(data.decision || "").replace(/_/g, " ")}` }));
@@ -470,7 +493,7 @@
       extras.append(el("p", { class: "jd-error", role: "alert", text: error.message }));
       setStatus(error.message);
     } finally {
-      renderText(body, text);
+      renderText(body, text, lineage);
       answer.setAttribute("aria-busy", "false");
       busy = false;
       send.disabled = false;

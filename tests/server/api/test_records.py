@@ -50,6 +50,15 @@ def test_a_cited_record_opens_through_the_gate(client: TestClient, user: str, sq
     assert (body["id"], body["kind"], body["tool"]) == (record_id, kind, tool)
     assert record_id in str(body["record"][key])
     assert body["rule_id"].startswith("enterprise.yaml#roles.")
+    lineage = body["lineage"]  # read from this governed lookup's own result
+    assert (lineage["system"], lineage["table"]) == LINEAGE[kind]
+    assert (lineage["record_id"], lineage["tool"], lineage["as_of"]) == (record_id, tool, body["as_of"])
+
+
+LINEAGE = {"lot": ("MES", "lots"), "work_order": ("MES", "work_orders"), "item": ("ERP", "items"),
+           "supplier": ("ERP", "suppliers"), "asset": ("MES", "assets"), "quality_event": ("MES", "quality_events"),
+           "line": ("MES", "production_lines"), "machine": ("MES", "machines"), "po_line": ("ERP", "po_lines")}
+"""The system and table of each record kind (tools/plant/lineage.yaml)."""
 
 
 def test_the_record_view_is_scoped_and_masked(client: TestClient) -> None:

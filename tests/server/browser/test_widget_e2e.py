@@ -1,8 +1,9 @@
 """The widget, the inbox and the audit viewer in a real browser: Debian's Chromium driven by Playwright against
 the real app under uvicorn (rules model, demo login, a copy of the demo plant).
 
-A planner asks and opens a cited record, then asks for a quality hold and sees it pending with its approvers; the
-quality engineer approves it in the inbox with a comment; the planner's widget picks up the new status by polling
+A planner asks and opens a cited record (its lineage on the card: system, table, record id, as-of), then asks for
+a quality hold and sees it pending with its approvers; the quality engineer approves it in the inbox with a
+comment; the planner's widget picks up the new status by polling
 (and the resumed thread's outcome); the quality engineer may not read the audit trail, an auditor reads the hold
 turn's trace and the chain's verification. Screenshots go to ``$JIDOKA_TEST_ARTIFACTS/browser`` (or the test's tmp dir).
 """
@@ -106,6 +107,15 @@ def test_planner_asks_supervisor_requests_hold_quality_approves(
             record = page.get_by_role("dialog", name=lot)
             expect(record).to_be_visible()
             expect(record).to_contain_text(item)  # the lot's item, read live through the gate
+            # The card says where the cited record comes from (the answer's lineage), as labelled fields.
+            lineage = record.get_by_role("region", name="Lineage")
+            expect(lineage).to_be_visible()
+            fields = dict(zip(lineage.locator("dt").all_inner_texts(), lineage.locator("dd").all_inner_texts(),
+                              strict=True))
+            assert fields["Source system"] == "MES" and fields["Table"] == "lots" and fields["Record ID"] == lot
+            assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} \(time of the read\)", fields["As of"]), fields
+            turn_tool = answer.locator(".jd-chip").first.inner_text().split(" · ")[0]
+            expect(lineage.locator(".jd-foot")).to_have_text(f"read by {turn_tool}")  # the answer's read
             page.screenshot(path=str(artifacts / "2-record-detail.png"))
             page.keyboard.press("Escape")  # closes the record, focus back on the citation
             expect(record).to_be_hidden()
