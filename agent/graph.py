@@ -324,6 +324,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             update["messages"] = [AIMessage(content=state["answer"])]
         audit.add(trace.event(AuditKind.ANSWER, {
             "text": state.get("answer", "")[:MAX_AUDITED_TEXT], "citations": state.get("citations", []),
+            "lineage": state.get("lineage", []),
             "unverified": state.get("unverified", []), "degraded": state.get("degraded", False),
             "unavailable": state.get("unavailable", []),
             "tool_calls": [{"name": r["name"], "decision": r["decision"], "rule_id": r["rule_id"]}

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Engine, select, text, update
 
 from guardrails.audit._store import audit_events
+from guardrails.audit.chain import AuditEvent
 from guardrails.audit.keys import AuditKeys, LocalKek, audit_keys
 from guardrails.audit.log import AuditLog
 from guardrails.audit.sealing import PURGED, SEALED_FIELDS, Sealer
 from guardrails.errors import AuditError
 from guardrails.policy.retention import _KINDS
-from guardrails.audit.chain import AuditEvent
 from tests.guardrails.audit.audit_helpers import StepClock
 
 KEK = LocalKek(bytes(range(32)))
