@@ -23,6 +23,8 @@ from langgraph.types import Command, Durability
 from agent.approval_node import pause_answer, pause_requests
 from agent.checkpoint import prune_superseded
 from agent.errors import AgentError, InvalidQuestion, ThreadAwaitingApproval, ThreadNotYours
+from agent.parts import SeriesPart, TablePart, parse_part
+from agent.parts.turn import PARTS_KEY
 from agent.rules.localize import localize
 from guardrails.approvals.models import RequestStatus
 from guardrails.approvals.service import ActionApprovals, UndoOutcome
@@ -74,10 +76,14 @@ class TurnResult:
     unavailable: list[str] = field(default_factory=list)
     """Tools that could not run because a service they need was down (``search_documents`` while the knowledge
     base's Chroma is unreachable); the answer says so."""
+    parts: list[TablePart | SeriesPart] = field(default_factory=list)
+    """Tables and charts beside the text, from the turn's governed tool results (see :mod:`agent.parts`)."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return asdict(self)
+        data = asdict(self)
+        data["parts"] = [p.model_dump(mode="json") for p in self.parts]
+        return data
 
 
 class Copilot:
@@ -100,10 +106,13 @@ class Copilot:
                              else None, thread_id)
 
     @staticmethod
-    def _config(thread_id: str, buffer: AuditBuffer | None = None) -> RunnableConfig:
+    def _config(thread_id: str, buffer: AuditBuffer | None = None,
+                parts: list[dict[str, Any]] | None = None) -> RunnableConfig:
         configurable: dict[str, Any] = {"thread_id": thread_id}
         if buffer is not None:
             configurable["audit"] = buffer
+        if parts is not None:
+            configurable[PARTS_KEY] = parts  # the screening step fills it with the answer's parts
         return {"configurable": configurable}
 
     def thread_owner(self, thread_id: str) -> str | None:
@@ -146,19 +155,21 @@ class Copilot:
                                                          "requests": [r["id"] for r in waiting]}))
                 raise ThreadAwaitingApproval(thread_id, [r["id"] for r in waiting], trace_id=trace.trace_id)
             question_id = f"q-{trace.trace_id}"
+            parts: list[dict[str, Any]] = []
             state = self.graph.invoke(
                 {"messages": [HumanMessage(content=text, id=question_id)], "user_id": user_id,
                  "trace_id": trace.trace_id, "question_id": question_id, "question": text, "tool_calls": [],
                  "model_steps": 0, "invalid_rounds": 0, "degraded": False, "degraded_reason": "", "unavailable": [],
                  "answer": "", "citations": [], "unverified": [], "input_verdict": "allow", "action_plans": [],
                  "approvals": [], "approval_rounds": 0},
-                config=self._config(thread_id, buffer), durability=TURN_DURABILITY,
+                config=self._config(thread_id, buffer, parts), durability=TURN_DURABILITY,
             )
             if view.exists:  # a new thread has only the checkpoint this run saved: nothing is superseded
                 self._prune(thread_id)
-            return self._result(state, trace, buffer)
+            return self._result(state, trace, buffer, parts)
 
-    def _result(self, state: Mapping[str, Any], trace: Trace, buffer: AuditBuffer) -> TurnResult:
+    def _result(self, state: Mapping[str, Any], trace: Trace, buffer: AuditBuffer,
+                parts: list[dict[str, Any]] | None = None) -> TurnResult:
         """The turn's result; a paused run gets the approval answer (and its ``answer`` audit event)."""
         thread_id = trace.thread_id or ""
         tool_calls = [{"name": r["name"], "args": r["args"], "decision": r["decision"], "rule_id": r["rule_id"]}
@@ -181,6 +192,7 @@ class Copilot:
             answer=state.get("answer", ""), thread_id=thread_id, trace_id=trace.trace_id, degraded=degraded,
             tool_calls=tool_calls, approvals=list(approvals.values()), citations=list(state.get("citations", [])),
             unverified=list(state.get("unverified", [])), unavailable=unavailable,
+            parts=[parse_part(p) for p in parts or []],
         )
 
     def _language(self, user_id: Any) -> str:
@@ -229,10 +241,11 @@ class Copilot:
                                   paused=bool(waiting))
             if request.status is RequestStatus.PENDING:
                 return self._result({**values, "__interrupt__": snapshot.interrupts}, trace, buffer)
+            parts: list[dict[str, Any]] = []
             state = self.graph.invoke(Command(resume={"request_id": request_id, "status": request.status.value}),
-                                      config=self._config(thread_id, buffer), durability=TURN_DURABILITY)
+                                      config=self._config(thread_id, buffer, parts), durability=TURN_DURABILITY)
             self._prune(thread_id)  # the pause checkpoint is superseded now that the run went on
-            return self._result(state, trace, buffer)
+            return self._result(state, trace, buffer, parts)
 
     def undo(self, request_id: str, user_id: str) -> UndoOutcome:
         """Compensate the executed request ``request_id`` as ``user_id`` (its requester or an eligible approver)."""

@@ -37,6 +37,8 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.approval_node import ActionSteps, waiting_plans
 from agent.errors import UnexpectedModelReply
 from agent.grounding import GroundingReport, check_grounding, collect_evidence
+from agent.parts import parts_for
+from agent.parts.turn import artifact, collect_parts, part_sink
 from agent.prompts import system_prompt
 from agent.rules.localize import localize
 from agent.state import ActionPlan, ToolCallRecord, TurnState
@@ -46,6 +48,7 @@ from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Decision, Effect
 from guardrails.governed import GovernedTools
 from guardrails.identity import User
+from guardrails.screening.screen import screen_output as screen_text
 from guardrails.turn_guard import TurnGuard
 
 __all__ = ["AgentDeps", "build_graph"]
@@ -250,8 +253,10 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             outcome = deps.governed.execute(decisions[index], call["args"], trace=trace, audit=audit)
             if outcome.refusal is not None and outcome.refusal.status == UNAVAILABLE:
                 down.append(call["name"])  # its service is down (audited as an error): the turn is degraded
+            # The call's tables and charts, from its typed result in its scope, ride along unseen by the model.
+            built = parts_for(call["name"], outcome.result, decisions[index].scope)
             replies.append(ToolMessage(content=json.dumps(outcome.for_model(), default=str),
-                                       tool_call_id=call["id"] or "", name=call["name"]))
+                                       tool_call_id=call["id"] or "", name=call["name"], artifact=artifact(built)))
         update: dict[str, Any] = {"tool_calls": records, "action_plans": plans, "messages": replies}
         if down:
             update["unavailable"] = list(dict.fromkeys([*state.get("unavailable", []), *down]))
@@ -294,6 +299,15 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         if down and not rules_answered:  # the rules model relays it itself; another model's wording is not relied on
             notice = "\n".join(unavailable_line(tool) for tool in down)
             text = f"{localize(notice, user.language)}\n\n{text}"
+        sink = part_sink(config)
+        if sink is not None:  # the answer's parts pass the screening its text passed
+            masks = deps.guard.masks(user)
+            parts, found = collect_parts(turn, lambda t: screen_text(t, policy.screening, masked_fields=masks,
+                                                                     asked_text=state["question"]))
+            if found:
+                audit.add(trace.event(AuditKind.SCREENING, {"stage": "parts", "redacted": True,
+                                                            "rule_ids": sorted({f.rule_id for f in found})}))
+            sink[:] = [p.model_dump(mode="json") for p in parts]
         update: dict[str, Any] = {"answer": text, "citations": list(grounded.citations),
                                   "unverified": list(grounded.unverified)}
         if isinstance(last, AIMessage) and not last.tool_calls:
@@ -313,7 +327,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             "unverified": state.get("unverified", []), "degraded": state.get("degraded", False),
             "unavailable": state.get("unavailable", []),
             "tool_calls": [{"name": r["name"], "decision": r["decision"], "rule_id": r["rule_id"]}
-                           for r in state.get("tool_calls", [])]}))
+                           for r in state.get("tool_calls", [])],
+            **_parts_summary(part_sink(config))}))
         # Keep the thread bounded: a finished turn keeps only its question and answer, and only the last
         # KEEP_TURNS turns are kept at all (checkpoints then stay the same size however long the thread runs).
         questions = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage) and (m.id or "").startswith("q-")]
@@ -349,6 +364,15 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
     graph.add_edge("screen_output", "answer")
     graph.add_edge("answer", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def _parts_summary(parts: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """What the answer's audit event says about its parts (nothing when there are none): kind, tool and size."""
+    if not parts:
+        return {}
+    return {"parts": [{"type": p["type"], "tool": p["tool"],
+                       "size": len(p["rows"]) if p["type"] == "table" else sum(len(s["points"]) for s in p["series"])}
+                      for p in parts]}
 
 
 def _degrade(state: TurnState, trace: Trace, audit: AuditSink, reason: str, deps: AgentDeps, user: User,

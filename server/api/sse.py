@@ -3,7 +3,7 @@
 The turn runs to its end first (gate, tools, grounding and output screening),
 then its events are sent: ``tool_call`` per decided call, ``approval_requested``
 per request, the screened answer as ``token`` deltas, ``citation`` per cited
-record, and ``done``. So nothing that fails output screening can reach the
+record, and ``done`` (with the answer's tables and charts, ``parts``). So nothing that fails output screening can reach the
 client — the stream only ever replays the screened answer.
 """
 
@@ -46,4 +46,4 @@ def turn_events(result: TurnResult, approvers: Callable[[str], list[str]]) -> It
         yield "citation", {"id": record_id}
     yield "done", {"trace_id": result.trace_id, "thread_id": result.thread_id, "degraded": result.degraded,
                    "unavailable": result.unavailable, "paused": result.paused, "approvals": result.approvals,
-                   "unverified": result.unverified}
+                   "unverified": result.unverified, "parts": [p.model_dump(mode="json") for p in result.parts]}
