@@ -26,7 +26,7 @@ from guardrails.screening.screen import Finding, OutputScreening
 from tools.scope import DataScope
 from tools.spec import ToolResult
 
-__all__ = ["PART_TOOLS", "parts_for", "screen_parts"]
+__all__ = ["MIN_ITEMS", "PART_TOOLS", "parts_for", "screen_parts"]
 
 Part = TablePart | SeriesPart
 _Builder = Callable[[Any, DataScope], Sequence[Part]]
@@ -46,13 +46,22 @@ _BUILDERS: Mapping[str, _Builder] = {
 PART_TOOLS: frozenset[str] = frozenset(_BUILDERS)
 """The tools whose results give parts."""
 
+MIN_ITEMS = 2
+"""A table needs two rows and a chart two points: one record reads better as the sentence that names it."""
+
+
+def _worth_showing(part: Part) -> bool:
+    if isinstance(part, TablePart):
+        return len(part.rows) >= MIN_ITEMS
+    return sum(1 for line in part.series for p in line.points if p.y is not None) >= MIN_ITEMS
+
 
 def parts_for(tool: str, result: ToolResult | None, scope: DataScope) -> list[Part]:
     """The parts of one governed call's ``result`` (read in ``scope``); none for a refusal or a 'not found'."""
     builder = _BUILDERS.get(tool)
     if builder is None or result is None or result.status != "ok":
         return []
-    return list(builder(result, scope))
+    return [part for part in builder(result, scope) if _worth_showing(part)]
 
 
 def screen_parts(parts: Iterable[Part], screen: Callable[[str], OutputScreening]) -> tuple[list[Part], list[Finding]]:

@@ -3,8 +3,9 @@
 The turn runs to its end first (gate, tools, grounding and output screening),
 then its events are sent: ``tool_call`` per decided call, ``approval_requested``
 per request, the screened answer as ``token`` deltas, ``citation`` per cited
-record, and ``done`` (with the answer's tables and charts, ``parts``). So nothing that fails output screening can reach the
-client — the stream only ever replays the screened answer.
+record, and ``done`` (with the answer's tables and charts, ``parts``). So
+nothing that fails output screening can reach the client — the stream only
+ever replays the screened answer.
 """
 
 from __future__ import annotations

@@ -113,6 +113,18 @@ def test_a_refusal_gives_no_part(demo_plant: Engine, tmp_path: Path) -> None:
     assert result.tool_calls[0]["decision"] == "deny" and result.parts == []
 
 
+def test_one_record_is_a_sentence_not_a_table(demo_plant: Engine, tmp_path: Path) -> None:
+    inv = table("inventory")
+    with demo_plant.connect() as conn:
+        counts = conn.execute(select(inv.c.lot_id, func.count()).where(inv.c.site_id == "P100")
+                              .group_by(inv.c.lot_id)).all()
+    single = next(lot for lot, n in counts if n == 1)
+    several = next(lot for lot, n in counts if n > 1)
+    one, _ = _ask(demo_plant, tmp_path / "one", "pat.planner", "inventory_lookup", {"lot_id": single})
+    many, _ = _ask(demo_plant, tmp_path / "many", "pat.planner", "inventory_lookup", {"lot_id": several})
+    assert one.parts == [] and len(_table(many).rows) > 1
+
+
 def test_the_parts_pass_the_answers_output_screening() -> None:
     policy = shared_policy()
     user = policy.user("pat.planner")
