@@ -38,7 +38,7 @@ from agent.approval_node import ActionSteps, waiting_plans
 from agent.errors import UnexpectedModelReply
 from agent.grounding import GroundingReport, check_grounding, collect_evidence
 from agent.parts import parts_for
-from agent.parts.turn import artifact, collect_parts, part_sink
+from agent.parts.turn import artifact, collect_parts, part_screen, part_sink
 from agent.prompts import system_prompt
 from agent.rules.localize import localize
 from agent.state import ActionPlan, ToolCallRecord, TurnState
@@ -48,7 +48,6 @@ from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Decision, Effect
 from guardrails.governed import GovernedTools
 from guardrails.identity import User
-from guardrails.screening.screen import screen_output as screen_text
 from guardrails.turn_guard import TurnGuard
 
 __all__ = ["AgentDeps", "build_graph"]
@@ -301,9 +300,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             text = f"{localize(notice, user.language)}\n\n{text}"
         sink = part_sink(config)
         if sink is not None:  # the answer's parts pass the screening its text passed
-            masks = deps.guard.masks(user)
-            parts, found = collect_parts(turn, lambda t: screen_text(t, policy.screening, masked_fields=masks,
-                                                                     asked_text=state["question"]))
+            parts, found = collect_parts(turn, part_screen(policy.screening, masked_fields=deps.guard.masks(user),
+                                                           asked_text=state["question"]))
             if found:
                 audit.add(trace.event(AuditKind.SCREENING, {"stage": "parts", "redacted": True,
                                                             "rule_ids": sorted({f.rule_id for f in found})}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from agent.parts._columns import percent
@@ -20,6 +21,7 @@ def scrap_series(result: Any, scope: DataScope) -> list[SeriesPart]:
         return []
     where = ", ".join(result.line_ids[:4]) + (" …" if len(result.line_ids) > 4 else "")
     baseline = percent(result.baseline_scrap_rate)
+    before = result.period_start - timedelta(days=1)
     return [SeriesPart(
         title=f"Scrap rate by day, {where}", tool="scrap_analysis", chart="line", x_kind="date", x_label="Day",
         y_label="Scrap rate", unit="%",
@@ -27,7 +29,7 @@ def scrap_series(result: Any, scope: DataScope) -> list[SeriesPart]:
                            points=tuple(SeriesPoint(x=d.day.isoformat(), y=percent(d.scrap_rate))
                                         for d in result.by_day)),),
         baseline=None if baseline is None else Baseline(
-            label=f"Baseline: {result.baseline_start.isoformat()} to the period", value=baseline))]
+            label=f"Baseline {result.baseline_start.isoformat()} to {before.isoformat()}", value=baseline))]
 
 
 def projection_series(result: Any, scope: DataScope) -> list[SeriesPart]:

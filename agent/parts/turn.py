@@ -17,9 +17,12 @@ from langchain_core.runnables import RunnableConfig
 
 from agent.parts.build import Part, screen_parts
 from agent.parts.model import parse_part
-from guardrails.screening.screen import Finding, OutputScreening
+from guardrails.screening.screen import Finding, OutputScreening, ScreeningRules, screen_data, screen_output
 
-__all__ = ["PARTS_KEY", "artifact", "collect_parts", "part_sink"]
+__all__ = ["PARTS_KEY", "WITHHELD", "artifact", "collect_parts", "part_screen", "part_sink"]
+
+WITHHELD = "[removed: untrusted text withheld]"
+"""What a part shows for plant text the data screening refuses (the model was shown the same)."""
 
 PARTS_KEY = "parts"
 """The key of the part sink in the run config's ``configurable`` and of the parts in a tool message's artifact."""
@@ -39,6 +42,17 @@ def collect_parts(messages: Sequence[BaseMessage],
         if isinstance(carried, dict):
             parts += [parse_part(p) for p in carried.get(PARTS_KEY, [])]
     return screen_parts(parts, screen) if parts else ([], [])
+
+
+def part_screen(rules: ScreeningRules, *, masked_fields: frozenset[str],
+                asked_text: str) -> Callable[[str], OutputScreening]:
+    """The screening of a part's text: plant free text neutralized as the model saw it (data stage), then redacted
+    as the answer is (output stage). Only the output findings are returned: the tools step audited the data ones."""
+    def screen(text: str) -> OutputScreening:
+        data = screen_data(text, rules)
+        shown = WITHHELD if data.verdict == "refuse" else data.text
+        return screen_output(shown, rules, masked_fields=masked_fields, asked_text=asked_text)
+    return screen
 
 
 def part_sink(config: RunnableConfig) -> list[dict[str, Any]] | None:
