@@ -10,7 +10,7 @@ other, and :meth:`Copilot.undo` compensates an executed request.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from agent.errors import AgentError, InvalidQuestion, ThreadAwaitingApproval, Th
 from agent.parts import SeriesPart, TablePart, parse_part
 from agent.parts.turn import PARTS_KEY
 from agent.rules.localize import localize
+from agent.state import TOOL_CALL_LISTENER
 from guardrails.approvals.models import RequestStatus
 from guardrails.approvals.service import ActionApprovals, UndoOutcome
 from guardrails.audit.log import AuditBuffer, AuditKind, AuditLog
@@ -33,7 +34,10 @@ from guardrails.audit.trace import Trace
 from guardrails.governed import GovernedTools
 from guardrails.screening import without_controls
 
-__all__ = ["MAX_QUESTION_CHARS", "Copilot", "ThreadView", "TurnResult"]
+__all__ = ["MAX_QUESTION_CHARS", "Copilot", "ThreadView", "ToolCallListener", "TurnResult"]
+
+ToolCallListener = Callable[[dict[str, Any]], None]
+"""Told each tool call of a running turn as soon as the gate decided it: ``{"name", "decision", "rule_id"}``."""
 
 MAX_QUESTION_CHARS = 4000
 # One checkpoint per run (at its end or at an approval pause) instead of one per step: a turn killed half-way
@@ -106,13 +110,15 @@ class Copilot:
                              else None, thread_id)
 
     @staticmethod
-    def _config(thread_id: str, buffer: AuditBuffer | None = None,
-                parts: list[dict[str, Any]] | None = None) -> RunnableConfig:
+    def _config(thread_id: str, buffer: AuditBuffer | None = None, parts: list[dict[str, Any]] | None = None,
+                on_tool_call: ToolCallListener | None = None) -> RunnableConfig:
         configurable: dict[str, Any] = {"thread_id": thread_id}
         if buffer is not None:
             configurable["audit"] = buffer
         if parts is not None:
             configurable[PARTS_KEY] = parts  # the screening step fills it with the answer's parts
+        if on_tool_call is not None:
+            configurable[TOOL_CALL_LISTENER] = on_tool_call
         return {"configurable": configurable}
 
     def thread_owner(self, thread_id: str) -> str | None:
@@ -133,8 +139,12 @@ class Copilot:
                            exists=bool(snapshot and snapshot.config and
                                        snapshot.config.get("configurable", {}).get("checkpoint_id")))
 
-    def ask(self, user_id: str, question: str, *, thread_id: str | None = None) -> TurnResult:
-        """Answer ``question`` for ``user_id`` in ``thread_id`` (a new thread when omitted)."""
+    def ask(self, user_id: str, question: str, *, thread_id: str | None = None,
+            on_tool_call: ToolCallListener | None = None) -> TurnResult:
+        """Answer ``question`` for ``user_id`` in ``thread_id`` (a new thread when omitted).
+
+        ``on_tool_call`` hears each tool call while the turn runs, once the gate decided it (the result's
+        ``tool_calls`` list the same calls, in the same order, when the turn is done)."""
         thread_id = thread_id or f"th-{uuid.uuid4().hex[:16]}"
         trace = Trace(trace_id=uuid.uuid4().hex, thread_id=thread_id, user_id=user_id,
                       policy_hash=self.governed.policy_hash)
@@ -162,7 +172,7 @@ class Copilot:
                  "model_steps": 0, "invalid_rounds": 0, "degraded": False, "degraded_reason": "", "unavailable": [],
                  "answer": "", "citations": [], "unverified": [], "input_verdict": "allow", "action_plans": [],
                  "approvals": [], "approval_rounds": 0},
-                config=self._config(thread_id, buffer, parts), durability=TURN_DURABILITY,
+                config=self._config(thread_id, buffer, parts, on_tool_call), durability=TURN_DURABILITY,
             )
             if view.exists:  # a new thread has only the checkpoint this run saved: nothing is superseded
                 self._prune(thread_id)

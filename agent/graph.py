@@ -41,7 +41,7 @@ from agent.parts import parts_for
 from agent.parts.turn import artifact, collect_parts, part_screen, part_sink
 from agent.prompts import system_prompt
 from agent.rules.localize import localize
-from agent.state import ActionPlan, ToolCallRecord, TurnState
+from agent.state import TOOL_CALL_LISTENER, ActionPlan, ToolCallRecord, TurnState
 from agent.unavailable import UNAVAILABLE, unavailable_line
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
@@ -239,6 +239,10 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             records.append(ToolCallRecord(id=call["id"] or "", name=call["name"], args=dict(call["args"]),
                                           decision=decision.effect.value, rule_id=decision.rule_id,
                                           reason=decision.reason))
+        listener = config.get("configurable", {}).get(TOOL_CALL_LISTENER)
+        if callable(listener):  # live events: the calls just decided, before any of them runs
+            for record in records[len(state.get("tool_calls", [])):]:
+                listener({"name": record["name"], "decision": record["decision"], "rule_id": record["rule_id"]})
         replies: list[BaseMessage] = []
         down: list[str] = []
         by_id = {r["id"]: r for r in records}  # the latest record of an id wins, as it did in a separate step
