@@ -10,7 +10,7 @@ other, and :meth:`Copilot.undo` compensates an executed request.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,7 +23,10 @@ from langgraph.types import Command, Durability
 from agent.approval_node import pause_answer, pause_requests
 from agent.checkpoint import prune_superseded
 from agent.errors import AgentError, InvalidQuestion, ThreadAwaitingApproval, ThreadNotYours
+from agent.parts import SeriesPart, TablePart, parse_part
+from agent.parts.turn import PARTS_KEY
 from agent.rules.localize import localize
+from agent.state import TOOL_CALL_LISTENER
 from guardrails.approvals.models import RequestStatus
 from guardrails.approvals.service import ActionApprovals, UndoOutcome
 from guardrails.audit.log import AuditBuffer, AuditKind, AuditLog
@@ -31,7 +34,10 @@ from guardrails.audit.trace import Trace
 from guardrails.governed import GovernedTools
 from guardrails.screening import without_controls
 
-__all__ = ["MAX_QUESTION_CHARS", "Copilot", "ThreadView", "TurnResult"]
+__all__ = ["MAX_QUESTION_CHARS", "Copilot", "ThreadView", "ToolCallListener", "TurnResult"]
+
+ToolCallListener = Callable[[dict[str, Any]], None]
+"""Told each tool call of a running turn as soon as the gate decided it: ``{"name", "decision", "rule_id"}``."""
 
 MAX_QUESTION_CHARS = 4000
 # One checkpoint per run (at its end or at an approval pause) instead of one per step: a turn killed half-way
@@ -79,10 +85,14 @@ class TurnResult:
     unavailable: list[str] = field(default_factory=list)
     """Tools that could not run because a service they need was down (``search_documents`` while the knowledge
     base's Chroma is unreachable); the answer says so."""
+    parts: list[TablePart | SeriesPart] = field(default_factory=list)
+    """Tables and charts beside the text, from the turn's governed tool results (see :mod:`agent.parts`)."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return asdict(self)
+        data = asdict(self)
+        data["parts"] = [p.model_dump(mode="json") for p in self.parts]
+        return data
 
 
 class Copilot:
@@ -105,10 +115,15 @@ class Copilot:
                              else None, thread_id)
 
     @staticmethod
-    def _config(thread_id: str, buffer: AuditBuffer | None = None) -> RunnableConfig:
+    def _config(thread_id: str, buffer: AuditBuffer | None = None, parts: list[dict[str, Any]] | None = None,
+                on_tool_call: ToolCallListener | None = None) -> RunnableConfig:
         configurable: dict[str, Any] = {"thread_id": thread_id}
         if buffer is not None:
             configurable["audit"] = buffer
+        if parts is not None:
+            configurable[PARTS_KEY] = parts  # the screening step fills it with the answer's parts
+        if on_tool_call is not None:
+            configurable[TOOL_CALL_LISTENER] = on_tool_call
         return {"configurable": configurable}
 
     def thread_owner(self, thread_id: str) -> str | None:
@@ -129,8 +144,12 @@ class Copilot:
                            exists=bool(snapshot and snapshot.config and
                                        snapshot.config.get("configurable", {}).get("checkpoint_id")))
 
-    def ask(self, user_id: str, question: str, *, thread_id: str | None = None) -> TurnResult:
-        """Answer ``question`` for ``user_id`` in ``thread_id`` (a new thread when omitted)."""
+    def ask(self, user_id: str, question: str, *, thread_id: str | None = None,
+            on_tool_call: ToolCallListener | None = None) -> TurnResult:
+        """Answer ``question`` for ``user_id`` in ``thread_id`` (a new thread when omitted).
+
+        ``on_tool_call`` hears each tool call while the turn runs, once the gate decided it (the result's
+        ``tool_calls`` list the same calls, in the same order, when the turn is done)."""
         thread_id = thread_id or f"th-{uuid.uuid4().hex[:16]}"
         trace = Trace(trace_id=uuid.uuid4().hex, thread_id=thread_id, user_id=user_id,
                       policy_hash=self.governed.policy_hash)
@@ -151,19 +170,21 @@ class Copilot:
                                                          "requests": [r["id"] for r in waiting]}))
                 raise ThreadAwaitingApproval(thread_id, [r["id"] for r in waiting], trace_id=trace.trace_id)
             question_id = f"q-{trace.trace_id}"
+            parts: list[dict[str, Any]] = []
             state = self.graph.invoke(
                 {"messages": [HumanMessage(content=text, id=question_id)], "user_id": user_id,
                  "trace_id": trace.trace_id, "question_id": question_id, "question": text, "tool_calls": [],
                  "model_steps": 0, "invalid_rounds": 0, "degraded": False, "degraded_reason": "", "unavailable": [],
                  "answer": "", "citations": [], "lineage": [], "unverified": [], "input_verdict": "allow",
                  "action_plans": [], "approvals": [], "approval_rounds": 0},
-                config=self._config(thread_id, buffer), durability=TURN_DURABILITY,
+                config=self._config(thread_id, buffer, parts, on_tool_call), durability=TURN_DURABILITY,
             )
             if view.exists:  # a new thread has only the checkpoint this run saved: nothing is superseded
                 self._prune(thread_id)
-            return self._result(state, trace, buffer)
+            return self._result(state, trace, buffer, parts)
 
-    def _result(self, state: Mapping[str, Any], trace: Trace, buffer: AuditBuffer) -> TurnResult:
+    def _result(self, state: Mapping[str, Any], trace: Trace, buffer: AuditBuffer,
+                parts: list[dict[str, Any]] | None = None) -> TurnResult:
         """The turn's result; a paused run gets the approval answer (and its ``answer`` audit event)."""
         thread_id = trace.thread_id or ""
         tool_calls = [{"name": r["name"], "args": r["args"], "decision": r["decision"], "rule_id": r["rule_id"]}
@@ -187,6 +208,7 @@ class Copilot:
             tool_calls=tool_calls, approvals=list(approvals.values()), citations=list(state.get("citations", [])),
             lineage=list(state.get("lineage", [])),
             unverified=list(state.get("unverified", [])), unavailable=unavailable,
+            parts=[parse_part(p) for p in parts or []],
         )
 
     def _language(self, user_id: Any) -> str:
@@ -235,10 +257,11 @@ class Copilot:
                                   paused=bool(waiting))
             if request.status is RequestStatus.PENDING:
                 return self._result({**values, "__interrupt__": snapshot.interrupts}, trace, buffer)
+            parts: list[dict[str, Any]] = []
             state = self.graph.invoke(Command(resume={"request_id": request_id, "status": request.status.value}),
-                                      config=self._config(thread_id, buffer), durability=TURN_DURABILITY)
+                                      config=self._config(thread_id, buffer, parts), durability=TURN_DURABILITY)
             self._prune(thread_id)  # the pause checkpoint is superseded now that the run went on
-            return self._result(state, trace, buffer)
+            return self._result(state, trace, buffer, parts)
 
     def undo(self, request_id: str, user_id: str) -> UndoOutcome:
         """Compensate the executed request ``request_id`` as ``user_id`` (its requester or an eligible approver)."""

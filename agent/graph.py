@@ -35,11 +35,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from agent.approval_node import ActionSteps, waiting_plans
-from agent.errors import UnexpectedModelReply
 from agent.grounding import GroundingReport, check_grounding, collect_evidence
+from agent.models import model_reply
+from agent.parts import parts_for
+from agent.parts.turn import artifact, collect_parts, part_screen, part_sink, parts_summary
 from agent.prompts import system_prompt
 from agent.rules.localize import localize
-from agent.state import ActionPlan, ToolCallRecord, TurnState
+from agent.state import TOOL_CALL_LISTENER, ActionPlan, ToolCallRecord, TurnState
 from agent.unavailable import UNAVAILABLE, unavailable_line
 from guardrails.audit.log import AuditKind
 from guardrails.audit.trace import AuditSink, Trace
@@ -136,15 +138,6 @@ def _pending_calls(state: TurnState) -> list[ToolCall]:
     return last.tool_calls if isinstance(last, AIMessage) else []
 
 
-def _reply(model: BaseChatModel, schemas: list[dict[str, Any]], messages: Sequence[BaseMessage]) -> AIMessage:
-    """``model``'s reply to ``messages`` with ``schemas`` offered; :class:`UnexpectedModelReply` if it is no
-    ``AIMessage`` (a chat model may return any message type, but only an AI reply can answer or call tools)."""
-    reply = model.bind_tools(schemas).invoke(list(messages))
-    if not isinstance(reply, AIMessage):
-        raise UnexpectedModelReply(type(model).__name__, reply)
-    return reply
-
-
 def _tool_call_problem(message: AIMessage, offered: set[str], deps: AgentDeps) -> str | None:
     if message.invalid_tool_calls:
         bad = message.invalid_tool_calls[0]
@@ -194,7 +187,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             "last": str(messages[-1].content)[:MAX_AUDITED_TEXT]}))
         update: dict[str, Any] = {"model_steps": state.get("model_steps", 0) + 1}
         try:
-            reply = _reply(chosen, schemas, messages)
+            reply = model_reply(chosen, schemas, messages)
         except Exception as exc:  # an UnexpectedModelReply too: the rules model answers instead
             if degraded:
                 raise
@@ -248,6 +241,10 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             records.append(ToolCallRecord(id=call["id"] or "", name=call["name"], args=dict(call["args"]),
                                           decision=decision.effect.value, rule_id=decision.rule_id,
                                           reason=decision.reason))
+        listener = config.get("configurable", {}).get(TOOL_CALL_LISTENER)
+        if callable(listener):  # live events: the calls just decided, before any of them runs
+            for record in records[len(state.get("tool_calls", [])):]:
+                listener({"name": record["name"], "decision": record["decision"], "rule_id": record["rule_id"]})
         replies: list[BaseMessage] = []
         down: list[str] = []
         by_id = {r["id"]: r for r in records}  # the latest record of an id wins, as it did in a separate step
@@ -261,8 +258,10 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             outcome = deps.governed.execute(decisions[index], call["args"], trace=trace, audit=audit)
             if outcome.refusal is not None and outcome.refusal.status == UNAVAILABLE:
                 down.append(call["name"])  # its service is down (audited as an error): the turn is degraded
+            # The call's tables and charts, from its typed result in its scope, ride along unseen by the model.
+            built = parts_for(call["name"], outcome.result, decisions[index].scope)
             replies.append(ToolMessage(content=json.dumps(outcome.for_model(), default=str),
-                                       tool_call_id=call["id"] or "", name=call["name"]))
+                                       tool_call_id=call["id"] or "", name=call["name"], artifact=artifact(built)))
         update: dict[str, Any] = {"tool_calls": records, "action_plans": plans, "messages": replies}
         if down:
             update["unavailable"] = list(dict.fromkeys([*state.get("unavailable", []), *down]))
@@ -308,6 +307,14 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         if down and not rules_answered:  # the rules model relays it itself; another model's wording is not relied on
             notice = "\n".join(unavailable_line(tool) for tool in down)
             text = f"{localize(notice, user.language)}\n\n{text}"
+        sink = part_sink(config)
+        if sink is not None:  # the answer's parts pass the screening its text passed
+            parts, found = collect_parts(turn, part_screen(policy.screening, masked_fields=deps.guard.masks(user),
+                                                           asked_text=state["question"]))
+            if found:
+                audit.add(trace.event(AuditKind.SCREENING, {"stage": "parts", "redacted": True,
+                                                            "rule_ids": sorted({f.rule_id for f in found})}))
+            sink[:] = [p.model_dump(mode="json") for p in parts]
         update: dict[str, Any] = {"answer": text, "citations": list(grounded.citations), "lineage": lineage,
                                   "unverified": list(grounded.unverified)}
         if isinstance(last, AIMessage) and not last.tool_calls:
@@ -328,7 +335,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             "unverified": state.get("unverified", []), "degraded": state.get("degraded", False),
             "unavailable": state.get("unavailable", []),
             "tool_calls": [{"name": r["name"], "decision": r["decision"], "rule_id": r["rule_id"]}
-                           for r in state.get("tool_calls", [])]}))
+                           for r in state.get("tool_calls", [])],
+            **parts_summary(part_sink(config))}))
         # Keep the thread bounded: a finished turn keeps only its question and answer, and only the last
         # KEEP_TURNS turns are kept at all (checkpoints then stay the same size however long the thread runs).
         questions = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage) and (m.id or "").startswith("q-")]
@@ -372,7 +380,7 @@ def _degrade(state: TurnState, trace: Trace, audit: AuditSink, reason: str, deps
     audit.add(trace.event(AuditKind.DEGRADED, {"reason": reason, "fallback": deps.identity(deps.fallback, None)}))
     # The rules model starts the turn afresh from the question: the failed model's partial work is dropped.
     turn_start = next((i for i, m in enumerate(messages) if m.id == state.get("question_id")), len(messages) - 1)
-    reply = _reply(deps.fallback, schemas, messages[: turn_start + 1])  # its failure ends the turn with the error
+    reply = model_reply(deps.fallback, schemas, messages[: turn_start + 1])  # its failure ends the turn with the error
     audit.add(trace.event(AuditKind.MODEL_RESPONSE, {
         "model": deps.identity(deps.fallback, reply), "content": str(reply.content)[:MAX_AUDITED_TEXT],
         "tool_calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in reply.tool_calls],

@@ -10,14 +10,15 @@ model may be used at all is decided by the policy's ``models:`` section
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from pydantic import SecretStr
 
+from agent.errors import UnexpectedModelReply
 from guardrails.errors import ModelConfigError
 from guardrails.policy.models import ModelSpec
 
@@ -114,3 +115,12 @@ def _llm_type(model: BaseChatModel) -> str:
         return str(model._llm_type)
     except Exception:  # a model whose type property fails still gets an identity, never a crash
         return type(model).__name__
+
+
+def model_reply(model: BaseChatModel, schemas: list[dict[str, Any]], messages: Sequence[BaseMessage]) -> AIMessage:
+    """``model``'s reply to ``messages`` with ``schemas`` offered; :class:`UnexpectedModelReply` if it is no
+    ``AIMessage`` (a chat model may return any message type, but only an AI reply can answer or call tools)."""
+    reply = model.bind_tools(schemas).invoke(list(messages))
+    if not isinstance(reply, AIMessage):
+        raise UnexpectedModelReply(type(model).__name__, reply)
+    return reply

@@ -7,7 +7,10 @@ from typing import Annotated, Any, NotRequired, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
-__all__ = ["ActionPlan", "ToolCallRecord", "TurnState"]
+__all__ = ["TOOL_CALL_LISTENER", "ActionPlan", "ToolCallRecord", "TurnState"]
+
+TOOL_CALL_LISTENER = "on_tool_call"
+"""Run-config key of the callable told each tool call as the gate decides it (live events; never in state)."""
 
 
 class ToolCallRecord(TypedDict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from langchain_core.messages import AIMessage, HumanMessage
 from starlette.concurrency import run_in_threadpool
 
-from agent.copilot import TurnResult
+from agent.copilot import ToolCallListener, TurnResult
 from guardrails.approvals.models import RequestStatus
 from guardrails.errors import RequestNotFound
 from server.api.approval_view import request_view, shown_approver_lines
@@ -20,7 +21,7 @@ from server.api.deps import Caller, caller, turn_caller
 from server.api.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from server.api.models import THREAD_ID_PATTERN, ChatRequest
 from server.api.refusals import refused
-from server.api.sse import format_event, turn_events
+from server.api.sse import format_event, tool_call_event, turn_events
 from server.api.turns import governed, run_turn
 
 __all__ = ["approvers_of", "router", "wants_json"]
@@ -91,19 +92,41 @@ def approvers_of(who: Caller) -> Callable[[str], list[str]]:
     return lines
 
 
+def _listener(loop: asyncio.AbstractEventLoop, calls: asyncio.Queue[dict[str, Any]]) -> ToolCallListener:
+    """Hands each decided call from the turn's thread to the stream (a stream gone away just misses it)."""
+    def heard(call: dict[str, Any]) -> None:
+        with contextlib.suppress(RuntimeError):  # the event loop is closed: nobody is listening any more
+            loop.call_soon_threadsafe(calls.put_nowait, tool_call_event(call))
+    return heard
+
+
 async def _stream(who: Caller, body: ChatRequest) -> AsyncIterator[str]:
     services = who.services
+    calls: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    heard = _listener(asyncio.get_running_loop(), calls)
     task = asyncio.ensure_future(run_in_threadpool(
-        run_turn, services, lambda: services.copilot.ask(who.user.user_id, body.message, thread_id=body.thread_id),
+        run_turn, services, lambda: services.copilot.ask(who.user.user_id, body.message, thread_id=body.thread_id,
+                                                         on_tool_call=heard),
         fresh_trace=True))
+    sent = 0
     try:
         while not task.done():
-            done, _ = await asyncio.wait({task}, timeout=_HEARTBEAT_S)
-            if not done:
-                yield ": working\n\n"  # an SSE comment keeps proxies from closing a quiet connection
+            # Each tool call goes out as soon as the gate decided it; a quiet turn gets a heartbeat comment.
+            waiting = asyncio.ensure_future(calls.get())
+            done, _ = await asyncio.wait({task, waiting}, timeout=_HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED)
+            if waiting in done:
+                yield format_event("tool_call", waiting.result())
+                sent += 1
+            else:
+                waiting.cancel()  # not done: no call was taken off the queue
+                if not done:
+                    yield ": working\n\n"  # an SSE comment keeps proxies from closing a quiet connection
         result: TurnResult = task.result()
+        while not calls.empty():  # decided just before the turn ended
+            yield format_event("tool_call", calls.get_nowait())
+            sent += 1
         lines = approvers_of(who)
-        for name, data in await run_in_threadpool(lambda: list(turn_events(result, lines))):
+        for name, data in await run_in_threadpool(lambda: list(turn_events(result, lines, calls_sent=sent))):
             yield format_event(name, data)
     except ApiError as exc:
         shown = services.redactor.redact(exc.message)

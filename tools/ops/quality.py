@@ -92,6 +92,9 @@ class ScrapAnalysisResult(ToolResult):
     good_qty: float
     scrap_qty: float
     scrap_rate: float | None
+    baseline_scrap_rate: float | None = Field(
+        None, description="Scrap rate of the same lines over the baseline_days before the period (their own "
+                          "history, the reference the period is judged against); null without output then.")
     trend: Trend = Field(description="Daily scrap-rate trend with a plain-language direction.")
     by_day: list[DayOutput]
     by_reason: list[ReasonScrap]
@@ -167,6 +170,9 @@ def scrap_analysis(ctx: ToolContext, args: ScrapAnalysisArgs) -> ScrapAnalysisRe
                    wm.c.wo_id.in_(window_wos))
             .order_by(lots.c.lot_id, wm.c.wo_id))]
     records = [r for r in window_records if r.at >= period.start_dt]
+    before = [r for r in window_records if r.at < period.start_dt]
+    baseline_rate = scrap_rate(sum(r.qty for r in before if r.kind == "good"),
+                               sum(r.qty for r in before if r.kind == "scrap"))
     days = daily_output(records, period)
     good_total = sum(d.good_qty for d in days)
     scrap_total = sum(d.scrap_qty for d in days)
@@ -186,7 +192,8 @@ def scrap_analysis(ctx: ToolContext, args: ScrapAnalysisArgs) -> ScrapAnalysisRe
     return ScrapAnalysisResult(
         as_of=ctx.as_of, record_ids=list(dict.fromkeys(ids)), period_start=period.start, period_end=period.end,
         baseline_start=window.start, line_ids=list(lines), good_qty=round(good_total, 3),
-        scrap_qty=round(scrap_total, 3), scrap_rate=scrap_rate(good_total, scrap_total), trend=scrap_trend(days),
+        scrap_qty=round(scrap_total, 3), scrap_rate=scrap_rate(good_total, scrap_total),
+        baseline_scrap_rate=baseline_rate, trend=scrap_trend(days),
         by_day=days,
         by_reason=[ReasonScrap(reason_code=k, qty=round(v, 3),
                                share=round(v / scrap_total, 4) if scrap_total > 0 else 0.0)

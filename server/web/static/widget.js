@@ -370,6 +370,157 @@
       body.rule_id ? el("p", { class: "jd-foot", text: `allowed by ${body.rule_id}` }) : null);
   };
 
+  // ---- answer parts: sortable tables (with CSV export) and small charts, from the turn's governed results ----
+  const SVG = "http://www.w3.org/2000/svg";
+  const svg = (tag, attrs = {}, ...children) => {
+    const node = document.createElementNS(SVG, tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (key === "text") node.textContent = value;
+      else if (value !== null && value !== undefined) node.setAttribute(key, String(value));
+    }
+    for (const child of children.flat(Infinity)) if (child) node.append(child);
+    return node;
+  };
+  const shown = (value, kind) => {
+    if (value === null || value === undefined || value === "") return "—";
+    if (kind === "number" && typeof value === "number") return value.toLocaleString("en-US", { maximumFractionDigits: 4 });
+    return String(value);
+  };
+  const heading = (column) => (column.unit ? `${column.label} (${column.unit})` : column.label);
+  // A spreadsheet runs a cell that starts with = + - @ (or a tab / carriage return) as a formula: quote it as text.
+  const csvCell = (text) => {
+    const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+    return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+  };
+  const tableCsv = (columns, rows) => [columns.map((c) => csvCell(heading(c))),
+    ...rows.map((row) => row.cells.map((value, i) => csvCell(shown(value, columns[i].kind))))]
+    .map((line) => line.join(",")).join("\r\n") + "\r\n";
+  const compare = (kind) => (a, b) => {
+    if (a === null || a === undefined) return b === null || b === undefined ? 0 : 1; // empty cells last
+    if (b === null || b === undefined) return -1;
+    if (kind === "number") return a - b;
+    return String(a).localeCompare(String(b), "en", { numeric: true });
+  };
+  let partCount = 0;
+  const renderTable = (part) => {
+    const id = `jd-part-${++partCount}`;
+    const columns = part.columns || [];
+    const original = part.rows || [];
+    let rows = original.slice();
+    const linkAt = columns.findIndex((c) => c.key === part.record_column);
+    const body = el("tbody");
+    const fill = () => body.replaceChildren(...rows.map((row) => el("tr", {}, row.cells.map((value, i) => {
+      const text = shown(value, columns[i].kind);
+      if (i === linkAt && row.record_id) {
+        return el("td", {}, el("button", { type: "button", class: "jd-cite", "data-record": row.record_id,
+          "aria-label": `Show record ${row.record_id}`, text, onclick: (e) => showRecord(row.record_id, e.currentTarget) }));
+      }
+      return el("td", { class: columns[i].kind === "number" ? "jd-num" : null, text });
+    }))));
+    const headers = columns.map((column, i) => {
+      const th = el("th", { scope: "col", "aria-sort": "none" });
+      th.append(el("button", { type: "button", class: "jd-sort", onclick: () => {
+        const ascending = th.getAttribute("aria-sort") !== "ascending";
+        for (const other of th.parentNode.children) other.setAttribute("aria-sort", "none");
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        const order = compare(column.kind);
+        rows = original.slice().sort((a, b) => order(a.cells[i], b.cells[i]) * (ascending ? 1 : -1));
+        fill();
+        setStatus(`Sorted ${part.title} by ${heading(column)}, ${ascending ? "ascending" : "descending"}.`);
+      } }, heading(column), el("span", { class: "jd-sort-icon", "aria-hidden": "true" })));
+      return th;
+    });
+    fill();
+    const download = el("button", { type: "button", class: "jd-link jd-csv", text: "Download CSV",
+      "aria-label": `Download CSV: ${part.title}`, onclick: () => {
+        const url = URL.createObjectURL(new Blob([tableCsv(columns, rows)], { type: "text/csv;charset=utf-8" }));
+        const name = `${String(part.title || "table").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "")}.csv`;
+        const link = el("a", { href: url, download: name, hidden: true });
+        root.append(link);
+        link.click();
+        link.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 1000);
+      } });
+    const more = part.total_rows > original.length ? ` · ${original.length} of ${part.total_rows} shown` : "";
+    return el("section", { class: "jd-part", "data-part": "table", "data-tool": part.tool, "aria-labelledby": id },
+      el("div", { class: "jd-part-head" }, el("h3", { id, text: part.title }),
+        el("span", { class: "jd-part-meta", text: `${original.length} row${original.length === 1 ? "" : "s"}${more}` }),
+        download),
+      el("div", { class: "jd-table-wrap jd-part-scroll" }, el("table", { class: "jd-table jd-sortable" },
+        el("caption", { class: "jd-sr", text: `${part.title}: column headers sort the table` }),
+        el("thead", {}, el("tr", {}, headers)), body)));
+  };
+
+  const chartText = (part) => {
+    const unit = part.unit === "%" ? "%" : part.unit ? ` ${part.unit}` : "";
+    const lines = (part.series || []).map((s) => `${(part.series.length > 1 ? `${s.name}: ` : "")}${
+      s.points.map((p) => `${p.x} ${p.y === null ? "no value" : `${shown(p.y, "number")}${unit}`}`).join(", ")}`);
+    const base = part.baseline ? `; ${part.baseline.label} ${shown(part.baseline.value, "number")}${unit}` : "";
+    return `${part.title}. ${part.y_label} by ${part.x_label.toLowerCase()}: ${lines.join("; ")}${base}.`;
+  };
+  const renderChart = (part) => {
+    const W = 380, H = 190, L = 46, R = 10, T = 12, B = 40;
+    const points = (part.series || []).flatMap((s) => s.points);
+    const ys = points.map((p) => p.y).filter((y) => typeof y === "number");
+    if (part.baseline) ys.push(part.baseline.value);
+    let lo = Math.min(0, ...ys), hi = Math.max(...ys);
+    if (hi === lo) hi = lo + 1;
+    hi += (hi - lo) * 0.08;
+    const xs = [...new Set(points.map((p) => p.x))];
+    if (part.x_kind === "date") xs.sort();
+    const at = (x) => {
+      if (part.x_kind === "date" && xs.length > 1) {
+        const t = Date.parse(x), t0 = Date.parse(xs[0]), t1 = Date.parse(xs[xs.length - 1]);
+        return L + ((t - t0) / (t1 - t0)) * (W - L - R);
+      }
+      const step = (W - L - R) / Math.max(xs.length, 1);
+      return part.chart === "bar" ? L + step * (xs.indexOf(x) + 0.5) : L + (xs.length > 1 ? (xs.indexOf(x) / (xs.length - 1)) * (W - L - R) : 0);
+    };
+    const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
+    const unit = part.unit === "%" ? "%" : "";
+    const ticks = [lo, lo + (hi - lo) / 2, hi].map((v) => svg("g", { class: "jd-tick" },
+      svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v) }),
+      svg("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end", text: `${shown(Math.round(v * 10) / 10, "number")}${unit}` })));
+    const xLabels = (part.chart === "bar" || xs.length <= 3 ? xs : [xs[0], xs[Math.floor(xs.length / 2)], xs[xs.length - 1]])
+      .map((x, i, all) => svg("text", { class: "jd-xlabel", x: at(x), y: H - B + 14,
+        "text-anchor": part.chart === "bar" || all.length < 2 ? "middle" : i === 0 ? "start" : i === all.length - 1 ? "end" : "middle",
+        text: part.x_kind === "date" ? x.slice(5) : x }));
+    const marks = (part.series || []).map((s, n) => {
+      if (part.chart === "bar") {
+        const width = Math.max(4, ((W - L - R) / Math.max(xs.length, 1)) * 0.6);
+        return s.points.filter((p) => typeof p.y === "number").map((p) => svg("rect", { class: `jd-bar jd-s${n}`,
+          x: at(p.x) - width / 2, y: Math.min(y(p.y), y(0)), width, height: Math.abs(y(0) - y(p.y)) },
+        svg("title", { text: `${p.x}: ${shown(p.y, "number")}${unit}` })));
+      }
+      const runs = [[]];
+      for (const p of s.points) {
+        if (typeof p.y === "number") runs[runs.length - 1].push(`${at(p.x).toFixed(1)},${y(p.y).toFixed(1)}`);
+        else if (runs[runs.length - 1].length) runs.push([]);
+      }
+      return runs.filter((r) => r.length).map((r) => (r.length === 1
+        ? svg("circle", { class: `jd-dot jd-s${n}`, cx: r[0].split(",")[0], cy: r[0].split(",")[1], r: 2.5 })
+        : svg("polyline", { class: `jd-line jd-s${n}`, points: r.join(" ") })));
+    });
+    const base = part.baseline ? svg("g", { class: "jd-baseline" },
+      svg("line", { x1: L, x2: W - R, y1: y(part.baseline.value), y2: y(part.baseline.value), "stroke-dasharray": "5 4" }),
+      svg("text", { x: W - R, y: y(part.baseline.value) - 4, "text-anchor": "end",
+        text: `${part.baseline.label} ${shown(part.baseline.value, "number")}${unit}` })) : null;
+    const text = chartText(part);
+    const id = `jd-part-${++partCount}`;
+    const chart = svg("svg", { class: "jd-chart-svg", viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": text },
+      svg("title", { text }), ticks, marks, base,
+      svg("line", { class: "jd-axis", x1: L, x2: W - R, y1: y(lo), y2: y(lo) }), xLabels,
+      svg("text", { class: "jd-axis-label", x: L + (W - L - R) / 2, y: H - 6, "text-anchor": "middle", text: part.x_label }),
+      svg("text", { class: "jd-axis-label", x: 12, y: T + (H - T - B) / 2, "text-anchor": "middle",
+        transform: `rotate(-90 12 ${T + (H - T - B) / 2})`, text: `${part.y_label}${part.unit ? ` (${part.unit})` : ""}` }));
+    return el("figure", { class: "jd-part jd-chart", "data-part": "series", "data-tool": part.tool, "aria-labelledby": id },
+      el("figcaption", { id, text: part.title }), chart);
+  };
+  const renderParts = (node, parts) => node.replaceChildren(...(parts || []).map((part) => {
+    try { return part.type === "table" ? renderTable(part) : part.type === "series" ? renderChart(part) : null; }
+    catch { return null; } // a part the widget cannot draw never hides the answer
+  }).filter(Boolean));
+
   // After a decision the paused thread resumes on the server; its last answer says what happened.
   const showOutcome = async (turn, card) => {
     if (!turn.thread) return;
@@ -448,10 +599,11 @@
     const chips = el("ul", { class: "jd-chips", "aria-label": "Tool calls" });
     const body = el("div", { class: "jd-text" });
     const lineage = new Map();
+    const shownParts = el("div", { class: "jd-parts" });
     const extras = el("div", { class: "jd-extras" });
     const foot = el("p", { class: "jd-foot" });
     const answer = el("div", { class: "jd-msg jd-bot", "aria-busy": "true" },
-      el("span", { class: "jd-sr", text: "jidoka: " }), chips, body, extras, foot);
+      el("span", { class: "jd-sr", text: "jidoka: " }), chips, body, shownParts, extras, foot);
     log.append(answer);
     setStatus("jidoka is working on it…");
     let text = "";
@@ -471,6 +623,7 @@
         } else if (name === "approval_requested") {
           extras.append(approvalCard(data, turn));
         } else if (name === "done") {
+          renderParts(shownParts, data.parts);
           turn.thread = data.thread_id || threadId;
           // A paused thread takes no questions until its request is decided: the next one starts a new thread.
           threadId = data.paused ? null : turn.thread;

@@ -37,7 +37,7 @@ def test_sse_events_come_in_order_and_match_the_json_turn(client: TestClient) ->
     assert as_json.status_code == 200
     turn = as_json.json()
     assert set(turn) == {"answer", "thread_id", "trace_id", "degraded", "tool_calls", "approvals", "citations",
-                         "lineage", "unverified", "paused", "unavailable"}
+                         "lineage", "unverified", "paused", "unavailable", "parts"}
     assert turn["degraded"] is False and turn["unavailable"] == []
     assert turn["answer"] == answer and turn["citations"] == cited
     assert turn["tool_calls"][0]["args"] == {"site_id": "P100"}
