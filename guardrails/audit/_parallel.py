@@ -20,6 +20,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,7 @@ __all__ = ["AUTO_MIN_ROWS", "RANGE_ROWS", "auto_workers", "parallel_pages"]
 AUTO_MIN_ROWS = 20_000
 """Smallest log the automatic worker count walks in parallel (a worker takes ~40 ms to start)."""
 
-RANGE_ROWS = 4096
+RANGE_ROWS = 2048
 """Rows per range handed out (small enough to keep both sides busy to the end, large enough to be cheap)."""
 
 Page = Sequence[Sequence[Any]] | CheckedRun
@@ -109,21 +110,28 @@ def _feed_worker(database: str, watched: frozenset[int], ranges: _Ranges, procs:
     stdin, stdout = proc.stdin, proc.stdout
     if stdin is None or stdout is None:  # pragma: no cover - both are pipes
         return
-    job = None
-    try:
-        marshal.dump({"database": database, "watched": sorted(watched)}, stdin)
-        while (job := ranges.take()) is not None:
+    in_flight: deque[tuple[int, int]] = deque()
+
+    def send() -> None:  # two ranges in flight: the worker starts the next while its answer travels
+        if (job := ranges.take()) is not None:
+            in_flight.append(job)
             marshal.dump(job, stdin)
             stdin.flush()
+
+    try:
+        marshal.dump({"database": database, "watched": sorted(watched)}, stdin)
+        send()
+        send()
+        while in_flight:
             status, value = marshal.load(stdout)
             if status != "ok":
-                ranges.give_back(job)
-                return
-            ranges.done(job, value)
-            job = None
+                break
+            ranges.done(in_flight.popleft(), value)
+            send()
     except (OSError, EOFError, ValueError, TypeError):
-        if job is not None:
-            ranges.give_back(job)
+        pass
+    for job in in_flight:  # what the worker did not answer goes back to the others
+        ranges.give_back(job)
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

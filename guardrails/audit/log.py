@@ -236,8 +236,10 @@ class AuditLog:
 
         On a SQLite file, ``workers`` processes check seq ranges of the log alongside this thread (the fast check,
         links joined after; :mod:`guardrails.audit._parallel`), and the walk reads sequentially from the first row
-        they did not accept, so the report is the same. None: one per further core for a log of at least
-        20,000 rows; 0: none. Not with ``thorough``, nor on Postgres.
+        they did not accept, so the report is the same. They read up to this snapshot's last seq, each range in
+        a snapshot of its own: rows rewritten while verify runs are judged as a worker read them. None: one per
+        further core (:meth:`verify_workers`) for a log of at least 20,000 rows; 0: none. Not with
+        ``thorough``, nor on Postgres.
         """
         anchor = self._anchor
         if anchor_files and anchor is None:
