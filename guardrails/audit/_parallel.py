@@ -37,7 +37,7 @@ from guardrails.audit.verify import CheckedRun
 __all__ = ["AUTO_MIN_ROWS", "RANGE_ROWS", "auto_workers", "parallel_pages"]
 
 AUTO_MIN_ROWS = 20_000
-"""Smallest log the automatic worker count walks in parallel (a worker takes ~40 ms to start)."""
+"""Smallest log the automatic worker count walks in parallel (a worker takes 20-60 ms to start here)."""
 
 RANGE_ROWS = 2048
 """Rows per range handed out (small enough to keep both sides busy to the end, large enough to be cheap)."""
