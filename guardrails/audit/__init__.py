@@ -6,7 +6,8 @@
 - :mod:`guardrails.audit.anchor` — signed checkpoints of the head in an append-only file (keys, format);
 - :mod:`guardrails.audit.anchoring` — :class:`AuditAnchor` (when checkpoints are written) and the check against them;
 - :mod:`guardrails.audit.trace` — :class:`Trace` (who and which turn) and :class:`AuditSink`;
-- ``_store`` — the tables and the SQLite fast path.
+- ``_store`` — the tables and the SQLite fast path; ``_fastcheck`` / ``_parallel`` — verify's per-row fast check
+  and its worker processes.
 """
 
 from guardrails.audit.anchoring import AuditAnchor

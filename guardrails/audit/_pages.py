@@ -32,13 +32,13 @@ class _PageQueries:
 _PAGE_QUERIES: dict[str, _PageQueries] = {}
 
 
-def iter_pages(conn: Connection, *, page_size: int) -> Iterator[list[tuple[Any, ...]]]:
+def iter_pages(conn: Connection, *, page_size: int, after: int | None = None) -> Iterator[list[tuple[Any, ...]]]:
     """Every row in seq order as the driver returns it (a tuple in :class:`StoredRow` column order), in keyset
     pages of ``page_size``, read through the DBAPI cursor of ``conn``'s transaction (so in its snapshot).
 
     The verify walk's read: no SQLAlchemy result processing per row (every column is a plain str, int or None
     as stored), memory of one page whatever the log's size. A driver error comes out as the matching SQLAlchemy
-    exception, as if SQLAlchemy had run the statement.
+    exception, as if SQLAlchemy had run the statement. ``after``: only rows with a greater seq.
     """
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1, got {page_size}")
@@ -49,8 +49,10 @@ def iter_pages(conn: Connection, *, page_size: int) -> Iterator[list[tuple[Any, 
     dbapi_error = dialect.loaded_dbapi.Error
     cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        # No lower bound at first: a forged seq 0 or below must be seen too.
-        sql, params = queries.first.sql, queries.first.bind({"page_size": page_size})
+        if after is None:  # no lower bound at first: a forged seq 0 or below must be seen too
+            sql, params = queries.first.sql, queries.first.bind({"page_size": page_size})
+        else:
+            sql, params = queries.after.sql, queries.after.bind({"page_size": page_size, "after": after})
         while True:
             try:
                 cursor.execute(sql, params)

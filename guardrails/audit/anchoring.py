@@ -39,7 +39,15 @@ from guardrails.audit.anchor import (
     read_anchor_files,
 )
 from guardrails.audit.chain import GENESIS_HASH
-from guardrails.audit.verify import AnchorStatus, ChainChecker, ChainHead, ChainProblem, StoredRow, VerifyReport
+from guardrails.audit.verify import (
+    AnchorStatus,
+    ChainChecker,
+    ChainHead,
+    ChainProblem,
+    CheckedRun,
+    StoredRow,
+    VerifyReport,
+)
 from guardrails.errors import AuditAnchorError
 
 __all__ = ["NOT_CONFIGURED", "AuditAnchor", "check_chain"]
@@ -188,12 +196,16 @@ class _Matcher:
         return last_good + 1, problem, f"{problem.value}: {detail}; {trust}"
 
 
-def _walk(checker: ChainChecker, pages: Iterable[Sequence[Sequence[Any]]], matcher: _Matcher | None, *,
-          fast: bool) -> bool:
+def _walk(checker: ChainChecker, pages: Iterable[Sequence[Sequence[Any]] | CheckedRun], matcher: _Matcher | None,
+          *, fast: bool) -> bool:
     """Feed every page's rows to ``checker`` and each checked row a checkpoint names to ``matcher``; True when
-    a checkpoint did not match (the walk stops at the first problem of either)."""
+    a checkpoint did not match (the walk stops at the first problem of either). A :class:`CheckedRun` among the
+    pages (rows the parallel walk's workers accepted; never a checkpointed seq) is skipped to."""
     watched = matcher.pending if matcher is not None else {}  # shrinks as checkpoints are matched: only ahead
     for page in pages:
+        if isinstance(page, CheckedRun):
+            checker.skip_to(page)
+            continue
         index, end = 0, len(page)
         while index < end:
             if fast:  # honest rows in bulk; the rest (and checkpointed seqs) one by one below
@@ -209,8 +221,9 @@ def _walk(checker: ChainChecker, pages: Iterable[Sequence[Sequence[Any]]], match
     return False
 
 
-def check_chain(pages: Iterable[Sequence[Sequence[Any]]], head: ChainHead | None, reading: AnchorReading | None,
-                *, key_ids: Sequence[str] = (), notes: Sequence[str] = (), fast: bool = True) -> VerifyReport:
+def check_chain(pages: Iterable[Sequence[Sequence[Any]] | CheckedRun], head: ChainHead | None,
+                reading: AnchorReading | None, *, key_ids: Sequence[str] = (), notes: Sequence[str] = (),
+                fast: bool = True) -> VerifyReport:
     """Walk the rows of ``pages`` (seq order, stored columns in :class:`StoredRow` order) as the chain check
     does and, with ``reading``, against its checkpoints.
 
@@ -218,7 +231,8 @@ def check_chain(pages: Iterable[Sequence[Sequence[Any]]], head: ChainHead | None
     only the checkpoints reveal; then anchor lines no trusted key signed. Without ``reading`` the report says
     that no anchor is configured. ``fast`` accepts rows by :meth:`ChainChecker.feed_page` (the payload's stored
     text hashed as it is) and checks only the others in full; ``fast=False`` parses and re-encodes every
-    payload (the reference walk; it also names a re-hashed non-canonical payload at its own row).
+    payload (the reference walk; it also names a re-hashed non-canonical payload at its own row). ``pages`` may
+    hold :class:`CheckedRun` items (see :func:`_walk`) only with ``fast``.
     """
     checker = ChainChecker()
     matcher = _Matcher(reading.checkpoints) if reading is not None else None

@@ -6,17 +6,16 @@ against signed checkpoints kept outside the database is :mod:`guardrails.audit.a
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from json.encoder import encode_basestring
 from typing import Any, NamedTuple
 
+from guardrails.audit._fastcheck import accept_run
 from guardrails.audit.chain import GENESIS_HASH, canonical_event, canonical_json, chain_hash
 
-__all__ = ["AnchorStatus", "ChainChecker", "ChainHead", "ChainProblem", "StoredRow", "VerifyReport"]
+__all__ = ["AnchorStatus", "ChainChecker", "ChainHead", "ChainProblem", "CheckedRun", "StoredRow", "VerifyReport"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,15 @@ class StoredRow(NamedTuple):
     hash: Any
 
 
+@dataclass(frozen=True)
+class CheckedRun:
+    """Rows up to ``last_seq`` already accepted by the fast check elsewhere (linked, in order); ``last_hash`` is
+    the stored hash of that row. The parallel walk hands these to :meth:`ChainChecker.skip_to`."""
+
+    last_seq: int
+    last_hash: str
+
+
 def _recompute(row: StoredRow) -> tuple[str | None, bool]:
     """(hash recomputed from the row's own columns or None if its payload is not JSON, payload canonical?)."""
     try:
@@ -146,28 +154,20 @@ class ChainChecker:
         """
         if self._problem is not None:
             return start
-        expected, prev, index, end = self._expected_seq, self._prev_hash, start, len(rows)
-        sha256, quote = hashlib.sha256, encode_basestring
-        try:
-            while index < end:
-                seq, ts, trace_id, thread_id, user_id, kind, payload, policy_hash, prev_hash, digest = rows[index]
-                if seq != expected or prev_hash != prev or seq in watched:
-                    break
-                text = (
-                    f'{prev_hash}{{"kind":{quote(kind)},"payload":{payload},"policy_hash":{quote(policy_hash)},'
-                    f'"seq":{seq},"thread_id":{"null" if thread_id is None else quote(thread_id)},'
-                    f'"trace_id":{quote(trace_id)},"ts":{quote(ts)},"user_id":{quote(user_id)}}}'
-                )
-                if sha256(text.encode("utf-8")).hexdigest() != digest:
-                    break
-                prev = digest
-                expected += 1
-                index += 1
-        except (TypeError, ValueError):  # a column that is not text (or not encodable): feed() names it
-            pass
+        index, self._expected_seq, self._prev_hash = accept_run(rows, start, self._expected_seq, self._prev_hash,
+                                                                watched)
         self._checked += index - start
-        self._expected_seq, self._prev_hash = expected, prev
         return index
+
+    def skip_to(self, run: CheckedRun) -> None:
+        """Take the rows up to ``run.last_seq`` as accepted: they passed :meth:`feed_page`'s check elsewhere (the
+        parallel walk's workers), linked from this checker's last row on. Nothing once a problem was found."""
+        if self._problem is not None:
+            return
+        if run.last_seq < self._expected_seq - 1:
+            raise ValueError(f"cannot skip back to seq {run.last_seq}: seq {self._expected_seq - 1} was checked")
+        self._checked += run.last_seq - (self._expected_seq - 1)
+        self._expected_seq, self._prev_hash = run.last_seq + 1, run.last_hash
 
     def feed(self, row: StoredRow) -> bool:
         """Check the next row in full (payload parsed and re-encoded); False once a problem was found (stop

@@ -38,7 +38,8 @@ def test_measure_append_throughput_writes_a_valid_chain(engine: Engine) -> None:
 def test_measure_verify_throughput_walks_the_whole_chain(engine: Engine) -> None:
     measure_append_throughput(engine, events=30, batch=10)
     assert measure_verify_throughput(engine) > 0
-    assert measure_verify_throughput(engine, clock=time.thread_time) > 0
+    assert measure_verify_throughput(engine, clock=time.thread_time, workers=0) > 0
+    assert measure_verify_throughput(engine, workers=1) > 0  # a worker process on a 30-event log
 
 
 @pytest.mark.parametrize("group_commit", [True, False])
