@@ -46,6 +46,7 @@ from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Decision, Effect
 from guardrails.governed import GovernedTools
 from guardrails.identity import User
+from guardrails.tracing import TurnTracing
 from guardrails.turn_guard import TurnGuard
 
 __all__ = ["AgentDeps", "build_graph"]
@@ -72,6 +73,8 @@ class AgentDeps:
     max_model_steps: int = 6
     actions: ActionSteps | None = None
     """Governed actions and approvals; ``None``: the copilot only reads."""
+    tracing: TurnTracing = field(default_factory=TurnTracing.off)
+    """A span per governance step of the turn (none by default)."""
     _schemas: dict[tuple[str, bool], list[dict[str, Any]]] = field(default_factory=dict)
 
     def tool_schemas(self, user: User, degraded: bool = False) -> list[dict[str, Any]]:
@@ -134,6 +137,25 @@ def _reply(model: BaseChatModel, schemas: list[dict[str, Any]], messages: Sequen
     return reply
 
 
+def _model_call(deps: AgentDeps, model: BaseChatModel, schemas: list[dict[str, Any]],
+                messages: Sequence[BaseMessage], *, degraded: bool) -> AIMessage:
+    """:func:`_reply` in a ``jidoka.model`` span: provider, model names, token counts, tool calls asked for."""
+    tracing = deps.tracing
+    if not tracing.enabled:
+        return _reply(model, schemas, messages)
+    asked = deps.identity(model, None)
+    with tracing.step("jidoka.model", {"gen_ai.operation.name": "chat", "gen_ai.provider.name": asked.get("provider"),
+                                       "gen_ai.request.model": asked.get("model"), "jidoka.degraded": degraded,
+                                       "jidoka.tools_offered": len(schemas)}) as span:
+        reply = _reply(model, schemas, messages)
+        usage = reply.usage_metadata
+        span.set_many({"gen_ai.response.model": deps.identity(model, reply).get("version"),
+                       "gen_ai.usage.input_tokens": usage["input_tokens"] if usage else None,
+                       "gen_ai.usage.output_tokens": usage["output_tokens"] if usage else None,
+                       "jidoka.tool_calls": len(reply.tool_calls)})
+        return reply
+
+
 def _tool_call_problem(message: AIMessage, offered: set[str], deps: AgentDeps) -> str | None:
     if message.invalid_tool_calls:
         bad = message.invalid_tool_calls[0]
@@ -157,8 +179,10 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
 
     def screen_input(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
         user = policy.user(state["user_id"])
-        result = deps.guard.screen_prompt(user, state["question"], trace=_trace(state, config, policy.hash),
-                                          audit=_audit(config))
+        with deps.tracing.step("jidoka.screen_input") as span:
+            result = deps.guard.screen_prompt(user, state["question"], trace=_trace(state, config, policy.hash),
+                                              audit=_audit(config))
+            span.set_many({"jidoka.verdict": result.verdict, "jidoka.findings": len(result.findings)})
         update: dict[str, Any] = {"input_verdict": result.verdict}
         if result.verdict == "neutralize":
             update["messages"] = [HumanMessage(content=result.text, id=state["question_id"])]
@@ -183,7 +207,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             "last": str(messages[-1].content)[:MAX_AUDITED_TEXT]}))
         update: dict[str, Any] = {"model_steps": state.get("model_steps", 0) + 1}
         try:
-            reply = _reply(chosen, schemas, messages)
+            reply = _model_call(deps, chosen, schemas, messages, degraded=degraded)
         except Exception as exc:  # an UnexpectedModelReply too: the rules model answers instead
             if degraded:
                 raise
@@ -277,15 +301,21 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         # So is what the user typed earlier in the thread ('and Monterrey?' after 'only those over 500': the
         # answer repeats the user's 500, which no result of this turn states).
         said = [str(m.content) for m in state["messages"][-_SAID_EARLIER * 4:] if isinstance(m, HumanMessage)]
-        evidence = collect_evidence(results, extra_text=[state["question"], *said[-_SAID_EARLIER:], *asked])
         degraded = state.get("degraded", False)
         rules_answered = degraded or deps.model is deps.fallback
-        grounded = check_grounding(draft, evidence, mode="mark" if rules_answered else "remove")
-        if rules_answered and not results:
-            # A rules-model reply without tool results is a clarification or a refusal built from master
-            # data (candidate item ids), not a claim about plant state: nothing to ground.
-            grounded = GroundingReport(draft, (), ())
-        screened = deps.guard.screen_answer(user, grounded.text, asked=state["question"], trace=trace, audit=audit)
+        with deps.tracing.step("jidoka.grounding", {"jidoka.grounding.mode": "mark" if rules_answered else "remove",
+                                                    "jidoka.tool_results": len(results)}) as span:
+            evidence = collect_evidence(results, extra_text=[state["question"], *said[-_SAID_EARLIER:], *asked])
+            grounded = check_grounding(draft, evidence, mode="mark" if rules_answered else "remove")
+            if rules_answered and not results:
+                # A rules-model reply without tool results is a clarification or a refusal built from master
+                # data (candidate item ids), not a claim about plant state: nothing to ground.
+                grounded = GroundingReport(draft, (), ())
+            span.set_many({"jidoka.citations": len(grounded.citations), "jidoka.unverified": len(grounded.unverified)})
+        with deps.tracing.step("jidoka.screen_output") as span:
+            screened = deps.guard.screen_answer(user, grounded.text, asked=state["question"], trace=trace,
+                                                audit=audit)
+            span.set_many({"jidoka.findings": len(screened.findings), "jidoka.redacted": screened.redacted})
         text = screened.text
         if degraded:
             text = ("Note: the AI model was unavailable, so the offline rules model answered this "
@@ -357,7 +387,8 @@ def _degrade(state: TurnState, trace: Trace, audit: AuditSink, reason: str, deps
     audit.add(trace.event(AuditKind.DEGRADED, {"reason": reason, "fallback": deps.identity(deps.fallback, None)}))
     # The rules model starts the turn afresh from the question: the failed model's partial work is dropped.
     turn_start = next((i for i, m in enumerate(messages) if m.id == state.get("question_id")), len(messages) - 1)
-    reply = _reply(deps.fallback, schemas, messages[: turn_start + 1])  # its failure ends the turn with the error
+    # Its failure ends the turn with the error.
+    reply = _model_call(deps, deps.fallback, schemas, messages[: turn_start + 1], degraded=True)
     audit.add(trace.event(AuditKind.MODEL_RESPONSE, {
         "model": deps.identity(deps.fallback, reply), "content": str(reply.content)[:MAX_AUDITED_TEXT],
         "tool_calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in reply.tool_calls],

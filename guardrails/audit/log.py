@@ -63,6 +63,7 @@ from guardrails.audit.anchoring import AuditAnchor, check_chain
 from guardrails.audit.chain import GENESIS_HASH, AuditEvent, AuditKind, AuditRecord, canonical_json
 from guardrails.audit.verify import ChainHead, ChainProblem, StoredRow, VerifyReport
 from guardrails.errors import AuditAnchorError, AuditError, AuditSchemaMissing
+from guardrails.tracing import TurnTracing
 
 __all__ = [
     "GENESIS_HASH",
@@ -196,9 +197,10 @@ class AuditLog:
         ts = self.now()
         return self._write([(event, ts) for event in events])
 
-    def buffer(self) -> AuditBuffer:
-        """A group-commit buffer for one turn (use it as a context manager)."""
-        return AuditBuffer(self)
+    def buffer(self, tracing: TurnTracing | None = None) -> AuditBuffer:
+        """A group-commit buffer for one turn (use it as a context manager); ``tracing``: its commit on exit is
+        a span."""
+        return AuditBuffer(self, tracing)
 
     def _write(self, stamped: Sequence[Stamped], *, records: bool = True) -> list[AuditRecord]:
         """Append ``stamped`` in one transaction (shared with concurrent callers' when grouped); the records
@@ -329,9 +331,11 @@ class AuditBuffer:
     killed are lost — flush at points that must survive that. Thread-safe.
     """
 
-    def __init__(self, log: AuditLog) -> None:
-        """A buffer writing to ``log`` (normally made by :meth:`AuditLog.buffer`)."""
+    def __init__(self, log: AuditLog, tracing: TurnTracing | None = None) -> None:
+        """A buffer writing to ``log`` (normally made by :meth:`AuditLog.buffer`); ``tracing``: the commit on
+        exit is a span."""
         self._log = log
+        self._tracing = tracing
         self._pending: list[Stamped] = []
         self._lock = threading.Lock()
 
@@ -365,4 +369,8 @@ class AuditBuffer:
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._flush(records=False)  # nobody sees the records here: the same write, without building them
+        if self._tracing is None or not self._tracing.enabled:
+            self._flush(records=False)  # nobody sees the records here: the same write, without building them
+            return
+        with self._tracing.step("jidoka.audit.commit", {"jidoka.audit.events": self.pending}):
+            self._flush(records=False)

@@ -4,6 +4,8 @@ context."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -13,12 +15,15 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from guardrails.tracing import TurnTracing
 from server.databases import Database, reach
 from server.secrets import SecretMasker, mask_url
 from server.settings import Settings, SettingsError
+from server.telemetry import build_telemetry
 from tools.plant.db import make_engine
 
-__all__ = ["cli_settings", "console", "error_line", "existing_state_engine", "fail", "literal", "masked"]
+__all__ = ["cli_settings", "cli_tracing", "console", "error_line", "existing_state_engine", "fail", "literal",
+           "masked"]
 
 
 def console() -> Console:
@@ -86,3 +91,14 @@ def existing_state_engine(settings: Settings, nothing_yet: str) -> tuple[Engine,
         engine.dispose()
         raise
     return engine, shown
+
+
+@contextmanager
+def cli_tracing(settings: Settings) -> Iterator[TurnTracing]:
+    """The spans of a command that runs turns (the ``OTEL_*`` settings; off when none is set), flushed when the
+    command ends."""
+    telemetry = build_telemetry(settings.tracing)
+    try:
+        yield telemetry.tracing
+    finally:
+        telemetry.shutdown()
