@@ -30,7 +30,7 @@ from guardrails.audit.log import AuditBuffer, AuditKind, AuditLog
 from guardrails.audit.trace import Trace
 from guardrails.governed import GovernedTools
 from guardrails.screening import without_controls
-from guardrails.tracing import StepSpan, TurnTracing
+from guardrails.tracing import NO_SPAN, StepSpan, TurnTracing
 
 __all__ = ["MAX_QUESTION_CHARS", "Copilot", "ThreadView", "TurnResult"]
 
@@ -164,6 +164,8 @@ class Copilot:
 
     def _turn_span(self, trace: Trace, kind: str, request_id: str | None = None) -> StepSpan:
         """The span of one turn (``ask``) or of the resumed part of one (``resume``): ids only."""
+        if not self.tracing.enabled:
+            return NO_SPAN
         return self.tracing.turn("jidoka.turn", trace.trace_id, {
             "jidoka.turn.kind": kind, "jidoka.thread_id": trace.thread_id, "jidoka.user_id": trace.user_id,
             "jidoka.policy_hash": trace.policy_hash, "jidoka.request_id": request_id})
@@ -257,6 +259,8 @@ class Copilot:
 
 def _traced(span: StepSpan, result: TurnResult) -> TurnResult:
     """``result``, its outcome set on the turn's span (counts and flags, no text)."""
+    if span is NO_SPAN:
+        return result
     span.set_many({"jidoka.degraded": result.degraded, "jidoka.paused": result.paused,
                    "jidoka.tool_calls": len(result.tool_calls), "jidoka.citations": len(result.citations),
                    "jidoka.unverified": len(result.unverified), "jidoka.approvals": len(result.approvals),

@@ -27,7 +27,8 @@ from opentelemetry import trace as otel
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
 
-__all__ = ["ADOPTED_ATTRIBUTE", "AttributeValue", "PendingTraceId", "StepSpan", "TurnTracing", "otel_trace_id"]
+__all__ = ["ADOPTED_ATTRIBUTE", "NO_SPAN", "AttributeValue", "PendingTraceId", "StepSpan", "TurnTracing",
+           "otel_trace_id"]
 
 AttributeValue = str | bool | int | float | Sequence[str] | Sequence[int]
 
@@ -103,8 +104,9 @@ class StepSpan:
         self._span = None
 
 
-_OFF = StepSpan()
-"""The span of every step when tracing is off: entering, setting and leaving it do nothing."""
+NO_SPAN = _OFF = StepSpan()
+"""The span of every step when tracing is off: entering, setting and leaving it do nothing (callers may skip
+building attributes for it)."""
 
 
 class TurnTracing:
