@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from guardrails.tracing import TurnTracing, otel_trace_id
 from server.errors import SettingsError
+from server.secrets import SecretMasker
 from server.settings import Settings
 from server.telemetry import build_telemetry
 from server.tracing_settings import TracingSettings, tracing_settings
@@ -124,3 +125,12 @@ def test_trace_ids_follow_audit_ids_and_off_costs_nothing() -> None:
     off = TurnTracing.off()
     assert off.enabled is False and off.step("x") is off.turn("y", "ab" * 16, {})  # one shared no-op span
     assert len(off.new_trace_id()) == 32
+
+
+def test_the_collectors_key_is_masked_like_every_other_secret() -> None:
+    env = {"JIDOKA_HOME": "/tmp/x", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://u:collector-pw@c:4318",
+           "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20tok-123456,x-tenant=plant7"}
+    line = "export failed: Bearer tok-123456 to https://u:collector-pw@c:4318/v1/traces"
+    for masker in (SecretMasker.from_env(env), SecretMasker.from_settings(Settings.from_env(env))):
+        shown = masker.mask(line)
+        assert "tok-123456" not in shown and "collector-pw" not in shown, shown

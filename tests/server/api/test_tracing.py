@@ -233,6 +233,7 @@ def test_approval_pause_and_resume_share_the_turns_audit_trace(traced: TestClien
     paused = _of_trace(spans, done["trace_id"])
     asked = _one(paused, "jidoka.turn")
     assert _attr(asked, "jidoka.paused") is True and _attr(asked, "jidoka.turn.kind") == "ask"
+    assert _attr(asked, "error.type") is None  # a pause is no failure (the interrupt never crosses a span)
     pause = _one(paused, "jidoka.approval.pause")
     assert list(_attr(pause, "jidoka.approval.request_ids")) == [rid]
     gate = next(s for s in paused if s.name == "jidoka.gate" and _attr(s, "jidoka.action"))
