@@ -113,7 +113,8 @@ class TurnTracing:
     """Spans of governed turns on an OpenTelemetry tracer, or nothing at all (:meth:`off`)."""
 
     def __init__(self, tracer: Tracer | None = None, pending: PendingTraceId | None = None) -> None:
-        """``tracer`` from a provider whose id generator reads ``pending``; without a tracer, tracing is off."""
+        """``tracer`` from a provider whose id generator reads ``pending`` (``server.telemetry`` builds both; with
+        another provider a root turn span would get a random trace id); without a tracer, tracing is off."""
         self._tracer = tracer
         self._pending = pending
 
