@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from guardrails.approvals.views import view_for
 from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Effect
 from guardrails.identity import User
+from guardrails.tracing import TurnTracing
 
 __all__ = ["INTERRUPT_KIND", "ActionSteps", "pause_answer", "pause_requests"]
 
@@ -51,6 +52,8 @@ class ActionSteps:
     """What the configured model may propose (``None``: no actions at all)."""
     fallback_grant: ModelGrant | None
     """What the fallback (rules) model may propose when the turn is degraded."""
+    tracing: TurnTracing = field(default_factory=TurnTracing.off)
+    """Spans of action gate decisions, autonomous runs and approval pauses and resumes (none by default)."""
 
     def grant(self, degraded: bool) -> ModelGrant | None:
         """The grant of the model answering the turn."""
@@ -78,8 +81,10 @@ class ActionSteps:
              audit: AuditSink) -> tuple[ToolCallRecord, ActionPlan | None]:
         """Decide one action call; an allowed or approval-bound call gets a plan for the later step."""
         call_id = call["id"] or ""
-        decision = self.approvals.actions.decide(user, call["name"], call["args"], model=self.grant(degraded),
-                                                 trace=trace, audit=audit)
+        with self.tracing.step("jidoka.gate", {"jidoka.tool": call["name"], "jidoka.action": True}) as span:
+            decision = self.approvals.actions.decide(user, call["name"], call["args"], model=self.grant(degraded),
+                                                     trace=trace, audit=audit)
+            span.set_many({"jidoka.effect": decision.effect.value, "jidoka.rule_id": decision.rule_id})
         record = ToolCallRecord(id=call_id, name=call["name"], args=dict(call["args"]),
                                 decision=decision.effect.value, rule_id=decision.rule_id, reason=decision.reason)
         if decision.status is not None:
@@ -115,7 +120,9 @@ class ActionSteps:
         proposal = Proposal(request_id=plan["request_id"], thread_id=trace.thread_id or "", trace_id=trace.trace_id,
                             requester=user.user_id, action=plan["action"], args=plan["args"], subject=plan["subject"],
                             snapshot=plan["snapshot"], route=route)
-        settled = self.approvals.run_autonomous(proposal, trace=trace, audit=audit)
+        with self.tracing.step("jidoka.tool", {"jidoka.tool": plan["action"], "jidoka.action": True}) as span:
+            settled = self.approvals.run_autonomous(proposal, trace=trace, audit=audit)
+            span.set_many({"jidoka.status": settled.status, "jidoka.request_id": settled.request_id})
         body = settled.for_model(self.approvals.actions.policy.screening)
         if settled.status == "executed":
             body["risk_class"] = "autonomous"
@@ -131,10 +138,20 @@ class ActionSteps:
         if any(r.status is RequestStatus.PENDING for r in requests):
             # Nothing above has an effect a re-run would repeat: requests are created only when absent.
             shown = [self._as_requester_sees(r) for r in requests]
+            with self.tracing.step("jidoka.approval.pause", {
+                    "jidoka.approval.requests": len(requests), "jidoka.approval.request_ids": [r.id for r in requests],
+                    "jidoka.approval.pending": sum(r.status is RequestStatus.PENDING for r in requests)}):
+                pass  # an instant: the pause lasts until a resume, which is a turn span of its own
             interrupt({"kind": INTERRUPT_KIND, "thread_id": thread_id, "requests": [_describe(r) for r in shown]})
-        settled = [self.approvals.settle(p["request_id"], action=p["action"], args=p["args"],
-                                         requester=state["user_id"], thread_id=thread_id, trace=trace, audit=audit)
-                   for p in plans]
+        with self.tracing.step("jidoka.approval.resume", {
+                "jidoka.approval.requests": len(plans),
+                "jidoka.approval.request_ids": [p["request_id"] for p in plans]}) as span:
+            settled = [self.approvals.settle(p["request_id"], action=p["action"], args=p["args"],
+                                             requester=state["user_id"], thread_id=thread_id, trace=trace,
+                                             audit=audit)
+                       for p in plans]
+            span.set_many({"jidoka.approval.statuses": [s.status for s in settled],
+                           "jidoka.approval.waiting": sum(bool(s.waiting) for s in settled)})
         known = {a["id"]: a for a in state.get("approvals", [])}
         known.update({s.request_id: s.summary() for s in settled})
         update: dict[str, Any] = {"approvals": list(known.values())}

@@ -33,6 +33,7 @@ from guardrails.audit.log import AuditBuffer, AuditKind, AuditLog
 from guardrails.audit.trace import Trace
 from guardrails.governed import GovernedTools
 from guardrails.screening import without_controls
+from guardrails.tracing import NO_SPAN, StepSpan, TurnTracing
 
 __all__ = ["MAX_QUESTION_CHARS", "Copilot", "ThreadView", "ToolCallListener", "TurnResult"]
 
@@ -99,14 +100,17 @@ class Copilot:
     """Runs governed turns on a compiled graph."""
 
     def __init__(self, graph: CompiledStateGraph[Any], governed: GovernedTools, audit: AuditLog,
-                 approvals: ActionApprovals | None = None, *, prune_checkpoints: bool = True) -> None:
+                 approvals: ActionApprovals | None = None, *, prune_checkpoints: bool = True,
+                 tracing: TurnTracing | None = None) -> None:
         """``prune_checkpoints``: after each run, delete the thread's superseded checkpoints (only the latest one is
-        ever read: see :func:`agent.checkpoint.prune_superseded`)."""
+        ever read: see :func:`agent.checkpoint.prune_superseded`). ``tracing``: a ``jidoka.turn`` span per turn
+        (and per resumed part of one) under the turn's audit trace id, with the audit commit in it."""
         self.graph = graph
         self.governed = governed
         self.audit = audit
         self.approvals = approvals
         self.prune_checkpoints = prune_checkpoints
+        self.tracing = tracing or TurnTracing.off()
 
     def _prune(self, thread_id: str) -> None:
         """Drop what the run just ended superseded (the thread's older checkpoints)."""
@@ -151,9 +155,9 @@ class Copilot:
         ``on_tool_call`` hears each tool call while the turn runs, once the gate decided it (the result's
         ``tool_calls`` list the same calls, in the same order, when the turn is done)."""
         thread_id = thread_id or f"th-{uuid.uuid4().hex[:16]}"
-        trace = Trace(trace_id=uuid.uuid4().hex, thread_id=thread_id, user_id=user_id,
+        trace = Trace(trace_id=self.tracing.new_trace_id(), thread_id=thread_id, user_id=user_id,
                       policy_hash=self.governed.policy_hash)
-        with self.audit.buffer() as buffer:
+        with self._turn_span(trace, "ask") as span, self.audit.buffer(self.tracing) as buffer:
             self.governed.identify(user_id, trace, buffer)
             text = without_controls(question).strip() if isinstance(question, str) else ""
             if not text or len(text) > MAX_QUESTION_CHARS:
@@ -181,7 +185,15 @@ class Copilot:
             )
             if view.exists:  # a new thread has only the checkpoint this run saved: nothing is superseded
                 self._prune(thread_id)
-            return self._result(state, trace, buffer, parts)
+            return _traced(span, self._result(state, trace, buffer, parts))
+
+    def _turn_span(self, trace: Trace, kind: str, request_id: str | None = None) -> StepSpan:
+        """The span of one turn (``ask``) or of the resumed part of one (``resume``): ids only."""
+        if not self.tracing.enabled:
+            return NO_SPAN
+        return self.tracing.turn("jidoka.turn", trace.trace_id, {
+            "jidoka.turn.kind": kind, "jidoka.thread_id": trace.thread_id, "jidoka.user_id": trace.user_id,
+            "jidoka.policy_hash": trace.policy_hash, "jidoka.request_id": request_id})
 
     def _result(self, state: Mapping[str, Any], trace: Trace, buffer: AuditBuffer,
                 parts: list[dict[str, Any]] | None = None) -> TurnResult:
@@ -247,7 +259,7 @@ class Copilot:
         trace = Trace(trace_id=str(values.get("trace_id") or request.trace_id), thread_id=thread_id,
                       user_id=request.requester, policy_hash=self.governed.policy_hash)
         waiting = pause_requests(snapshot.interrupts) if snapshot else []
-        with self.audit.buffer() as buffer:
+        with self._turn_span(trace, "resume", request_id) as span, self.audit.buffer(self.tracing) as buffer:
             if request_id not in {r["id"] for r in waiting}:
                 status = request.status.value
                 return TurnResult(answer=f"Nothing to resume: thread {thread_id} is not waiting for {request_id} "
@@ -256,12 +268,12 @@ class Copilot:
                                   approvals=[{"id": request.id, "action": request.action, "status": status}],
                                   paused=bool(waiting))
             if request.status is RequestStatus.PENDING:
-                return self._result({**values, "__interrupt__": snapshot.interrupts}, trace, buffer)
+                return _traced(span, self._result({**values, "__interrupt__": snapshot.interrupts}, trace, buffer))
             parts: list[dict[str, Any]] = []
             state = self.graph.invoke(Command(resume={"request_id": request_id, "status": request.status.value}),
                                       config=self._config(thread_id, buffer, parts), durability=TURN_DURABILITY)
             self._prune(thread_id)  # the pause checkpoint is superseded now that the run went on
-            return self._result(state, trace, buffer, parts)
+            return _traced(span, self._result(state, trace, buffer, parts))
 
     def undo(self, request_id: str, user_id: str) -> UndoOutcome:
         """Compensate the executed request ``request_id`` as ``user_id`` (its requester or an eligible approver)."""
@@ -272,3 +284,14 @@ class Copilot:
         with self.audit.buffer() as buffer:
             user = self.governed.identify(user_id, trace, buffer)
             return approvals.undo(request_id, user, trace=trace, audit=buffer)
+
+
+def _traced(span: StepSpan, result: TurnResult) -> TurnResult:
+    """``result``, its outcome set on the turn's span (counts and flags, no text)."""
+    if span is NO_SPAN:
+        return result
+    span.set_many({"jidoka.degraded": result.degraded, "jidoka.paused": result.paused,
+                   "jidoka.tool_calls": len(result.tool_calls), "jidoka.citations": len(result.citations),
+                   "jidoka.unverified": len(result.unverified), "jidoka.approvals": len(result.approvals),
+                   "jidoka.unavailable": len(result.unavailable)})
+    return result

@@ -34,9 +34,10 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from agent._tool_calls import tool_call_problem
 from agent.approval_node import ActionSteps, waiting_plans
 from agent.grounding import GroundingReport, check_grounding, collect_evidence
-from agent.models import model_reply
+from agent.models import traced_reply
 from agent.parts import parts_for
 from agent.parts.turn import artifact, collect_parts, part_screen, part_sink, parts_summary
 from agent.prompts import system_prompt
@@ -48,6 +49,7 @@ from guardrails.audit.trace import AuditSink, Trace
 from guardrails.gate import Decision, Effect
 from guardrails.governed import GovernedTools
 from guardrails.identity import User
+from guardrails.tracing import TurnTracing
 from guardrails.turn_guard import TurnGuard
 from tools.lineage import citation_lineage
 
@@ -75,6 +77,8 @@ class AgentDeps:
     max_model_steps: int = 6
     actions: ActionSteps | None = None
     """Governed actions and approvals; ``None``: the copilot only reads."""
+    tracing: TurnTracing = field(default_factory=TurnTracing.off)
+    """A span per governance step of the turn (none by default)."""
     _schemas: dict[tuple[str, bool], list[dict[str, Any]]] = field(default_factory=dict)
 
     def tool_schemas(self, user: User, degraded: bool = False) -> list[dict[str, Any]]:
@@ -138,31 +142,16 @@ def _pending_calls(state: TurnState) -> list[ToolCall]:
     return last.tool_calls if isinstance(last, AIMessage) else []
 
 
-def _tool_call_problem(message: AIMessage, offered: set[str], deps: AgentDeps) -> str | None:
-    if message.invalid_tool_calls:
-        bad = message.invalid_tool_calls[0]
-        return f"malformed arguments for {bad.get('name')}: {bad.get('error') or 'not valid JSON'}"
-    for call in message.tool_calls:
-        if call["name"] not in offered:
-            return f"{call['name']} is not one of the offered tools"
-        try:
-            if deps.actions is not None and deps.actions.is_action(call["name"]):
-                deps.actions.check_args(call["name"], call["args"])
-            else:
-                deps.governed.catalog.get(call["name"]).parse_args(call["args"])
-        except Exception as exc:  # an ArgumentError names the field
-            return str(exc)
-    return None
-
-
 def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) -> CompiledStateGraph[Any]:
     """Compile the governed graph with ``checkpointer`` (threads continue across processes)."""
     policy = deps.governed.gate.policy
 
     def screen_input(state: TurnState, config: RunnableConfig) -> dict[str, Any]:
         user = policy.user(state["user_id"])
-        result = deps.guard.screen_prompt(user, state["question"], trace=_trace(state, config, policy.hash),
-                                          audit=_audit(config))
+        with deps.tracing.step("jidoka.screen_input") as span:
+            result = deps.guard.screen_prompt(user, state["question"], trace=_trace(state, config, policy.hash),
+                                              audit=_audit(config))
+            span.set_many({"jidoka.verdict": result.verdict, "jidoka.findings": len(result.findings)})
         update: dict[str, Any] = {"input_verdict": result.verdict}
         if result.verdict == "neutralize":
             update["messages"] = [HumanMessage(content=result.text, id=state["question_id"])]
@@ -187,13 +176,13 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
             "last": str(messages[-1].content)[:MAX_AUDITED_TEXT]}))
         update: dict[str, Any] = {"model_steps": state.get("model_steps", 0) + 1}
         try:
-            reply = model_reply(chosen, schemas, messages)
+            reply = traced_reply(deps.tracing, deps.identity, chosen, schemas, messages, degraded=degraded)
         except Exception as exc:  # an UnexpectedModelReply too: the rules model answers instead
             if degraded:
                 raise
             reason = f"{type(exc).__name__}: {str(exc)[:300]}"
             return {**update, **_degrade(state, trace, audit, reason, deps, user, schemas, messages)}
-        problem = _tool_call_problem(reply, set(offered), deps)
+        problem = tool_call_problem(reply, set(offered), deps.governed, deps.actions)
         audit.add(trace.event(AuditKind.MODEL_RESPONSE, {
             "model": deps.identity(chosen, reply), "content": str(reply.content)[:MAX_AUDITED_TEXT],
             "tool_calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in reply.tool_calls],
@@ -287,18 +276,24 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         # So is what the user typed earlier in the thread ('and Monterrey?' after 'only those over 500': the
         # answer repeats the user's 500, which no result of this turn states).
         said = [str(m.content) for m in state["messages"][-_SAID_EARLIER * 4:] if isinstance(m, HumanMessage)]
-        evidence = collect_evidence([payload for _, payload in results],
-                                    extra_text=[state["question"], *said[-_SAID_EARLIER:], *asked])
         degraded = state.get("degraded", False)
         rules_answered = degraded or deps.model is deps.fallback
-        grounded = check_grounding(draft, evidence, mode="mark" if rules_answered else "remove")
-        if rules_answered and not results:
-            # A rules-model reply without tool results is a clarification or a refusal built from master
-            # data (candidate item ids), not a claim about plant state: nothing to ground.
-            grounded = GroundingReport(draft, (), ())
+        with deps.tracing.step("jidoka.grounding", {"jidoka.grounding.mode": "mark" if rules_answered else "remove",
+                                                    "jidoka.tool_results": len(results)}) as span:
+            evidence = collect_evidence([payload for _, payload in results],
+                                        extra_text=[state["question"], *said[-_SAID_EARLIER:], *asked])
+            grounded = check_grounding(draft, evidence, mode="mark" if rules_answered else "remove")
+            if rules_answered and not results:
+                # A rules-model reply without tool results is a clarification or a refusal built from master
+                # data (candidate item ids), not a claim about plant state: nothing to ground.
+                grounded = GroundingReport(draft, (), ())
+            span.set_many({"jidoka.citations": len(grounded.citations), "jidoka.unverified": len(grounded.unverified)})
         # Lineage only from this turn's results (what the gate let through, masked columns left out).
         lineage = [entry.model_dump(mode="json") for entry in citation_lineage(grounded.citations, results)]
-        screened = deps.guard.screen_answer(user, grounded.text, asked=state["question"], trace=trace, audit=audit)
+        with deps.tracing.step("jidoka.screen_output") as span:
+            screened = deps.guard.screen_answer(user, grounded.text, asked=state["question"], trace=trace,
+                                                audit=audit)
+            span.set_many({"jidoka.findings": len(screened.findings), "jidoka.redacted": screened.redacted})
         text = screened.text
         if degraded:
             text = ("Note: the AI model was unavailable, so the offline rules model answered this "
@@ -380,7 +375,9 @@ def _degrade(state: TurnState, trace: Trace, audit: AuditSink, reason: str, deps
     audit.add(trace.event(AuditKind.DEGRADED, {"reason": reason, "fallback": deps.identity(deps.fallback, None)}))
     # The rules model starts the turn afresh from the question: the failed model's partial work is dropped.
     turn_start = next((i for i, m in enumerate(messages) if m.id == state.get("question_id")), len(messages) - 1)
-    reply = model_reply(deps.fallback, schemas, messages[: turn_start + 1])  # its failure ends the turn with the error
+    # Its failure ends the turn with the error.
+    reply = traced_reply(deps.tracing, deps.identity, deps.fallback, schemas, messages[: turn_start + 1],
+                         degraded=True)
     audit.add(trace.event(AuditKind.MODEL_RESPONSE, {
         "model": deps.identity(deps.fallback, reply), "content": str(reply.content)[:MAX_AUDITED_TEXT],
         "tool_calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in reply.tool_calls],

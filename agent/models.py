@@ -21,6 +21,7 @@ from pydantic import SecretStr
 from agent.errors import UnexpectedModelReply
 from guardrails.errors import ModelConfigError
 from guardrails.policy.models import ModelSpec
+from guardrails.tracing import TurnTracing
 
 __all__ = [
     "LOCAL_SERVER_API_KEY",
@@ -28,6 +29,8 @@ __all__ = [
     "build_chat_model",
     "identify_model",
     "model_identity",
+    "model_reply",
+    "traced_reply",
 ]
 
 LOCAL_SERVER_API_KEY = "not-needed"
@@ -124,3 +127,22 @@ def model_reply(model: BaseChatModel, schemas: list[dict[str, Any]], messages: S
     if not isinstance(reply, AIMessage):
         raise UnexpectedModelReply(type(model).__name__, reply)
     return reply
+
+
+def traced_reply(tracing: TurnTracing, identity: Callable[[BaseChatModel, AIMessage | None], dict[str, Any]],
+                 model: BaseChatModel, schemas: list[dict[str, Any]], messages: Sequence[BaseMessage], *,
+                 degraded: bool) -> AIMessage:
+    """:func:`model_reply` in a ``jidoka.model`` span: provider, model names, token counts, tool calls asked for."""
+    if not tracing.enabled:
+        return model_reply(model, schemas, messages)
+    asked = identity(model, None)
+    with tracing.step("jidoka.model", {"gen_ai.operation.name": "chat", "gen_ai.provider.name": asked.get("provider"),
+                                       "gen_ai.request.model": asked.get("model"), "jidoka.degraded": degraded,
+                                       "jidoka.tools_offered": len(schemas)}) as span:
+        reply = model_reply(model, schemas, messages)
+        usage = reply.usage_metadata
+        span.set_many({"gen_ai.response.model": identity(model, reply).get("version"),
+                       "gen_ai.usage.input_tokens": usage["input_tokens"] if usage else None,
+                       "gen_ai.usage.output_tokens": usage["output_tokens"] if usage else None,
+                       "jidoka.tool_calls": len(reply.tool_calls)})
+        return reply

@@ -21,6 +21,7 @@ from guardrails.errors import ToolOutcomeEmpty, UnknownUser
 from guardrails.gate import Decision, Effect, Gate
 from guardrails.identity import User
 from guardrails.screening.spotlight import FieldFinding, screen_and_spotlight
+from guardrails.tracing import TurnTracing
 from tools.catalog import Catalog
 from tools.context import plant_as_of
 from tools.document_index import DocumentIndex
@@ -79,13 +80,15 @@ class GovernedTools:
     """The only way to run a tool: decide, scope, run, audit."""
 
     def __init__(self, *, gate: Gate, catalog: Catalog, engine: Engine, today: date,
-                 knowledge: DocumentIndex | None = None) -> None:
+                 knowledge: DocumentIndex | None = None, tracing: TurnTracing | None = None) -> None:
+        """``tracing``: a span per gate decision and per tool run (none by default)."""
         self.gate = gate
         self.catalog = catalog
         self.engine = engine
         self.today = today
         self.knowledge = knowledge
         """The document index handed to document tools (opened lazily by the index itself)."""
+        self.tracing = tracing or TurnTracing.off()
         self._as_of: datetime | None = None
 
     def as_of(self) -> datetime:
@@ -112,11 +115,13 @@ class GovernedTools:
     def decide(self, user: User, tool: str, args: Mapping[str, Any], *, trace: Trace,
                audit: AuditSink) -> Decision:
         """Ask the gate about one call and record the decision (with its rule id and scope)."""
-        decision = self.gate.decide(user, tool, args)
-        audit.add(trace.event(AuditKind.GATE_DECISION, {
-            "tool": tool, "args": dict(args), "effect": decision.effect.value, "rule_id": decision.rule_id,
-            "reason": decision.reason, "scope": decision.scope.describe(),
-        }))
+        with self.tracing.step("jidoka.gate", {"jidoka.tool": tool}) as span:
+            decision = self.gate.decide(user, tool, args)
+            span.set_many({"jidoka.effect": decision.effect.value, "jidoka.rule_id": decision.rule_id})
+            audit.add(trace.event(AuditKind.GATE_DECISION, {
+                "tool": tool, "args": dict(args), "effect": decision.effect.value, "rule_id": decision.rule_id,
+                "reason": decision.reason, "scope": decision.scope.describe(),
+            }))
         return decision
 
     def execute(self, decision: Decision, args: Mapping[str, Any], *, trace: Trace,
@@ -128,6 +133,18 @@ class GovernedTools:
                 "needs_approval" if decision.effect is Effect.NEEDS_APPROVAL else "denied")
             return ToolOutcome(decision, None, Refusal(status=status, tool=tool, rule_id=decision.rule_id,
                                                        reason=decision.reason))
+        with self.tracing.step("jidoka.tool", {"jidoka.tool": tool}) as span:
+            outcome = self._run(decision, args, trace=trace, audit=audit)
+            result = outcome.result
+            span.set_many({"jidoka.status": outcome.refusal.status if outcome.refusal is not None else
+                           result.status if result is not None else None,
+                           "jidoka.record_count": len(result.record_ids) if result is not None else None,
+                           "jidoka.findings": len(outcome.findings)})
+        return outcome
+
+    def _run(self, decision: Decision, args: Mapping[str, Any], *, trace: Trace, audit: AuditSink) -> ToolOutcome:
+        """Run the allowed call in the decision's scope: the result screened, or the refusal of a failed run."""
+        tool = decision.tool
         spec = self.catalog.get(tool)
         policy = self.gate.policy
         user = policy.users.get(decision.user_id)

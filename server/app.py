@@ -41,6 +41,7 @@ from server.runtime import Runtime, build_copilot, build_runtime
 from server.scheduler import MonitorScheduler
 from server.secrets import SecretMasker, install_log_masking
 from server.settings import Settings
+from server.telemetry import Telemetry, build_telemetry, instrument_app
 from tools.spec import ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -139,17 +140,22 @@ def _include_web(app: FastAPI) -> None:
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: Copilot | None = None,
-               jwks_fetcher: JwksFetcher | None = None) -> FastAPI:
+               jwks_fetcher: JwksFetcher | None = None, telemetry: Telemetry | None = None) -> FastAPI:
     """The jidoka HTTP app for ``settings``.
 
     ``runtime`` / ``copilot`` are built by the lifespan when omitted (and closed by it); injected ones stay
     their owner's. ``jwks_fetcher`` replaces the HTTP fetch of ``JIDOKA_JWKS_URL`` (tests, custom transports).
+    ``telemetry``: the tracer provider of the HTTP spans and of the runtime the lifespan builds; by default the
+    one the ``OTEL_*`` settings describe (nothing when none is set), shut down (flushed) when the app stops. The
+    HTTP instrumentation is added here because the app's middleware is fixed before its lifespan starts.
     """
     metrics = ApiMetrics()
+    owned = telemetry is None
+    spans = build_telemetry(settings.tracing) if telemetry is None else telemetry
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime if runtime is not None else build_runtime(settings)
+        rt = runtime if runtime is not None else build_runtime(settings, tracing=spans.tracing)
         scheduler: MonitorScheduler | None = None
         try:
             cp = copilot if copilot is not None else build_copilot(rt)
@@ -169,6 +175,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
             app.state.services = None
             if runtime is None:
                 rt.close()
+            if owned:
+                spans.shutdown()
 
     app = FastAPI(title="jidoka", version="0.3", lifespan=lifespan,
                   description="A governed AI copilot for manufacturers: chat (SSE), approvals, audit, and an "
@@ -187,6 +195,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, copilot: C
                            expose_headers=["Retry-After", TRACE_HEADER], max_age=600)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        path_limits={WHATIF_PATH: max(settings.max_body_bytes, MAX_DRAFT_BYTES)})
+    instrument_app(app, spans, settings.tracing)
     return app
 
 

@@ -41,6 +41,7 @@ from guardrails.policy.loader import Policy, catalog_policy
 from guardrails.policy.models import ModelPolicy
 from guardrails.policy.monitoring import MonitoringRules
 from guardrails.publishing import PublicationGate, Publications
+from guardrails.tracing import TurnTracing
 from guardrails.turn_guard import TurnGuard
 from knowledge.embeddings import Embedder, MiniLMEmbedder
 from knowledge.service import open_index
@@ -165,6 +166,9 @@ class Runtime:
     """The monitoring loop (detectors, signals, governed proposals) on this runtime's plant and state."""
     overrides: RuntimeOverrides = field(default_factory=RuntimeOverrides)
     """What the runtime was built with in place of the settings; :func:`build_copilot` uses it by default."""
+    tracing: TurnTracing = field(default_factory=TurnTracing.off)
+    """Spans of turns and governance steps (off unless the edge built a tracer provider: ``server.telemetry``);
+    owned by the edge that built it, not closed by :meth:`close`."""
 
     def trace(self, user_id: str, thread_id: str | None = None) -> Trace:
         """A new trace (one turn or one CLI call) for ``user_id``."""
@@ -180,9 +184,12 @@ class Runtime:
         self.state_engine.dispose()
 
 
-def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None) -> Runtime:
-    """Load the policy, open the databases and wire the gate (fails clearly if the plant is missing)."""
+def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None, *,
+                  tracing: TurnTracing | None = None) -> Runtime:
+    """Load the policy, open the databases and wire the gate (fails clearly if the plant is missing);
+    ``tracing`` (built at the edge, see ``server.telemetry``) gives the turns and their steps spans."""
     overrides = overrides or RuntimeOverrides()
+    tracing = tracing or TurnTracing.off()
     catalog = default_catalog()
     policy = overrides.policy if overrides.policy is not None else catalog_policy(settings.policy_dir, catalog)
     # Parses the actions section now: a bad or loosening layer fails at start.
@@ -205,7 +212,8 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     store = ApprovalStore(state_engine, clock=overrides.clock)
     gate = Gate(policy, catalog, SqlSiteResolver(data_engine))
     knowledge = knowledge_index(settings)
-    tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today, knowledge=knowledge)
+    tools = GovernedTools(gate=gate, catalog=catalog, engine=data_engine, today=settings.today, knowledge=knowledge,
+                          tracing=tracing)
     actions = GovernedActions(policy=policy, catalog=action_catalog(), router=router, engine=data_engine,
                               today=settings.today, as_of=tools.as_of, clock=overrides.clock)
     publications = Publications(policy=policy, index=knowledge, store=store, gate=publishing, clock=overrides.clock)
@@ -216,7 +224,7 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None)
     return Runtime(settings=settings, policy=policy, catalog=catalog, data_engine=data_engine,
                    state_engine=state_engine, audit=audit, tools=tools, approvals=approvals,
                    checkpoints=Checkpoints(settings.state_url), knowledge=knowledge, publications=publications,
-                   monitor=monitor, overrides=overrides)
+                   monitor=monitor, overrides=overrides, tracing=tracing)
 
 
 def audit_anchor(settings: Settings) -> AuditAnchor | None:
@@ -307,10 +315,11 @@ def build_copilot(runtime: Runtime, overrides: RuntimeOverrides | None = None) -
     # Which actions each model may propose comes from the policy's `models:` section (the rules model answers
     # degraded turns, so its own grant applies then).
     fallback_grant = models.approved.get("rules") if wanted.fallback_grant is FROM_POLICY else wanted.fallback_grant
-    steps = ActionSteps(runtime.approvals, model_grant=grant, fallback_grant=fallback_grant)
+    steps = ActionSteps(runtime.approvals, model_grant=grant, fallback_grant=fallback_grant, tracing=runtime.tracing)
     deps = AgentDeps(governed=runtime.tools, guard=TurnGuard(runtime.policy), model=model, fallback=fallback,
-                     identity=wanted.identity or model_identity, actions=steps)
-    return Copilot(build_graph(deps, runtime.checkpoints.saver()), runtime.tools, runtime.audit, runtime.approvals)
+                     identity=wanted.identity or model_identity, actions=steps, tracing=runtime.tracing)
+    return Copilot(build_graph(deps, runtime.checkpoints.saver()), runtime.tools, runtime.audit, runtime.approvals,
+                   tracing=runtime.tracing)
 
 
 class RuntimeFactory:

@@ -40,8 +40,11 @@ _SECRET_NAME = r"[\w.\-]*(?:pass(?:word|wd)?|pwd|secret|token|key)[\w.\-]*"
 _SECRET_PAIR = re.compile(rf"(?i)(?<![\w.\-])({_SECRET_NAME}=)([^&\s#'\",;]+)")
 _SECRET_NAME_ONLY = re.compile(rf"(?i){_SECRET_NAME}")
 _HTTP_SCHEMES = ("http", "https", "ws", "wss")
-_URL_VARIABLES = ("JIDOKA_DATA_URL", "JIDOKA_STATE_URL", "JIDOKA_CHROMA_URL", "OPENAI_BASE_URL", "JIDOKA_JWKS_URL")
+_URL_VARIABLES = ("JIDOKA_DATA_URL", "JIDOKA_STATE_URL", "JIDOKA_CHROMA_URL", "OPENAI_BASE_URL", "JIDOKA_JWKS_URL",
+                  "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _VALUE_VARIABLES = ("OPENAI_API_KEY", "JIDOKA_JWT_SECRET", "JIDOKA_AUDIT_SIGNING_KEY")
+_HEADER_VARIABLES = ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+"""``key=value,...`` lists whose values are secrets (a collector's API key)."""
 _LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
 """Whose handlers :func:`install_log_masking` filters: the root logger's and uvicorn's."""
 
@@ -112,17 +115,21 @@ class SecretMasker:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretMasker:
-        """The masker of these settings' database and service URLs, OpenAI key, JWT secret and audit signing key."""
+        """The masker of these settings' database and service URLs, OpenAI key, JWT secret, audit signing key and
+        OTLP collector (endpoint and header values)."""
         return cls.of(urls=(settings.data_url, settings.state_url, settings.chroma_url, settings.openai_base_url,
-                            settings.jwks_url),
-                      values=(settings.openai_api_key, settings.jwt_secret, settings.audit_signing_key))
+                            settings.jwks_url, settings.tracing.endpoint),
+                      values=(settings.openai_api_key, settings.jwt_secret, settings.audit_signing_key,
+                              *(value for _, value in settings.tracing.headers)))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> SecretMasker:
         """The masker of the same variables read raw from ``env``: it works even when the settings are invalid
         (the error naming the bad value must not print a secret either)."""
+        headers = [part.partition("=")[2].strip() for name in _HEADER_VARIABLES
+                   for part in (env.get(name) or "").split(",")]
         return cls.of(urls=(env.get(name) for name in _URL_VARIABLES),
-                      values=(env.get(name) for name in _VALUE_VARIABLES))
+                      values=[*(env.get(name) for name in _VALUE_VARIABLES), *headers, *(unquote(h) for h in headers)])
 
     def mask(self, text: str) -> str:
         """``text`` with every secret shown as ``***``."""

@@ -15,6 +15,7 @@ from typing import TypedDict
 
 from server.errors import SettingsError
 from server.secrets import mask_url
+from server.tracing_settings import TracingSettings, tracing_settings
 
 __all__ = ["DEFAULT_TODAY", "Settings", "SettingsError"]
 
@@ -91,6 +92,8 @@ class Settings:
     monitor_interval_s: int | None = None
     """``JIDOKA_MONITOR_INTERVAL_S``: seconds between the monitor runs inside ``jidoka serve``; ``0`` = no scheduled
     runs (``jidoka monitor run`` from cron instead); unset = the policy's ``monitoring.interval_minutes``."""
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+    """The standard ``OTEL_*`` variables: where OpenTelemetry spans go (nowhere when none is set)."""
 
     def __repr__(self) -> str:
         """The settings without their secrets: URLs without passwords, the API key and JWT secret left out."""
@@ -128,6 +131,7 @@ class Settings:
         return cls(
             **server,
             **audit,
+            tracing=tracing_settings(source),
             model=source.get("JIDOKA_MODEL") or "rules",
             embeddings=_embeddings_setting(source),
             chroma_url=_chroma_url_setting(source),

@@ -9,13 +9,14 @@ Enabled from ``tests/conftest.py`` with ``pytest_plugins = ["tests.netguard"]``.
 - every blocked attempt is recorded, and a test during which one happened fails even when the
   code under test swallowed the exception (retries, fallbacks);
 - provider settings are made harmless: ``OPENAI_API_KEY`` is a dummy, provider base URLs, other
-  keys, proxies, LangSmith tracing and ``JIDOKA_MODEL`` are unset, so no test can pick up a
+  keys, proxies, LangSmith tracing, OpenTelemetry's ``OTEL_*`` and ``JIDOKA_MODEL`` are unset, so no test can pick up a
   developer's real key or endpoint.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import threading
 from collections.abc import Callable, Generator
@@ -172,6 +173,8 @@ class NetGuard:
 def _offline_env() -> pytest.MonkeyPatch:
     env = pytest.MonkeyPatch()
     for name in _UNSET_ENV:
+        env.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("OTEL_")]:  # a developer's collector gets no test spans
         env.delenv(name, raising=False)
     for name, value in _SET_ENV.items():
         env.setenv(name, value)

@@ -34,7 +34,6 @@ instead of SQLite's ``BEGIN IMMEDIATE``; reads use REPEATABLE READ snapshots.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -47,6 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from guardrails.audit._group_commit import ChainWriter, GroupCommitter, Stamped
 from guardrails.audit._pages import iter_pages
 from guardrails.audit._parallel import RANGE_ROWS, auto_workers, parallel_pages
+from guardrails.audit._stamps import UtcStamps, format_ts, utc_now
 from guardrails.audit._store import (
     Synchronous,
     audit_events,
@@ -65,6 +65,7 @@ from guardrails.audit.chain import GENESIS_HASH, AuditEvent, AuditKind, AuditRec
 from guardrails.audit.sealing import Sealer
 from guardrails.audit.verify import ChainHead, ChainProblem, StoredRow, VerifyReport
 from guardrails.errors import AuditAnchorError, AuditError, AuditSchemaMissing
+from guardrails.tracing import TurnTracing
 
 __all__ = [
     "GENESIS_HASH",
@@ -85,42 +86,6 @@ __all__ = [
 
 Clock = Callable[[], datetime]
 """Returns the current time as a timezone-aware datetime."""
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class _UtcStamps:
-    """The current UTC time formatted as :func:`format_ts` would, without building a datetime per call.
-
-    The date-and-seconds part is formatted once per second; only the microseconds change in between.
-    Thread-safe: the cached (second, prefix) pair is swapped as one tuple.
-    """
-
-    def __init__(self) -> None:
-        self._cached: tuple[int, str] = (-1, "")
-
-    def __call__(self) -> str:
-        second, micros = divmod(time.time_ns() // 1000, 1_000_000)
-        cached_second, prefix = self._cached
-        if second != cached_second:
-            prefix = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:19]  # YYYY-MM-DDTHH:MM:SS
-            self._cached = (second, prefix)
-        return f"{prefix}.{micros:06d}+00:00"
-
-
-def format_ts(moment: datetime) -> str:
-    """``moment`` as stored: UTC, ISO 8601, microseconds (``2026-03-02T06:00:00.000000+00:00``).
-
-    Naive datetimes are refused (the log cannot guess their zone).
-    """
-    if moment.tzinfo is UTC:  # the default clock's: already UTC, nothing to convert
-        return moment.isoformat(timespec="microseconds")
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise AuditError(f"audit timestamps need a timezone-aware datetime, got naive {moment.isoformat()}")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
 
 
 class AuditLog:
@@ -147,8 +112,8 @@ class AuditLog:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be 'FULL' or 'NORMAL', got {synchronous!r}")
         self._engine = engine
-        self._clock = clock or _utc_now
-        self._stamps = _UtcStamps() if clock is None else None
+        self._clock = clock or utc_now
+        self._stamps = UtcStamps() if clock is None else None
         self._synchronous: Synchronous = synchronous
         self._appender = sqlite_appender(engine, synchronous=synchronous)
         self._committer = GroupCommitter(ChainWriter(engine, synchronous=synchronous, appender=self._appender),
@@ -201,9 +166,10 @@ class AuditLog:
         ts = self.now()
         return self._write([(event, ts) for event in events])
 
-    def buffer(self) -> AuditBuffer:
-        """A group-commit buffer for one turn (use it as a context manager)."""
-        return AuditBuffer(self)
+    def buffer(self, tracing: TurnTracing | None = None) -> AuditBuffer:
+        """A group-commit buffer for one turn (use it as a context manager); ``tracing``: its commit on exit is
+        a span."""
+        return AuditBuffer(self, tracing)
 
     def _write(self, stamped: Sequence[Stamped], *, records: bool = True) -> list[AuditRecord]:
         """Append ``stamped`` in one transaction (shared with concurrent callers' when grouped); the records
@@ -362,9 +328,11 @@ class AuditBuffer:
     killed are lost — flush at points that must survive that. Thread-safe.
     """
 
-    def __init__(self, log: AuditLog) -> None:
-        """A buffer writing to ``log`` (normally made by :meth:`AuditLog.buffer`)."""
+    def __init__(self, log: AuditLog, tracing: TurnTracing | None = None) -> None:
+        """A buffer writing to ``log`` (normally made by :meth:`AuditLog.buffer`); ``tracing``: the commit on
+        exit is a span."""
         self._log = log
+        self._tracing = tracing
         self._pending: list[Stamped] = []
         self._lock = threading.Lock()
 
@@ -398,4 +366,8 @@ class AuditBuffer:
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._flush(records=False)  # nobody sees the records here: the same write, without building them
+        if self._tracing is None or not self._tracing.enabled:
+            self._flush(records=False)  # nobody sees the records here: the same write, without building them
+            return
+        with self._tracing.step("jidoka.audit.commit", {"jidoka.audit.events": self.pending}):
+            self._flush(records=False)

@@ -54,7 +54,7 @@ from guardrails.policy.loader import Policy, load_policy
 from guardrails.publishing import PUBLISH_ACTION, SettledPublication
 from knowledge.errors import JidokaError
 from server.cli._approval_render import print_list, print_request, progress, waiting_for
-from server.cli.common import cli_settings, console, existing_state_engine, fail
+from server.cli.common import cli_settings, cli_tracing, console, existing_state_engine, fail
 from server.publishing import open_publications
 from server.runtime import audit_anchor, audit_sealer, build_copilot, build_runtime
 from server.settings import Settings
@@ -256,11 +256,12 @@ def _show(result: TurnResult) -> None:
 
 
 def _resume(request_id: str, settings: Settings) -> TurnResult:
-    runtime = build_runtime(settings)
-    try:
-        return build_copilot(runtime).resume(request_id)
-    finally:
-        runtime.close()
+    with cli_tracing(settings) as tracing:
+        runtime = build_runtime(settings, tracing=tracing)
+        try:
+            return build_copilot(runtime).resume(request_id)
+        finally:
+            runtime.close()
 
 
 def _publish(request_id: str, settings: Settings) -> SettledPublication:

@@ -10,9 +10,9 @@ from rich.markup import escape
 
 from agent.copilot import TurnResult
 from agent.errors import AgentError
-from server.cli.common import cli_settings, error_line
+from server.cli.common import cli_settings, cli_tracing, error_line
 from server.cli.render import answer_markdown, tool_call_line
-from server.runtime import build_copilot, build_runtime
+from server.runtime import Runtime, build_copilot, build_runtime
 
 __all__ = ["ask", "chat"]
 
@@ -39,16 +39,17 @@ def ask(
 ) -> None:
     """Ask one governed question."""
     settings = cli_settings(ctx)
-    runtime = build_runtime(settings)
-    try:
-        copilot = build_copilot(runtime)
+    with cli_tracing(settings) as tracing:
+        runtime = build_runtime(settings, tracing=tracing)
         try:
-            result = copilot.ask(as_user, question, thread_id=thread)
-        except AgentError as exc:
-            error_line(str(exc))
-            raise typer.Exit(1) from None
-    finally:
-        runtime.close()
+            copilot = build_copilot(runtime)
+            try:
+                result = copilot.ask(as_user, question, thread_id=thread)
+            except AgentError as exc:
+                error_line(str(exc))
+                raise typer.Exit(1) from None
+        finally:
+            runtime.close()
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -62,7 +63,12 @@ def chat(
 ) -> None:
     """A terminal conversation (empty line or Ctrl-D to leave)."""
     settings = cli_settings(ctx)
-    runtime = build_runtime(settings)
+    with cli_tracing(settings) as tracing:
+        _chat(build_runtime(settings, tracing=tracing), as_user, thread)
+
+
+def _chat(runtime: Runtime, as_user: str, thread: str | None) -> None:
+    """The conversation loop on ``runtime`` (closed at the end)."""
     try:
         copilot = build_copilot(runtime)
         runtime.policy.user(as_user)

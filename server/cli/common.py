@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -14,13 +16,15 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from guardrails.tracing import TurnTracing
 from server.databases import Database, reach
 from server.secrets import SecretMasker, mask_url
 from server.settings import Settings, SettingsError
+from server.telemetry import build_telemetry
 from tools.plant.db import make_engine
 
-__all__ = ["cli_settings", "console", "error_line", "existing_state_engine", "fail", "literal", "masked",
-           "terminal_reader"]
+__all__ = ["cli_settings", "cli_tracing", "console", "error_line", "existing_state_engine", "fail", "literal",
+           "masked", "terminal_reader"]
 
 
 def console() -> Console:
@@ -98,3 +102,14 @@ def terminal_reader() -> str:
     except (KeyError, OSError):  # no login name in this environment (a container without a passwd entry)
         name = ""
     return f"cli:{name or 'unknown'}"
+
+
+@contextmanager
+def cli_tracing(settings: Settings) -> Iterator[TurnTracing]:
+    """The spans of a command that runs turns (the ``OTEL_*`` settings; off when none is set), flushed when the
+    command ends."""
+    telemetry = build_telemetry(settings.tracing)
+    try:
+        yield telemetry.tracing
+    finally:
+        telemetry.shutdown()

@@ -22,6 +22,7 @@ from guardrails.approvals.store import ApprovalStore
 from guardrails.audit.log import AuditLog
 from guardrails.policy.loader import Policy
 from guardrails.policy.models import ApprovedModel, ModelPolicy
+from guardrails.tracing import TurnTracing
 from server.runtime import RuntimeOverrides, build_runtime
 from server.runtime import build_copilot as build_root_copilot
 from server.settings import Settings
@@ -57,7 +58,7 @@ def _fallback() -> ScriptedChatModel:
 
 
 def build_copilot(plant: Engine, home: Path, model: BaseChatModel, fallback: BaseChatModel | None = None,
-                  state_url: str | None = None) -> tuple[Copilot, AuditLog]:
+                  state_url: str | None = None, tracing: TurnTracing | None = None) -> tuple[Copilot, AuditLog]:
     """A copilot that only reads, whose state lives under ``home`` (audit and checkpoints in one SQLite file).
 
     Built by the composition root on ``plant``'s database, taken as it is (``prepare_plant=False``): the session's
@@ -67,7 +68,8 @@ def build_copilot(plant: Engine, home: Path, model: BaseChatModel, fallback: Bas
     overrides = RuntimeOverrides(policy=shared_policy(), prepare_plant=False, model=model,
                                  fallback=fallback or _fallback(), identity=identity, model_grant=None,
                                  fallback_grant=None)
-    runtime = build_runtime(_settings(home, plant.url.render_as_string(hide_password=False), state_url), overrides)
+    runtime = build_runtime(_settings(home, plant.url.render_as_string(hide_password=False), state_url), overrides,
+                            tracing=tracing)
     return build_root_copilot(runtime), runtime.audit
 
 def tool_results(messages: list[BaseMessage]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from guardrails.audit._stamps import UtcStamps
 from guardrails.audit._store import SqliteAppender, sqlite_appender
 from guardrails.audit.chain import (
     AuditEvent,
@@ -28,7 +29,7 @@ from guardrails.audit.chain import (
     chain_hash,
     event_hash,
 )
-from guardrails.audit.log import AuditLog, _UtcStamps, format_ts
+from guardrails.audit.log import AuditLog, format_ts
 from guardrails.errors import AuditError, AuditEventInvalid
 from tools.plant.db import make_engine
 
@@ -139,7 +140,7 @@ def test_record_of_equals_the_constructor() -> None:
 
 
 def test_utc_stamps_format_as_format_ts_does() -> None:
-    stamps = _UtcStamps()
+    stamps = UtcStamps()
     pattern = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00")
     for _ in range(3):
         before = format_ts(datetime.now(UTC))
