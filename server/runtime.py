@@ -40,6 +40,7 @@ from guardrails.monitoring import Monitor, SignalStore
 from guardrails.policy.loader import Policy, catalog_policy
 from guardrails.policy.models import ModelPolicy
 from guardrails.policy.monitoring import MonitoringRules
+from guardrails.policy.retention import RetentionRules
 from guardrails.publishing import PublicationGate, Publications
 from guardrails.tracing import TurnTracing
 from guardrails.turn_guard import TurnGuard
@@ -196,6 +197,7 @@ def build_runtime(settings: Settings, overrides: RuntimeOverrides | None = None,
     router = ApprovalRouter(policy, clock=overrides.clock)
     publishing = PublicationGate(policy, clock=overrides.clock)  # the knowledge section too
     monitoring = MonitoringRules.from_policy(policy)  # and the monitoring section
+    RetentionRules.from_policy(policy)  # and the audit retention rules
     if settings.embeddings.startswith("openai:"):  # document text goes to that endpoint: the hosting rules apply
         ModelPolicy.from_policy(policy).hosting.check(settings.embeddings, settings.openai_base_url)
     data_engine = make_engine(settings.data_url)

@@ -14,6 +14,7 @@ from guardrails.approvals.routing import ApprovalRouter
 from guardrails.errors import PolicyError
 from guardrails.policy.loader import Policy, catalog_policy
 from guardrails.policy.models import ModelPolicy
+from guardrails.policy.retention import RetentionRules
 from server.cli.common import cli_settings, literal
 from server.cli.whatif import whatif
 from server.settings import Settings
@@ -82,6 +83,7 @@ def check(
         policy = catalog_policy(directory or settings.policy_dir, catalog)
         ApprovalRouter(policy)  # the actions section is parsed and its layering checked here
         models = ModelPolicy.from_policy(policy)  # and the models section (approved models, hosting rules)
+        RetentionRules.from_policy(policy)  # and the audit retention rules
     except PolicyError as exc:
         _err.print(f"[red]policy invalid[/red]: {literal(f'{exc.file}: {exc.key}: {exc.message}')}", highlight=False)
         raise typer.Exit(1) from None
