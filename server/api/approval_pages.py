@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from guardrails.approvals.decided import DECIDED, PageKey
-from guardrails.approvals.models import RequestStatus
+from guardrails.approvals.models import RequestStatus, utc
 from server.api.errors import Unprocessable
 
 __all__ = ["CURSOR_PATTERN", "StatusFilter", "decided_statuses", "encode_cursor", "parse_cursor"]
@@ -64,10 +64,10 @@ def parse_cursor(cursor: str) -> PageKey:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
         moment, request_id = raw.split("|")
-        updated_at = datetime.fromisoformat(moment)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        updated_at = utc(datetime.fromisoformat(moment))  # naive: ValueError; past year 9999 in UTC: OverflowError
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise Unprocessable("cursor: not a cursor of this listing (pass next_cursor as given)",
                             field="cursor") from None
-    if updated_at.tzinfo is None or not _ID.match(request_id):
+    if not _ID.match(request_id):
         raise Unprocessable("cursor: not a cursor of this listing (pass next_cursor as given)", field="cursor")
     return PageKey(updated_at, request_id)

@@ -1,5 +1,5 @@
-"""Approval requests over HTTP: list (the open inbox, or the decided requests the caller may see), show, approve, reject (a decision resumes the paused thread, or publishes an
-approved document) and undo."""
+"""Approval requests over HTTP: list (the open inbox, or the decided requests the caller may see), show, approve,
+reject (a decision resumes the paused thread, or publishes an approved document) and undo."""
 
 from __future__ import annotations
 

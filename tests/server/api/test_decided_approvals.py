@@ -163,6 +163,10 @@ def test_pages_cover_the_listing_once_and_reveal_nothing_hidden(client: TestClie
     ({"status": "decided", "cursor": base64.urlsafe_b64encode(b"yesterday|APR-1").decode().rstrip("=")}, "cursor"),
     ({"cursor": base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|APR-000000000000").decode().rstrip("=")},
      "cursor"),
+    ({"status": "decided", "cursor": base64.urlsafe_b64encode(b"2026-01-01T00:00:00|APR-000000000000").decode()
+      .rstrip("=")}, "cursor"),  # no zone
+    ({"status": "decided", "cursor": base64.urlsafe_b64encode(b"9999-12-31T23:59:59-14:00|APR-000000000000")
+      .decode().rstrip("=")}, "cursor"),  # past year 9999 in UTC
     ({"status": "decided", "limit": 0}, "limit"),
     ({"status": "decided", "limit": 201}, "limit"),
     ({"status": "undone"}, "status"),
