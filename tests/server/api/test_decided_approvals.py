@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from guardrails.approvals.models import ApprovalRequest, RequestStatus
 from guardrails.approvals.routing import RoutingSubject
+from server.api.approval_pages import StatusFilter
 from server.api.deps import Services
 from server.app import create_app
 from tests.server.api.conftest import api_settings, auth
@@ -123,6 +124,8 @@ def test_the_status_filter_narrows_the_listing(client: TestClient, made: dict[st
     assert _ids(_decided(client, "sam.supervisor", status="executed")) == [made["executed"]]
     assert _ids(_decided(client, "pat.planner", status="compensated")) == [made["compensated"]]
     assert _ids(_decided(client, "qiu.quality", status=["approved", "executed"])) == []
+    # Every stored status can be asked for (and only those, and ``decided``).
+    assert {f.value for f in StatusFilter} == {s.value for s in RequestStatus} | {"decided"}
     mixed = client.get("/v1/approvals", params={"status": ["pending", "rejected"]}, headers=auth("sam.supervisor"))
     assert mixed.status_code == 422 and mixed.json()["field"] == "status"
     # The open inbox is what it was: pending requests to decide and one's own.
