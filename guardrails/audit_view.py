@@ -34,7 +34,7 @@ from guardrails.gate import field_scope
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
 
-__all__ = ["MASK", "AuditReader", "RecordView"]
+__all__ = ["MASK", "AuditReader", "RecordView", "mask_free_text", "revealed_to"]
 
 MASK = "***"
 """What a masked value is shown as."""
@@ -105,17 +105,8 @@ class AuditReader:
         return (masked | aggregate_only) - self.policy.audit.granted(self.reader.roles)
 
     def _revealed_to(self, user_id: str) -> frozenset[str]:
-        """Fields ``user_id`` could have seen (row by row or in sums) at some site: what their text may state. A
-        user the policy no longer knows may have seen anything."""
         if user_id not in self._authors:
-            user = self.policy.users.get(user_id)
-            every = self.policy.sensitive_fields()
-            seen: set[str] = set(every) if user is None else set()
-            if user is not None:
-                for site in self.policy.user_sites(user) or {""}:
-                    masked, _ = field_scope(self.policy, user, frozenset({site}) if site else frozenset())
-                    seen |= every - masked
-            self._authors[user_id] = frozenset(seen)
+            self._authors[user_id] = revealed_to(self.policy, user_id)
         return self._authors[user_id]
 
     def view(self, record: AuditRecord) -> RecordView:
@@ -123,16 +114,45 @@ class AuditReader:
         hidden = self.hidden
         if not hidden:
             return RecordView(record, dict(record.payload))
-        keys: dict[str, frozenset[str]] = {}
-        for name in hidden:
-            for key in self.policy.audit.keys_of(name):
-                keys[key] = keys.get(key, frozenset()) | {name}
-        stated = hidden & self._revealed_to(record.user_id)
-        kinds = self.policy.audit.free_text
-        in_text = {kind: names for kind in kinds if (names := kinds[kind] & stated)}
+        keys, in_text = _rules(self.policy, hidden, self._revealed_to(record.user_id))
         found: set[str] = set()
         payload = _mask(dict(record.payload), keys, in_text, found)
         return RecordView(record, payload, tuple(sorted(found)))
+
+
+def revealed_to(policy: Policy, user_id: str) -> frozenset[str]:
+    """Sensitive fields ``user_id`` could have seen (row by row or in sums) at some site: what their text may
+    state. A user the policy no longer knows may have seen anything."""
+    user = policy.users.get(user_id)
+    every = policy.sensitive_fields()
+    if user is None:
+        return frozenset(every)
+    seen: set[str] = set()
+    for site in policy.user_sites(user) or {""}:
+        masked, _ = field_scope(policy, user, frozenset({site}) if site else frozenset())
+        seen |= every - masked
+    return frozenset(seen)
+
+
+def mask_free_text(policy: Policy, text: str, hidden: frozenset[str], author_id: str) -> tuple[str, frozenset[str]]:
+    """``text`` written by ``author_id`` (a comment, an answer) as a reader who may not see ``hidden`` sees it:
+    the values of hidden fields its author could have seen are :data:`MASK`; and the fields masked."""
+    if not hidden or not text:
+        return text, frozenset()
+    keys, in_text = _rules(policy, hidden, revealed_to(policy, author_id))
+    found: set[str] = set()
+    return _mask_text(text, keys, in_text, found), frozenset(found)
+
+
+def _rules(policy: Policy, hidden: frozenset[str], author_saw: frozenset[str]) -> tuple[_Keys, _InText]:
+    """The payload keys carrying ``hidden`` fields, and per kind of text the hidden fields the author saw."""
+    keys: dict[str, frozenset[str]] = {}
+    for name in hidden:
+        for key in policy.audit.keys_of(name):
+            keys[key] = keys.get(key, frozenset()) | {name}
+    stated = hidden & author_saw
+    kinds = policy.audit.free_text
+    return keys, {kind: names for kind in kinds if (names := kinds[kind] & stated)}
 
 
 _InText = Mapping[str, frozenset[str]]

@@ -88,7 +88,10 @@ def _trace_headers(exc: JidokaError, headers: dict[str, str] | None = None) -> d
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+    if parts and parts[0] in ("query", "header", "cookie"):
+        # A repeated parameter (``?status=a&status=b``): the name is the field; which occurrence is not a path.
+        parts = [str(p) for p in loc[1:] if not isinstance(p, int)]
+    elif parts and parts[0] in ("body", "path"):
         parts = parts[1:]
     return ".".join(parts) or "(body)"
 

@@ -5,8 +5,10 @@
 - :mod:`guardrails.approvals.governed_actions` — the action gate and execution (risk class, autonomy, routing);
 - :mod:`guardrails.approvals.service` — proposals, decisions, execution exactly once and undo, audited;
 - :mod:`guardrails.approvals.store` — requests and decisions in the state database;
+- :mod:`guardrails.approvals.decided` — decided requests one viewer may see, a page at a time;
 - :mod:`guardrails.approvals.models` — the typed records both use;
-- :mod:`guardrails.approvals.views` — a request as one viewer may see it (sensitive values masked);
+- :mod:`guardrails.approvals.views` — a request as one viewer may see it (sensitive values masked, approvers'
+  comments too);
 - :mod:`guardrails.policy.triggers` — policy limits telling the copilot when to propose an action.
 """
 

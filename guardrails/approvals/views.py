@@ -11,6 +11,10 @@ sees no sensitive value at all.
 A requester who may not see the value is shown the route's notice instead of its groups (every group the
 action may need, those a value rule adds marked as such; see :mod:`guardrails.approvals.disclosure`), so
 what they see of the route is the same on both sides of a value threshold. Approvers see the real groups.
+
+Approvers' comments are free text: a value stated in one (``value $12,345 is over budget``) is masked for a viewer
+who may not see the field its author could, the way the audit trail masks free text
+(:func:`guardrails.audit_view.mask_free_text`; best effort — prose can state a value in words no pattern knows).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from guardrails.approvals.disclosure import VALUE_FIELD, RouteNotice, as_noticed
-from guardrails.approvals.models import ApprovalRequest
+from guardrails.approvals.models import ApprovalDecision, ApprovalRequest
 from guardrails.approvals.routing import ApprovalRouter
+from guardrails.audit_view import mask_free_text
 from guardrails.gate import field_scope
 from guardrails.identity import User
 from guardrails.policy.loader import Policy
@@ -92,6 +97,17 @@ def _mask_changes(result: Mapping[str, Any], hidden: frozenset[str], found: set[
     return out
 
 
+def _mask_comment(decision: ApprovalDecision, policy: Policy, hidden: frozenset[str],
+                  found: set[str]) -> ApprovalDecision:
+    """An approver's comment as the viewer may see it: a value its author could see and the viewer may not (an
+    amount beside a price word, an account number) is masked, as in the audit trail's free text."""
+    shown, masked = mask_free_text(policy, decision.comment, hidden, decision.approver)
+    if not masked:
+        return decision
+    found |= masked
+    return dataclasses.replace(decision, comment=shown)
+
+
 def view_for(request: ApprovalRequest, viewer: User | None, policy: Policy, *,
              router: ApprovalRouter | None = None) -> RequestView:
     """``request`` as ``viewer`` may see it (re-read ``viewer`` from ``policy`` when it may be stale); ``router``
@@ -105,7 +121,8 @@ def view_for(request: ApprovalRequest, viewer: User | None, policy: Policy, *,
         if _VALUE_IN_REASON.search(reason):
             reason, found = _VALUE_IN_REASON.sub(r"(value over \1)", reason), found | {VALUE_FIELD}
     result = None if request.result is None else _mask_changes(request.result, hidden, found)
-    masked = dataclasses.replace(request, subject=subject, reason=reason, result=result)
+    decisions = tuple(_mask_comment(d, policy, hidden, found) for d in request.decisions)
+    masked = dataclasses.replace(request, subject=subject, reason=reason, result=result, decisions=decisions)
     noticed = False
     if (viewer is not None and viewer.user_id == request.requester and VALUE_FIELD in hidden
             and not request.autonomous and "value_usd" in request.subject):  # a publication carries no value

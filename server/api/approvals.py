@@ -1,5 +1,5 @@
-"""Approval requests over HTTP: list, show, approve, reject (a decision resumes the paused thread, or publishes an
-approved document) and undo."""
+"""Approval requests over HTTP: list (the open inbox, or the decided requests the caller may see), show, approve,
+reject (a decision resumes the paused thread, or publishes an approved document) and undo."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query
 
+from guardrails.approvals.decided import MAX_PAGE, list_decided
 from guardrails.approvals.models import DecisionKind, RequestStatus
 from guardrails.audit.trace import Trace
 from guardrails.errors import RequestNotFound
 from guardrails.monitoring.proposals import is_signal_thread
 from guardrails.publishing import PUBLISH_ACTION
 from knowledge.errors import KnowledgeError
+from server.api.approval_pages import CURSOR_PATTERN, StatusFilter, decided_statuses, encode_cursor, parse_cursor
 from server.api.approval_view import may_see, request_view
 from server.api.deps import Caller, caller, turn_caller
-from server.api.errors import ApiError, Conflict, Forbidden, NotFound
+from server.api.errors import ApiError, Conflict, Forbidden, NotFound, Unprocessable
 from server.api.models import DecisionRequest
 from server.api.refusals import refused
 from server.api.turns import governed, run_turn
@@ -24,6 +26,9 @@ from server.api.turns import governed, run_turn
 __all__ = ["router"]
 
 router = APIRouter(tags=["approvals"])
+
+DECIDED_PAGE = 50
+"""The decided listing's page when no ``limit`` is given."""
 
 RequestId = Annotated[str, Path(pattern=r"^(?:APR|AUT)-[0-9A-F]{12}$",
                                   description="The request id (APR-… or AUT-… for an autonomous run).")]
@@ -38,20 +43,53 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/v1/approvals", summary="Requests the caller may decide or made", responses=_ERRORS)
+@router.get("/v1/approvals", summary="Requests the caller may decide or made; or those decided they may see",
+            responses=_ERRORS)
 def list_approvals(who: Annotated[Caller, Depends(caller)],
-                   status: Annotated[RequestStatus | None, Query(description="Only this status.")] = None,
+                   status: Annotated[list[StatusFilter] | None, Query(
+                       description="Repeatable. None or `pending`: the open inbox. `decided` (every status but "
+                                   "pending) or decided statuses: the decided requests the caller may see.")] = None,
+                   limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE, description=(
+                       f"At most this many (decided listing: default {DECIDED_PAGE}, at most {MAX_PAGE})."))] = None,
+                   cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=(
+                       "The decided listing's `next_cursor`: the page after it."))] = None,
                    ) -> dict[str, Any]:
-    """Newest first: pending requests the caller may decide now, and the caller's own requests."""
+    """Newest first. The open inbox: pending requests the caller may decide now, and the caller's own requests.
+    The decided listing: requests no longer pending that the caller may see (the rule of ``GET
+    /v1/approvals/{id}``: their own, those they were routed to or decided, every one for an auditor), newest
+    change first, ``limit`` a page with ``next_cursor`` for the next; no total, so nothing hidden is counted."""
     services = who.services
+    decided = decided_statuses(status or [])
+    if decided is not None:
+        return _decided(who, decided, limit or DECIDED_PAGE, cursor)
+    if cursor is not None:
+        raise Unprocessable("cursor: only the decided listing (status=decided) has pages", field="cursor")
 
     def read() -> dict[str, Any]:
-        requests = services.runtime.approvals.store.list_for(who.user, services.runtime.policy)
+        requests = services.runtime.approvals.store.list_for(who.user, services.runtime.policy,
+                                                             limit=limit or 200)
         views = [request_view(r, who.user, services.runtime.approvals) for r in requests
-                 if status is None or r.status is status]
+                 if not status or r.status is RequestStatus.PENDING]
         return {"approvals": views, "count": len(views)}
 
     return governed(services, read, exclusive=False)
+
+
+def _decided(who: Caller, statuses: frozenset[RequestStatus], limit: int, cursor: str | None) -> dict[str, Any]:
+    """A page of the decided requests ``who`` may see (masked for them, like every view of a request)."""
+    after = parse_cursor(cursor) if cursor is not None else None
+    runtime = who.services.runtime
+    auditor = who.may("audit.read")
+
+    def read() -> dict[str, Any]:
+        page = list_decided(runtime.approvals.store, lambda r: may_see(r, who.user, auditor=auditor),
+                            involving=None if auditor else who.user.user_id, statuses=statuses, limit=limit,
+                            after=after)
+        views = [request_view(r, who.user, runtime.approvals) for r in page.requests]
+        return {"approvals": views, "count": len(views), "statuses": sorted(s.value for s in statuses),
+                "next_cursor": encode_cursor(page.next_key) if page.next_key is not None else None}
+
+    return governed(who.services, read, exclusive=False)
 
 
 def _visible(who: Caller, request_id: str) -> Any:

@@ -145,7 +145,7 @@ def test_read_asset_reads_package_data() -> None:
 
 
 SCRIPTS = ["/widget.js", "/static/js/api.js", "/static/js/session.js", "/static/js/inbox.js", "/static/js/audit.js",
-           "/static/js/portal.js"]
+           "/static/js/portal.js", "/static/js/signals.js", "/static/js/decided.js", "/static/js/tabs.js"]
 
 
 def test_scripts_never_write_markup(tmp_path: Path) -> None:

@@ -1,15 +1,21 @@
 // The approver inbox: the monitor's signals for the signed-in user (acknowledge, dismiss or override, each with a
-// reason), requests they may decide (approve or reject with a comment), and the requests they made, with status.
+// reason), requests they may decide (approve or reject with a comment), and the requests they made, with status;
+// a "Decided" tab lists the requests no longer pending they may see, and `/inbox?request=ID` shows one request.
 // The server decides who may see and decide what; this page only shows it.
 import { api, describeApprovers, display, el, readSession, when } from "./api.js";
+import { mountDecided } from "./decided.js";
 import { mountSessionBar, sessionExpired } from "./session.js";
 import { configureSignals, loadSignals, showRequests, signalCard } from "./signals.js";
+import { mountTabs } from "./tabs.js";
 
 const statusLine = document.getElementById("status");
 const signalList = document.getElementById("signals");
 const pendingList = document.getElementById("pending");
 const mineList = document.getElementById("mine");
 const refreshButton = document.getElementById("refresh");
+const detail = document.getElementById("detail");
+const detailBody = document.getElementById("detail-body");
+const decidedPanel = document.getElementById("panel-decided");
 const REFRESH_MS = 15000;
 
 const say = (text, kind = "") => {
@@ -135,6 +141,24 @@ async function decide(request, verb, comment, buttons) {
   }
 }
 
+const decided = mountDecided({ list: document.getElementById("decided"), more: document.getElementById("decided-more"),
+  filter: document.getElementById("decided-status"), say, expired: () => sessionExpired() });
+
+/** The request named by `?request=ID`, as a card (with the decision form when the user may decide it). */
+async function loadDetail(userId) {
+  const requestId = new URLSearchParams(window.location.search).get("request");
+  detail.hidden = !requestId;
+  if (!requestId) return;
+  try {
+    const request = await api(`/v1/approvals/${encodeURIComponent(requestId)}`);
+    detailBody.replaceChildren(card(request, userId, mayDecide(request, userId)));
+  } catch (error) {
+    if (error.status === 401) sessionExpired();
+    detailBody.replaceChildren(el("p", { class: "empty", text: error.status === 404
+      ? `No request ${requestId} that you may see.` : error.message }));
+  }
+}
+
 let shown = "";
 
 async function load({ quiet = false } = {}) {
@@ -143,10 +167,13 @@ async function load({ quiet = false } = {}) {
     signalList.replaceChildren(el("p", { class: "empty", text: "Sign in to see signals." }));
     pendingList.replaceChildren(el("p", { class: "empty", text: "Sign in to see requests." }));
     mineList.replaceChildren();
+    detail.hidden = true;
+    decided.clear();
     return;
   }
   const userId = (session.user || {}).id;
   refreshButton.disabled = true;
+  if (!quiet) await Promise.all([loadDetail(userId), decidedPanel.hidden ? null : decided.load()]);
   try {
     const [body, signalBody] = await Promise.all([api("/v1/approvals"), loadSignals()]);
     const requests = Array.isArray(body) ? body : body.approvals || body.requests || [];
@@ -181,4 +208,8 @@ setInterval(() => {
   if (!document.hidden && !busy && readSession()) load({ quiet: true });
 }, REFRESH_MS);
 configureSignals({ say, reload: () => load() });
+const selectTab = mountTabs(document.querySelector('[role="tablist"]'), (tab) => {
+  if (tab.id === "tab-decided" && readSession()) decided.load();
+});
+if (window.location.hash === "#decided") selectTab("tab-decided");
 mountSessionBar(document.getElementById("session"), () => { say(""); load(); });
