@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from guardrails.audit.keys import AuditKeys
 from guardrails.audit.log import AuditKind, AuditRecord
 from guardrails.audit.trace import audit_read_event
 from guardrails.audit_view import MASK, AuditReader
@@ -82,7 +83,8 @@ def audit_records(who: Auditor, response: Response,
 @router.get("/v1/audit/verify", summary="Verify the hash chain", responses=_ERRORS)
 def audit_verify(who: Auditor, response: Response) -> dict[str, Any]:
     """Re-walk the whole chain and check it against the signed checkpoints of the anchor file (``anchor``);
-    ``ok`` false names the first bad seq and the kind of damage. An intact chain records the run (``audit_read``).
+    ``ok`` false names the first bad seq and the kind of damage; ``redacted`` lists the data keys retention destroyed
+    and the seq ranges sealed under them. An intact chain records the run (``audit_read``).
     Anchor files are named by their variable (``$JIDOKA_HOME/…``), never by the server's path."""
     report = who.services.runtime.audit.verify()
     head = {"seq": report.head.seq, "hash": report.head.hash} if report.head else None
@@ -94,6 +96,8 @@ def audit_verify(who: Auditor, response: Response) -> dict[str, Any]:
                     who.user.user_id, report.first_bad_seq, report.reason)
     body = {"ok": report.ok, "checked": report.checked, "first_bad_seq": report.first_bad_seq,
             "problem": report.problem.value if report.problem else None, "reason": report.reason,
-            "head": head, "anchor": asdict(report.anchor) if report.anchor else None}
+            "head": head, "anchor": asdict(report.anchor) if report.anchor else None,
+            # Seq ranges whose sealed fields retention destroyed (the chain covers their envelopes: it still verifies).
+            "redacted": [asdict(k) for k in AuditKeys(who.services.runtime.audit.engine, None).destroyed()]}
     redacted: dict[str, Any] = who.services.redactor.redact_json(body)  # anchor files are the server's paths
     return redacted
