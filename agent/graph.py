@@ -180,8 +180,12 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         except Exception as exc:  # an UnexpectedModelReply too: the rules model answers instead
             if degraded:
                 raise
+            # The audit keeps the error's text; the user is told its kind only (a server's error text can quote the
+            # request, the model's tool-call arguments among it).
             reason = f"{type(exc).__name__}: {str(exc)[:300]}"
-            return {**update, **_degrade(state, trace, audit, reason, deps, user, schemas, messages)}
+            status = getattr(exc, "status_code", None)  # an HTTP error's status is safe to show, its body is not
+            shown = type(exc).__name__ + (f", HTTP {status}" if isinstance(status, int) else "")
+            return {**update, **_degrade(state, trace, audit, reason, deps, user, schemas, messages, shown=shown)}
         problem = tool_call_problem(reply, set(offered), deps.governed, deps.actions)
         audit.add(trace.event(AuditKind.MODEL_RESPONSE, {
             "model": deps.identity(chosen, reply), "content": str(reply.content)[:MAX_AUDITED_TEXT],
@@ -193,7 +197,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
         if rounds >= 2 or degraded:
             return {**update, "invalid_rounds": rounds,
                     **_degrade(state, trace, audit, f"invalid tool calls twice ({problem})", deps, user, schemas,
-                               messages)}
+                               messages, shown="invalid tool calls twice")}
         # First invalid reply: tell the model what was wrong and let it try once more.
         note = HumanMessage(content=f"Your last tool call was invalid: {problem}. Use only the offered tools "
                                     "with arguments that match their schemas.")
@@ -370,8 +374,9 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver[Any] | None) 
 
 
 def _degrade(state: TurnState, trace: Trace, audit: AuditSink, reason: str, deps: AgentDeps, user: User,
-             schemas: list[dict[str, Any]], messages: Sequence[BaseMessage]) -> dict[str, Any]:
-    """Answer the rest of the turn with the rules model; record why."""
+             schemas: list[dict[str, Any]], messages: Sequence[BaseMessage], *, shown: str) -> dict[str, Any]:
+    """Answer the rest of the turn with the rules model; record why (``reason`` in the audit, ``shown`` to the
+    user)."""
     audit.add(trace.event(AuditKind.DEGRADED, {"reason": reason, "fallback": deps.identity(deps.fallback, None)}))
     # The rules model starts the turn afresh from the question: the failed model's partial work is dropped.
     turn_start = next((i for i, m in enumerate(messages) if m.id == state.get("question_id")), len(messages) - 1)
@@ -384,5 +389,5 @@ def _degrade(state: TurnState, trace: Trace, audit: AuditSink, reason: str, deps
         "invalid": None}))
     dropped = [RemoveMessage(id=m.id) for m in messages[turn_start + 1:]
                if m.id and not isinstance(m, SystemMessage)]
-    return {"degraded": True, "degraded_reason": reason, "messages": [*dropped, reply]}
+    return {"degraded": True, "degraded_reason": shown, "messages": [*dropped, reply]}
 

@@ -109,6 +109,20 @@ def test_model_failure_falls_back_and_says_so(demo_plant: Engine, tmp_path: Path
     assert [e.kind for e in audit.by_trace(result.trace_id)].count(AuditKind.DEGRADED) == 1
 
 
+def test_a_server_error_text_stays_in_the_audit_and_the_user_is_told_its_kind(demo_plant: Engine,
+                                                                              tmp_path: Path) -> None:
+    def server_error(messages: list[BaseMessage]) -> AIMessage:  # a server's error quoting the request's arguments
+        raise ValueError('1 validation error for ToolCall: args {"bank_account": "DE89370400440532013000"}')
+
+    fallback = ScriptedChatModel(script=[AIMessage(content="Rules answer.")])
+    copilot, audit = build_copilot(demo_plant, tmp_path, ScriptedChatModel(script=[server_error]), fallback)
+    result = copilot.ask("pat.planner", "what is late?")
+    assert result.degraded and "(ValueError)" in result.answer and "Rules answer." in result.answer
+    assert "DE89" not in result.answer and "validation error" not in result.answer
+    degraded = [e for e in audit.by_trace(result.trace_id) if e.kind == AuditKind.DEGRADED]
+    assert "DE89370400440532013000" in degraded[0].payload["reason"]  # the audit keeps what happened
+
+
 class _TextReplyModel(ScriptedChatModel):
     """A chat model whose tool-bound runnable answers with a plain string instead of an AIMessage."""
 
